@@ -1,0 +1,2 @@
+//! End-to-end tests: each module drives the real `demarc` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,0 +1,1 @@
+//! demarc-discover (placeholder; see ARCHITECTURE.md)

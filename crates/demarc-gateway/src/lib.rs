@@ -1,0 +1,1 @@
+//! demarc-gateway (placeholder; see ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! demarc-guard (placeholder; see ARCHITECTURE.md)

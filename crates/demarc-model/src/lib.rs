@@ -1,0 +1,1 @@
+//! demarc-model (placeholder; see ARCHITECTURE.md)

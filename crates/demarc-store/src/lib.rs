@@ -1,0 +1,1 @@
+//! demarc-store (placeholder; see ARCHITECTURE.md)
