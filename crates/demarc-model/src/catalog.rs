@@ -1,0 +1,529 @@
+//! Responsibility catalogs: who owns each area of responsibility under each service model.
+//!
+//! A catalog is data (YAML or JSON). [`Catalog`] is the file's shape, with public fields
+//! and a JSON Schema; [`CheckedCatalog`] is one that passed validation, which every other
+//! part of demarc takes, so code past loading never meets a missing cell or a dangling id.
+
+use std::collections::{BTreeMap, HashSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::parse;
+
+/// The version of the catalog data format this build reads.
+pub const CATALOG_FORMAT: u32 = 1;
+
+/// The id of the catalog used when none is named.
+pub const DEFAULT_CATALOG: &str = "csa-genai-2023";
+
+const BUILTIN: &[(&str, &str)] = &[(
+    "csa-genai-2023",
+    include_str!("../catalogs/csa-genai-2023.yaml"),
+)];
+
+/// A responsibility model, as written in a catalog file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Version of the catalog data format; this build reads format 1.
+    pub format: u32,
+    /// Stable identifier, lowercase with dashes, e.g. `csa-genai-2023`.
+    pub id: String,
+    pub title: String,
+    /// Version of this catalog's content.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The document the model comes from.
+    pub source: Source,
+    /// The parties the model speaks of (provider, customer, application owner, ...).
+    pub roles: Vec<Role>,
+    pub service_models: Vec<ServiceModel>,
+    /// Layers of the stack; every area belongs to one, and applications made of several
+    /// components resolve each layer from the component that supplies it.
+    pub layers: Vec<Layer>,
+    pub areas: Vec<Area>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub title: String,
+    pub url: String,
+    /// Publication date, YYYY-MM-DD.
+    pub date: String,
+    pub licence: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceModel {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// Component kinds that supply this layer, most specific first. An application
+    /// resolves the layer from its first component whose kind comes earliest here.
+    pub supplied_by: Vec<ComponentKind>,
+}
+
+/// What a component of an application is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentKind {
+    /// A foundation, pretrained or tuned model.
+    Model,
+    /// A platform or infrastructure service the application runs on.
+    Platform,
+    /// The application itself (including finished SaaS products).
+    Application,
+    /// A source of grounding or retrieval data (vector store, search index, ...).
+    DataSource,
+    /// A plugin or tool the model can call.
+    Plugin,
+    /// An agent that plans and acts on the model's output.
+    Agent,
+}
+
+impl ComponentKind {
+    pub const ALL: [ComponentKind; 6] = [
+        Self::Model,
+        Self::Platform,
+        Self::Application,
+        Self::DataSource,
+        Self::Plugin,
+        Self::Agent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Platform => "platform",
+            Self::Application => "application",
+            Self::DataSource => "data-source",
+            Self::Plugin => "plugin",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+/// One area of responsibility, with one cell per service model.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// The layer this area belongs to (an id from `layers`).
+    pub layer: String,
+    #[serde(default)]
+    pub mappings: Mappings,
+    /// Service model id -> who owns this area under that service model.
+    pub cells: BTreeMap<String, Cell>,
+}
+
+/// Where an area meets other frameworks. Ids are checked against the known sets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mappings {
+    /// OWASP Top 10 for LLM Applications 2025 ids, e.g. `LLM01:2025`.
+    #[serde(default)]
+    pub owasp_llm_2025: Vec<String>,
+    /// NIST AI 600-1 (Generative AI Profile) risk categories, e.g. `information-security`.
+    #[serde(default)]
+    pub nist_ai_600_1: Vec<String>,
+    /// MITRE ATLAS technique ids, e.g. `AML.T0051`.
+    #[serde(default)]
+    pub mitre_atlas: Vec<String>,
+}
+
+/// Who owns an area under one service model.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cell {
+    pub owner: Owner,
+    /// For `shared` cells: the side that leads (and is accountable).
+    #[serde(default)]
+    pub lead: Option<Side>,
+    /// One line: what the owner does here, and where the source is ambiguous.
+    pub note: String,
+    /// Citation of the source passage the cell comes from.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+pub enum Owner {
+    #[serde(rename = "provider")]
+    Provider,
+    #[serde(rename = "customer")]
+    Customer,
+    #[serde(rename = "shared")]
+    Shared,
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl Owner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Customer => "customer",
+            Self::Shared => "shared",
+            Self::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// One side of the demarcation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Provider,
+    Customer,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Customer => "customer",
+        }
+    }
+}
+
+impl Cell {
+    /// The side accountable for the area: the owner, or the lead of a shared cell.
+    pub fn accountable_side(&self) -> Option<Side> {
+        match self.owner {
+            Owner::Provider => Some(Side::Provider),
+            Owner::Customer => Some(Side::Customer),
+            Owner::Shared => self.lead,
+            Owner::NotApplicable => None,
+        }
+    }
+
+    /// Whether the customer carries any part of this area.
+    pub fn customer_involved(&self) -> bool {
+        matches!(self.owner, Owner::Customer | Owner::Shared)
+    }
+}
+
+/// OWASP Top 10 for LLM Applications, 2025 edition.
+pub const OWASP_LLM_2025: &[(&str, &str)] = &[
+    ("LLM01:2025", "Prompt Injection"),
+    ("LLM02:2025", "Sensitive Information Disclosure"),
+    ("LLM03:2025", "Supply Chain"),
+    ("LLM04:2025", "Data and Model Poisoning"),
+    ("LLM05:2025", "Improper Output Handling"),
+    ("LLM06:2025", "Excessive Agency"),
+    ("LLM07:2025", "System Prompt Leakage"),
+    ("LLM08:2025", "Vector and Embedding Weaknesses"),
+    ("LLM09:2025", "Misinformation"),
+    ("LLM10:2025", "Unbounded Consumption"),
+];
+
+/// The twelve risk categories of NIST AI 600-1 (2024), as stable slugs.
+pub const NIST_AI_600_1: &[(&str, &str)] = &[
+    ("cbrn", "CBRN Information or Capabilities"),
+    ("confabulation", "Confabulation"),
+    ("dangerous-content", "Dangerous, Violent, or Hateful Content"),
+    ("data-privacy", "Data Privacy"),
+    ("environmental", "Environmental Impacts"),
+    ("harmful-bias", "Harmful Bias and Homogenization"),
+    ("human-ai-configuration", "Human-AI Configuration"),
+    ("information-integrity", "Information Integrity"),
+    ("information-security", "Information Security"),
+    ("intellectual-property", "Intellectual Property"),
+    ("obscene-content", "Obscene, Degrading, and/or Abusive Content"),
+    ("value-chain", "Value Chain and Component Integration"),
+];
+
+/// Whether `id` has the shape of a MITRE ATLAS technique id: `AML.T0000` or `AML.T0000.000`.
+pub fn is_atlas_technique_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("AML.T") else { return false };
+    let (main, sub) = match rest.split_once('.') {
+        Some((m, s)) => (m, Some(s)),
+        None => (rest, None),
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    digits(main, 4) && sub.is_none_or(|s| digits(s, 3))
+}
+
+/// A catalog that passed validation: every area has exactly one cell per service model,
+/// every id is unique and every reference resolves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedCatalog {
+    catalog: Catalog,
+}
+
+impl CheckedCatalog {
+    /// Parse and validate a catalog file; every problem is reported at once.
+    pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Self, Diagnostics> {
+        let text = parse::as_text(file, bytes)?;
+        let catalog: Catalog = parse::from_text(file, text)?;
+        let mut diagnostics = Diagnostics::new(file);
+        for d in validate(&catalog) {
+            diagnostics.push(d);
+        }
+        if diagnostics.has_errors() {
+            diagnostics.locate_in(text);
+            return Err(diagnostics);
+        }
+        Ok(Self { catalog })
+    }
+
+    /// A catalog compiled into the binary, by id.
+    pub fn builtin(id: &str) -> Option<Result<Self, Diagnostics>> {
+        BUILTIN
+            .iter()
+            .find(|(builtin_id, _)| *builtin_id == id)
+            .map(|(id, text)| Self::from_bytes(&format!("<builtin:{id}>"), text.as_bytes()))
+    }
+
+    /// The default catalog (the seed model).
+    pub fn default_catalog() -> Result<Self, Diagnostics> {
+        Self::builtin(DEFAULT_CATALOG).unwrap_or_else(|| {
+            Err(Diagnostics::single("<builtin>", Diagnostic::error("", "default catalog missing")))
+        })
+    }
+
+    /// Ids of the catalogs compiled into the binary.
+    pub fn builtin_ids() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(id, _)| *id)
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn id(&self) -> &str {
+        &self.catalog.id
+    }
+
+    pub fn areas(&self) -> &[Area] {
+        &self.catalog.areas
+    }
+
+    pub fn service_models(&self) -> &[ServiceModel] {
+        &self.catalog.service_models
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.catalog.layers
+    }
+
+    pub fn area(&self, id: &str) -> Option<&Area> {
+        self.catalog.areas.iter().find(|a| a.id == id)
+    }
+
+    pub fn has_service_model(&self, id: &str) -> bool {
+        self.catalog.service_models.iter().any(|s| s.id == id)
+    }
+
+    pub fn has_layer(&self, id: &str) -> bool {
+        self.catalog.layers.iter().any(|l| l.id == id)
+    }
+
+    pub fn layer(&self, id: &str) -> Option<&Layer> {
+        self.catalog.layers.iter().find(|l| l.id == id)
+    }
+
+    /// The cell of `area` under `service_model`. Validation guarantees it exists for
+    /// every area and service model of this catalog.
+    pub fn cell<'a>(&self, area: &'a Area, service_model: &str) -> Option<&'a Cell> {
+        area.cells.get(service_model)
+    }
+}
+
+/// Check a parsed catalog. Returns every problem found; an empty list means valid.
+pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if catalog.format != CATALOG_FORMAT {
+        out.push(
+            Diagnostic::error("format", format!("unsupported catalog format `{}`", catalog.format))
+                .with_help(format!("this build reads format {CATALOG_FORMAT}")),
+        );
+    }
+    check_id(&mut out, "id", &catalog.id);
+    if catalog.service_models.is_empty() {
+        out.push(Diagnostic::error("service_models", "a catalog needs at least one service model"));
+    }
+    unique_ids(&mut out, "roles", catalog.roles.iter().map(|r| r.id.as_str()));
+    unique_ids(&mut out, "service_models", catalog.service_models.iter().map(|s| s.id.as_str()));
+    unique_ids(&mut out, "layers", catalog.layers.iter().map(|l| l.id.as_str()));
+    unique_ids(&mut out, "areas", catalog.areas.iter().map(|a| a.id.as_str()));
+
+    let models: Vec<&str> = catalog.service_models.iter().map(|s| s.id.as_str()).collect();
+    let layers: Vec<&str> = catalog.layers.iter().map(|l| l.id.as_str()).collect();
+    for (i, layer) in catalog.layers.iter().enumerate() {
+        if layer.supplied_by.is_empty() {
+            out.push(
+                Diagnostic::error(
+                    format!("layers[{i}].supplied_by"),
+                    format!("layer `{}` names no component kind that supplies it", layer.id),
+                )
+                .with_help("list component kinds, most specific first, e.g. `[model, platform, application]`"),
+            );
+        }
+    }
+    for (i, area) in catalog.areas.iter().enumerate() {
+        let at = format!("areas[{i}]");
+        if !layers.contains(&area.layer.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.layer"),
+                    format!("area `{}` names unknown layer `{}`", area.id, area.layer),
+                )
+                .with_help(did_you_mean(&area.layer, layers.iter().copied())),
+            );
+        }
+        for model in &models {
+            if !area.cells.contains_key(*model) {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}.cells"),
+                        format!("area `{}` has no cell for service model `{model}`", area.id),
+                    )
+                    .with_help("every area needs one cell per service model; use owner `n/a` where it does not apply"),
+                );
+            }
+        }
+        for (model, cell) in &area.cells {
+            let cell_at = format!("{at}.cells.{model}");
+            if !models.contains(&model.as_str()) {
+                out.push(
+                    Diagnostic::error(
+                        cell_at.clone(),
+                        format!("area `{}` has a cell for unknown service model `{model}`", area.id),
+                    )
+                    .with_help(did_you_mean(model, models.iter().copied())),
+                );
+            }
+            match (cell.owner, cell.lead) {
+                (Owner::Shared, None) => out.push(
+                    Diagnostic::error(format!("{cell_at}.owner"), "a shared cell must say which side leads")
+                        .with_help("add `lead: provider` or `lead: customer`"),
+                ),
+                (Owner::Provider | Owner::Customer | Owner::NotApplicable, Some(_)) => out.push(
+                    Diagnostic::error(format!("{cell_at}.lead"), "only shared cells have a lead")
+                        .with_help("remove `lead`, or make the owner `shared`"),
+                ),
+                _ => {}
+            }
+            if cell.note.trim().is_empty() {
+                out.push(Diagnostic::error(format!("{cell_at}.note"), "a cell needs a note"));
+            }
+            if cell.source.trim().is_empty() {
+                out.push(Diagnostic::error(
+                    format!("{cell_at}.source"),
+                    "a cell needs a citation of its source passage",
+                ));
+            }
+        }
+        check_mappings(&mut out, &at, &area.mappings);
+    }
+    out
+}
+
+fn check_mappings(out: &mut Vec<Diagnostic>, at: &str, m: &Mappings) {
+    let owasp = OWASP_LLM_2025.iter().map(|(id, _)| *id);
+    for (j, id) in m.owasp_llm_2025.iter().enumerate() {
+        if !OWASP_LLM_2025.iter().any(|(known, _)| known == id) {
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.mappings.owasp_llm_2025[{j}]"),
+                    format!("unknown OWASP Top 10 for LLM Applications 2025 id `{id}`"),
+                )
+                .with_help(did_you_mean(id, owasp.clone())),
+            );
+        }
+    }
+    let nist = NIST_AI_600_1.iter().map(|(id, _)| *id);
+    for (j, id) in m.nist_ai_600_1.iter().enumerate() {
+        if !NIST_AI_600_1.iter().any(|(known, _)| known == id) {
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.mappings.nist_ai_600_1[{j}]"),
+                    format!("unknown NIST AI 600-1 risk category `{id}`"),
+                )
+                .with_help(did_you_mean(id, nist.clone())),
+            );
+        }
+    }
+    for (j, id) in m.mitre_atlas.iter().enumerate() {
+        if !is_atlas_technique_id(id) {
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.mappings.mitre_atlas[{j}]"),
+                    format!("`{id}` is not a MITRE ATLAS technique id"),
+                )
+                .with_help("technique ids look like `AML.T0051` or `AML.T0051.000`"),
+            );
+        }
+    }
+}
+
+/// Ids are lowercase ASCII letters, digits and dashes: stable in URLs, files and CLIs.
+pub(crate) fn check_id(out: &mut Vec<Diagnostic>, path: &str, id: &str) {
+    let ok = !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        out.push(
+            Diagnostic::error(path, format!("`{id}` is not a valid id"))
+                .with_help("ids use lowercase letters, digits, `-`, `_` and `.`, and start with a letter or digit"),
+        );
+    }
+}
+
+/// Report each id that appears twice in a list, at its second occurrence.
+pub(crate) fn unique_ids<'a>(
+    out: &mut Vec<Diagnostic>,
+    list: &str,
+    ids: impl Iterator<Item = &'a str>,
+) {
+    let mut seen = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        check_id(out, &format!("{list}[{i}].id"), id);
+        if !seen.insert(id) {
+            out.push(Diagnostic::error(
+                format!("{list}[{i}].id"),
+                format!("duplicate id `{id}` in `{list}`"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atlas_ids() {
+        assert!(is_atlas_technique_id("AML.T0051"));
+        assert!(is_atlas_technique_id("AML.T0051.001"));
+        assert!(!is_atlas_technique_id("AML.T51"));
+        assert!(!is_atlas_technique_id("T0051"));
+    }
+}

@@ -1,0 +1,541 @@
+//! The estate file: the organisation, its teams, its providers and its GenAI applications,
+//! with who owns which duty, what controls exist and what evidence shows them working.
+//!
+//! [`Estate`] is the file's shape (public fields, JSON Schema); [`CheckedEstate`] is one that
+//! was validated against a catalog, which resolution and assessment take.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CheckedCatalog, ComponentKind, check_id, unique_ids};
+use crate::date::Date;
+use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::parse;
+use crate::resolve;
+
+/// The version of the estate data format this build reads.
+pub const ESTATE_FORMAT: u32 = 1;
+
+/// An organisation's GenAI estate, as written in an estate file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Estate {
+    /// Version of the estate data format; this build reads format 1.
+    pub format: u32,
+    /// The catalog this estate is written against (default `csa-genai-2023`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    pub organisation: Organisation,
+    #[serde(default)]
+    pub teams: Vec<Team>,
+    #[serde(default)]
+    pub providers: Vec<Provider>,
+    #[serde(default)]
+    pub applications: Vec<Application>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// An internal team that can own applications and duties.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    /// How to reach the team (mail address, channel, ...).
+    pub contact: String,
+}
+
+/// An AI service provider and what it offers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub offerings: Vec<Offering>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Offering {
+    pub id: String,
+    pub name: String,
+    /// The service model the offering is consumed as (an id from the catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One GenAI application the organisation builds, runs or uses.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    /// The team accountable for the application (a team id).
+    pub owner: String,
+    #[serde(default)]
+    pub description: String,
+    pub data_classification: DataClassification,
+    pub status: AppStatus,
+    /// Network endpoints (domains) the application is reached at; discovery matches on them.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub grounding_sources: Vec<GroundingSource>,
+    #[serde(default)]
+    pub duties: DutyAssignments,
+    /// Area id -> the control the organisation has for it.
+    #[serde(default)]
+    pub controls: BTreeMap<String, Control>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    /// The guard policy the gateway applies: a policy mapping, or the name of a builtin
+    /// policy or policy file. Checked by the guard, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub guard_policy: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum DataClassification {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+/// Whether the organisation approved the application.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum AppStatus {
+    /// Approved for use.
+    Sanctioned,
+    /// Not approved, but allowed for now (under review, limited use).
+    Tolerated,
+    /// Known and not allowed.
+    Unsanctioned,
+    /// Found in use (e.g. by `demarc discover`) and not yet reviewed.
+    Discovered,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sanctioned => "sanctioned",
+            Self::Tolerated => "tolerated",
+            Self::Unsanctioned => "unsanctioned",
+            Self::Discovered => "discovered",
+        }
+    }
+}
+
+impl DataClassification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Internal => "internal",
+            Self::Confidential => "confidential",
+            Self::Restricted => "restricted",
+        }
+    }
+}
+
+/// A part of an application supplied by one provider under one service model.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub id: String,
+    pub kind: ComponentKind,
+    /// How the organisation consumes GenAI through this component (a catalog service model id).
+    pub service_model: String,
+    /// The provider of the component (a provider id).
+    pub provider: String,
+    /// The provider's offering, if listed (an offering id of that provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offering: Option<String>,
+    /// Layers this component supplies, overriding the catalog's default by component kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// For models: where the model comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelLineage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLineage {
+    pub base_model: String,
+    #[serde(default)]
+    pub tuning_datasets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
+}
+
+/// An approved source of grounding documents.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroundingSource {
+    pub id: String,
+    /// A folder of text, Markdown and HTML documents (relative to the estate file).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Caller groups allowed to read this source; empty means everyone.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Which internal team owns each of the application's customer duties.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DutyAssignments {
+    /// The team for every customer duty not assigned below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Area id -> team id.
+    #[serde(default)]
+    pub areas: BTreeMap<String, String>,
+}
+
+/// A control statement for one area.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    pub status: ControlStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// Required when the status is `not-applicable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlStatus {
+    Implemented,
+    Partial,
+    Planned,
+    NotApplicable,
+}
+
+impl ControlStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Implemented => "implemented",
+            Self::Partial => "partial",
+            Self::Planned => "planned",
+            Self::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// Something that shows a control works, reviewed by a person.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The area it is evidence for.
+    pub area: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// A file path (relative to the estate file); give its sha256 too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub reviewer: String,
+    pub reviewed: Date,
+    /// After this date the evidence no longer counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Date>,
+}
+
+/// An estate validated against a catalog: every reference resolves, so resolution and
+/// assessment never meet a dangling id.
+#[derive(Debug, Clone)]
+pub struct CheckedEstate {
+    estate: Estate,
+}
+
+/// The result of checking an estate: usable (with warnings) or not.
+pub struct Checked {
+    pub estate: CheckedEstate,
+    /// Problems that do not stop the estate from being used (e.g. an unowned duty).
+    pub warnings: Diagnostics,
+}
+
+impl CheckedEstate {
+    /// Parse and validate an estate file against `catalog`. Errors (dangling ids, wrong
+    /// types) reject the file; every problem found is reported at once.
+    pub fn from_bytes(file: &str, bytes: &[u8], catalog: &CheckedCatalog) -> Result<Checked, Diagnostics> {
+        let text = parse::as_text(file, bytes)?;
+        let estate: Estate = parse::from_text(file, text)?;
+        Self::check(file, Some(text), estate, catalog)
+    }
+
+    /// Validate an estate already in memory. `text`, when given, is used to locate problems.
+    pub fn check(
+        file: &str,
+        text: Option<&str>,
+        estate: Estate,
+        catalog: &CheckedCatalog,
+    ) -> Result<Checked, Diagnostics> {
+        let mut diagnostics = Diagnostics::new(file);
+        for d in validate(&estate, catalog) {
+            diagnostics.push(d);
+        }
+        if !diagnostics.has_errors() {
+            // Only a structurally valid estate can be resolved.
+            for d in unowned_duties(&estate, catalog) {
+                diagnostics.push(d);
+            }
+        }
+        if !diagnostics.is_empty() {
+            if let Some(text) = text {
+                diagnostics.locate_in(text);
+            }
+        }
+        if diagnostics.has_errors() {
+            return Err(diagnostics);
+        }
+        Ok(Checked { estate: CheckedEstate { estate }, warnings: diagnostics })
+    }
+
+    pub fn estate(&self) -> &Estate {
+        &self.estate
+    }
+
+    pub fn applications(&self) -> &[Application] {
+        &self.estate.applications
+    }
+
+    pub fn application(&self, id: &str) -> Option<&Application> {
+        self.estate.applications.iter().find(|a| a.id == id)
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.estate.providers.iter().find(|p| p.id == id)
+    }
+
+    pub fn team(&self, id: &str) -> Option<&Team> {
+        self.estate.teams.iter().find(|t| t.id == id)
+    }
+
+    /// Replace one application (for what-if analysis), re-validating the result.
+    pub fn with_application(
+        &self,
+        application: Application,
+        catalog: &CheckedCatalog,
+    ) -> Result<CheckedEstate, Diagnostics> {
+        let mut estate = self.estate.clone();
+        if let Some(slot) = estate.applications.iter_mut().find(|a| a.id == application.id) {
+            *slot = application;
+        }
+        Self::check("<what-if>", None, estate, catalog).map(|c| c.estate)
+    }
+}
+
+fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if estate.format != ESTATE_FORMAT {
+        out.push(
+            Diagnostic::error("format", format!("unsupported estate format `{}`", estate.format))
+                .with_help(format!("this build reads format {ESTATE_FORMAT}")),
+        );
+    }
+    if let Some(id) = &estate.catalog {
+        if id != catalog.id() {
+            out.push(
+                Diagnostic::warning(
+                    "catalog",
+                    format!("estate is written for catalog `{id}` but is checked against `{}`", catalog.id()),
+                )
+                .with_help(format!("pass `--catalog {id}`, or change the estate's `catalog`")),
+            );
+        }
+    }
+    unique_ids(&mut out, "teams", estate.teams.iter().map(|t| t.id.as_str()));
+    unique_ids(&mut out, "providers", estate.providers.iter().map(|p| p.id.as_str()));
+    unique_ids(&mut out, "applications", estate.applications.iter().map(|a| a.id.as_str()));
+
+    let teams: Vec<&str> = estate.teams.iter().map(|t| t.id.as_str()).collect();
+    let providers: Vec<&str> = estate.providers.iter().map(|p| p.id.as_str()).collect();
+    let models: Vec<&str> = catalog.service_models().iter().map(|s| s.id.as_str()).collect();
+    let areas: Vec<&str> = catalog.areas().iter().map(|a| a.id.as_str()).collect();
+    let layers: Vec<&str> = catalog.layers().iter().map(|l| l.id.as_str()).collect();
+
+    let check_ref = |out: &mut Vec<Diagnostic>, path: String, what: &str, given: &str, known: &[&str]| {
+        if !known.contains(&given) {
+            out.push(
+                Diagnostic::error(path, format!("unknown {what} `{given}`"))
+                    .with_help(did_you_mean(given, known.iter().copied())),
+            );
+        }
+    };
+
+    for (i, provider) in estate.providers.iter().enumerate() {
+        let at = format!("providers[{i}]");
+        unique_ids(&mut out, &format!("{at}.offerings"), provider.offerings.iter().map(|o| o.id.as_str()));
+        for (j, offering) in provider.offerings.iter().enumerate() {
+            if let Some(sm) = &offering.service_model {
+                check_ref(&mut out, format!("{at}.offerings[{j}].service_model"), "service model", sm, &models);
+            }
+        }
+    }
+
+    for (i, app) in estate.applications.iter().enumerate() {
+        let at = format!("applications[{i}]");
+        check_ref(&mut out, format!("{at}.owner"), "team", &app.owner, &teams);
+        if app.components.is_empty() {
+            out.push(
+                Diagnostic::error(format!("{at}.components"), format!("application `{}` has no components", app.id))
+                    .with_help("list at least one component (kind, service_model, provider)"),
+            );
+        }
+        unique_ids(&mut out, &format!("{at}.components"), app.components.iter().map(|c| c.id.as_str()));
+        unique_ids(
+            &mut out,
+            &format!("{at}.grounding_sources"),
+            app.grounding_sources.iter().map(|g| g.id.as_str()),
+        );
+        for (j, endpoint) in app.endpoints.iter().enumerate() {
+            if !is_domain_pattern(endpoint) {
+                out.push(
+                    Diagnostic::error(format!("{at}.endpoints[{j}]"), format!("`{endpoint}` is not a domain name"))
+                        .with_help("write a host name such as `chat.example.com`, or `*.example.com` for a suffix"),
+                );
+            }
+        }
+        for (j, c) in app.components.iter().enumerate() {
+            let cat = format!("{at}.components[{j}]");
+            check_ref(&mut out, format!("{cat}.service_model"), "service model", &c.service_model, &models);
+            check_ref(&mut out, format!("{cat}.provider"), "provider", &c.provider, &providers);
+            if let (Some(offering), Some(p)) =
+                (&c.offering, estate.providers.iter().find(|p| p.id == c.provider))
+            {
+                let offerings: Vec<&str> = p.offerings.iter().map(|o| o.id.as_str()).collect();
+                check_ref(&mut out, format!("{cat}.offering"), "offering", offering, &offerings);
+            }
+            for (k, layer) in c.supplies.iter().enumerate() {
+                check_ref(&mut out, format!("{cat}.supplies[{k}]"), "layer", layer, &layers);
+            }
+            if c.model.is_some() && c.kind != ComponentKind::Model {
+                out.push(
+                    Diagnostic::warning(format!("{cat}.model"), "model lineage on a component that is not a model")
+                        .with_help("set `kind: model`, or move the lineage to the model component"),
+                );
+            }
+        }
+        if let Some(team) = &app.duties.default {
+            check_ref(&mut out, format!("{at}.duties.default"), "team", team, &teams);
+        }
+        for (area, team) in &app.duties.areas {
+            check_ref(&mut out, format!("{at}.duties.areas.{area}#key"), "area", area, &areas);
+            check_ref(&mut out, format!("{at}.duties.areas.{area}"), "team", team, &teams);
+        }
+        for (area, control) in &app.controls {
+            check_ref(&mut out, format!("{at}.controls.{area}#key"), "area", area, &areas);
+            if control.status == ControlStatus::NotApplicable
+                && control.justification.as_deref().is_none_or(|j| j.trim().is_empty())
+            {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}.controls.{area}.status"),
+                        format!("control for `{area}` is `not-applicable` without a justification"),
+                    )
+                    .with_help("add `justification:` saying why the area does not apply"),
+                );
+            }
+        }
+        for (j, e) in app.evidence.iter().enumerate() {
+            let eat = format!("{at}.evidence[{j}]");
+            check_ref(&mut out, format!("{eat}.area"), "area", &e.area, &areas);
+            if e.link.is_none() && e.file.is_none() {
+                out.push(
+                    Diagnostic::error(eat.clone(), "evidence needs a `link` or a `file`")
+                        .with_help("point to where a reviewer can see it"),
+                );
+            }
+            if e.file.is_some() && e.sha256.is_none() {
+                out.push(
+                    Diagnostic::warning(format!("{eat}.file"), "evidence file without a `sha256`")
+                        .with_help("record the file's sha256 so a reviewer can tell it was not changed"),
+                );
+            }
+            if let Some(h) = &e.sha256 {
+                if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    out.push(Diagnostic::error(format!("{eat}.sha256"), "sha256 must be 64 hex digits"));
+                }
+            }
+            if let Some(expires) = e.expires {
+                if expires < e.reviewed {
+                    out.push(Diagnostic::error(
+                        format!("{eat}.expires"),
+                        format!("evidence expires ({expires}) before it was reviewed ({})", e.reviewed),
+                    ));
+                }
+            }
+        }
+    }
+    for (i, team) in estate.teams.iter().enumerate() {
+        check_id(&mut out, &format!("teams[{i}].id"), &team.id);
+    }
+    out
+}
+
+/// A customer duty with no owning team is a problem a reviewer must fix.
+fn unowned_duties(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, app) in estate.applications.iter().enumerate() {
+        let mut missing = Vec::new();
+        for duty in resolve::resolve_application(app, catalog) {
+            if duty.customer_involved && duty.team.is_none() {
+                missing.push(duty.area.id.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    format!("applications[{i}].duties"),
+                    format!(
+                        "application `{}` has customer duties with no owning team: {}",
+                        app.id,
+                        missing.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .with_help("set `duties.default` or assign each area under `duties.areas`"),
+            );
+        }
+    }
+    out
+}
+
+/// `host.example.com` or `*.example.com`: labels of letters, digits and dashes.
+pub fn is_domain_pattern(s: &str) -> bool {
+    let host = s.strip_prefix("*.").unwrap_or(s);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}

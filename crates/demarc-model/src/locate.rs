@@ -1,0 +1,143 @@
+//! A map from document paths (`applications[2].components[0].provider`) to line and column,
+//! built from the YAML event stream. JSON is flow-style YAML, so one parser serves both.
+//!
+//! serde gives positions only for syntax and type errors; semantic problems (an unknown
+//! id, a missing cell) are found on typed values, and this map puts them back in the file.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+use crate::diag::Location;
+
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    positions: HashMap<String, Location>,
+}
+
+enum Frame {
+    Map { path: String, pending_key: Option<String>, expecting_key: bool },
+    Seq { path: String, next_index: usize },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    positions: HashMap<String, Location>,
+}
+
+impl Builder {
+    /// The path of the node that starts now, advancing the parent's state.
+    fn child_path(&mut self, scalar: Option<&str>) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Seq { path, next_index }) => {
+                let p = format!("{path}[{next_index}]");
+                *next_index += 1;
+                Some(p)
+            }
+            Some(Frame::Map { path, pending_key, expecting_key }) => {
+                if *expecting_key {
+                    // A key: remember it; complex (non-scalar) keys get no path.
+                    *pending_key = Some(scalar.unwrap_or("?").to_string());
+                    *expecting_key = false;
+                    None
+                } else {
+                    *expecting_key = true;
+                    let key = pending_key.take().unwrap_or_default();
+                    Some(if path.is_empty() { key } else { format!("{path}.{key}") })
+                }
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        let location = Location { line: mark.line(), column: mark.col() + 1 };
+        match event {
+            Event::Scalar(value, ..) => {
+                if let Some(path) = self.child_path(Some(&value)) {
+                    self.positions.entry(path).or_insert(location);
+                } else if let Some(Frame::Map { path, pending_key: Some(key), .. }) = self.stack.last() {
+                    // Record where the key itself is, so "unknown field" points at it.
+                    let key_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    self.positions.insert(format!("{key_path}#key"), location);
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(path) = self.child_path(None) {
+                    self.positions.entry(path).or_insert(location);
+                }
+            }
+            Event::MappingStart(..) => {
+                let path = self.child_path(None).unwrap_or_default();
+                self.positions.entry(path.clone()).or_insert(location);
+                self.stack.push(Frame::Map { path, pending_key: None, expecting_key: true });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.child_path(None).unwrap_or_default();
+                self.positions.entry(path.clone()).or_insert(location);
+                self.stack.push(Frame::Seq { path, next_index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SourceMap {
+    /// Build the map; a document that does not parse gives whatever was read before the error.
+    pub fn build(text: &str) -> Self {
+        let mut builder = Builder { stack: Vec::new(), positions: HashMap::new() };
+        let _ = Parser::new_from_str(text).load(&mut builder, false);
+        Self { positions: builder.positions }
+    }
+
+    /// The position of `path`, or of its nearest ancestor that is in the file.
+    pub fn find(&self, path: &str) -> Option<Location> {
+        let mut current = path;
+        loop {
+            if let Some(l) = self.positions.get(current) {
+                return Some(*l);
+            }
+            if current.is_empty() {
+                return None;
+            }
+            current = parent_path(current);
+        }
+    }
+}
+
+fn parent_path(path: &str) -> &str {
+    match path.rfind(['.', '[', '#']) {
+        Some(i) => &path[..i],
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_nested_paths_to_lines() {
+        let text = "id: x\nareas:\n  - id: a\n    cells:\n      iaas: {owner: customer}\n  - id: b\n";
+        let map = SourceMap::build(text);
+        assert_eq!(map.find("id"), Some(Location { line: 1, column: 5 }));
+        assert_eq!(map.find("areas[1].id"), Some(Location { line: 6, column: 9 }));
+        assert_eq!(map.find("areas[0].cells.iaas.owner"), Some(Location { line: 5, column: 21 }));
+        assert_eq!(map.find("areas[0].id#key"), Some(Location { line: 3, column: 5 }));
+        // Unknown descendants fall back to the nearest ancestor.
+        assert_eq!(map.find("areas[1].cells.paas"), Some(Location { line: 6, column: 5 }));
+    }
+
+    #[test]
+    fn works_on_json() {
+        let text = "{\n  \"id\": \"x\",\n  \"areas\": [\n    {\"id\": \"a\"}\n  ]\n}\n";
+        let map = SourceMap::build(text);
+        assert_eq!(map.find("areas[0].id").map(|l| l.line), Some(4));
+    }
+}
