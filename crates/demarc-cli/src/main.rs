@@ -2,6 +2,7 @@
 //! the domain logic lives in the library crates (see ARCHITECTURE.md).
 
 mod cmd;
+mod render;
 mod ui;
 
 use std::process::ExitCode;
@@ -25,7 +26,30 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// List the responsibility catalogs built into demarc.
+    Catalogs(cmd::catalogs::Args),
+    /// Show a catalog's responsibility matrix: areas by service models, who owns each.
+    Matrix(cmd::matrix::Args),
+    /// Check an estate file and report every problem at once (exit 1 when there are any).
+    Validate(cmd::validate::Args),
+    /// Assess an estate: owner, control and evidence for every customer duty; coverage and gaps.
+    Assess(cmd::assess::Args),
+    /// Explain why each duty of an application resolves as it does (component, cell, citation).
+    Explain(cmd::explain::Args),
+    /// Show which duties would move, and to whom, if an application changed service model or provider.
+    WhatIf(cmd::what_if::Args),
+    /// Write a starter estate file.
+    Init(cmd::init::Args),
+    /// Print the JSON Schema of the catalog or estate file format.
+    Schema(cmd::schema::Args),
+    /// The store: create or migrate it, show its backend, schema version and contents.
+    Db(cmd::db::Args),
+    /// Coverage per application over the recorded assessment runs.
+    History(cmd::history::Args),
+    /// Verify or prune the gateway's tamper-evident audit trail.
+    Audit(cmd::audit::Args),
+}
 
 /// What a command concluded; `main` maps it onto the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +63,19 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ui::init_logging();
-    let result: anyhow::Result<Outcome> = match cli.command {};
+    let result: anyhow::Result<Outcome> = match cli.command {
+        Command::Catalogs(args) => cmd::catalogs::run(args),
+        Command::Matrix(args) => cmd::matrix::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Assess(args) => cmd::assess::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::WhatIf(args) => cmd::what_if::run(args),
+        Command::Init(args) => cmd::init::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
+        Command::Db(args) => cmd::db::run(args),
+        Command::History(args) => cmd::history::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
+    };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),

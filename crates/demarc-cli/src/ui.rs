@@ -46,12 +46,20 @@ pub fn init_logging() {
         .with_ansi(stderr_color());
     let json = std::env::var("DEMARC_LOG_FORMAT").is_ok_and(|v| v == "json");
     // A second initialisation (tests) is harmless; ignore it.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Print an error and its causes to stderr, lowercase, compiler style.
 pub fn report_error(error: &anyhow::Error) {
-    let prefix = if stderr_color() { "\x1b[1;31merror\x1b[0m" } else { "error" };
+    let prefix = if stderr_color() {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
     eprintln!("{prefix}: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");

@@ -34,7 +34,11 @@ pub struct AssessOptions {
 
 impl AssessOptions {
     pub fn new(today: Date) -> Self {
-        Self { today, expiring_within_days: 30, observed: Vec::new() }
+        Self {
+            today,
+            expiring_within_days: 30,
+            observed: Vec::new(),
+        }
     }
 }
 
@@ -170,8 +174,16 @@ pub struct Coverage {
 
 impl Coverage {
     fn new(covered: usize, total: usize) -> Self {
-        let percent = if total == 0 { 100.0 } else { (covered as f64 * 1000.0 / total as f64).round() / 10.0 };
-        Self { covered, total, percent }
+        let percent = if total == 0 {
+            100.0
+        } else {
+            (covered as f64 * 1000.0 / total as f64).round() / 10.0
+        };
+        Self {
+            covered,
+            total,
+            percent,
+        }
     }
 }
 
@@ -223,7 +235,11 @@ pub struct Assessment {
 }
 
 /// Assess every application of the estate.
-pub fn assess(estate: &CheckedEstate, catalog: &CheckedCatalog, options: &AssessOptions) -> Assessment {
+pub fn assess(
+    estate: &CheckedEstate,
+    catalog: &CheckedCatalog,
+    options: &AssessOptions,
+) -> Assessment {
     let applications: Vec<ApplicationAssessment> = estate
         .applications()
         .iter()
@@ -232,7 +248,10 @@ pub fn assess(estate: &CheckedEstate, catalog: &CheckedCatalog, options: &Assess
     let duties = applications.iter().flat_map(|a| &a.duties);
     let mut summary = Summary {
         applications: applications.len(),
-        unsanctioned_applications: applications.iter().filter(|a| a.status != AppStatus::Sanctioned).count(),
+        unsanctioned_applications: applications
+            .iter()
+            .filter(|a| a.status != AppStatus::Sanctioned)
+            .count(),
         duties: 0,
         coverage: Coverage::new(0, 0),
         gaps: 0,
@@ -256,7 +275,10 @@ pub fn assess(estate: &CheckedEstate, catalog: &CheckedCatalog, options: &Assess
     }
     summary.coverage = Coverage::new(covered, summary.duties);
     Assessment {
-        catalog: CatalogRef { id: catalog.id().to_string(), version: catalog.catalog().version.clone() },
+        catalog: CatalogRef {
+            id: catalog.id().to_string(),
+            version: catalog.catalog().version.clone(),
+        },
         organisation: estate.estate().organisation.name.clone(),
         date: options.today,
         expiring_within_days: options.expiring_within_days,
@@ -266,14 +288,21 @@ pub fn assess(estate: &CheckedEstate, catalog: &CheckedCatalog, options: &Assess
 }
 
 /// Assess one application.
-pub fn assess_application(app: &Application, catalog: &CheckedCatalog, options: &AssessOptions) -> ApplicationAssessment {
+pub fn assess_application(
+    app: &Application,
+    catalog: &CheckedCatalog,
+    options: &AssessOptions,
+) -> ApplicationAssessment {
     let mut duties = Vec::new();
     let mut inherited = Vec::new();
     for duty in resolve::resolve_application(app, catalog) {
         if duty.customer_involved {
             duties.push(assess_duty(app, &duty, options));
         } else if let Party::Provider { id } = &duty.accountable {
-            inherited.push(InheritedArea { area: duty.area.id.clone(), provider: id.clone() });
+            inherited.push(InheritedArea {
+                area: duty.area.id.clone(),
+                provider: id.clone(),
+            });
         }
     }
     let covered = duties.iter().filter(|d| d.covered).count();
@@ -320,7 +349,9 @@ fn assess_duty(app: &Application, duty: &Duty<'_>, options: &AssessOptions) -> D
         AssessedControl::Missing => gaps.push(Gap::NoControl),
         AssessedControl::Planned => gaps.push(Gap::ControlPlanned),
         AssessedControl::Partial => gaps.push(Gap::ControlPartial),
-        AssessedControl::Implemented | AssessedControl::NotApplicable | AssessedControl::Observed => {}
+        AssessedControl::Implemented
+        | AssessedControl::NotApplicable
+        | AssessedControl::Observed => {}
     }
     // A justified not-applicable control needs no evidence.
     if control != AssessedControl::NotApplicable {
@@ -342,7 +373,10 @@ fn assess_duty(app: &Application, duty: &Duty<'_>, options: &AssessOptions) -> D
         control,
         evidence,
         evidence_expires,
-        observed: observed.iter().map(|o| format!("{}: {}", o.source, o.summary)).collect(),
+        observed: observed
+            .iter()
+            .map(|o| format!("{}: {}", o.source, o.summary))
+            .collect(),
         covered: gaps.is_empty(),
         gaps,
     }

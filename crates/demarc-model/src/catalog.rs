@@ -89,7 +89,9 @@ pub struct Layer {
 }
 
 /// What a component of an application is.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ComponentKind {
     /// A foundation, pretrained or tuned model.
@@ -247,7 +249,10 @@ pub const OWASP_LLM_2025: &[(&str, &str)] = &[
 pub const NIST_AI_600_1: &[(&str, &str)] = &[
     ("cbrn", "CBRN Information or Capabilities"),
     ("confabulation", "Confabulation"),
-    ("dangerous-content", "Dangerous, Violent, or Hateful Content"),
+    (
+        "dangerous-content",
+        "Dangerous, Violent, or Hateful Content",
+    ),
     ("data-privacy", "Data Privacy"),
     ("environmental", "Environmental Impacts"),
     ("harmful-bias", "Harmful Bias and Homogenization"),
@@ -255,13 +260,18 @@ pub const NIST_AI_600_1: &[(&str, &str)] = &[
     ("information-integrity", "Information Integrity"),
     ("information-security", "Information Security"),
     ("intellectual-property", "Intellectual Property"),
-    ("obscene-content", "Obscene, Degrading, and/or Abusive Content"),
+    (
+        "obscene-content",
+        "Obscene, Degrading, and/or Abusive Content",
+    ),
     ("value-chain", "Value Chain and Component Integration"),
 ];
 
 /// Whether `id` has the shape of a MITRE ATLAS technique id: `AML.T0000` or `AML.T0000.000`.
 pub fn is_atlas_technique_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("AML.T") else { return false };
+    let Some(rest) = id.strip_prefix("AML.T") else {
+        return false;
+    };
     let (main, sub) = match rest.split_once('.') {
         Some((m, s)) => (m, Some(s)),
         None => (rest, None),
@@ -304,7 +314,10 @@ impl CheckedCatalog {
     /// The default catalog (the seed model).
     pub fn default_catalog() -> Result<Self, Diagnostics> {
         Self::builtin(DEFAULT_CATALOG).unwrap_or_else(|| {
-            Err(Diagnostics::single("<builtin>", Diagnostic::error("", "default catalog missing")))
+            Err(Diagnostics::single(
+                "<builtin>",
+                Diagnostic::error("", "default catalog missing"),
+            ))
         })
     }
 
@@ -361,20 +374,46 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if catalog.format != CATALOG_FORMAT {
         out.push(
-            Diagnostic::error("format", format!("unsupported catalog format `{}`", catalog.format))
-                .with_help(format!("this build reads format {CATALOG_FORMAT}")),
+            Diagnostic::error(
+                "format",
+                format!("unsupported catalog format `{}`", catalog.format),
+            )
+            .with_help(format!("this build reads format {CATALOG_FORMAT}")),
         );
     }
     check_id(&mut out, "id", &catalog.id);
     if catalog.service_models.is_empty() {
-        out.push(Diagnostic::error("service_models", "a catalog needs at least one service model"));
+        out.push(Diagnostic::error(
+            "service_models",
+            "a catalog needs at least one service model",
+        ));
     }
-    unique_ids(&mut out, "roles", catalog.roles.iter().map(|r| r.id.as_str()));
-    unique_ids(&mut out, "service_models", catalog.service_models.iter().map(|s| s.id.as_str()));
-    unique_ids(&mut out, "layers", catalog.layers.iter().map(|l| l.id.as_str()));
-    unique_ids(&mut out, "areas", catalog.areas.iter().map(|a| a.id.as_str()));
+    unique_ids(
+        &mut out,
+        "roles",
+        catalog.roles.iter().map(|r| r.id.as_str()),
+    );
+    unique_ids(
+        &mut out,
+        "service_models",
+        catalog.service_models.iter().map(|s| s.id.as_str()),
+    );
+    unique_ids(
+        &mut out,
+        "layers",
+        catalog.layers.iter().map(|l| l.id.as_str()),
+    );
+    unique_ids(
+        &mut out,
+        "areas",
+        catalog.areas.iter().map(|a| a.id.as_str()),
+    );
 
-    let models: Vec<&str> = catalog.service_models.iter().map(|s| s.id.as_str()).collect();
+    let models: Vec<&str> = catalog
+        .service_models
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
     let layers: Vec<&str> = catalog.layers.iter().map(|l| l.id.as_str()).collect();
     for (i, layer) in catalog.layers.iter().enumerate() {
         if layer.supplied_by.is_empty() {
@@ -415,15 +454,21 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
                 out.push(
                     Diagnostic::error(
                         cell_at.clone(),
-                        format!("area `{}` has a cell for unknown service model `{model}`", area.id),
+                        format!(
+                            "area `{}` has a cell for unknown service model `{model}`",
+                            area.id
+                        ),
                     )
                     .with_help(did_you_mean(model, models.iter().copied())),
                 );
             }
             match (cell.owner, cell.lead) {
                 (Owner::Shared, None) => out.push(
-                    Diagnostic::error(format!("{cell_at}.owner"), "a shared cell must say which side leads")
-                        .with_help("add `lead: provider` or `lead: customer`"),
+                    Diagnostic::error(
+                        format!("{cell_at}.owner"),
+                        "a shared cell must say which side leads",
+                    )
+                    .with_help("add `lead: provider` or `lead: customer`"),
                 ),
                 (Owner::Provider | Owner::Customer | Owner::NotApplicable, Some(_)) => out.push(
                     Diagnostic::error(format!("{cell_at}.lead"), "only shared cells have a lead")
@@ -432,7 +477,10 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
                 _ => {}
             }
             if cell.note.trim().is_empty() {
-                out.push(Diagnostic::error(format!("{cell_at}.note"), "a cell needs a note"));
+                out.push(Diagnostic::error(
+                    format!("{cell_at}.note"),
+                    "a cell needs a note",
+                ));
             }
             if cell.source.trim().is_empty() {
                 out.push(Diagnostic::error(
@@ -487,7 +535,9 @@ fn check_mappings(out: &mut Vec<Diagnostic>, at: &str, m: &Mappings) {
 /// Ids are lowercase ASCII letters, digits and dashes: stable in URLs, files and CLIs.
 pub(crate) fn check_id(out: &mut Vec<Diagnostic>, path: &str, id: &str) {
     let ok = !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        })
         && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     if !ok {
         out.push(

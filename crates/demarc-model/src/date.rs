@@ -16,7 +16,9 @@ impl Date {
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
             return None;
         }
-        Some(Self { days: days_from_civil(i64::from(year), month, day) })
+        Some(Self {
+            days: days_from_civil(i64::from(year), month, day),
+        })
     }
 
     /// Today in UTC, from the system clock.
@@ -24,7 +26,9 @@ impl Date {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        Self { days: i64::try_from(secs / 86_400).unwrap_or(0) }
+        Self {
+            days: i64::try_from(secs / 86_400).unwrap_or(0),
+        }
     }
 
     pub fn from_days_since_epoch(days: i64) -> Self {
@@ -37,7 +41,9 @@ impl Date {
 
     #[must_use]
     pub fn add_days(self, days: i64) -> Self {
-        Self { days: self.days + days }
+        Self {
+            days: self.days + days,
+        }
     }
 
     /// Whole days from `self` to `later` (negative when `later` is earlier).
@@ -61,7 +67,9 @@ impl FromStr for Date {
         let err = || DateError(s.to_string());
         let mut parts = s.splitn(3, '-');
         let (y, m, d) = (parts.next(), parts.next(), parts.next());
-        let (Some(y), Some(m), Some(d)) = (y, m, d) else { return Err(err()) };
+        let (Some(y), Some(m), Some(d)) = (y, m, d) else {
+            return Err(err());
+        };
         if y.len() != 4 || m.len() != 2 || d.len() != 2 {
             return Err(err());
         }
@@ -145,11 +153,17 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        assert_eq!("2024-02-29".parse::<Date>().map(|d| d.to_string()), Ok("2024-02-29".into()));
+        assert_eq!(
+            "2024-02-29".parse::<Date>().map(|d| d.to_string()),
+            Ok("2024-02-29".into())
+        );
         assert!("2023-02-29".parse::<Date>().is_err());
         assert!("2023-13-01".parse::<Date>().is_err());
         assert!("23-01-01".parse::<Date>().is_err());
-        assert_eq!(Date::from_ymd(1970, 1, 1).map(|d| d.days_since_epoch()), Some(0));
+        assert_eq!(
+            Date::from_ymd(1970, 1, 1).map(|d| d.days_since_epoch()),
+            Some(0)
+        );
     }
 
     proptest! {

@@ -46,7 +46,10 @@ impl Diagnostic {
     }
 
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(path, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(path, message)
+        }
     }
 
     #[must_use]
@@ -65,11 +68,17 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn new(file: impl Into<String>) -> Self {
-        Self { file: file.into(), items: Vec::new() }
+        Self {
+            file: file.into(),
+            items: Vec::new(),
+        }
     }
 
     pub fn single(file: impl Into<String>, diagnostic: Diagnostic) -> Self {
-        Self { file: file.into(), items: vec![diagnostic] }
+        Self {
+            file: file.into(),
+            items: vec![diagnostic],
+        }
     }
 
     pub fn push(&mut self, diagnostic: Diagnostic) {
@@ -85,11 +94,17 @@ impl Diagnostics {
     }
 
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn warning_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     /// Fill in line and column for every diagnostic that lacks them, from the source text.
@@ -120,7 +135,11 @@ impl fmt::Display for Diagnostics {
                 Severity::Warning => "warning",
             };
             match d.location {
-                Some(l) => write!(f, "{}:{}:{}: {level}: {}", self.file, l.line, l.column, d.message)?,
+                Some(l) => write!(
+                    f,
+                    "{}:{}:{}: {level}: {}",
+                    self.file, l.line, l.column, d.message
+                )?,
                 None => write!(f, "{}: {level}: {}", self.file, d.message)?,
             }
             if !d.path.is_empty() {
@@ -146,7 +165,10 @@ pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
 }
 
 /// `did you mean `x`?` help text, or a list of what is allowed when nothing is close.
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
     match suggest(given, candidates.clone()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => {
@@ -156,26 +178,41 @@ pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a st
             } else if all.len() <= 12 {
                 format!("expected one of {}", all.join(", "))
             } else {
-                format!("expected one of {}, ... ({} in all)", all[..12].join(", "), all.len())
+                format!(
+                    "expected one of {}, ... ({} in all)",
+                    all[..12].join(", "),
+                    all.len()
+                )
             }
         }
     }
 }
 
-/// Levenshtein distance over chars; inputs here are short identifiers.
+/// Edit distance counting a swap of neighbours as one edit (optimal string alignment),
+/// since transposed letters are the commonest typo. Inputs are short identifiers.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
-            diagonal = above;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -188,5 +225,6 @@ mod tests {
         assert_eq!(suggest("PaaS", ["iaas", "paas", "saas"]), Some("paas"));
         assert_eq!(suggest("mainframe", ["iaas", "paas", "saas"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("modle", "model"), 1);
     }
 }

@@ -108,7 +108,9 @@ pub struct Application {
     pub guard_policy: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DataClassification {
     Public,
@@ -118,7 +120,9 @@ pub enum DataClassification {
 }
 
 /// Whether the organisation approved the application.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AppStatus {
     /// Approved for use.
@@ -282,7 +286,11 @@ pub struct Checked {
 impl CheckedEstate {
     /// Parse and validate an estate file against `catalog`. Errors (dangling ids, wrong
     /// types) reject the file; every problem found is reported at once.
-    pub fn from_bytes(file: &str, bytes: &[u8], catalog: &CheckedCatalog) -> Result<Checked, Diagnostics> {
+    pub fn from_bytes(
+        file: &str,
+        bytes: &[u8],
+        catalog: &CheckedCatalog,
+    ) -> Result<Checked, Diagnostics> {
         let text = parse::as_text(file, bytes)?;
         let estate: Estate = parse::from_text(file, text)?;
         Self::check(file, Some(text), estate, catalog)
@@ -313,7 +321,10 @@ impl CheckedEstate {
         if diagnostics.has_errors() {
             return Err(diagnostics);
         }
-        Ok(Checked { estate: CheckedEstate { estate }, warnings: diagnostics })
+        Ok(Checked {
+            estate: CheckedEstate { estate },
+            warnings: diagnostics,
+        })
     }
 
     pub fn estate(&self) -> &Estate {
@@ -343,7 +354,11 @@ impl CheckedEstate {
         catalog: &CheckedCatalog,
     ) -> Result<CheckedEstate, Diagnostics> {
         let mut estate = self.estate.clone();
-        if let Some(slot) = estate.applications.iter_mut().find(|a| a.id == application.id) {
+        if let Some(slot) = estate
+            .applications
+            .iter_mut()
+            .find(|a| a.id == application.id)
+        {
             *slot = application;
         }
         Self::check("<what-if>", None, estate, catalog).map(|c| c.estate)
@@ -354,8 +369,11 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if estate.format != ESTATE_FORMAT {
         out.push(
-            Diagnostic::error("format", format!("unsupported estate format `{}`", estate.format))
-                .with_help(format!("this build reads format {ESTATE_FORMAT}")),
+            Diagnostic::error(
+                "format",
+                format!("unsupported estate format `{}`", estate.format),
+            )
+            .with_help(format!("this build reads format {ESTATE_FORMAT}")),
         );
     }
     if let Some(id) = &estate.catalog {
@@ -363,37 +381,69 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             out.push(
                 Diagnostic::warning(
                     "catalog",
-                    format!("estate is written for catalog `{id}` but is checked against `{}`", catalog.id()),
+                    format!(
+                        "estate is written for catalog `{id}` but is checked against `{}`",
+                        catalog.id()
+                    ),
                 )
-                .with_help(format!("pass `--catalog {id}`, or change the estate's `catalog`")),
+                .with_help(format!(
+                    "pass `--catalog {id}`, or change the estate's `catalog`"
+                )),
             );
         }
     }
-    unique_ids(&mut out, "teams", estate.teams.iter().map(|t| t.id.as_str()));
-    unique_ids(&mut out, "providers", estate.providers.iter().map(|p| p.id.as_str()));
-    unique_ids(&mut out, "applications", estate.applications.iter().map(|a| a.id.as_str()));
+    unique_ids(
+        &mut out,
+        "teams",
+        estate.teams.iter().map(|t| t.id.as_str()),
+    );
+    unique_ids(
+        &mut out,
+        "providers",
+        estate.providers.iter().map(|p| p.id.as_str()),
+    );
+    unique_ids(
+        &mut out,
+        "applications",
+        estate.applications.iter().map(|a| a.id.as_str()),
+    );
 
     let teams: Vec<&str> = estate.teams.iter().map(|t| t.id.as_str()).collect();
     let providers: Vec<&str> = estate.providers.iter().map(|p| p.id.as_str()).collect();
-    let models: Vec<&str> = catalog.service_models().iter().map(|s| s.id.as_str()).collect();
+    let models: Vec<&str> = catalog
+        .service_models()
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
     let areas: Vec<&str> = catalog.areas().iter().map(|a| a.id.as_str()).collect();
     let layers: Vec<&str> = catalog.layers().iter().map(|l| l.id.as_str()).collect();
 
-    let check_ref = |out: &mut Vec<Diagnostic>, path: String, what: &str, given: &str, known: &[&str]| {
-        if !known.contains(&given) {
-            out.push(
-                Diagnostic::error(path, format!("unknown {what} `{given}`"))
-                    .with_help(did_you_mean(given, known.iter().copied())),
-            );
-        }
-    };
+    let check_ref =
+        |out: &mut Vec<Diagnostic>, path: String, what: &str, given: &str, known: &[&str]| {
+            if !known.contains(&given) {
+                out.push(
+                    Diagnostic::error(path, format!("unknown {what} `{given}`"))
+                        .with_help(did_you_mean(given, known.iter().copied())),
+                );
+            }
+        };
 
     for (i, provider) in estate.providers.iter().enumerate() {
         let at = format!("providers[{i}]");
-        unique_ids(&mut out, &format!("{at}.offerings"), provider.offerings.iter().map(|o| o.id.as_str()));
+        unique_ids(
+            &mut out,
+            &format!("{at}.offerings"),
+            provider.offerings.iter().map(|o| o.id.as_str()),
+        );
         for (j, offering) in provider.offerings.iter().enumerate() {
             if let Some(sm) = &offering.service_model {
-                check_ref(&mut out, format!("{at}.offerings[{j}].service_model"), "service model", sm, &models);
+                check_ref(
+                    &mut out,
+                    format!("{at}.offerings[{j}].service_model"),
+                    "service model",
+                    sm,
+                    &models,
+                );
             }
         }
     }
@@ -403,11 +453,18 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         check_ref(&mut out, format!("{at}.owner"), "team", &app.owner, &teams);
         if app.components.is_empty() {
             out.push(
-                Diagnostic::error(format!("{at}.components"), format!("application `{}` has no components", app.id))
-                    .with_help("list at least one component (kind, service_model, provider)"),
+                Diagnostic::error(
+                    format!("{at}.components"),
+                    format!("application `{}` has no components", app.id),
+                )
+                .with_help("list at least one component (kind, service_model, provider)"),
             );
         }
-        unique_ids(&mut out, &format!("{at}.components"), app.components.iter().map(|c| c.id.as_str()));
+        unique_ids(
+            &mut out,
+            &format!("{at}.components"),
+            app.components.iter().map(|c| c.id.as_str()),
+        );
         unique_ids(
             &mut out,
             &format!("{at}.grounding_sources"),
@@ -423,35 +480,90 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         }
         for (j, c) in app.components.iter().enumerate() {
             let cat = format!("{at}.components[{j}]");
-            check_ref(&mut out, format!("{cat}.service_model"), "service model", &c.service_model, &models);
-            check_ref(&mut out, format!("{cat}.provider"), "provider", &c.provider, &providers);
-            if let (Some(offering), Some(p)) =
-                (&c.offering, estate.providers.iter().find(|p| p.id == c.provider))
-            {
+            check_ref(
+                &mut out,
+                format!("{cat}.service_model"),
+                "service model",
+                &c.service_model,
+                &models,
+            );
+            check_ref(
+                &mut out,
+                format!("{cat}.provider"),
+                "provider",
+                &c.provider,
+                &providers,
+            );
+            if let (Some(offering), Some(p)) = (
+                &c.offering,
+                estate.providers.iter().find(|p| p.id == c.provider),
+            ) {
                 let offerings: Vec<&str> = p.offerings.iter().map(|o| o.id.as_str()).collect();
-                check_ref(&mut out, format!("{cat}.offering"), "offering", offering, &offerings);
+                check_ref(
+                    &mut out,
+                    format!("{cat}.offering"),
+                    "offering",
+                    offering,
+                    &offerings,
+                );
             }
             for (k, layer) in c.supplies.iter().enumerate() {
-                check_ref(&mut out, format!("{cat}.supplies[{k}]"), "layer", layer, &layers);
+                check_ref(
+                    &mut out,
+                    format!("{cat}.supplies[{k}]"),
+                    "layer",
+                    layer,
+                    &layers,
+                );
             }
             if c.model.is_some() && c.kind != ComponentKind::Model {
                 out.push(
-                    Diagnostic::warning(format!("{cat}.model"), "model lineage on a component that is not a model")
-                        .with_help("set `kind: model`, or move the lineage to the model component"),
+                    Diagnostic::warning(
+                        format!("{cat}.model"),
+                        "model lineage on a component that is not a model",
+                    )
+                    .with_help("set `kind: model`, or move the lineage to the model component"),
                 );
             }
         }
         if let Some(team) = &app.duties.default {
-            check_ref(&mut out, format!("{at}.duties.default"), "team", team, &teams);
+            check_ref(
+                &mut out,
+                format!("{at}.duties.default"),
+                "team",
+                team,
+                &teams,
+            );
         }
         for (area, team) in &app.duties.areas {
-            check_ref(&mut out, format!("{at}.duties.areas.{area}#key"), "area", area, &areas);
-            check_ref(&mut out, format!("{at}.duties.areas.{area}"), "team", team, &teams);
+            check_ref(
+                &mut out,
+                format!("{at}.duties.areas.{area}#key"),
+                "area",
+                area,
+                &areas,
+            );
+            check_ref(
+                &mut out,
+                format!("{at}.duties.areas.{area}"),
+                "team",
+                team,
+                &teams,
+            );
         }
         for (area, control) in &app.controls {
-            check_ref(&mut out, format!("{at}.controls.{area}#key"), "area", area, &areas);
+            check_ref(
+                &mut out,
+                format!("{at}.controls.{area}#key"),
+                "area",
+                area,
+                &areas,
+            );
             if control.status == ControlStatus::NotApplicable
-                && control.justification.as_deref().is_none_or(|j| j.trim().is_empty())
+                && control
+                    .justification
+                    .as_deref()
+                    .is_none_or(|j| j.trim().is_empty())
             {
                 out.push(
                     Diagnostic::error(
@@ -474,19 +586,27 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             if e.file.is_some() && e.sha256.is_none() {
                 out.push(
                     Diagnostic::warning(format!("{eat}.file"), "evidence file without a `sha256`")
-                        .with_help("record the file's sha256 so a reviewer can tell it was not changed"),
+                        .with_help(
+                            "record the file's sha256 so a reviewer can tell it was not changed",
+                        ),
                 );
             }
             if let Some(h) = &e.sha256 {
                 if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    out.push(Diagnostic::error(format!("{eat}.sha256"), "sha256 must be 64 hex digits"));
+                    out.push(Diagnostic::error(
+                        format!("{eat}.sha256"),
+                        "sha256 must be 64 hex digits",
+                    ));
                 }
             }
             if let Some(expires) = e.expires {
                 if expires < e.reviewed {
                     out.push(Diagnostic::error(
                         format!("{eat}.expires"),
-                        format!("evidence expires ({expires}) before it was reviewed ({})", e.reviewed),
+                        format!(
+                            "evidence expires ({expires}) before it was reviewed ({})",
+                            e.reviewed
+                        ),
                     ));
                 }
             }
@@ -515,7 +635,11 @@ fn unowned_duties(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> 
                     format!(
                         "application `{}` has customer duties with no owning team: {}",
                         app.id,
-                        missing.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                        missing
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
                 .with_help("set `duties.default` or assign each area under `duties.areas`"),
@@ -534,7 +658,9 @@ pub fn is_domain_pattern(s: &str) -> bool {
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

@@ -17,13 +17,23 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Map { path: String, pending_key: Option<String>, expecting_key: bool },
-    Seq { path: String, next_index: usize },
+    Map {
+        path: String,
+        pending_key: Option<String>,
+        expecting_key: bool,
+    },
+    Seq {
+        path: String,
+        next_index: usize,
+    },
 }
 
 struct Builder {
     stack: Vec<Frame>,
     positions: HashMap<String, Location>,
+    /// A block mapping's start mark sits at its first `:`; the first key is where a
+    /// reader looks, so the mapping's position is moved there when that key arrives.
+    mapping_awaiting_first_key: Option<String>,
 }
 
 impl Builder {
@@ -36,7 +46,11 @@ impl Builder {
                 *next_index += 1;
                 Some(p)
             }
-            Some(Frame::Map { path, pending_key, expecting_key }) => {
+            Some(Frame::Map {
+                path,
+                pending_key,
+                expecting_key,
+            }) => {
                 if *expecting_key {
                     // A key: remember it; complex (non-scalar) keys get no path.
                     *pending_key = Some(scalar.unwrap_or("?").to_string());
@@ -45,7 +59,11 @@ impl Builder {
                 } else {
                     *expecting_key = true;
                     let key = pending_key.take().unwrap_or_default();
-                    Some(if path.is_empty() { key } else { format!("{path}.{key}") })
+                    Some(if path.is_empty() {
+                        key
+                    } else {
+                        format!("{path}.{key}")
+                    })
                 }
             }
         }
@@ -54,15 +72,31 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
-        let location = Location { line: mark.line(), column: mark.col() + 1 };
+        let location = Location {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
         match event {
             Event::Scalar(value, ..) => {
                 if let Some(path) = self.child_path(Some(&value)) {
                     self.positions.entry(path).or_insert(location);
-                } else if let Some(Frame::Map { path, pending_key: Some(key), .. }) = self.stack.last() {
+                } else if let Some(Frame::Map {
+                    path,
+                    pending_key: Some(key),
+                    ..
+                }) = self.stack.last()
+                {
                     // Record where the key itself is, so "unknown field" points at it.
-                    let key_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    let key_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
                     self.positions.insert(format!("{key_path}#key"), location);
+                    if self.mapping_awaiting_first_key.as_ref() == Some(path) {
+                        self.positions.insert(path.clone(), location);
+                        self.mapping_awaiting_first_key = None;
+                    }
                 }
             }
             Event::Alias(_) => {
@@ -73,12 +107,20 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => {
                 let path = self.child_path(None).unwrap_or_default();
                 self.positions.entry(path.clone()).or_insert(location);
-                self.stack.push(Frame::Map { path, pending_key: None, expecting_key: true });
+                self.mapping_awaiting_first_key = Some(path.clone());
+                self.stack.push(Frame::Map {
+                    path,
+                    pending_key: None,
+                    expecting_key: true,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.child_path(None).unwrap_or_default();
                 self.positions.entry(path.clone()).or_insert(location);
-                self.stack.push(Frame::Seq { path, next_index: 0 });
+                self.stack.push(Frame::Seq {
+                    path,
+                    next_index: 0,
+                });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
@@ -91,9 +133,15 @@ impl MarkedEventReceiver for Builder {
 impl SourceMap {
     /// Build the map; a document that does not parse gives whatever was read before the error.
     pub fn build(text: &str) -> Self {
-        let mut builder = Builder { stack: Vec::new(), positions: HashMap::new() };
+        let mut builder = Builder {
+            stack: Vec::new(),
+            positions: HashMap::new(),
+            mapping_awaiting_first_key: None,
+        };
         let _ = Parser::new_from_str(text).load(&mut builder, false);
-        Self { positions: builder.positions }
+        Self {
+            positions: builder.positions,
+        }
     }
 
     /// The position of `path`, or of its nearest ancestor that is in the file.
@@ -124,14 +172,30 @@ mod tests {
 
     #[test]
     fn maps_nested_paths_to_lines() {
-        let text = "id: x\nareas:\n  - id: a\n    cells:\n      iaas: {owner: customer}\n  - id: b\n";
+        let text =
+            "id: x\nareas:\n  - id: a\n    cells:\n      iaas: {owner: customer}\n  - id: b\n";
         let map = SourceMap::build(text);
         assert_eq!(map.find("id"), Some(Location { line: 1, column: 5 }));
-        assert_eq!(map.find("areas[1].id"), Some(Location { line: 6, column: 9 }));
-        assert_eq!(map.find("areas[0].cells.iaas.owner"), Some(Location { line: 5, column: 21 }));
-        assert_eq!(map.find("areas[0].id#key"), Some(Location { line: 3, column: 5 }));
+        assert_eq!(
+            map.find("areas[1].id"),
+            Some(Location { line: 6, column: 9 })
+        );
+        assert_eq!(
+            map.find("areas[0].cells.iaas.owner"),
+            Some(Location {
+                line: 5,
+                column: 21
+            })
+        );
+        assert_eq!(
+            map.find("areas[0].id#key"),
+            Some(Location { line: 3, column: 5 })
+        );
         // Unknown descendants fall back to the nearest ancestor.
-        assert_eq!(map.find("areas[1].cells.paas"), Some(Location { line: 6, column: 5 }));
+        assert_eq!(
+            map.find("areas[1].cells.paas"),
+            Some(Location { line: 6, column: 5 })
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ impl Syntax {
     /// `.json` files, or text whose first non-blank character is `{`, are JSON.
     pub fn detect(file: &str, text: &str) -> Self {
         let json_name = file.to_ascii_lowercase().ends_with(".json");
-        if json_name || text.trim_start().starts_with('{') { Self::Json } else { Self::Yaml }
+        if json_name || text.trim_start().starts_with('{') {
+            Self::Json
+        } else {
+            Self::Yaml
+        }
     }
 }
 
@@ -32,7 +36,11 @@ pub fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostics> 
     };
     if bytes.len() > MAX_FILE_BYTES {
         return Err(fail(
-            format!("file is {} bytes; the limit is {} bytes", bytes.len(), MAX_FILE_BYTES),
+            format!(
+                "file is {} bytes; the limit is {} bytes",
+                bytes.len(),
+                MAX_FILE_BYTES
+            ),
             "split the estate into smaller files, or check that this is the file you meant",
             None,
         ));
@@ -74,13 +82,22 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
                     Some(i) => full[..i].to_string(),
                     None => full,
                 };
-                (message, (e.line() > 0).then(|| Location { line: e.line(), column: e.column() }))
+                (
+                    message,
+                    (e.line() > 0).then(|| Location {
+                        line: e.line(),
+                        column: e.column(),
+                    }),
+                )
             }
         },
         Syntax::Yaml => match serde_yaml::from_str(text) {
             Ok(value) => return Ok(value),
             Err(e) => {
-                let location = e.location().map(|l| Location { line: l.line(), column: l.column() });
+                let location = e.location().map(|l| Location {
+                    line: l.line(),
+                    column: l.column(),
+                });
                 let full = e.to_string();
                 let message = match full.rfind(" at line ") {
                     Some(i) => full[..i].to_string(),
@@ -92,8 +109,19 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
     };
     let mut d = Diagnostic::error("", lowercase_first(&message));
     d.help = help_for_serde_message(&message);
-    d.location = location;
+    d.location = location.map(|l| clamp_to_text(text, l));
     Err(Diagnostics::single(file, d))
+}
+
+/// The YAML parser reports end-of-input one line past a last line that has no newline;
+/// point at the end of the text instead, so every location is inside the file.
+fn clamp_to_text(text: &str, location: Location) -> Location {
+    let end = location_of(text.as_bytes(), text.len());
+    if location.line > end.line {
+        end
+    } else {
+        location
+    }
 }
 
 /// For "unknown field `x`, expected one of `a`, `b`" style messages, suggest the closest.
@@ -104,8 +132,14 @@ fn help_for_serde_message(message: &str) -> Option<String> {
         .next()?;
     let rest = &message[kind_start..];
     let given = &rest[..rest.find('`')?];
-    let expected_at = message.find("expected one of ").or_else(|| message.find("expected "))?;
-    let candidates: Vec<&str> = message[expected_at..].split('`').skip(1).step_by(2).collect();
+    let expected_at = message
+        .find("expected one of ")
+        .or_else(|| message.find("expected "))?;
+    let candidates: Vec<&str> = message[expected_at..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
     if candidates.is_empty() {
         return None;
     }
@@ -124,8 +158,14 @@ fn lowercase_first(s: &str) -> String {
 pub fn location_of(bytes: &[u8], offset: usize) -> Location {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    Location { line, column: offset.saturating_sub(line_start) + 1 }
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    Location {
+        line,
+        column: offset.saturating_sub(line_start) + 1,
+    }
 }
 
 #[cfg(test)]
@@ -158,18 +198,46 @@ mod tests {
 
     #[test]
     fn unknown_variant_in_json() {
-        let err = from_text::<Thing>("t.json", "{\"name\": \"a\",\n \"kind\": \"modle\"}").unwrap_err();
+        let err =
+            from_text::<Thing>("t.json", "{\"name\": \"a\",\n \"kind\": \"modle\"}").unwrap_err();
         let d = &err.items[0];
         assert_eq!(d.location.map(|l| l.line), Some(2));
         assert_eq!(d.help.as_deref(), Some("did you mean `model`?"));
     }
 
     #[test]
+    fn end_of_input_is_located_inside_the_file() {
+        // serde_yaml puts "missing field" at the end of input, here one line past the last.
+        let err = from_text::<Thing>("t.yaml", "# nothing").unwrap_err();
+        assert_eq!(err.items[0].location, Some(Location { line: 1, column: 10 }));
+    }
+
+    #[test]
     fn rejects_binary_empty_and_huge() {
-        assert!(as_text("f", b"\x00\x01\x02").unwrap_err().to_string().contains("NUL"));
-        assert!(as_text("f", b"a: \xff\xfe").unwrap_err().to_string().contains("invalid UTF-8"));
-        assert!(as_text("f", b"  \n ").unwrap_err().to_string().contains("empty"));
+        assert!(
+            as_text("f", b"\x00\x01\x02")
+                .unwrap_err()
+                .to_string()
+                .contains("NUL")
+        );
+        assert!(
+            as_text("f", b"a: \xff\xfe")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid UTF-8")
+        );
+        assert!(
+            as_text("f", b"  \n ")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         let big = vec![b'a'; MAX_FILE_BYTES + 1];
-        assert!(as_text("f", &big).unwrap_err().to_string().contains("limit"));
+        assert!(
+            as_text("f", &big)
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
     }
 }

@@ -78,17 +78,33 @@ pub struct Duty<'a> {
 /// Resolve every applicable area of `app`, in catalog order. Areas whose cell is `n/a`
 /// are left out: they are nobody's duty.
 pub fn resolve_application<'a>(app: &'a Application, catalog: &'a CheckedCatalog) -> Vec<Duty<'a>> {
-    catalog.areas().iter().filter_map(|area| resolve_area(app, catalog, area)).collect()
+    catalog
+        .areas()
+        .iter()
+        .filter_map(|area| resolve_area(app, catalog, area))
+        .collect()
 }
 
 /// Resolve one area; `None` when the area is `n/a` for the supplying component or the
 /// application has no components.
-pub fn resolve_area<'a>(app: &'a Application, catalog: &'a CheckedCatalog, area: &'a Area) -> Option<Duty<'a>> {
+pub fn resolve_area<'a>(
+    app: &'a Application,
+    catalog: &'a CheckedCatalog,
+    area: &'a Area,
+) -> Option<Duty<'a>> {
     let (component, rule) = supplier(app, catalog, &area.layer)?;
     let cell = catalog.cell(area, &component.service_model)?;
-    let team = if cell.customer_involved() { owning_team(app, &area.id) } else { None };
-    let team_party = || Party::Team { id: team.map(|(t, _)| t.to_string()) };
-    let provider_party = || Party::Provider { id: component.provider.clone() };
+    let team = if cell.customer_involved() {
+        owning_team(app, &area.id)
+    } else {
+        None
+    };
+    let team_party = || Party::Team {
+        id: team.map(|(t, _)| t.to_string()),
+    };
+    let provider_party = || Party::Provider {
+        id: component.provider.clone(),
+    };
     let (accountable, also_responsible) = match (cell.owner, cell.lead) {
         (Owner::NotApplicable, _) => return None,
         (Owner::Provider, _) => (provider_party(), Vec::new()),
@@ -110,8 +126,16 @@ pub fn resolve_area<'a>(app: &'a Application, catalog: &'a CheckedCatalog, area:
 }
 
 /// The component that supplies `layer` for `app`, and why it was chosen.
-pub fn supplier<'a>(app: &'a Application, catalog: &CheckedCatalog, layer: &str) -> Option<(&'a Component, SupplyRule)> {
-    if let Some(c) = app.components.iter().find(|c| c.supplies.iter().any(|l| l == layer)) {
+pub fn supplier<'a>(
+    app: &'a Application,
+    catalog: &CheckedCatalog,
+    layer: &str,
+) -> Option<(&'a Component, SupplyRule)> {
+    if let Some(c) = app
+        .components
+        .iter()
+        .find(|c| c.supplies.iter().any(|l| l == layer))
+    {
         return Some((c, SupplyRule::Explicit));
     }
     if let Some(layer) = catalog.layer(layer) {
@@ -121,12 +145,17 @@ pub fn supplier<'a>(app: &'a Application, catalog: &CheckedCatalog, layer: &str)
             }
         }
     }
-    app.components.first().map(|c| (c, SupplyRule::FirstComponent))
+    app.components
+        .first()
+        .map(|c| (c, SupplyRule::FirstComponent))
 }
 
 fn owning_team<'a>(app: &'a Application, area: &str) -> Option<(&'a str, TeamSource)> {
     if let Some(team) = app.duties.areas.get(area) {
         return Some((team.as_str(), TeamSource::Area));
     }
-    app.duties.default.as_deref().map(|t| (t, TeamSource::Default))
+    app.duties
+        .default
+        .as_deref()
+        .map(|t| (t, TeamSource::Default))
 }

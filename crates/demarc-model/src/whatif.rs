@@ -28,7 +28,11 @@ pub enum WhatIfError {
     #[error("unknown provider `{given}`; {help}")]
     UnknownProvider { given: String, help: String },
     #[error("application `{application}` has no component `{given}`; {help}")]
-    UnknownComponent { application: String, given: String, help: String },
+    UnknownComponent {
+        application: String,
+        given: String,
+        help: String,
+    },
 }
 
 /// One area's resolution before and after the change.
@@ -69,14 +73,20 @@ pub fn what_if(
     change: &Change,
 ) -> Result<WhatIf, WhatIfError> {
     let ids = || estate.applications().iter().map(|a| a.id.as_str());
-    let before_app = estate.application(application).ok_or_else(|| WhatIfError::UnknownApplication {
-        given: application.to_string(),
-        help: did_you_mean(application, ids()),
-    })?;
+    let before_app =
+        estate
+            .application(application)
+            .ok_or_else(|| WhatIfError::UnknownApplication {
+                given: application.to_string(),
+                help: did_you_mean(application, ids()),
+            })?;
     if !catalog.has_service_model(&change.service_model) {
         return Err(WhatIfError::UnknownServiceModel {
             given: change.service_model.clone(),
-            help: did_you_mean(&change.service_model, catalog.service_models().iter().map(|s| s.id.as_str())),
+            help: did_you_mean(
+                &change.service_model,
+                catalog.service_models().iter().map(|s| s.id.as_str()),
+            ),
         });
     }
     if let Some(p) = &change.provider {
@@ -113,7 +123,12 @@ pub fn what_if(
             also_responsible: d.also_responsible,
             service_model: Some(d.component.service_model.clone()),
         },
-        None => Side { owner: None, accountable: None, also_responsible: Vec::new(), service_model: None },
+        None => Side {
+            owner: None,
+            accountable: None,
+            also_responsible: Vec::new(),
+            service_model: None,
+        },
     };
     let areas: Vec<AreaChange> = catalog
         .areas()
@@ -124,7 +139,12 @@ pub fn what_if(
             let moved = before.owner != after.owner
                 || before.accountable != after.accountable
                 || before.also_responsible != after.also_responsible;
-            AreaChange { area: area.id.clone(), before, after, moved }
+            AreaChange {
+                area: area.id.clone(),
+                before,
+                after,
+                moved,
+            }
         })
         .collect();
     Ok(WhatIf {

@@ -1,0 +1,289 @@
+//! `demarc assess ESTATE`: for every customer duty, owner, control and evidence; coverage
+//! and gaps; exit 1 when a `--fail-on` check fails.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use demarc_model::Date;
+use demarc_model::assess::{AssessOptions, Assessment, EvidenceStatus, assess};
+
+use super::common::{CatalogArg, emit, load_estate};
+use crate::Outcome;
+use crate::render::table::{Cell, Style, Table};
+use crate::render::{csv_record, html, markdown_table};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The estate file (YAML or JSON).
+    pub estate: PathBuf,
+    #[command(flatten)]
+    pub catalog: CatalogArg,
+    /// Output format. `json` is a stable interface (see the README).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit with status 1 when the check fails; repeat or separate with commas for several.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CHECK")]
+    pub fail_on: Vec<FailOn>,
+    /// Assess as of this date (YYYY-MM-DD) instead of today.
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<Date>,
+    /// Evidence expiring within this many days is reported as expiring.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub expiring_days: i64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Format {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+    Html,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    /// Any customer duty not covered (no owner, no control, or no current evidence).
+    Gaps,
+    /// Any duty whose evidence has all expired.
+    Expired,
+    /// Any customer duty with no owning team.
+    Unowned,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let catalog = args.catalog.load()?;
+    let estate = load_estate(&args.estate, &catalog)?;
+    let mut options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
+    options.expiring_within_days = args.expiring_days;
+    let report = assess(&estate, &catalog, &options);
+    let out = render(&report, &catalog, args.format)?;
+    emit(args.out.as_ref(), &out)?;
+    Ok(check(&report, &args.fail_on))
+}
+
+pub fn render(
+    report: &Assessment,
+    catalog: &demarc_model::CheckedCatalog,
+    format: Format,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(report).context("cannot encode the report")?
+        ),
+        Format::Html => html::assessment_page(report, catalog),
+        Format::Table => table(report, crate::ui::stdout_color()),
+        Format::Markdown => markdown(report),
+        Format::Csv => csv(report),
+    })
+}
+
+/// Apply the `--fail-on` checks, saying on stderr which failed.
+fn check(report: &Assessment, fail_on: &[FailOn]) -> Outcome {
+    let s = &report.summary;
+    let mut failed = false;
+    for check in fail_on {
+        let (count, what) = match check {
+            FailOn::Gaps => (s.gaps, "duties with gaps"),
+            FailOn::Expired => (s.evidence_expired, "duties whose evidence expired"),
+            FailOn::Unowned => (s.unowned, "customer duties with no owning team"),
+        };
+        if count > 0 {
+            eprintln!("check failed: {count} {what}");
+            failed = true;
+        }
+    }
+    if failed {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Success
+    }
+}
+
+fn evidence_style(e: EvidenceStatus) -> Style {
+    match e {
+        EvidenceStatus::Current => Style::Green,
+        EvidenceStatus::Expiring => Style::Yellow,
+        EvidenceStatus::Expired | EvidenceStatus::Missing => Style::Red,
+    }
+}
+
+fn table(report: &Assessment, color: bool) -> String {
+    let mut out = format!(
+        "{} — assessed {} against {} {}\n",
+        report.organisation, report.date, report.catalog.id, report.catalog.version
+    );
+    for app in &report.applications {
+        out.push_str(&format!(
+            "\n{} ({}) — {}, {}, owner {}: {}/{} duties covered ({}%)\n",
+            app.name,
+            app.id,
+            app.status.as_str(),
+            app.service_models.join("+"),
+            app.owner,
+            app.coverage.covered,
+            app.coverage.total,
+            app.coverage.percent
+        ));
+        let mut t = Table::new(&["area", "accountable", "team", "control", "evidence", "gaps"]);
+        for d in &app.duties {
+            let gaps: Vec<&str> = d.gaps.iter().map(|g| g.as_str()).collect();
+            t.row(vec![
+                d.area.clone().into(),
+                d.accountable.label().into(),
+                Cell::styled(
+                    d.owner_team.clone().unwrap_or_else(|| "(unowned)".into()),
+                    if d.owner_team.is_some() {
+                        Style::Plain
+                    } else {
+                        Style::Red
+                    },
+                ),
+                d.control.as_str().into(),
+                Cell::styled(
+                    match d.evidence_expires {
+                        Some(date) => format!("{} ({date})", d.evidence.as_str()),
+                        None => d.evidence.as_str().to_string(),
+                    },
+                    evidence_style(d.evidence),
+                ),
+                if gaps.is_empty() {
+                    Cell::styled("covered", Style::Green)
+                } else {
+                    Cell::styled(gaps.join(", "), Style::Red)
+                },
+            ]);
+        }
+        if t.is_empty() {
+            out.push_str("  no customer duties\n");
+        } else {
+            out.push_str(&t.render(color));
+        }
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "\nsummary: {} applications ({} not sanctioned), {} customer duties, {} covered ({}%), {} gaps: {} unowned, {} evidence missing, {} expired, {} expiring within {} days\n",
+        s.applications,
+        s.unsanctioned_applications,
+        s.duties,
+        s.coverage.covered,
+        s.coverage.percent,
+        s.gaps,
+        s.unowned,
+        s.evidence_missing,
+        s.evidence_expired,
+        s.evidence_expiring,
+        report.expiring_within_days
+    ));
+    out
+}
+
+fn markdown(report: &Assessment) -> String {
+    let s = &report.summary;
+    let mut out = format!(
+        "# GenAI responsibility assessment: {}\n\nAssessed {} against `{}` {}. {} applications, {} customer duties, **{}% covered**, {} gaps ({} unowned, {} evidence missing, {} expired, {} expiring).\n",
+        report.organisation,
+        report.date,
+        report.catalog.id,
+        report.catalog.version,
+        s.applications,
+        s.duties,
+        s.coverage.percent,
+        s.gaps,
+        s.unowned,
+        s.evidence_missing,
+        s.evidence_expired,
+        s.evidence_expiring
+    );
+    for app in &report.applications {
+        out.push_str(&format!(
+            "\n## {} (`{}`)\n\n{}, {}, owner `{}`: {}/{} duties covered ({}%).\n\n",
+            app.name,
+            app.id,
+            app.status.as_str(),
+            app.service_models.join("+"),
+            app.owner,
+            app.coverage.covered,
+            app.coverage.total,
+            app.coverage.percent
+        ));
+        let rows: Vec<Vec<String>> = app
+            .duties
+            .iter()
+            .map(|d| {
+                vec![
+                    format!("`{}`", d.area),
+                    d.accountable.label(),
+                    d.owner_team.clone().unwrap_or_else(|| "**unowned**".into()),
+                    d.control.as_str().into(),
+                    d.evidence.as_str().into(),
+                    if d.covered {
+                        "covered".into()
+                    } else {
+                        d.gaps
+                            .iter()
+                            .map(|g| g.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&markdown_table(
+            &["Area", "Accountable", "Team", "Control", "Evidence", "Gaps"],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn csv(report: &Assessment) -> String {
+    let mut out = csv_record(
+        &[
+            "application",
+            "area",
+            "owner",
+            "accountable",
+            "also_responsible",
+            "owner_team",
+            "control",
+            "evidence",
+            "evidence_expires",
+            "covered",
+            "gaps",
+        ]
+        .map(String::from),
+    );
+    for app in &report.applications {
+        for d in &app.duties {
+            out.push_str(&csv_record(&[
+                app.id.clone(),
+                d.area.clone(),
+                d.owner.to_string(),
+                d.accountable.label(),
+                d.also_responsible
+                    .iter()
+                    .map(|p| p.label())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                d.owner_team.clone().unwrap_or_default(),
+                d.control.as_str().to_string(),
+                d.evidence.as_str().to_string(),
+                d.evidence_expires
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+                d.covered.to_string(),
+                d.gaps
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]));
+        }
+    }
+    out
+}

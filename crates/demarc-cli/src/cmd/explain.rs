@@ -1,0 +1,198 @@
+//! `demarc explain ESTATE APP [AREA]`: why each duty resolves as it does.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use demarc_model::diag::did_you_mean;
+use demarc_model::resolve::{self, Party, SupplyRule, TeamSource};
+use serde::Serialize;
+
+use super::common::{CatalogArg, emit, load_estate};
+use crate::Outcome;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The estate file (YAML or JSON).
+    pub estate: PathBuf,
+    /// The application's id.
+    pub app: String,
+    /// Explain only this area (default: every area).
+    pub area: Option<String>,
+    #[command(flatten)]
+    pub catalog: CatalogArg,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Explanation<'a> {
+    area: &'a str,
+    title: &'a str,
+    layer: &'a str,
+    /// `None` when the area is `n/a` for this application.
+    component: Option<&'a str>,
+    component_kind: Option<&'a str>,
+    service_model: Option<&'a str>,
+    supply_rule: Option<SupplyRule>,
+    owner: &'a str,
+    lead: Option<&'a str>,
+    note: Option<&'a str>,
+    citation: Option<&'a str>,
+    accountable: Option<Party>,
+    also_responsible: Vec<Party>,
+    team_source: Option<TeamSource>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let catalog = args.catalog.load()?;
+    let estate = load_estate(&args.estate, &catalog)?;
+    let Some(app) = estate.application(&args.app) else {
+        let ids = estate.applications().iter().map(|a| a.id.as_str());
+        bail!(
+            "no application `{}` in `{}`; {}",
+            args.app,
+            args.estate.display(),
+            did_you_mean(&args.app, ids)
+        );
+    };
+    let areas: Vec<_> = match &args.area {
+        Some(id) => match catalog.area(id) {
+            Some(a) => vec![a],
+            None => bail!(
+                "no area `{id}` in catalog `{}`; {}",
+                catalog.id(),
+                did_you_mean(id, catalog.areas().iter().map(|a| a.id.as_str()))
+            ),
+        },
+        None => catalog.areas().iter().collect(),
+    };
+    let explanations: Vec<Explanation<'_>> = areas
+        .iter()
+        .map(|area| match resolve::resolve_area(app, &catalog, area) {
+            Some(d) => Explanation {
+                area: &area.id,
+                title: &area.title,
+                layer: &area.layer,
+                component: Some(&d.component.id),
+                component_kind: Some(d.component.kind.as_str()),
+                service_model: Some(&d.component.service_model),
+                supply_rule: Some(d.rule),
+                owner: d.cell.owner.as_str(),
+                lead: d.cell.lead.map(|l| l.as_str()),
+                note: Some(&d.cell.note),
+                citation: Some(&d.cell.source),
+                accountable: Some(d.accountable.clone()),
+                also_responsible: d.also_responsible.clone(),
+                team_source: d.team.map(|(_, s)| s),
+            },
+            None => {
+                let supplier = resolve::supplier(app, &catalog, &area.layer);
+                let cell = supplier.and_then(|(c, _)| catalog.cell(area, &c.service_model));
+                Explanation {
+                    area: &area.id,
+                    title: &area.title,
+                    layer: &area.layer,
+                    component: supplier.map(|(c, _)| c.id.as_str()),
+                    component_kind: supplier.map(|(c, _)| c.kind.as_str()),
+                    service_model: supplier.map(|(c, _)| c.service_model.as_str()),
+                    supply_rule: supplier.map(|(_, r)| r),
+                    owner: "n/a",
+                    lead: None,
+                    note: cell.map(|c| c.note.as_str()),
+                    citation: cell.map(|c| c.source.as_str()),
+                    accountable: None,
+                    also_responsible: Vec::new(),
+                    team_source: None,
+                }
+            }
+        })
+        .collect();
+
+    let out = match args.format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&explanations)?),
+        Format::Text => {
+            let source = &catalog.catalog().source;
+            let mut s = format!(
+                "{} ({}), owner {}, {}\n",
+                app.name,
+                app.id,
+                app.owner,
+                app.status.as_str()
+            );
+            for c in &app.components {
+                s.push_str(&format!(
+                    "  component `{}`: {} consumed as {} from {}\n",
+                    c.id,
+                    c.kind.as_str(),
+                    c.service_model,
+                    c.provider
+                ));
+            }
+            for e in &explanations {
+                s.push_str(&format!(
+                    "\n{} — {} (layer `{}`)\n",
+                    e.area, e.title, e.layer
+                ));
+                if let (Some(component), Some(kind), Some(sm), Some(rule)) = (
+                    e.component,
+                    e.component_kind,
+                    e.service_model,
+                    e.supply_rule,
+                ) {
+                    let why = match rule {
+                        SupplyRule::Explicit => format!("it lists `{}` under `supplies`", e.layer),
+                        SupplyRule::KindPriority => {
+                            format!(
+                                "its kind `{kind}` comes first in the layer's `supplied_by` list"
+                            )
+                        }
+                        SupplyRule::FirstComponent => {
+                            "no component's kind supplies the layer; first component taken".into()
+                        }
+                    };
+                    s.push_str(&format!(
+                        "  supplied by: `{component}` ({kind}, {sm}), because {why}\n"
+                    ));
+                    let owner = crate::render::owner_label(e.owner, e.lead);
+                    s.push_str(&format!("  cell: {} × {sm} = {owner}\n", e.area));
+                }
+                if let Some(note) = e.note {
+                    s.push_str(&format!("  note: {note}\n"));
+                }
+                if let Some(c) = e.citation {
+                    s.push_str(&format!(
+                        "  source: {c} — \"{}\", {}\n",
+                        source.title, source.date
+                    ));
+                }
+                match &e.accountable {
+                    Some(p) => {
+                        let via = match e.team_source {
+                            Some(TeamSource::Area) => " (assigned to this area in `duties.areas`)",
+                            Some(TeamSource::Default) => " (the application's `duties.default`)",
+                            None if matches!(p, Party::Team { id: None }) => {
+                                " — no team assigned: set `duties.default` or `duties.areas`"
+                            }
+                            None => "",
+                        };
+                        s.push_str(&format!("  accountable: {}{via}\n", p.label()));
+                    }
+                    None => s.push_str("  accountable: nobody (not applicable)\n"),
+                }
+                if !e.also_responsible.is_empty() {
+                    let others: Vec<String> = e.also_responsible.iter().map(Party::label).collect();
+                    s.push_str(&format!("  also responsible: {}\n", others.join(", ")));
+                }
+            }
+            s
+        }
+    };
+    emit(None, &out)?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,190 @@
+//! `demarc matrix`: the responsibility matrix of a catalog, areas by service models.
+
+use std::path::PathBuf;
+
+use demarc_model::CheckedCatalog;
+use demarc_model::catalog::{Area, Layer, Mappings, ServiceModel};
+use serde::Serialize;
+
+use super::common::{CatalogArg, emit};
+use crate::Outcome;
+use crate::render::table::{Cell, Style, Table};
+use crate::render::{csv_record, html, markdown_table, owner_label};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub catalog: CatalogArg,
+    /// Output format; `table` is colour-coded on a terminal (NO_COLOR respected).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Format {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+    Html,
+}
+
+/// The JSON shape of `demarc matrix --format json` (stable; see the README).
+#[derive(Serialize)]
+pub struct MatrixJson<'a> {
+    pub catalog: CatalogInfo<'a>,
+    pub service_models: &'a [ServiceModel],
+    pub layers: &'a [Layer],
+    pub areas: Vec<AreaJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct CatalogInfo<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub version: &'a str,
+    pub source: &'a demarc_model::catalog::Source,
+}
+
+#[derive(Serialize)]
+pub struct AreaJson<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub layer: &'a str,
+    pub mappings: &'a Mappings,
+    pub cells: &'a std::collections::BTreeMap<String, demarc_model::catalog::Cell>,
+}
+
+pub fn matrix_json(catalog: &CheckedCatalog) -> MatrixJson<'_> {
+    let c = catalog.catalog();
+    MatrixJson {
+        catalog: CatalogInfo {
+            id: &c.id,
+            title: &c.title,
+            version: &c.version,
+            source: &c.source,
+        },
+        service_models: &c.service_models,
+        layers: &c.layers,
+        areas: c
+            .areas
+            .iter()
+            .map(|a: &Area| AreaJson {
+                id: &a.id,
+                title: &a.title,
+                description: &a.description,
+                layer: &a.layer,
+                mappings: &a.mappings,
+                cells: &a.cells,
+            })
+            .collect(),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let catalog = args.catalog.load()?;
+    let models: Vec<&str> = catalog
+        .service_models()
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    let out = match args.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&matrix_json(&catalog))?
+        ),
+        Format::Html => html::matrix_page(&catalog),
+        Format::Table => {
+            let mut headers = vec!["area", "layer"];
+            headers.extend(models.iter().copied());
+            let mut t = Table::new(&headers);
+            for area in catalog.areas() {
+                let mut row: Vec<Cell> = vec![
+                    Cell::styled(area.id.clone(), Style::Bold),
+                    area.layer.clone().into(),
+                ];
+                for m in &models {
+                    row.push(match catalog.cell(area, m) {
+                        Some(c) => Cell::styled(
+                            owner_label(c.owner.as_str(), c.lead.map(|l| l.as_str())),
+                            Style::for_owner(c.owner.as_str()),
+                        ),
+                        None => "?".into(),
+                    });
+                }
+                t.row(row);
+            }
+            let source = &catalog.catalog().source;
+            format!(
+                "{} ({} {})\nsource: {}, {}\n\n{}",
+                catalog.catalog().title,
+                catalog.id(),
+                catalog.catalog().version,
+                source.title,
+                source.date,
+                t.render(crate::ui::stdout_color())
+            )
+        }
+        Format::Markdown => {
+            let mut headers = vec!["Area", "Layer"];
+            headers.extend(models.iter().copied());
+            let rows: Vec<Vec<String>> = catalog
+                .areas()
+                .iter()
+                .map(|a| {
+                    let mut row = vec![format!("{} (`{}`)", a.title, a.id), a.layer.clone()];
+                    for m in &models {
+                        row.push(catalog.cell(a, m).map_or_else(
+                            || "?".into(),
+                            |c| owner_label(c.owner.as_str(), c.lead.map(|l| l.as_str())),
+                        ));
+                    }
+                    row
+                })
+                .collect();
+            format!(
+                "# {}\n\n{}",
+                catalog.catalog().title,
+                markdown_table(&headers, &rows)
+            )
+        }
+        Format::Csv => {
+            let mut s = csv_record(
+                &[
+                    "area",
+                    "title",
+                    "layer",
+                    "service_model",
+                    "owner",
+                    "lead",
+                    "note",
+                    "source",
+                ]
+                .map(String::from),
+            );
+            for a in catalog.areas() {
+                for m in &models {
+                    if let Some(c) = catalog.cell(a, m) {
+                        s.push_str(&csv_record(&[
+                            a.id.clone(),
+                            a.title.clone(),
+                            a.layer.clone(),
+                            m.to_string(),
+                            c.owner.as_str().to_string(),
+                            c.lead.map(|l| l.as_str().to_string()).unwrap_or_default(),
+                            c.note.clone(),
+                            c.source.clone(),
+                        ]));
+                    }
+                }
+            }
+            s
+        }
+    };
+    emit(args.out.as_ref(), &out)?;
+    Ok(Outcome::Success)
+}
