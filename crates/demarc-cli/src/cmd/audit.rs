@@ -1,0 +1,198 @@
+//! `demarc audit verify|prune`: the gateway's tamper-evident audit trail.
+
+use anyhow::Context;
+use demarc_store::time::{Duration, OffsetDateTime};
+use demarc_store::{NewAuditEvent, VerifyReport};
+
+use super::db::{Format, StoreArgs, runtime};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Check every audit chain (or one) and report the first broken link of each:
+    /// an event altered, deleted, inserted or reordered. Exit 1 when one is broken.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this chain (one chain per gateway replica).
+        #[arg(long)]
+        chain: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Apply retention: remove audit events (and optionally discovery findings)
+    /// older than a number of days. Each pruned chain gets a sealed checkpoint so
+    /// what remains still verifies.
+    Prune {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Remove audit events older than DAYS.
+        #[arg(
+            long,
+            value_name = "DAYS",
+            env = "DEMARC_AUDIT_RETENTION_DAYS",
+            required_unless_present = "findings_older_than"
+        )]
+        older_than: Option<u32>,
+        /// Remove discovery findings last seen more than DAYS ago.
+        #[arg(long, value_name = "DAYS", env = "DEMARC_FINDINGS_RETENTION_DAYS")]
+        findings_older_than: Option<u32>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Test helper: append BATCHES batches of SIZE events to CHAIN, printing the
+    /// last seq of each committed batch (used by the crash and concurrency tests).
+    #[command(hide = true)]
+    WriteTestEvents {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        chain: String,
+        #[arg(long)]
+        batches: u32,
+        #[arg(long)]
+        size: usize,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
+    runtime()?.block_on(async {
+        match args.action {
+            Action::Verify {
+                store,
+                chain,
+                format,
+            } => {
+                let store = store.open().await?;
+                let report = match &chain {
+                    Some(chain) => store.verify_audit_chain(chain).await,
+                    None => store.verify_audit().await,
+                };
+                store.close().await;
+                let report = report?;
+                if let (Some(chain), true) = (&chain, report.chains.is_empty()) {
+                    anyhow::bail!("the store has no audit chain `{chain}`");
+                }
+                print_verify(&report, format)?;
+                Ok(if report.is_intact() {
+                    crate::Outcome::Success
+                } else {
+                    crate::Outcome::CheckFailed
+                })
+            }
+            Action::Prune {
+                store,
+                older_than,
+                findings_older_than,
+                format,
+            } => {
+                let now = OffsetDateTime::now_utc();
+                let cutoff = |days: u32| now - Duration::days(i64::from(days));
+                let store = store.open().await?;
+                let report = store
+                    .prune(older_than.map(cutoff), findings_older_than.map(cutoff))
+                    .await;
+                store.close().await;
+                let report = report?;
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                    Format::Table => {
+                        for p in &report.chains {
+                            println!(
+                                "chain `{}`: removed {} events, checkpoint at seq {}",
+                                p.chain, p.events_removed, p.through_seq
+                            );
+                        }
+                        if older_than.is_some() && report.chains.is_empty() {
+                            println!("no audit events old enough to prune");
+                        }
+                        if findings_older_than.is_some() {
+                            println!("discovery findings: removed {}", report.findings_removed);
+                        }
+                    }
+                }
+                Ok(crate::Outcome::Success)
+            }
+            Action::WriteTestEvents {
+                store,
+                chain,
+                batches,
+                size,
+            } => {
+                use std::io::Write;
+                let store = store.open().await?;
+                let mut out = std::io::stdout().lock();
+                for batch in 0..batches {
+                    let events: Vec<NewAuditEvent> = (0..size)
+                        .map(|i| NewAuditEvent {
+                            at: OffsetDateTime::now_utc(),
+                            payload: format!(
+                                r#"{{"writer":"{chain}","batch":{batch},"event":{i}}}"#
+                            ),
+                        })
+                        .collect();
+                    let receipt = store.append_audit_batch(&chain, &events).await?;
+                    writeln!(out, "{}", receipt.last_seq)
+                        .and_then(|()| out.flush())
+                        .context("cannot write to stdout")?;
+                }
+                store.close().await;
+                Ok(crate::Outcome::Success)
+            }
+        }
+    })
+}
+
+fn print_verify(report: &VerifyReport, format: Format) -> anyhow::Result<()> {
+    let broken = report.chains.iter().filter(|c| c.broken.is_some()).count();
+    match format {
+        Format::Json => {
+            let mut json = serde_json::to_value(report)?;
+            if let Some(object) = json.as_object_mut() {
+                object.insert("intact".into(), (broken == 0).into());
+            }
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        Format::Table => {
+            println!(
+                "{:<24} {:>10} {:>21} {:>8}  {:<16}  STATUS",
+                "CHAIN", "EVENTS", "SEQ", "PRUNED", "HEAD"
+            );
+            for c in &report.chains {
+                let seqs = match (c.first_seq, c.last_seq) {
+                    (Some(a), Some(b)) => format!("{a}..{b}"),
+                    _ => "-".into(),
+                };
+                let pruned = c.pruned_through.map_or("-".into(), |s| s.to_string());
+                let head: String = c.head_hash.chars().take(16).collect();
+                let status = match &c.broken {
+                    None => "ok".to_owned(),
+                    Some(b) => format!("broken at seq {}: {}", b.seq, b.reason),
+                };
+                println!(
+                    "{:<24} {:>10} {:>21} {:>8}  {:<16}  {status}",
+                    c.chain, c.events, seqs, pruned, head
+                );
+            }
+        }
+    }
+    if broken == 0 {
+        eprintln!(
+            "verified {} events in {} chains: intact",
+            report.events,
+            report.chains.len()
+        );
+    } else {
+        eprintln!(
+            "verified {} events in {} chains: {broken} broken",
+            report.events,
+            report.chains.len()
+        );
+    }
+    Ok(())
+}

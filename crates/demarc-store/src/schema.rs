@@ -1,0 +1,183 @@
+//! Versioned migrations, one list per backend. A migration is never edited once
+//! released; a change is a new version appended to both lists.
+
+/// The schema version this binary writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Statements of each version for SQLite, oldest first (index 0 is version 1).
+pub(crate) const SQLITE: &[&[&str]] = &[&[
+    "CREATE TABLE estates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        imported_at_ms INTEGER NOT NULL,
+        UNIQUE (name, content_sha256))",
+    "CREATE TABLE assessment_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        estate_id INTEGER NOT NULL REFERENCES estates (id),
+        at_ms INTEGER NOT NULL)",
+    "CREATE TABLE duty_results (
+        run_id INTEGER NOT NULL REFERENCES assessment_runs (id) ON DELETE CASCADE,
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        accountable TEXT NOT NULL,
+        owner_team TEXT,
+        control_status TEXT NOT NULL,
+        evidence_status TEXT NOT NULL,
+        covered BOOLEAN NOT NULL)",
+    "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
+    "CREATE TABLE discovery_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        at_ms INTEGER NOT NULL)",
+    "CREATE TABLE discovery_findings (
+        run_id INTEGER NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
+        service TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        bytes_sent INTEGER NOT NULL,
+        bytes_received INTEGER NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL)",
+    "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
+    "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
+    "CREATE TABLE evidence (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        source TEXT NOT NULL,
+        observed_at_ms INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms INTEGER)",
+    "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
+    "CREATE TABLE audit_events (
+        chain TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (chain, seq)) WITHOUT ROWID",
+    "CREATE TABLE audit_chains (
+        chain TEXT PRIMARY KEY,
+        head_seq INTEGER NOT NULL,
+        head_hash BLOB NOT NULL)",
+    "CREATE TABLE audit_checkpoints (
+        chain TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        pruned_at_ms INTEGER NOT NULL,
+        prev_seal BLOB NOT NULL,
+        seal BLOB NOT NULL,
+        PRIMARY KEY (chain, seq))",
+    "CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        key_hash BLOB NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER)",
+    "CREATE TABLE rate_counters (
+        key TEXT NOT NULL,
+        window_start_ms INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start_ms))",
+]];
+
+/// Statements of each version for PostgreSQL, oldest first.
+pub(crate) const POSTGRES: &[&[&str]] = &[&[
+    "CREATE TABLE estates (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        imported_at_ms BIGINT NOT NULL,
+        UNIQUE (name, content_sha256))",
+    "CREATE TABLE assessment_runs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        estate_id BIGINT NOT NULL REFERENCES estates (id),
+        at_ms BIGINT NOT NULL)",
+    "CREATE TABLE duty_results (
+        run_id BIGINT NOT NULL REFERENCES assessment_runs (id) ON DELETE CASCADE,
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        accountable TEXT NOT NULL,
+        owner_team TEXT,
+        control_status TEXT NOT NULL,
+        evidence_status TEXT NOT NULL,
+        covered BOOLEAN NOT NULL)",
+    "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
+    "CREATE TABLE discovery_runs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source TEXT NOT NULL,
+        at_ms BIGINT NOT NULL)",
+    "CREATE TABLE discovery_findings (
+        run_id BIGINT NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
+        service TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        bytes_sent BIGINT NOT NULL,
+        bytes_received BIGINT NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        last_seen_ms BIGINT NOT NULL)",
+    "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
+    "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
+    "CREATE TABLE evidence (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        source TEXT NOT NULL,
+        observed_at_ms BIGINT NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms BIGINT)",
+    "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
+    "CREATE TABLE audit_events (
+        chain TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash BYTEA NOT NULL,
+        hash BYTEA NOT NULL,
+        PRIMARY KEY (chain, seq))",
+    "CREATE TABLE audit_chains (
+        chain TEXT PRIMARY KEY,
+        head_seq BIGINT NOT NULL,
+        head_hash BYTEA NOT NULL)",
+    "CREATE TABLE audit_checkpoints (
+        chain TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        pruned_at_ms BIGINT NOT NULL,
+        prev_seal BYTEA NOT NULL,
+        seal BYTEA NOT NULL,
+        PRIMARY KEY (chain, seq))",
+    "CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        key_hash BYTEA NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        revoked_at_ms BIGINT)",
+    "CREATE TABLE rate_counters (
+        key TEXT NOT NULL,
+        window_start_ms BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (key, window_start_ms))",
+]];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_define_every_version() {
+        assert_eq!(SQLITE.len() as i64, SCHEMA_VERSION);
+        assert_eq!(POSTGRES.len() as i64, SCHEMA_VERSION);
+        for (s, p) in SQLITE.iter().zip(POSTGRES) {
+            assert_eq!(
+                s.len(),
+                p.len(),
+                "same statements per version on both backends"
+            );
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! The store's behaviour, the same suite against a real SQLite file and a real
+//! PostgreSQL database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use demarc_store::audit::BreakKind;
+use demarc_store::time::{Duration, OffsetDateTime};
+use demarc_store::{
+    DiscoveryFinding, DutyResult, EstateRecord, Evidence, NewAuditEvent, SCHEMA_VERSION, Store,
+    StoreError,
+};
+
+use common::Target;
+
+fn events(n: usize, at: OffsetDateTime) -> Vec<NewAuditEvent> {
+    (0..n)
+        .map(|i| NewAuditEvent {
+            at,
+            payload: format!(r#"{{"request":{i},"action":"allow"}}"#),
+        })
+        .collect()
+}
+
+fn duty(app: &str, area: &str, covered: bool) -> DutyResult {
+    DutyResult {
+        application: app.into(),
+        area: area.into(),
+        accountable: "team:platform".into(),
+        owner_team: Some("platform".into()),
+        control_status: "implemented".into(),
+        evidence_status: if covered {
+            "current".into()
+        } else {
+            "missing".into()
+        },
+        covered,
+    }
+}
+
+async fn migrations_are_idempotent(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        SCHEMA_VERSION,
+        "second migrate is a no-op"
+    );
+    store.close().await;
+    // Reopening applies nothing and keeps the data.
+    let store = Store::open(t.url()).await.unwrap();
+    store
+        .append_audit_batch("a", &events(3, OffsetDateTime::now_utc()))
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::open(t.url()).await.unwrap();
+    let status = store.status().await.unwrap();
+    assert_eq!(status.schema_version, SCHEMA_VERSION);
+    assert_eq!(
+        status.backend.to_string(),
+        if t.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
+    let count = |name: &str| status.counts.iter().find(|(t, _)| t == name).unwrap().1;
+    assert_eq!(count("audit_events"), 3);
+    assert_eq!(count("audit_chains"), 1);
+    assert_eq!(count("estates"), 0);
+}
+both!(migrations_are_idempotent);
+
+async fn concurrent_first_opens_migrate_once(t: &Target) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = t.url().to_owned();
+            async move { Store::open(&url).await.map(|_| ()) }
+        })
+        .collect();
+    for result in futures_join(opens).await {
+        result.unwrap();
+    }
+    let store = Store::open(t.url()).await.unwrap();
+    assert_eq!(store.status().await.unwrap().schema_version, SCHEMA_VERSION);
+}
+both!(concurrent_first_opens_migrate_once);
+
+async fn futures_join<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+async fn newer_schema_is_refused(t: &Target) {
+    Store::open(t.url()).await.unwrap().close().await;
+    t.raw("UPDATE demarc_meta SET value = '99' WHERE key = 'schema_version'")
+        .await;
+    let err = Store::open(t.url()).await.err().unwrap();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+    assert!(err.is_unusable_store());
+    assert!(
+        err.to_string().contains("newer than this demarc supports"),
+        "{err}"
+    );
+}
+both!(newer_schema_is_refused);
+
+async fn foreign_database_is_refused(t: &Target) {
+    t.raw("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        .await;
+    let err = Store::open(t.url()).await.err().unwrap();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("`customers`"), "{err}");
+}
+both!(foreign_database_is_refused);
+
+async fn assessment_history(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let estate = EstateRecord::from_content("acme", b"applications: []\n");
+    let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let first = store
+        .record_assessment(
+            &estate,
+            t0,
+            &[
+                duty("chat", "prompt-filtering", false),
+                duty("chat", "audit", true),
+                duty("search", "audit", false),
+            ],
+        )
+        .await
+        .unwrap();
+    let second = store
+        .record_assessment(
+            &estate,
+            t0 + Duration::days(7),
+            &[
+                duty("chat", "prompt-filtering", true),
+                duty("chat", "audit", true),
+                duty("search", "audit", false),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(second > first);
+    let all = store.history(None).await.unwrap();
+    let summary: Vec<_> = all
+        .iter()
+        .map(|p| (p.run, p.application.as_str(), p.covered, p.total))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (first, "chat", 1, 2),
+            (first, "search", 0, 1),
+            (second, "chat", 2, 2),
+            (second, "search", 0, 1)
+        ]
+    );
+    assert_eq!(all[0].at, t0);
+    assert_eq!(all[0].estate, "acme");
+    let chat = store.history(Some("chat")).await.unwrap();
+    assert_eq!(chat.len(), 2);
+    assert!(chat.iter().all(|p| p.application == "chat"));
+    let results = store.duty_results(first).await.unwrap();
+    assert_eq!(results[0], duty("chat", "audit", true));
+    assert_eq!(results.len(), 3);
+    // The same estate content is stored once.
+    let status = store.status().await.unwrap();
+    assert_eq!(
+        status
+            .counts
+            .iter()
+            .find(|(t, _)| t == "estates")
+            .unwrap()
+            .1,
+        1
+    );
+    // Bad input is refused before anything is written.
+    let mut bad = duty("chat", "", true);
+    bad.area.clear();
+    assert!(matches!(
+        store.record_assessment(&estate, t0, &[bad]).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert_eq!(store.history(None).await.unwrap().len(), 4);
+}
+both!(assessment_history);
+
+async fn discovery_round_trip_and_retention(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let finding = |service: &str, last: OffsetDateTime| DiscoveryFinding {
+        service: service.into(),
+        user: "alice@example.com".into(),
+        requests: 12,
+        bytes_sent: 3400,
+        bytes_received: 120_000,
+        first_seen: last - Duration::hours(3),
+        last_seen: last,
+    };
+    let old = finding("chatgpt", now - Duration::days(100));
+    let recent = finding("claude", now - Duration::days(1));
+    let run = store
+        .record_discovery("squid access.log", now, &[old.clone(), recent.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.discovery_findings(run).await.unwrap(),
+        vec![old, recent.clone()]
+    );
+    let removed = store
+        .prune_discovery_findings(now - Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(store.discovery_findings(run).await.unwrap(), vec![recent]);
+    let runs = store.discovery_runs().await.unwrap();
+    assert_eq!(
+        (runs[0].id, runs[0].findings, runs[0].source.as_str()),
+        (run, 1, "squid access.log")
+    );
+}
+both!(discovery_round_trip_and_retention);
+
+async fn latest_evidence_per_application_and_area(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let ev = |app: &str, area: &str, at: OffsetDateTime, summary: &str| Evidence {
+        application: app.into(),
+        area: area.into(),
+        source: "gateway:prompt-filter".into(),
+        observed_at: at,
+        summary: summary.into(),
+        expires_at: Some(at + Duration::days(30)),
+    };
+    store
+        .put_evidence(&ev("chat", "prompt-filtering", t0, "old"))
+        .await
+        .unwrap();
+    store
+        .put_evidence(&ev(
+            "chat",
+            "prompt-filtering",
+            t0 + Duration::days(1),
+            "new",
+        ))
+        .await
+        .unwrap();
+    store
+        .put_evidence(&ev("chat", "audit", t0, "audit on"))
+        .await
+        .unwrap();
+    store
+        .put_evidence(&ev("search", "audit", t0, "search audit"))
+        .await
+        .unwrap();
+    let chat = store.latest_evidence(Some("chat")).await.unwrap();
+    let got: Vec<_> = chat
+        .iter()
+        .map(|e| (e.area.as_str(), e.summary.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("audit", "audit on"), ("prompt-filtering", "new")]
+    );
+    assert_eq!(store.latest_evidence(None).await.unwrap().len(), 3);
+    assert!(chat[1].is_current(t0 + Duration::days(2)));
+    assert!(!chat[1].is_current(t0 + Duration::days(40)));
+    let mut backwards = ev("chat", "audit", t0, "x");
+    backwards.expires_at = Some(t0 - Duration::days(1));
+    assert!(matches!(
+        store.put_evidence(&backwards).await,
+        Err(StoreError::Invalid { .. })
+    ));
+}
+both!(latest_evidence_per_application_and_area);
+
+async fn api_keys_and_rate_counters(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let created = store.create_api_key("chat").await.unwrap();
+    assert!(created.secret.starts_with("dmk_") && created.secret.len() == 68);
+    assert!(created.secret.starts_with(&created.key.prefix));
+    let hash = demarc_store::keys::hash_api_key(&created.secret);
+    let found = store.lookup_api_key(&hash).await.unwrap().unwrap();
+    assert_eq!(found, created.key);
+    assert!(found.is_active());
+    assert!(
+        store
+            .lookup_api_key(&demarc_store::keys::hash_api_key("dmk_wrong"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.create_api_key("search").await.unwrap();
+    assert_eq!(store.list_api_keys(None).await.unwrap().len(), 2);
+    assert_eq!(store.list_api_keys(Some("chat")).await.unwrap().len(), 1);
+    assert!(store.revoke_api_key(&created.key.id).await.unwrap());
+    assert!(
+        !store.revoke_api_key(&created.key.id).await.unwrap(),
+        "second revoke changes nothing"
+    );
+    assert!(
+        !store
+            .lookup_api_key(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active()
+    );
+
+    // 8 tasks × 25 increments of 2, racing on one counter.
+    let window = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            async move {
+                for _ in 0..25 {
+                    store
+                        .increment_rate_counter("chat", window, 2)
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+        .collect();
+    futures_join(tasks).await;
+    assert_eq!(
+        store
+            .increment_rate_counter("chat", window, 0)
+            .await
+            .unwrap(),
+        400
+    );
+    assert_eq!(
+        store
+            .increment_rate_counter("chat", window + Duration::minutes(1), 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .prune_rate_counters(window + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+}
+both!(api_keys_and_rate_counters);
+
+async fn audit_chains_append_and_verify(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let a1 = store
+        .append_audit_batch("gw-1", &events(700, now))
+        .await
+        .unwrap();
+    let a2 = store
+        .append_audit_batch("gw-1", &events(5, now))
+        .await
+        .unwrap();
+    let b1 = store
+        .append_audit_batch("gw-2", &events(1, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a1.first_seq, a1.last_seq, a2.first_seq, a2.last_seq),
+        (1, 700, 701, 705)
+    );
+    assert_eq!((b1.first_seq, b1.last_seq), (1, 1));
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 706);
+    assert_eq!(report.chains.len(), 2);
+    assert_eq!(report.chains[0].head_hash, a2.head_hash);
+    assert_eq!(report.chains[0].last_seq, Some(705));
+    let stored = store.audit_events("gw-1", 700, 701).await.unwrap();
+    assert_eq!(stored[1].payload, r#"{"request":0,"action":"allow"}"#);
+    assert_eq!(stored[1].at.unix_timestamp(), now.unix_timestamp());
+    // Invalid batches are refused and leave the chain as it was.
+    let bad = vec![NewAuditEvent {
+        at: now,
+        payload: "not json".into(),
+    }];
+    assert!(matches!(
+        store.append_audit_batch("gw-1", &bad).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(store.append_audit_batch("gw-1", &[]).await.is_err());
+    assert!(
+        store
+            .append_audit_batch(&"x".repeat(200), &events(1, now))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .append_audit_batch("gw-1", &events(1, now))
+            .await
+            .unwrap()
+            .first_seq,
+        706
+    );
+}
+both!(audit_chains_append_and_verify);
+
+async fn concurrent_writers_keep_their_chains(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    // Two writers on their own chains and two sharing one: all serialise per chain.
+    let tasks: Vec<_> = ["gw-a", "gw-b", "shared", "shared"]
+        .into_iter()
+        .map(|chain| {
+            let store = store.clone();
+            async move {
+                for _ in 0..10 {
+                    store
+                        .append_audit_batch(chain, &events(50, OffsetDateTime::now_utc()))
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+        .collect();
+    futures_join(tasks).await;
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    let last: Vec<_> = report
+        .chains
+        .iter()
+        .map(|c| (c.chain.as_str(), c.events, c.last_seq))
+        .collect();
+    assert_eq!(
+        last,
+        vec![
+            ("gw-a", 500, Some(500)),
+            ("gw-b", 500, Some(500)),
+            ("shared", 1000, Some(1000))
+        ]
+    );
+}
+both!(concurrent_writers_keep_their_chains);
+
+async fn tampering_is_reported_at_the_first_broken_link(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    for chain in [
+        "altered",
+        "deleted",
+        "inserted",
+        "reordered",
+        "truncated",
+        "appended",
+        "intact",
+    ] {
+        store
+            .append_audit_batch(chain, &events(10, now))
+            .await
+            .unwrap();
+    }
+    let at = |chain: &str| format!("chain = '{chain}'");
+    t.raw(&format!(
+        "UPDATE audit_events SET payload = '{{\"request\":4,\"action\":\"block\"}}' WHERE {} AND seq = 5;
+         DELETE FROM audit_events WHERE {} AND seq = 5;
+         UPDATE audit_events SET seq = seq + 1000 WHERE {} AND seq >= 5;
+         UPDATE audit_events SET seq = seq - 999 WHERE {} AND seq >= 1000;
+         INSERT INTO audit_events (chain, seq, at_ms, payload, prev_hash, hash)
+           SELECT chain, 5, at_ms, payload, prev_hash, hash FROM audit_events WHERE {} AND seq = 4;
+         UPDATE audit_chains SET head_seq = 11 WHERE {};
+         UPDATE audit_events SET seq = -5 WHERE {} AND seq = 5;
+         UPDATE audit_events SET seq = 5 WHERE {} AND seq = 6;
+         UPDATE audit_events SET seq = 6 WHERE {} AND seq = -5;
+         DELETE FROM audit_events WHERE {} AND seq >= 9;
+         INSERT INTO audit_events (chain, seq, at_ms, payload, prev_hash, hash)
+           SELECT chain, 11, at_ms, payload, hash, hash FROM audit_events WHERE {} AND seq = 10;",
+        at("altered"),
+        at("deleted"),
+        at("inserted"),
+        at("inserted"),
+        at("inserted"),
+        at("inserted"),
+        at("reordered"),
+        at("reordered"),
+        at("reordered"),
+        at("truncated"),
+        at("appended"),
+    ))
+    .await;
+    let report = store.verify_audit().await.unwrap();
+    assert!(!report.is_intact());
+    let broken: Vec<_> = report
+        .chains
+        .iter()
+        .map(|c| (c.chain.as_str(), c.broken.as_ref().map(|b| (b.seq, b.kind))))
+        .collect();
+    assert_eq!(
+        broken,
+        vec![
+            ("altered", Some((5, BreakKind::Altered))),
+            ("appended", Some((11, BreakKind::Head))),
+            ("deleted", Some((5, BreakKind::Missing))),
+            ("inserted", Some((5, BreakKind::Unlinked))),
+            ("intact", None),
+            ("reordered", Some((5, BreakKind::Unlinked))),
+            ("truncated", Some((9, BreakKind::Missing))),
+        ]
+    );
+    // A whole chain forged with SQL has no recorded head.
+    t.raw("INSERT INTO audit_events (chain, seq, at_ms, payload, prev_hash, hash) SELECT 'forged', seq, at_ms, payload, prev_hash, hash FROM audit_events WHERE chain = 'intact'").await;
+    let report = store.verify_audit_chain("forged").await.unwrap();
+    assert_eq!(
+        report.chains[0].broken.as_ref().unwrap().kind,
+        BreakKind::UnknownChain
+    );
+}
+both!(tampering_is_reported_at_the_first_broken_link);
+
+async fn pruning_leaves_a_verifiable_chain(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    store
+        .append_audit_batch("gw", &events(10, now - Duration::days(40)))
+        .await
+        .unwrap();
+    store
+        .append_audit_batch("gw", &events(5, now))
+        .await
+        .unwrap();
+    store
+        .append_audit_batch("old", &events(3, now - Duration::days(40)))
+        .await
+        .unwrap();
+    let report = store
+        .prune(
+            Some(now - Duration::days(30)),
+            Some(now - Duration::days(30)),
+        )
+        .await
+        .unwrap();
+    let pruned: Vec<_> = report
+        .chains
+        .iter()
+        .map(|p| (p.chain.as_str(), p.through_seq, p.events_removed))
+        .collect();
+    assert_eq!(pruned, vec![("gw", 10, 10), ("old", 3, 3)]);
+    let verify = store.verify_audit().await.unwrap();
+    assert!(verify.is_intact(), "{verify:?}");
+    assert_eq!(verify.events, 5);
+    assert_eq!(
+        (verify.chains[0].pruned_through, verify.chains[0].first_seq),
+        (Some(10), Some(11))
+    );
+    assert_eq!(
+        (verify.chains[1].events, verify.chains[1].pruned_through),
+        (0, Some(3))
+    );
+    // Pruning again removes nothing; appending continues the chain from its head.
+    assert!(
+        store
+            .prune_audit(now - Duration::days(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .append_audit_batch("old", &events(2, now))
+            .await
+            .unwrap()
+            .first_seq,
+        4
+    );
+    // A second prune seals a second checkpoint onto the first.
+    assert_eq!(
+        store
+            .prune_audit(now + Duration::days(1))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(store.verify_audit().await.unwrap().is_intact());
+
+    // Forging a checkpoint (to hide deleted events) breaks its seal.
+    t.raw("UPDATE audit_checkpoints SET seq = seq + 1 WHERE chain = 'gw'")
+        .await;
+    let verify = store.verify_audit().await.unwrap();
+    assert_eq!(
+        verify.chains[0].broken.as_ref().unwrap().kind,
+        BreakKind::Checkpoint
+    );
+}
+both!(pruning_leaves_a_verifiable_chain);
+
+async fn pruning_refuses_a_tampered_chain(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    store
+        .append_audit_batch("gw", &events(10, now - Duration::days(40)))
+        .await
+        .unwrap();
+    t.raw("UPDATE audit_events SET payload = '{}' WHERE chain = 'gw' AND seq = 3")
+        .await;
+    let err = store
+        .prune_audit(now - Duration::days(30))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StoreError::ChainBroken { seq: 3, .. }),
+        "{err}"
+    );
+    // Nothing was removed: the evidence of tampering stays.
+    assert_eq!(store.verify_audit().await.unwrap().events, 10);
+}
+both!(pruning_refuses_a_tampered_chain);
