@@ -116,7 +116,9 @@ impl Diagnostics {
         let map = crate::locate::SourceMap::build(text);
         for item in &mut self.items {
             if item.location.is_none() {
-                item.location = map.find(&item.path);
+                item.location = map
+                    .find(&item.path)
+                    .map(|l| crate::parse::clamp_to_text(text, l));
             }
         }
         self.items.sort_by_key(|d| d.location);

@@ -113,9 +113,9 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
     Err(Diagnostics::single(file, d))
 }
 
-/// The YAML parser reports end-of-input one line past a last line that has no newline;
+/// The YAML parsers report end-of-input one line past a last line that has no newline;
 /// point at the end of the text instead, so every location is inside the file.
-fn clamp_to_text(text: &str, location: Location) -> Location {
+pub(crate) fn clamp_to_text(text: &str, location: Location) -> Location {
     let end = location_of(text.as_bytes(), text.len());
     if location.line > end.line {
         end
@@ -209,7 +209,13 @@ mod tests {
     fn end_of_input_is_located_inside_the_file() {
         // serde_yaml puts "missing field" at the end of input, here one line past the last.
         let err = from_text::<Thing>("t.yaml", "# nothing").unwrap_err();
-        assert_eq!(err.items[0].location, Some(Location { line: 1, column: 10 }));
+        assert_eq!(
+            err.items[0].location,
+            Some(Location {
+                line: 1,
+                column: 10
+            })
+        );
     }
 
     #[test]

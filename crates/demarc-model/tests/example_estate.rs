@@ -37,7 +37,9 @@ fn provider(id: &str) -> Party {
 }
 
 fn team(id: &str) -> Party {
-    Party::Team { id: Some(id.into()) }
+    Party::Team {
+        id: Some(id.into()),
+    }
 }
 
 #[test]
@@ -53,10 +55,16 @@ fn bank_estate_is_rich_enough_to_showcase() {
         .iter()
         .flat_map(|a| a.components.iter().map(|c| c.service_model.as_str()))
         .collect();
-    assert_eq!(models.into_iter().collect::<Vec<_>>(), ["iaas", "paas", "saas"]);
+    assert_eq!(
+        models.into_iter().collect::<Vec<_>>(),
+        ["iaas", "paas", "saas"]
+    );
     for status in ["sanctioned", "tolerated", "unsanctioned", "discovered"] {
         assert!(
-            estate.applications.iter().any(|a| a.status.as_str() == status),
+            estate
+                .applications
+                .iter()
+                .any(|a| a.status.as_str() == status),
             "no `{status}` application"
         );
     }
@@ -73,8 +81,15 @@ fn bank_estate_warns_only_about_the_unowned_discovered_app() {
     assert!(w.message.contains("`otter-notes`"), "{}", w.message);
     // The warning points at the application in the file.
     let line = w.location.unwrap().line;
-    let otter_line = BANK.lines().position(|l| l.contains("- id: otter-notes")).unwrap() + 1;
-    assert!(line >= otter_line, "warning at line {line}, app starts at {otter_line}");
+    let otter_line = BANK
+        .lines()
+        .position(|l| l.contains("- id: otter-notes"))
+        .unwrap()
+        + 1;
+    assert!(
+        line >= otter_line,
+        "warning at line {line}, app starts at {otter_line}"
+    );
 }
 
 #[test]
@@ -82,16 +97,37 @@ fn bank_estate_resolves_each_layer_from_its_supplier() {
     let (catalog, checked) = load("examples/bank-estate.yaml", BANK);
     let estate = &checked.estate;
     // IaaS: the bank serves its own tuned model.
-    assert_eq!(accountable(&catalog, estate, "complaints-llm", "model-hosting"), team("ml-engineering"));
-    assert_eq!(accountable(&catalog, estate, "complaints-llm", "training-data"), team("data-governance"));
-    assert_eq!(accountable(&catalog, estate, "complaints-llm", "infrastructure"), provider("aws"));
+    assert_eq!(
+        accountable(&catalog, estate, "complaints-llm", "model-hosting"),
+        team("ml-engineering")
+    );
+    assert_eq!(
+        accountable(&catalog, estate, "complaints-llm", "training-data"),
+        team("data-governance")
+    );
+    assert_eq!(
+        accountable(&catalog, estate, "complaints-llm", "infrastructure"),
+        provider("aws")
+    );
     // Shared with the provider leading: Hugging Face distributes the base weights.
-    assert_eq!(accountable(&catalog, estate, "complaints-llm", "foundation-model"), provider("hugging-face"));
+    assert_eq!(
+        accountable(&catalog, estate, "complaints-llm", "foundation-model"),
+        provider("hugging-face")
+    );
     // SaaS: the copilot's model is Microsoft's.
-    assert_eq!(accountable(&catalog, estate, "m365-copilot", "foundation-model"), provider("microsoft"));
-    assert_eq!(accountable(&catalog, estate, "m365-copilot", "usage-governance"), team("information-security"));
+    assert_eq!(
+        accountable(&catalog, estate, "m365-copilot", "foundation-model"),
+        provider("microsoft")
+    );
+    assert_eq!(
+        accountable(&catalog, estate, "m365-copilot", "usage-governance"),
+        team("information-security")
+    );
     // PaaS: Microsoft hosts the assistant's model.
-    assert_eq!(accountable(&catalog, estate, "colleague-assistant", "model-hosting"), provider("microsoft"));
+    assert_eq!(
+        accountable(&catalog, estate, "colleague-assistant", "model-hosting"),
+        provider("microsoft")
+    );
 
     // The retrieval app: grounding from the IaaS data source, the model from Vertex AI (PaaS).
     let app = estate.application("policy-finder").unwrap();
@@ -100,10 +136,16 @@ fn bank_estate_resolves_each_layer_from_its_supplier() {
     assert_eq!(grounding.component.id, "policy-index");
     assert_eq!(grounding.rule, SupplyRule::KindPriority);
     assert_eq!(grounding.accountable, team("hr-technology"));
-    let hosting = duties.iter().find(|d| d.area.id == "model-hosting").unwrap();
+    let hosting = duties
+        .iter()
+        .find(|d| d.area.id == "model-hosting")
+        .unwrap();
     assert_eq!(hosting.component.id, "gemini");
     assert_eq!(hosting.accountable, provider("google"));
-    let appsec = duties.iter().find(|d| d.area.id == "application-security").unwrap();
+    let appsec = duties
+        .iter()
+        .find(|d| d.area.id == "application-security")
+        .unwrap();
     assert_eq!(appsec.component.id, "finder-web");
 
     // The agent: `supplies: [context]` picks the Lambda tool over the first plugin.
@@ -114,7 +156,10 @@ fn bank_estate_resolves_each_layer_from_its_supplier() {
     assert_eq!(grounding.rule, SupplyRule::Explicit);
     assert_eq!(grounding.accountable, team("payments-operations"));
     assert_eq!(grounding.also_responsible, [provider("aws")]);
-    let prompt = duties.iter().find(|d| d.area.id == "prompt-filtering").unwrap();
+    let prompt = duties
+        .iter()
+        .find(|d| d.area.id == "prompt-filtering")
+        .unwrap();
     assert_eq!(prompt.component.id, "exceptions-agent");
 }
 
@@ -125,8 +170,14 @@ fn bank_estate_assesses_to_a_mix_of_coverage_and_gaps() {
     let s = &report.summary;
     assert_eq!(s.applications, checked.estate.applications().len());
     assert_eq!(s.unsanctioned_applications, 3);
-    assert!(s.gaps > 0 && s.evidence_expired > 0 && s.evidence_expiring > 0 && s.evidence_missing > 0);
-    assert!(s.coverage.percent > 0.0 && s.coverage.percent < 100.0, "{:?}", s.coverage);
+    assert!(
+        s.gaps > 0 && s.evidence_expired > 0 && s.evidence_expiring > 0 && s.evidence_missing > 0
+    );
+    assert!(
+        s.coverage.percent > 0.0 && s.coverage.percent < 100.0,
+        "{:?}",
+        s.coverage
+    );
 
     let app = |id: &str| report.applications.iter().find(|a| a.id == id).unwrap();
     // Every duty of the coding assistant is owned, controlled and evidenced.
@@ -138,13 +189,34 @@ fn bank_estate_assesses_to_a_mix_of_coverage_and_gaps() {
     assert_eq!(s.unowned, otter.duties.len());
     // Evidence states as the file's comments say.
     let duty = |app_id: &str, area: &str| {
-        app(app_id).duties.iter().find(|d| d.area == area).unwrap_or_else(|| panic!("{app_id} {area}")).clone()
+        app(app_id)
+            .duties
+            .iter()
+            .find(|d| d.area == area)
+            .unwrap_or_else(|| panic!("{app_id} {area}"))
+            .clone()
     };
-    assert_eq!(duty("colleague-assistant", "prompt-filtering").evidence, EvidenceStatus::Expiring);
-    assert_eq!(duty("complaints-llm", "model-training-tuning").evidence, EvidenceStatus::Expired);
-    assert!(duty("complaints-llm", "model-training-tuning").gaps.contains(&Gap::EvidenceExpired));
-    assert_eq!(duty("complaints-llm", "foundation-model").evidence, EvidenceStatus::Current);
-    assert_eq!(duty("crm-einstein", "usage-governance").gaps, [Gap::NoControl, Gap::EvidenceMissing]);
+    assert_eq!(
+        duty("colleague-assistant", "prompt-filtering").evidence,
+        EvidenceStatus::Expiring
+    );
+    assert_eq!(
+        duty("complaints-llm", "model-training-tuning").evidence,
+        EvidenceStatus::Expired
+    );
+    assert!(
+        duty("complaints-llm", "model-training-tuning")
+            .gaps
+            .contains(&Gap::EvidenceExpired)
+    );
+    assert_eq!(
+        duty("complaints-llm", "foundation-model").evidence,
+        EvidenceStatus::Current
+    );
+    assert_eq!(
+        duty("crm-einstein", "usage-governance").gaps,
+        [Gap::NoControl, Gap::EvidenceMissing]
+    );
     // A justified not-applicable control needs no evidence.
     assert!(duty("colleague-assistant", "grounding").covered);
 }
@@ -154,9 +226,23 @@ fn starter_estate_loads_cleanly_with_one_duty_covered() {
     let (catalog, checked) = load("starter-estate.yaml", STARTER);
     assert!(checked.warnings.is_empty(), "{}", checked.warnings);
     let estate = checked.estate.estate();
-    assert_eq!((estate.teams.len(), estate.providers.len(), estate.applications.len()), (1, 1, 1));
+    assert_eq!(
+        (
+            estate.teams.len(),
+            estate.providers.len(),
+            estate.applications.len()
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(estate.applications[0].components[0].service_model, "paas");
     let report = assess(&checked.estate, &catalog, &AssessOptions::new(today()));
-    assert!(report.summary.coverage.covered >= 1, "{:?}", report.summary.coverage);
-    assert!(report.summary.gaps >= 1, "a starter should leave work to do");
+    assert!(
+        report.summary.coverage.covered >= 1,
+        "{:?}",
+        report.summary.coverage
+    );
+    assert!(
+        report.summary.gaps >= 1,
+        "a starter should leave work to do"
+    );
 }

@@ -19,7 +19,11 @@ fn assert_located_inside(bytes: &[u8], diagnostics: &Diagnostics) {
     let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
     for d in &diagnostics.items {
         if let Some(l) = d.location {
-            assert!(l.line >= 1 && l.line <= lines, "line {} of {lines}: {d:?}", l.line);
+            assert!(
+                l.line >= 1 && l.line <= lines,
+                "line {} of {lines}: {d:?}",
+                l.line
+            );
             assert!(l.column >= 1, "column {}: {d:?}", l.column);
         }
     }
@@ -245,14 +249,23 @@ fn malformed_yaml_is_located() {
 fn unknown_field_is_named_with_a_suggestion() {
     let text = MINIMAL.replace("    data_classification:", "    data_clasification:");
     let (d, shown) = estate_error(&text);
-    assert!(shown.contains("unknown field `data_clasification`"), "{shown}");
-    assert_eq!(d.items[0].help.as_deref(), Some("did you mean `data_classification`?"));
+    assert!(
+        shown.contains("unknown field `data_clasification`"),
+        "{shown}"
+    );
+    assert_eq!(
+        d.items[0].help.as_deref(),
+        Some("did you mean `data_classification`?")
+    );
     assert_eq!(d.items[0].location.unwrap().line, 12, "{shown}");
 }
 
 #[test]
 fn unknown_service_model_and_provider_are_all_reported_with_suggestions() {
-    let text = MINIMAL.replace("service_model: paas, provider: azure", "service_model: pass, provider: azur");
+    let text = MINIMAL.replace(
+        "service_model: paas, provider: azure",
+        "service_model: pass, provider: azur",
+    );
     let (d, shown) = estate_error(&text);
     assert_eq!(d.error_count(), 2, "{shown}");
     assert!(shown.contains("unknown service model `pass`"), "{shown}");
@@ -320,7 +333,9 @@ fn bad_dates_and_evidence_are_reported_together() {
 
 #[test]
 fn json_errors_are_located() {
-    let (d, shown) = estate_error("{\n  \"format\": 1,\n  \"organisation\": {\"name\": \"x\"},\n  \"teams\": [,]\n}\n");
+    let (d, shown) = estate_error(
+        "{\n  \"format\": 1,\n  \"organisation\": {\"name\": \"x\"},\n  \"teams\": [,]\n}\n",
+    );
     assert_eq!(d.items[0].location.unwrap().line, 4, "{shown}");
 }
 
@@ -339,7 +354,11 @@ fn empty_and_blank_files_are_rejected() {
 fn binary_files_are_rejected_with_the_offending_position() {
     let (d, shown) = estate_error("format: 1\norg\0anisation:\n");
     assert!(shown.contains("NUL byte"), "{shown}");
-    assert_eq!(d.items[0].location.map(|l| (l.line, l.column)), Some((2, 4)), "{shown}");
+    assert_eq!(
+        d.items[0].location.map(|l| (l.line, l.column)),
+        Some((2, 4)),
+        "{shown}"
+    );
     let bytes = b"format: 1\n\x89PNG\r\n\x1a\n\xff\xd8";
     let d = load_estate(bytes).unwrap();
     assert!(d.to_string().contains("invalid UTF-8"), "{d}");
@@ -365,7 +384,10 @@ fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
     let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     load_estate(text.as_bytes()).unwrap();
     load_catalog(text.as_bytes()).unwrap();
-    let text = "a:\n".to_string() + &(1..2_000).map(|i| format!("{}b:\n", " ".repeat(i))).collect::<String>();
+    let text = "a:\n".to_string()
+        + &(1..2_000)
+            .map(|i| format!("{}b:\n", " ".repeat(i)))
+            .collect::<String>();
     load_estate(text.as_bytes()).unwrap();
 }
 
@@ -385,15 +407,29 @@ fn alias_bombs_are_bounded() {
 #[test]
 fn catalog_problems_are_all_reported_with_locations() {
     // Drop one cell and break one shared cell's lead: two problems, both reported.
-    let broken = SEED.replacen("      paas:\n        owner: provider\n", "      paas_typo:\n        owner: provider\n", 1);
+    let broken = SEED.replacen(
+        "      paas:\n        owner: provider\n",
+        "      paas_typo:\n        owner: provider\n",
+        1,
+    );
     assert_ne!(broken, SEED, "the seed's layout changed; update this test");
     let d = load_catalog(broken.as_bytes()).unwrap();
     let shown = d.to_string();
-    assert!(shown.contains("no cell for service model `paas`"), "{shown}");
-    assert!(shown.contains("unknown service model `paas_typo`"), "{shown}");
+    assert!(
+        shown.contains("no cell for service model `paas`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("unknown service model `paas_typo`"),
+        "{shown}"
+    );
     assert!(d.items.iter().all(|i| i.location.is_some()), "{shown}");
 
-    let d = load_catalog(SEED.replacen("format: 1", "format: 1\nformatt: 2", 1).as_bytes()).unwrap();
+    let d = load_catalog(
+        SEED.replacen("format: 1", "format: 1\nformatt: 2", 1)
+            .as_bytes(),
+    )
+    .unwrap();
     assert!(d.to_string().contains("unknown field `formatt`"), "{d}");
     assert_eq!(d.items[0].help.as_deref(), Some("did you mean `format`?"));
 }
