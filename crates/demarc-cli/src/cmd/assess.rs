@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{AssessOptions, Assessment, EvidenceStatus, assess};
+use demarc_model::assess::{AssessOptions, Assessment, EvidenceStatus, ObservedEvidence, assess};
 
 use super::common::{CatalogArg, emit, load_estate};
 use crate::Outcome;
@@ -33,6 +33,14 @@ pub struct Args {
     /// Evidence expiring within this many days is reported as expiring.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub expiring_days: i64,
+    /// Keep this run and its per-duty results in the store, for `demarc history`.
+    #[arg(long)]
+    pub record: bool,
+    /// Ignore the store: no automatic evidence, nothing recorded.
+    #[arg(long, conflicts_with = "record")]
+    pub no_store: bool,
+    #[command(flatten)]
+    pub store: super::db::StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -59,10 +67,111 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let estate = load_estate(&args.estate, &catalog)?;
     let mut options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
     options.expiring_within_days = args.expiring_days;
+    let store = if uses_store(&args) {
+        Some(StoreSession::open(&args.store)?)
+    } else {
+        None
+    };
+    if let Some(store) = &store {
+        options.observed = store.observed_evidence()?;
+    }
     let report = assess(&estate, &catalog, &options);
     let out = render(&report, &catalog, args.format)?;
     emit(args.out.as_ref(), &out)?;
+    if let (true, Some(store)) = (args.record, &store) {
+        let bytes = super::common::read_bounded(&args.estate)?;
+        let run = store.record(&args.estate.display().to_string(), &bytes, &report)?;
+        eprintln!(
+            "recorded assessment run {run} in {}",
+            demarc_store::redact(&args.store.url())
+        );
+    }
     Ok(check(&report, &args.fail_on))
+}
+
+/// The store is consulted when asked for (`--record`, `--db`, `DEMARC_DB`) or when the
+/// default store file exists (the gateway may have written evidence there).
+fn uses_store(args: &Args) -> bool {
+    if args.no_store {
+        return false;
+    }
+    if args.record || args.store.db.as_deref().is_some_and(|u| !u.is_empty()) {
+        return true;
+    }
+    let url = demarc_store::default_url();
+    url.strip_prefix("sqlite://")
+        .is_some_and(|path| std::path::Path::new(path).exists())
+}
+
+/// An open store and the runtime that drives it, for one command.
+struct StoreSession {
+    runtime: tokio::runtime::Runtime,
+    store: demarc_store::Store,
+}
+
+impl StoreSession {
+    fn open(args: &super::db::StoreArgs) -> anyhow::Result<Self> {
+        let runtime = super::db::runtime()?;
+        let store = runtime.block_on(args.open())?;
+        Ok(Self { runtime, store })
+    }
+
+    /// Automatic evidence from the store, in the model's terms.
+    fn observed_evidence(&self) -> anyhow::Result<Vec<ObservedEvidence>> {
+        let evidence = self.runtime.block_on(self.store.latest_evidence(None))?;
+        let day = |t: demarc_store::time::OffsetDateTime| {
+            Date::from_days_since_epoch(t.unix_timestamp().div_euclid(86_400))
+        };
+        Ok(evidence
+            .into_iter()
+            .map(|e| ObservedEvidence {
+                application: e.application,
+                area: e.area,
+                source: e.source,
+                observed_at: day(e.observed_at),
+                summary: e.summary,
+                // Evidence without an expiry counts for as long as it is the latest.
+                expires: e
+                    .expires_at
+                    .map_or(Date::from_days_since_epoch(i64::MAX / 4), day),
+            })
+            .collect())
+    }
+
+    /// Keep the run: one result per customer duty.
+    fn record(
+        &self,
+        estate_name: &str,
+        estate_bytes: &[u8],
+        report: &Assessment,
+    ) -> anyhow::Result<i64> {
+        let results: Vec<demarc_store::DutyResult> = report
+            .applications
+            .iter()
+            .flat_map(|app| {
+                app.duties.iter().map(|d| demarc_store::DutyResult {
+                    application: app.id.clone(),
+                    area: d.area.clone(),
+                    accountable: d.accountable.label(),
+                    owner_team: d.owner_team.clone(),
+                    control_status: d.control.as_str().to_string(),
+                    evidence_status: d.evidence.as_str().to_string(),
+                    covered: d.covered,
+                })
+            })
+            .collect();
+        let estate = demarc_store::EstateRecord::from_content(estate_name, estate_bytes);
+        let now = demarc_store::time::OffsetDateTime::now_utc();
+        Ok(self
+            .runtime
+            .block_on(self.store.record_assessment(&estate, now, &results))?)
+    }
+}
+
+impl Drop for StoreSession {
+    fn drop(&mut self) {
+        self.runtime.block_on(self.store.close());
+    }
 }
 
 pub fn render(

@@ -535,3 +535,72 @@ fn schemas_in_the_repo_match_the_types() {
         );
     }
 }
+
+#[test]
+fn assess_records_history_and_counts_observed_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = write(dir.path(), "estate.yaml", ESTATE.as_bytes());
+    let db = format!("sqlite://{}", dir.path().join("demarc.db").display());
+    let covered = |v: &Value| v["summary"]["coverage"]["covered"].as_u64().unwrap();
+
+    let before = json(
+        demarc()
+            .args(["assess", "--format", "json", "--record", "--db", &db])
+            .arg(&estate),
+    );
+    // Automatic evidence, as the gateway writes it: copilot's application security observed.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = demarc_store::Store::open(&db).await.unwrap();
+        let now = demarc_store::time::OffsetDateTime::now_utc();
+        for area in ["prompt-filtering", "application-security"] {
+            store
+                .put_evidence(&demarc_store::Evidence {
+                    application: "assistant".into(),
+                    area: area.into(),
+                    source: "gateway".into(),
+                    observed_at: now,
+                    summary: "enforced by the gateway: 120 requests scanned, 3 blocked".into(),
+                    expires_at: Some(now + demarc_store::time::Duration::days(30)),
+                })
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    let after = json(
+        demarc()
+            .args(["assess", "--format", "json", "--record", "--db", &db])
+            .arg(&estate),
+    );
+    let appsec = after["applications"][0]["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["area"] == "application-security")
+        .unwrap()
+        .clone();
+    // Observed evidence fills the missing evidence; the partial control stays a gap.
+    assert_eq!(appsec["evidence"], "expiring");
+    assert_eq!(appsec["gaps"], serde_json::json!(["control-partial"]));
+    assert!(
+        appsec["observed"][0]
+            .as_str()
+            .unwrap()
+            .contains("120 requests scanned")
+    );
+    assert_eq!(covered(&after), covered(&before));
+    // --no-store ignores it.
+    let ignored = json(
+        demarc()
+            .args(["assess", "--format", "json", "--no-store", "--db", &db])
+            .arg(&estate),
+    );
+    assert_eq!(
+        ignored["applications"][0]["duties"][2]["observed"],
+        Value::Null
+    );
+
+    let history = json(demarc().args(["history", "assistant", "--format", "json", "--db", &db]));
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+}
