@@ -1,0 +1,291 @@
+//! Audit: exactly one event per request, handed to a bounded queue and written in batches by
+//! one writer task into an [`AuditSink`] (the store's hash-chained log, or a JSON-lines file).
+//!
+//! A request reserves its queue slot before any work is done, so under `fail-closed` a full
+//! queue refuses the request instead of losing its event; under `fail-open` the request is
+//! served and the lost event is counted.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::OnFull;
+use crate::policy::Verdicts;
+use crate::upstream::Endpoint;
+
+/// What the gateway records about one request. Never holds prompt or completion text.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub request_id: String,
+    pub application: Option<String>,
+    pub user: Option<String>,
+    pub endpoint: Endpoint,
+    pub upstream: Option<String>,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub status: u16,
+    /// The error code returned to the caller, if the request failed.
+    pub error: Option<String>,
+    pub latency_ms: f64,
+    pub attempts: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub verdicts: Verdicts,
+}
+
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Where batches of audit events go.
+pub trait AuditSink: Send + Sync + 'static {
+    fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a>;
+}
+
+/// Events appended as JSON lines to a file (when no store is configured).
+pub struct JsonlSink {
+    file: tokio::sync::Mutex<tokio::fs::File>,
+}
+
+impl JsonlSink {
+    pub async fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
+        Ok(Self {
+            file: tokio::sync::Mutex::new(file),
+        })
+    }
+}
+
+impl AuditSink for JsonlSink {
+    fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut buf = Vec::with_capacity(batch.len() * 256);
+            for event in batch {
+                serde_json::to_writer(&mut buf, event).map_err(|e| e.to_string())?;
+                buf.push(b'\n');
+            }
+            let mut file = self.file.lock().await;
+            file.write_all(&buf).await.map_err(|e| e.to_string())?;
+            file.flush().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Events kept in memory (tests, and `--audit memory` diagnostics).
+#[derive(Default)]
+pub struct MemorySink {
+    pub events: std::sync::Mutex<Vec<AuditEvent>>,
+}
+
+impl AuditSink for MemorySink {
+    fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a> {
+        Box::pin(async move {
+            if let Ok(mut events) = self.events.lock() {
+                events.extend_from_slice(batch);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The sending side, shared by every request.
+pub struct Auditor {
+    tx: mpsc::Sender<AuditEvent>,
+    on_full: OnFull,
+    lost: AtomicU64,
+    written: Arc<AtomicU64>,
+    failed_writes: Arc<AtomicU64>,
+}
+
+/// A request's right to one audit event.
+pub struct Slot(Option<mpsc::OwnedPermit<AuditEvent>>);
+
+/// The audit queue is full and the policy is fail-closed.
+#[derive(Debug)]
+pub struct QueueFull;
+
+impl Auditor {
+    /// Start the writer task; it ends once every sender is gone and the queue is drained.
+    pub fn start(
+        sink: Arc<dyn AuditSink>,
+        queue: usize,
+        batch: usize,
+        on_full: OnFull,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let written = Arc::new(AtomicU64::new(0));
+        let failed_writes = Arc::new(AtomicU64::new(0));
+        let handle = tokio::spawn(write_loop(
+            rx,
+            sink,
+            batch.max(1),
+            written.clone(),
+            failed_writes.clone(),
+        ));
+        let auditor = Self {
+            tx,
+            on_full,
+            lost: AtomicU64::new(0),
+            written,
+            failed_writes,
+        };
+        (auditor, handle)
+    }
+
+    /// Reserve the slot for one request's event.
+    pub fn reserve(&self) -> Result<Slot, QueueFull> {
+        match self.tx.clone().try_reserve_owned() {
+            Ok(permit) => Ok(Slot(Some(permit))),
+            Err(_) if self.on_full == OnFull::FailOpen => Ok(Slot(None)),
+            Err(_) => {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                Err(QueueFull)
+            }
+        }
+    }
+
+    /// Emit the event into a reserved slot (or, fail-open without a slot, try the queue).
+    pub fn emit(&self, slot: Slot, event: AuditEvent) {
+        match slot.0 {
+            Some(permit) => {
+                permit.send(event);
+            }
+            None => {
+                if self.tx.try_send(event).is_err() {
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Events that could not be queued (fail-open) or requests refused (fail-closed).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    pub fn failed_writes(&self) -> u64 {
+        self.failed_writes.load(Ordering::Relaxed)
+    }
+
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<AuditEvent>,
+    sink: Arc<dyn AuditSink>,
+    batch: usize,
+    written: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+) {
+    let mut buf = Vec::with_capacity(batch);
+    while rx.recv_many(&mut buf, batch).await > 0 {
+        // A failed write is retried a few times; the store may be briefly busy.
+        let mut ok = false;
+        for attempt in 0..3u32 {
+            match sink.write(&buf).await {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, events = buf.len(), "audit write failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        if ok {
+            written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        } else {
+            failed.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            tracing::error!(events = buf.len(), "audit events could not be written");
+        }
+        buf.clear();
+    }
+}
+
+/// The current time in RFC 3339 (UTC, milliseconds).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u16) -> AuditEvent {
+        AuditEvent {
+            time: now_rfc3339(),
+            request_id: format!("r{n}"),
+            application: None,
+            user: None,
+            endpoint: Endpoint::ChatCompletions,
+            upstream: None,
+            model: None,
+            stream: false,
+            status: n,
+            error: None,
+            latency_ms: 0.0,
+            attempts: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            verdicts: Verdicts::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn full_queue_fails_closed_and_every_reserved_event_is_written() {
+        let sink = Arc::new(MemorySink::default());
+        let (auditor, writer) = Auditor::start(sink.clone(), 2, 10, OnFull::FailClosed);
+        let a = auditor.reserve().unwrap();
+        let b = auditor.reserve().unwrap();
+        assert!(auditor.reserve().is_err(), "third request refused");
+        assert_eq!(auditor.lost(), 1);
+        auditor.emit(a, event(200));
+        auditor.emit(b, event(400));
+        drop(auditor);
+        writer.await.unwrap();
+        assert_eq!(sink.events.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn full_queue_fails_open_and_counts_the_loss() {
+        let sink = Arc::new(MemorySink::default());
+        let (auditor, writer) = Auditor::start(sink.clone(), 1, 10, OnFull::FailOpen);
+        let a = auditor.reserve().unwrap();
+        let b = auditor.reserve().unwrap();
+        auditor.emit(b, event(1));
+        auditor.emit(a, event(2));
+        assert_eq!(auditor.lost(), 1);
+        drop(auditor);
+        writer.await.unwrap();
+        assert_eq!(sink.events.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn time_is_rfc3339() {
+        let t = now_rfc3339();
+        assert!(
+            t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+            "{t}"
+        );
+    }
+}

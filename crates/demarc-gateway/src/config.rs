@@ -1,0 +1,573 @@
+//! The gateway's configuration file (YAML): raw structs with `deny_unknown_fields`, validated
+//! into domain types. Validation reports every problem at once, each naming its field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The largest request body accepted unless the config says otherwise (4 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The largest non-streamed upstream response the gateway reads (32 MiB).
+pub const MAX_UPSTREAM_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest config file accepted.
+const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{file}`: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
+    Invalid { file: String, problems: Vec<String> },
+}
+
+// ---------------------------------------------------------------- raw (as written)
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    estate: Option<PathBuf>,
+    db: Option<String>,
+    max_body_bytes: Option<usize>,
+    user_header: Option<String>,
+    #[serde(default)]
+    audit: RawAudit,
+    upstreams: Vec<RawUpstream>,
+    applications: Vec<RawApplication>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    queue: Option<usize>,
+    batch: Option<usize>,
+    on_full: Option<String>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    id: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    base_url: String,
+    api_key_env: Option<String>,
+    api_version: Option<String>,
+    #[serde(default)]
+    deployments: BTreeMap<String, String>,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    retries: RawRetries,
+    #[serde(default)]
+    circuit_breaker: RawBreaker,
+}
+
+fn default_kind() -> String {
+    "openai".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    connect_ms: Option<u64>,
+    first_byte_ms: Option<u64>,
+    total_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetries {
+    max: Option<u32>,
+    backoff_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    failures: Option<u32>,
+    open_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApplication {
+    id: String,
+    upstreams: Vec<String>,
+    #[serde(default)]
+    models: BTreeMap<String, String>,
+    policy: Option<serde_yaml::Value>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    grounding: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    pub user_requests_per_minute: Option<u32>,
+    pub user_tokens_per_minute: Option<u32>,
+}
+
+/// Which guard policy an application runs: `default` (reversible redaction of personal data
+/// and secrets, block prompt injection), `off`, or a guard policy document.
+#[derive(Debug, Clone)]
+pub enum PolicySpec {
+    Default,
+    Off,
+    Document(serde_yaml::Value),
+}
+
+// ---------------------------------------------------------------- validated
+
+/// What the gateway does when the audit queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFull {
+    /// Refuse the request (503): no request goes unaudited.
+    FailClosed,
+    /// Serve the request and count the lost event in `/metrics`.
+    FailOpen,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub queue: usize,
+    pub batch: usize,
+    pub on_full: OnFull,
+    /// A JSON-lines file for audit events when no store is configured.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            queue: 65_536,
+            batch: 512,
+            on_full: OnFull::FailClosed,
+            file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// Any OpenAI-compatible API: `{base_url}/chat/completions`, bearer token.
+    OpenAi,
+    /// Azure OpenAI: `{base_url}/openai/deployments/{deployment}/...?api-version=`, `api-key`.
+    Azure {
+        api_version: String,
+        deployments: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub id: String,
+    pub kind: UpstreamKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// The upstream credential, read from the environment at start-up; never logged.
+    pub api_key: Option<String>,
+    pub timeouts: Timeouts,
+    pub max_retries: u32,
+    pub backoff: Duration,
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationConfig {
+    pub id: String,
+    /// Upstream ids in failover order.
+    pub upstreams: Vec<String>,
+    /// Model aliases the caller may use, mapped to the upstream model; empty = any model.
+    pub models: BTreeMap<String, String>,
+    pub policy: PolicySpec,
+    pub limits: RawLimits,
+    pub grounding: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub estate: Option<PathBuf>,
+    pub db: Option<String>,
+    pub max_body_bytes: usize,
+    /// Header that attributes a request to an end user (lowercase).
+    pub user_header: String,
+    pub audit: AuditConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub applications: Vec<ApplicationConfig>,
+}
+
+impl GatewayConfig {
+    /// A configuration with one OpenAI-compatible upstream serving every named application
+    /// with the default policy (the quick start).
+    pub fn quick_start(listen: SocketAddr, upstream_url: &str, apps: &[String]) -> Self {
+        let upstream = UpstreamConfig {
+            id: "upstream".into(),
+            kind: UpstreamKind::OpenAi,
+            base_url: upstream_url.trim_end_matches('/').to_string(),
+            api_key: std::env::var("DEMARC_UPSTREAM_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            timeouts: default_timeouts(),
+            max_retries: 2,
+            backoff: Duration::from_millis(100),
+            breaker_failures: 5,
+            breaker_open: Duration::from_secs(10),
+        };
+        let applications = apps
+            .iter()
+            .map(|id| ApplicationConfig {
+                id: id.clone(),
+                upstreams: vec!["upstream".into()],
+                models: BTreeMap::new(),
+                policy: PolicySpec::Default,
+                limits: RawLimits::default(),
+                grounding: None,
+            })
+            .collect();
+        Self {
+            listen,
+            estate: None,
+            db: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            user_header: "x-demarc-user".into(),
+            audit: AuditConfig::default(),
+            upstreams: vec![upstream],
+            applications,
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let read_err = |source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_err)?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Syntax {
+                file,
+                message: format!(
+                    "file is {} bytes; the limit is {MAX_CONFIG_BYTES}",
+                    meta.len()
+                ),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let mut config = Self::parse(&file, &text, &|name| std::env::var(name).ok())?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(estate) = &config.estate {
+            if estate.is_relative() {
+                config.estate = Some(base.join(estate));
+            }
+        }
+        if let Some(audit_file) = &config.audit.file {
+            if audit_file.is_relative() {
+                config.audit.file = Some(base.join(audit_file));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parse and validate config text; `env` looks up upstream credentials.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        let mut problems = Vec::new();
+
+        let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "listen: `{listen_text}` is not an address; write it as `127.0.0.1:8080`"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            problems.push("max_body_bytes: must be greater than 0".into());
+        }
+        let user_header = raw.user_header.unwrap_or_else(|| "x-demarc-user".into());
+        if axum::http::HeaderName::from_bytes(user_header.as_bytes()).is_err() {
+            problems.push(format!(
+                "user_header: `{user_header}` is not a valid header name"
+            ));
+        }
+
+        let on_full = match raw.audit.on_full.as_deref() {
+            None | Some("fail-closed") => OnFull::FailClosed,
+            Some("fail-open") => OnFull::FailOpen,
+            Some(other) => {
+                problems.push(format!(
+                    "audit.on_full: `{other}` is not one of `fail-closed`, `fail-open`"
+                ));
+                OnFull::FailClosed
+            }
+        };
+        let defaults = AuditConfig::default();
+        let audit = AuditConfig {
+            queue: raw.audit.queue.unwrap_or(defaults.queue).max(1),
+            batch: raw.audit.batch.unwrap_or(defaults.batch).max(1),
+            on_full,
+            file: raw.audit.file,
+        };
+
+        let mut upstreams = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, u) in raw.upstreams.into_iter().enumerate() {
+            let at = format!("upstreams[{i}] (`{}`)", u.id);
+            if seen.insert(u.id.clone(), i).is_some() {
+                problems.push(format!("{at}: duplicate upstream id"));
+            }
+            if !(u.base_url.starts_with("http://") || u.base_url.starts_with("https://")) {
+                problems.push(format!(
+                    "{at}.base_url: `{}` must start with `http://` or `https://`",
+                    u.base_url
+                ));
+            }
+            let kind = match u.kind.as_str() {
+                "openai" => {
+                    if u.api_version.is_some() || !u.deployments.is_empty() {
+                        problems.push(format!(
+                            "{at}: `api_version` and `deployments` apply to `kind: azure` only"
+                        ));
+                    }
+                    UpstreamKind::OpenAi
+                }
+                "azure" => match u.api_version {
+                    Some(api_version) => UpstreamKind::Azure {
+                        api_version,
+                        deployments: u.deployments,
+                    },
+                    None => {
+                        problems.push(format!(
+                            "{at}.api_version: required for `kind: azure` (e.g. `2024-10-21`)"
+                        ));
+                        UpstreamKind::OpenAi
+                    }
+                },
+                other => {
+                    problems.push(format!(
+                        "{at}.kind: `{other}` is not one of `openai`, `azure`"
+                    ));
+                    UpstreamKind::OpenAi
+                }
+            };
+            let api_key = match &u.api_key_env {
+                Some(name) => match env(name) {
+                    Some(v) if !v.is_empty() => Some(v),
+                    _ => {
+                        problems.push(format!(
+                            "{at}.api_key_env: environment variable `{name}` is not set"
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let d = default_timeouts();
+            let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+            let timeouts = Timeouts {
+                connect: ms(u.timeouts.connect_ms, d.connect),
+                first_byte: ms(u.timeouts.first_byte_ms, d.first_byte),
+                total: ms(u.timeouts.total_ms, d.total),
+            };
+            if timeouts.connect.is_zero()
+                || timeouts.first_byte.is_zero()
+                || timeouts.total.is_zero()
+            {
+                problems.push(format!(
+                    "{at}.timeouts: every timeout must be greater than 0"
+                ));
+            }
+            upstreams.push(UpstreamConfig {
+                id: u.id,
+                kind,
+                base_url: u.base_url.trim_end_matches('/').to_string(),
+                api_key,
+                timeouts,
+                max_retries: u.retries.max.unwrap_or(2).min(10),
+                backoff: Duration::from_millis(u.retries.backoff_ms.unwrap_or(100)),
+                breaker_failures: u.circuit_breaker.failures.unwrap_or(5).max(1),
+                breaker_open: Duration::from_millis(u.circuit_breaker.open_ms.unwrap_or(10_000)),
+            });
+        }
+        if upstreams.is_empty() {
+            problems.push("upstreams: at least one upstream is required".into());
+        }
+
+        let mut applications = Vec::new();
+        let mut seen_apps = HashMap::new();
+        for (i, a) in raw.applications.into_iter().enumerate() {
+            let at = format!("applications[{i}] (`{}`)", a.id);
+            if seen_apps.insert(a.id.clone(), i).is_some() {
+                problems.push(format!("{at}: duplicate application id"));
+            }
+            if a.upstreams.is_empty() {
+                problems.push(format!("{at}.upstreams: name at least one upstream"));
+            }
+            for u in &a.upstreams {
+                if !seen.contains_key(u) {
+                    let known: Vec<_> = seen.keys().map(|k| format!("`{k}`")).collect();
+                    problems.push(format!(
+                        "{at}.upstreams: unknown upstream `{u}` (known: {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+            let policy = match a.policy {
+                None => PolicySpec::Default,
+                Some(serde_yaml::Value::String(name)) => match name.as_str() {
+                    "default" => PolicySpec::Default,
+                    "off" => PolicySpec::Off,
+                    _ => {
+                        problems.push(format!(
+                            "{at}.policy: `{name}` is not `default`, `off` or a policy document"
+                        ));
+                        PolicySpec::Default
+                    }
+                },
+                Some(document) => PolicySpec::Document(document),
+            };
+            applications.push(ApplicationConfig {
+                id: a.id,
+                upstreams: a.upstreams,
+                models: a.models,
+                policy,
+                limits: a.limits,
+                grounding: a.grounding,
+            });
+        }
+
+        if problems.is_empty() {
+            Ok(Self {
+                listen,
+                estate: raw.estate,
+                db: raw.db,
+                max_body_bytes,
+                user_header: user_header.to_ascii_lowercase(),
+                audit,
+                upstreams,
+                applications,
+            })
+        } else {
+            Err(ConfigError::Invalid {
+                file: file.into(),
+                problems,
+            })
+        }
+    }
+}
+
+fn default_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        first_byte: Duration::from_secs(60),
+        total: Duration::from_secs(600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::parse("gw.yaml", text, &|n| {
+            (n == "KEY").then(|| "sk-test".to_string())
+        })
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(
+            "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1/'}]\n\
+             applications: [{id: app, upstreams: [a]}]\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.upstreams[0].base_url, "http://127.0.0.1:1/v1");
+        assert!(matches!(c.applications[0].policy, PolicySpec::Default));
+        assert_eq!(c.audit.on_full, OnFull::FailClosed);
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_location() {
+        let err =
+            parse("upstreams: [{id: a, base_url: 'http://x', colour: red}]\napplications: []\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("colour") && err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = parse(
+            "listen: nowhere\n\
+             upstreams:\n\
+             - {id: a, kind: azure, base_url: 'ftp://x', api_key_env: MISSING}\n\
+             - {id: a, kind: gcp, base_url: 'http://x'}\n\
+             applications: [{id: app, upstreams: [b], policy: strict}]\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "listen",
+            "ftp://x",
+            "MISSING",
+            "api_version",
+            "duplicate",
+            "gcp",
+            "`b`",
+            "strict",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in {all}");
+        }
+    }
+
+    #[test]
+    fn azure_upstream_and_credentials() {
+        let c = parse(
+            "upstreams: [{id: az, kind: azure, base_url: 'https://x.openai.azure.com', \
+             api_version: '2024-10-21', deployments: {gpt-4o: prod-4o}, api_key_env: KEY}]\n\
+             applications: [{id: app, upstreams: [az], models: {chat: gpt-4o}}]\n",
+        )
+        .unwrap();
+        assert_eq!(c.upstreams[0].api_key.as_deref(), Some("sk-test"));
+        let UpstreamKind::Azure { deployments, .. } = &c.upstreams[0].kind else {
+            panic!()
+        };
+        assert_eq!(deployments["gpt-4o"], "prod-4o");
+    }
+}

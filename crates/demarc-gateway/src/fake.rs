@@ -1,0 +1,480 @@
+//! A fake OpenAI-compatible upstream for tests and benchmarks (never for production): chat
+//! completions, Responses API and embeddings, streamed or not, with configurable latency and
+//! chunking and injected faults. It answers with a fixed reply or echoes the last user text,
+//! and records what it received so tests can check what left the gateway.
+//!
+//! A request may override the fake's settings with an extra body field (which the gateway
+//! passes through untouched): `"fake": {"fault": "cut", "reply": "...", "chunk_chars": 3}`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Close the connection without answering.
+    Refuse,
+    /// Never answer.
+    Timeout,
+    /// Answer with this status and an OpenAI-shaped error.
+    Status(u16),
+    /// Stream half the reply, then close the connection.
+    Cut,
+    /// Send an event whose data is not JSON.
+    Malformed,
+    /// Answer 503 to the first N requests, then normally.
+    FailFirst(u64),
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "none" => Self::None,
+            "refuse" => Self::Refuse,
+            "timeout" => Self::Timeout,
+            "cut" => Self::Cut,
+            "malformed" => Self::Malformed,
+            "429" => Self::Status(429),
+            other => {
+                if let Some(n) = other.strip_prefix("fail-first-") {
+                    Self::FailFirst(n.parse().map_err(|_| format!("bad count in `{other}`"))?)
+                } else if let Ok(code) = other.parse::<u16>() {
+                    if !(400..600).contains(&code) {
+                        return Err(format!("status `{code}` is not an error status"));
+                    }
+                    Self::Status(code)
+                } else {
+                    return Err(format!(
+                        "unknown fault `{other}` (none, refuse, timeout, cut, malformed, 429, 500, 503, fail-first-N)"
+                    ));
+                }
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// Delay before the answer's headers.
+    pub latency: Duration,
+    /// Characters of reply per streamed event.
+    pub chunk_chars: usize,
+    /// Delay between streamed events.
+    pub chunk_delay: Duration,
+    pub fault: Fault,
+    /// A fixed reply; otherwise the last user text is echoed as `echo: TEXT`.
+    pub reply: Option<String>,
+    /// Keep the last N requests received (for tests); 0 keeps none.
+    pub record: usize,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            chunk_chars: 8,
+            chunk_delay: Duration::ZERO,
+            fault: Fault::None,
+            reply: None,
+            record: 1000,
+        }
+    }
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Shared state of a running fake.
+#[derive(Default)]
+pub struct FakeState {
+    config: FakeConfig,
+    pub received: Mutex<Vec<Received>>,
+    pub requests: AtomicU64,
+    /// Streams currently being sent; drops to 0 when clients (the gateway) go away.
+    pub open_streams: AtomicUsize,
+}
+
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    pub state: Arc<FakeState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Start on `addr` (use port 0 for any free port).
+    pub async fn start(addr: SocketAddr, config: FakeConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(FakeState {
+            config,
+            ..FakeState::default()
+        });
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    /// The base URL to configure in the gateway (`http://ADDR/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state
+            .received
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The fake's routes, OpenAI-style and Azure-style paths alike.
+pub fn router(state: Arc<FakeState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Chat,
+    Responses,
+    Embeddings,
+    Models,
+}
+
+async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Response {
+    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let path = request.uri().path().to_string();
+    let kind = if path.ends_with("/chat/completions") {
+        Kind::Chat
+    } else if path.ends_with("/responses") {
+        Kind::Responses
+    } else if path.ends_with("/embeddings") {
+        Kind::Embeddings
+    } else if path.ends_with("/models") {
+        Kind::Models
+    } else {
+        return error(404, "unknown path");
+    };
+    let headers = request.headers().clone();
+    let bytes = match axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return error(400, "cannot read body"),
+    };
+    let body: Value = if kind == Kind::Models {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) => return error(400, "body is not JSON"),
+        }
+    };
+    let mut config = state.config.clone();
+    if let Some(o) = body.get("fake") {
+        if let Some(f) = o
+            .get("fault")
+            .and_then(Value::as_str)
+            .and_then(|f| f.parse().ok())
+        {
+            config.fault = f;
+        }
+        if let Some(r) = o.get("reply").and_then(Value::as_str) {
+            config.reply = Some(r.to_string());
+        }
+        if let Some(c) = o.get("chunk_chars").and_then(Value::as_u64) {
+            config.chunk_chars = usize::try_from(c).unwrap_or(1);
+        }
+        if let Some(ms) = o.get("chunk_delay_ms").and_then(Value::as_u64) {
+            config.chunk_delay = Duration::from_millis(ms);
+        }
+    }
+    if config.record > 0 {
+        if let Ok(mut r) = state.received.lock() {
+            if r.len() >= config.record {
+                r.remove(0);
+            }
+            r.push(Received {
+                path,
+                headers,
+                body: body.clone(),
+            });
+        }
+    }
+    if !config.latency.is_zero() {
+        tokio::time::sleep(config.latency).await;
+    }
+    match config.fault {
+        Fault::Refuse => return refuse(),
+        Fault::Timeout => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Fault::Status(code) => return error(code, "injected fault"),
+        Fault::FailFirst(k) if n < k => return error(503, "injected fault"),
+        _ => {}
+    }
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_string();
+    match kind {
+        Kind::Models => {
+            axum::Json(json!({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]}))
+                .into_response()
+        }
+        Kind::Embeddings => {
+            let inputs = match body.get("input") {
+                Some(Value::Array(a)) => a.len(),
+                _ => 1,
+            };
+            let data: Vec<Value> = (0..inputs)
+                .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}))
+                .collect();
+            let tokens = bytes.len() / 4;
+            axum::Json(json!({"object": "list", "data": data, "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
+            .into_response()
+        }
+        Kind::Chat | Kind::Responses => {
+            let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {}", last_user_text(&body)));
+            let prompt_tokens = (bytes.len() / 4) as u64;
+            let completion_tokens = (reply.len() / 4).max(1) as u64;
+            let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            if !stream {
+                let usage = (prompt_tokens, completion_tokens);
+                return axum::Json(if kind == Kind::Chat {
+                    chat_completion(&model, &reply, usage)
+                } else {
+                    response_object(&model, &reply, usage, "completed")
+                })
+                .into_response();
+            }
+            let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+            let events = if kind == Kind::Chat {
+                chat_events(&model, &reply, config.chunk_chars, include_usage.then_some((prompt_tokens, completion_tokens)))
+            } else {
+                responses_events(&model, &reply, config.chunk_chars, (prompt_tokens, completion_tokens))
+            };
+            stream_events(state, events, config)
+        }
+    }
+}
+
+fn refuse() -> Response {
+    // An empty body with a broken framing: the client sees the connection close.
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("refused"))
+    });
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error(500, "cannot build response"))
+}
+
+fn error(status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body =
+        json!({"error": {"message": message, "type": "fake_error", "param": null, "code": "fake"}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// The text of the last user message or input.
+pub fn last_user_text(body: &Value) -> String {
+    let text_of = |content: &Value| -> String {
+        match content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        }
+    };
+    if let Some(Value::Array(messages)) = body.get("messages") {
+        if let Some(m) = messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        {
+            return m.get("content").map(text_of).unwrap_or_default();
+        }
+    }
+    match body.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .rev()
+            .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
+            .and_then(|i| i.get("content"))
+            .map(text_of)
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn chat_completion(model: &str, reply: &str, (p, c): (u64, u64)) -> Value {
+    json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+        "system_fingerprint": "fake"
+    })
+}
+
+fn response_object(model: &str, reply: &str, (p, c): (u64, u64), status: &str) -> Value {
+    json!({
+        "id": "resp_fake", "object": "response", "created_at": 0, "status": status, "model": model,
+        "output": [{"id": "msg_fake", "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": reply, "annotations": []}]}],
+        "usage": {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
+    })
+}
+
+/// Split `text` into pieces of `n` characters (never inside a character).
+pub fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+type Wire = (Option<&'static str>, String);
+
+fn chat_events(model: &str, reply: &str, n: usize, usage: Option<(u64, u64)>) -> Vec<Wire> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut events = vec![(
+        None,
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    )];
+    for piece in pieces(reply, n) {
+        events.push((None, chunk(json!({"content": piece}), Value::Null)));
+    }
+    events.push((None, chunk(json!({}), json!("stop"))));
+    if let Some((p, c)) = usage {
+        events.push((None, json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}).to_string()));
+    }
+    events.push((None, "[DONE]".into()));
+    events
+}
+
+fn responses_events(model: &str, reply: &str, n: usize, usage: (u64, u64)) -> Vec<Wire> {
+    let mut seq = 0u64;
+    let mut ev = |name: &'static str, mut body: Value| {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("type".into(), name.into());
+            o.insert("sequence_number".into(), seq.into());
+        }
+        seq += 1;
+        (Some(name), body.to_string())
+    };
+    let mut events = vec![
+        ev(
+            "response.created",
+            json!({"response": response_object(model, "", (0, 0), "in_progress")}),
+        ),
+        ev(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"id": "msg_fake", "type": "message", "role": "assistant", "content": []}}),
+        ),
+        ev(
+            "response.content_part.added",
+            json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": ""}}),
+        ),
+    ];
+    for piece in pieces(reply, n) {
+        events.push(ev(
+            "response.output_text.delta",
+            json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": piece}),
+        ));
+    }
+    events.push(ev(
+        "response.output_text.done",
+        json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": reply}),
+    ));
+    events.push(ev("response.content_part.done", json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": reply}})));
+    events.push(ev("response.output_item.done", json!({"output_index": 0, "item": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": reply}]}})));
+    events.push(ev(
+        "response.completed",
+        json!({"response": response_object(model, reply, usage, "completed")}),
+    ));
+    events
+}
+
+/// Counts an open stream for as long as it lives.
+struct OpenStream(Arc<FakeState>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn stream_events(state: Arc<FakeState>, events: Vec<Wire>, config: FakeConfig) -> Response {
+    state.open_streams.fetch_add(1, Ordering::Relaxed);
+    let guard = OpenStream(state);
+    let cut_at = match config.fault {
+        Fault::Cut => Some(events.len() / 2),
+        _ => None,
+    };
+    let malformed = config.fault == Fault::Malformed;
+    let stream =
+        futures_util::stream::unfold((0usize, events, guard), move |(i, events, guard)| {
+            let delay = config.chunk_delay;
+            async move {
+                if i > 0 && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                if cut_at == Some(i) {
+                    return Some((
+                        Err(std::io::Error::other("cut")),
+                        (usize::MAX, events, guard),
+                    ));
+                }
+                if malformed && i == 2 {
+                    let bad = Bytes::from_static(b"data: {\"choices\": [ this is not json\n\n");
+                    return Some((Ok(bad), (usize::MAX, events, guard)));
+                }
+                let (name, data) = events.get(i)?;
+                let mut wire = Vec::with_capacity(data.len() + 32);
+                crate::sse::encode(*name, data, &mut wire);
+                Some((
+                    Ok::<Bytes, std::io::Error>(Bytes::from(wire)),
+                    (i + 1, events, guard),
+                ))
+            }
+        });
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error(500, "cannot build response"))
+}

@@ -1,0 +1,119 @@
+//! Rate limits and token budgets per application and per end user: token buckets that refill
+//! continuously over a minute. Memory is bounded: at most [`MAX_BUCKETS`] buckets are kept.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    level: f64,
+    last: Instant,
+    capacity: f64,
+}
+
+/// A set of buckets keyed by `application` or `application/user`.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Take from several buckets at once, all or nothing: each `(key, per_minute, cost)`
+    /// needs a positive level (and at least `cost` when `cost` fits the capacity). On refusal
+    /// nothing is taken and `Err((index, seconds))` names the bucket and when to retry.
+    pub fn take_all(&self, wanted: &[(&str, u32, f64)]) -> Result<(), (usize, u64)> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if buckets.len() + wanted.len() > MAX_BUCKETS {
+            // Forget buckets that have refilled: they carry no state worth keeping.
+            buckets.retain(|_, b| refill(b, now, b.capacity) < b.capacity);
+        }
+        let mut levels = Vec::with_capacity(wanted.len());
+        for (i, &(key, per_minute, cost)) in wanted.iter().enumerate() {
+            let capacity = f64::from(per_minute);
+            let level = buckets
+                .get(key)
+                .map_or(capacity, |b| refill(b, now, capacity));
+            if level <= 0.0 || (cost <= capacity && level < cost) {
+                let missing = (cost.min(capacity) - level).max(1.0);
+                return Err((i, (missing * 60.0 / capacity.max(1.0)).ceil() as u64));
+            }
+            levels.push(level);
+        }
+        for (&(key, per_minute, cost), level) in wanted.iter().zip(levels) {
+            let capacity = f64::from(per_minute);
+            buckets.insert(
+                key.to_string(),
+                Bucket {
+                    level: level - cost,
+                    last: now,
+                    capacity,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Debit `cost` after the fact (tokens known only once the answer is in).
+    pub fn charge(&self, key: &str, per_minute: u32, cost: f64) {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let capacity = f64::from(per_minute);
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            level: capacity,
+            last: now,
+            capacity,
+        });
+        bucket.level = refill(bucket, now, capacity) - cost;
+        bucket.last = now;
+    }
+}
+
+fn refill(bucket: &Bucket, now: Instant, capacity: f64) -> f64 {
+    let elapsed = now.duration_since(bucket.last).as_secs_f64();
+    (bucket.level + elapsed * capacity / 60.0).min(capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_beyond_the_rate_are_refused_with_a_retry_time() {
+        let l = Limiter::new();
+        for _ in 0..3 {
+            l.take_all(&[("app", 3, 1.0)]).unwrap();
+        }
+        let (which, retry) = l
+            .take_all(&[("other", 3, 1.0), ("app", 3, 1.0)])
+            .unwrap_err();
+        assert_eq!(which, 1);
+        assert!((1..=20).contains(&retry), "{retry}");
+        l.take_all(&[("other", 3, 1.0)]).unwrap();
+        l.take_all(&[("other", 3, 1.0)]).unwrap();
+        l.take_all(&[("other", 3, 1.0)]).unwrap();
+        assert!(
+            l.take_all(&[("other", 3, 1.0)]).is_err(),
+            "the refused call took nothing"
+        );
+    }
+
+    #[test]
+    fn token_budget_goes_negative_after_a_large_answer() {
+        let l = Limiter::new();
+        l.take_all(&[("app", 1000, 0.0)]).unwrap();
+        l.charge("app", 1000, 5000.0);
+        assert!(l.take_all(&[("app", 1000, 0.0)]).is_err());
+    }
+}

@@ -1,0 +1,590 @@
+//! Where text lives in OpenAI-shaped requests and responses, and the filter every streamed
+//! event passes through. Bodies stay `serde_json::Value` so fields the gateway does not know
+//! pass through untouched; only the text fields are read and rewritten.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::policy::{Action, Blocked, OutputPipeline, Policy, Vault, Verdicts};
+use crate::sse;
+use crate::upstream::Endpoint;
+
+/// Token counts reported by the upstream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+impl Usage {
+    /// Read `usage` in either naming (chat/embeddings or Responses API).
+    pub fn from_value(usage: Option<&Value>) -> Option<Self> {
+        let usage = usage?.as_object()?;
+        let get = |a: &str, b: &str| {
+            usage
+                .get(a)
+                .or_else(|| usage.get(b))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Some(Self {
+            prompt: get("prompt_tokens", "input_tokens"),
+            completion: get("completion_tokens", "output_tokens"),
+        })
+    }
+
+    pub fn total(self) -> u64 {
+        self.prompt + self.completion
+    }
+}
+
+/// Scan every user and tool text of a request through the input policy, rewriting redacted
+/// text in place. `Err` names the detector that blocked it.
+pub fn scan_request(
+    endpoint: Endpoint,
+    body: &mut Map<String, Value>,
+    policy: &dyn Policy,
+    vault: &mut Vault,
+    verdicts: &mut Verdicts,
+) -> Result<(), Blocked> {
+    let mut scan = |value: &mut Value| -> Result<(), Blocked> {
+        let Value::String(text) = value else {
+            return Ok(());
+        };
+        let result = policy.scan_input(text, vault);
+        verdicts.record_input(&result);
+        if result.action == Action::Block {
+            let detector = result
+                .hits
+                .iter()
+                .find(|h| h.action == Action::Block)
+                .map_or_else(|| "policy".to_string(), |h| h.detector.clone());
+            return Err(Blocked { detector });
+        }
+        if let Some(rewritten) = result.rewritten {
+            *text = rewritten;
+        }
+        Ok(())
+    };
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            let Some(Value::Array(messages)) = body.get_mut("messages") else {
+                return Ok(());
+            };
+            for message in messages {
+                let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+                if !matches!(role, "user" | "tool" | "function") {
+                    continue;
+                }
+                if let Some(content) = message.get_mut("content") {
+                    for_each_text(content, &["text"], &mut scan)?;
+                }
+            }
+        }
+        Endpoint::Responses => match body.get_mut("input") {
+            Some(input @ Value::String(_)) => scan(input)?,
+            Some(Value::Array(items)) => {
+                for item in items {
+                    let role = item.get("role").and_then(Value::as_str);
+                    let kind = item.get("type").and_then(Value::as_str);
+                    if kind == Some("function_call_output") {
+                        if let Some(output) = item.get_mut("output") {
+                            for_each_text(output, &["input_text", "text"], &mut scan)?;
+                        }
+                    } else if role == Some("user") || role == Some("tool") {
+                        if let Some(content) = item.get_mut("content") {
+                            for_each_text(content, &["input_text", "text"], &mut scan)?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        },
+        Endpoint::Embeddings => match body.get_mut("input") {
+            Some(input @ Value::String(_)) => scan(input)?,
+            Some(Value::Array(items)) => {
+                for item in items {
+                    scan(item)?;
+                }
+            }
+            _ => {}
+        },
+        Endpoint::Models => {}
+    }
+    Ok(())
+}
+
+/// Apply `f` to a content value: a string, or an array of parts whose `type` is one of
+/// `part_types` (their `text` field).
+fn for_each_text(
+    content: &mut Value,
+    part_types: &[&str],
+    f: &mut impl FnMut(&mut Value) -> Result<(), Blocked>,
+) -> Result<(), Blocked> {
+    match content {
+        Value::String(_) => f(content),
+        Value::Array(parts) => {
+            for part in parts {
+                let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+                if part_types.contains(&kind) {
+                    if let Some(text) = part.get_mut("text") {
+                        f(text)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Scan and restore the text of a complete (non-streamed) response in place.
+pub fn filter_response(
+    endpoint: Endpoint,
+    body: &mut Value,
+    policy: &dyn Policy,
+    vault: &Arc<Vault>,
+    verdicts: &mut Verdicts,
+) -> Result<(), Blocked> {
+    if !policy.scans_output() && vault.is_empty() {
+        return Ok(());
+    }
+    let mut filter = |value: &mut Value| -> Result<(), Blocked> {
+        let Value::String(text) = value else {
+            return Ok(());
+        };
+        let mut pipeline = OutputPipeline::new(policy, vault.clone());
+        let mut out = String::with_capacity(text.len());
+        let result = pipeline
+            .push(text, &mut out)
+            .and_then(|()| pipeline.finish(&mut out));
+        let (hits, redactions) = pipeline.take_hits();
+        record_output(verdicts, &hits, redactions, result.is_err());
+        result?;
+        *text = out;
+        Ok(())
+    };
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            if let Some(Value::Array(choices)) = body.get_mut("choices") {
+                for choice in choices {
+                    if let Some(content) = choice.pointer_mut("/message/content") {
+                        filter(content)?;
+                    }
+                }
+            }
+        }
+        Endpoint::Responses => {
+            if let Some(Value::Array(items)) = body.get_mut("output") {
+                for item in items {
+                    if let Some(Value::Array(parts)) = item.get_mut("content") {
+                        for part in parts {
+                            if part.get("type").and_then(Value::as_str) == Some("output_text") {
+                                if let Some(text) = part.get_mut("text") {
+                                    filter(text)?;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Endpoint::Embeddings | Endpoint::Models => {}
+    }
+    Ok(())
+}
+
+fn record_output(
+    verdicts: &mut Verdicts,
+    hits: &[crate::policy::Hit],
+    redactions: u32,
+    blocked: bool,
+) {
+    let action = if blocked {
+        Action::Block
+    } else {
+        hits.iter().map(|h| h.action).max().unwrap_or(Action::Allow)
+    };
+    verdicts.output = verdicts.output.max(Some(action));
+    verdicts.merge(hits, redactions);
+}
+
+/// Why a stream ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The output policy blocked the rest of the output.
+    Blocked(String),
+    /// The upstream sent something that is not valid SSE/JSON.
+    Malformed(&'static str),
+}
+
+/// Rewrites a streamed response event by event: text goes through one output pipeline per
+/// choice (chat) or content part (Responses API); what a pipeline holds back is released in
+/// order, and nothing it blocks is ever encoded.
+pub struct StreamFilter {
+    endpoint: Endpoint,
+    policy: Arc<dyn Policy>,
+    vault: Arc<Vault>,
+    pipelines: BTreeMap<(u64, u64), OutputPipeline>,
+    /// Text released so far per Responses content part, to rewrite the `done` events.
+    released: BTreeMap<(u64, u64), String>,
+    /// The last chat chunk's envelope (id, model, ...), to build a flush chunk.
+    last_chunk: Option<Map<String, Value>>,
+    pub usage: Option<Usage>,
+    pub verdicts: Verdicts,
+    pub saw_done: bool,
+    text: String,
+}
+
+impl StreamFilter {
+    pub fn new(endpoint: Endpoint, policy: Arc<dyn Policy>, vault: Arc<Vault>) -> Self {
+        Self {
+            endpoint,
+            policy,
+            vault,
+            pipelines: BTreeMap::new(),
+            released: BTreeMap::new(),
+            last_chunk: None,
+            usage: None,
+            verdicts: Verdicts::default(),
+            saw_done: false,
+            text: String::new(),
+        }
+    }
+
+    fn pipeline(&mut self, key: (u64, u64)) -> &mut OutputPipeline {
+        let (policy, vault) = (&self.policy, &self.vault);
+        self.pipelines
+            .entry(key)
+            .or_insert_with(|| OutputPipeline::new(policy.as_ref(), vault.clone()))
+    }
+
+    /// Push `chunk` (or finish when `None`) through the pipeline for `key`; the released text
+    /// is left in `self.text`.
+    fn run(&mut self, key: (u64, u64), chunk: Option<&str>) -> Result<(), StreamEnd> {
+        let mut out = std::mem::take(&mut self.text);
+        out.clear();
+        let pipeline = self.pipeline(key);
+        let result = match chunk {
+            Some(c) => pipeline.push(c, &mut out),
+            None => pipeline.finish(&mut out),
+        };
+        let (hits, redactions) = pipeline.take_hits();
+        if chunk.is_none() {
+            self.pipelines.remove(&key);
+        }
+        record_output(&mut self.verdicts, &hits, redactions, result.is_err());
+        self.text = out;
+        result.map_err(|b| StreamEnd::Blocked(b.detector))
+    }
+
+    /// Handle one upstream event, appending what the client gets to `out`.
+    pub fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        match self.endpoint {
+            Endpoint::Responses => self.on_responses_event(event, out),
+            _ => self.on_chat_event(event, out),
+        }
+    }
+
+    fn on_chat_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        if event.data.trim() == "[DONE]" {
+            self.flush_chat(out)?;
+            self.saw_done = true;
+            sse::encode(None, "[DONE]", out);
+            return Ok(());
+        }
+        let mut chunk: Map<String, Value> = serde_json::from_str(&event.data)
+            .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+        if let Some(usage) = Usage::from_value(chunk.get("usage")) {
+            self.usage = Some(usage);
+        }
+        if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
+            for choice in choices.iter_mut() {
+                let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let finished = choice.get("finish_reason").is_some_and(|r| !r.is_null());
+                let content = choice.pointer("/delta/content").and_then(Value::as_str);
+                let mut text = String::new();
+                if let Some(c) = content {
+                    self.run((index, 0), Some(c))?;
+                    text.push_str(&self.text);
+                }
+                if finished {
+                    self.run((index, 0), None)?;
+                    text.push_str(&self.text);
+                }
+                if content.is_some() || !text.is_empty() {
+                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
+                        delta.insert("content".into(), Value::String(text));
+                    }
+                }
+            }
+        }
+        let data = serde_json::to_string(&chunk).unwrap_or_default();
+        chunk.remove("choices");
+        chunk.remove("usage");
+        self.last_chunk = Some(chunk);
+        sse::encode(event.event.as_deref(), &data, out);
+        Ok(())
+    }
+
+    /// Release what is still held back for choices that never sent a `finish_reason`.
+    fn flush_chat(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        let keys: Vec<_> = self.pipelines.keys().copied().collect();
+        for key in keys {
+            self.run(key, None)?;
+            if self.text.is_empty() {
+                continue;
+            }
+            let mut chunk = self.last_chunk.clone().unwrap_or_default();
+            chunk.insert(
+                "choices".into(),
+                json!([{"index": key.0, "delta": {"content": self.text}, "finish_reason": null}]),
+            );
+            sse::encode(None, &Value::Object(chunk).to_string(), out);
+        }
+        Ok(())
+    }
+
+    fn on_responses_event(
+        &mut self,
+        event: &sse::Event,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StreamEnd> {
+        let mut body: Map<String, Value> = serde_json::from_str(&event.data)
+            .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+        let kind = body
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or("")
+            .to_string();
+        let key = |b: &Map<String, Value>| {
+            let get = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
+            (get("output_index"), get("content_index"))
+        };
+        match kind.as_str() {
+            "response.output_text.delta" => {
+                let k = key(&body);
+                let delta = body
+                    .get("delta")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                self.run(k, Some(&delta))?;
+                self.released.entry(k).or_default().push_str(&self.text);
+                body.insert("delta".into(), Value::String(self.text.clone()));
+            }
+            "response.output_text.done" => {
+                let k = key(&body);
+                self.run(k, None)?;
+                if !self.text.is_empty() {
+                    // Release the held-back tail as a last delta before `done`.
+                    self.released.entry(k).or_default().push_str(&self.text);
+                    let mut delta = body.clone();
+                    delta.remove("text");
+                    delta.insert("type".into(), "response.output_text.delta".into());
+                    delta.insert("delta".into(), Value::String(self.text.clone()));
+                    sse::encode(
+                        Some("response.output_text.delta"),
+                        &Value::Object(delta).to_string(),
+                        out,
+                    );
+                }
+                let text = self.released.get(&k).cloned().unwrap_or_default();
+                body.insert("text".into(), Value::String(text));
+            }
+            "response.content_part.done" => {
+                let k = key(&body);
+                if let Some(text) = self.released.get(&k) {
+                    if let Some(part) = body.get_mut("part").and_then(Value::as_object_mut) {
+                        part.insert("text".into(), Value::String(text.clone()));
+                    }
+                }
+            }
+            "response.output_item.done" => {
+                let index = body
+                    .get("output_index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                if let Some(item) = body.get_mut("item") {
+                    self.rewrite_item(index, item);
+                }
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                if let Some(response) = body.get_mut("response") {
+                    if let Some(usage) = Usage::from_value(response.get("usage")) {
+                        self.usage = Some(usage);
+                    }
+                    if let Some(Value::Array(items)) = response.get_mut("output") {
+                        for (index, item) in items.iter_mut().enumerate() {
+                            self.rewrite_item(index as u64, item);
+                        }
+                    }
+                }
+                self.saw_done = true;
+            }
+            _ => {}
+        }
+        sse::encode(
+            event.event.as_deref(),
+            &Value::Object(body).to_string(),
+            out,
+        );
+        Ok(())
+    }
+
+    /// Replace the text of an output item's parts with what was released for them; parts the
+    /// stream never delivered as deltas are emptied rather than passed unscanned.
+    fn rewrite_item(&self, output_index: u64, item: &mut Value) {
+        if let Some(Value::Array(parts)) = item.get_mut("content") {
+            for (j, part) in parts.iter_mut().enumerate() {
+                if part.get("type").and_then(Value::as_str) != Some("output_text") {
+                    continue;
+                }
+                let text = self
+                    .released
+                    .get(&(output_index, j as u64))
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(p) = part.as_object_mut() {
+                    p.insert("text".into(), Value::String(text));
+                }
+            }
+        }
+    }
+
+    /// The final event when a stream ends early, in the endpoint's error shape.
+    pub fn error_event(&self, end: &StreamEnd, out: &mut Vec<u8>) {
+        let (code, kind, message) = match end {
+            StreamEnd::Blocked(detector) => (
+                "output_blocked",
+                "content_filter",
+                format!(
+                    "the rest of the output was blocked by the application's policy (detector `{detector}`)"
+                ),
+            ),
+            StreamEnd::Malformed(why) => {
+                ("upstream_malformed", "upstream_error", (*why).to_string())
+            }
+        };
+        self.error_event_with(code, kind, &message, out);
+    }
+
+    pub fn error_event_with(&self, code: &str, kind: &str, message: &str, out: &mut Vec<u8>) {
+        match self.endpoint {
+            Endpoint::Responses => {
+                let body =
+                    json!({"type": "error", "code": code, "message": message, "param": null});
+                sse::encode(Some("error"), &body.to_string(), out);
+            }
+            _ => {
+                let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+                sse::encode(None, &body.to_string(), out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Off;
+
+    #[test]
+    fn request_scan_visits_user_and_tool_text_only() {
+        struct Upper;
+        impl Policy for Upper {
+            fn scan_input(&self, text: &str, _: &mut Vault) -> crate::policy::InputScan {
+                crate::policy::InputScan {
+                    action: Action::Redact,
+                    rewritten: Some(text.to_uppercase()),
+                    hits: vec![],
+                    redactions: 1,
+                }
+            }
+            fn output_scanner(&self) -> Box<dyn crate::policy::OutputScanner> {
+                Off.output_scanner()
+            }
+        }
+        let mut body: Map<String, Value> = serde_json::from_value(json!({
+            "model": "m", "extra": {"kept": true},
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "hi"},
+                {"role": "user", "content": [{"type": "text", "text": "part"}, {"type": "image_url", "image_url": {"url": "u"}}]},
+                {"role": "assistant", "content": "asst"},
+                {"role": "tool", "content": "tool", "tool_call_id": "t"}
+            ]
+        }))
+        .unwrap();
+        let mut verdicts = Verdicts::default();
+        scan_request(
+            Endpoint::ChatCompletions,
+            &mut body,
+            &Upper,
+            &mut Vault::default(),
+            &mut verdicts,
+        )
+        .unwrap();
+        let v = Value::Object(body);
+        assert_eq!(v["messages"][0]["content"], "sys");
+        assert_eq!(v["messages"][1]["content"], "HI");
+        assert_eq!(v["messages"][2]["content"][0]["text"], "PART");
+        assert_eq!(v["messages"][2]["content"][1]["image_url"]["url"], "u");
+        assert_eq!(v["messages"][3]["content"], "asst");
+        assert_eq!(v["messages"][4]["content"], "TOOL");
+        assert_eq!(v["extra"]["kept"], true);
+        assert_eq!(verdicts.redactions, 3);
+    }
+
+    #[test]
+    fn chat_stream_passes_unknown_fields_and_done() {
+        let mut f = StreamFilter::new(
+            Endpoint::ChatCompletions,
+            Arc::new(Off),
+            Arc::new(Vault::default()),
+        );
+        let mut out = Vec::new();
+        let ev = |d: &str| sse::Event {
+            event: None,
+            data: d.into(),
+        };
+        f.on_event(&ev(r#"{"id":"c","x":1,"choices":[{"index":0,"delta":{"content":"he"},"finish_reason":null}]}"#), &mut out).unwrap();
+        f.on_event(&ev(r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#), &mut out).unwrap();
+        f.on_event(&ev("[DONE]"), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""x":1"#) && text.contains(r#""content":"he""#),
+            "{text}"
+        );
+        assert!(text.ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            f.usage,
+            Some(Usage {
+                prompt: 3,
+                completion: 2
+            })
+        );
+        assert!(f.saw_done);
+    }
+
+    #[test]
+    fn malformed_event_ends_the_stream() {
+        let mut f = StreamFilter::new(
+            Endpoint::ChatCompletions,
+            Arc::new(Off),
+            Arc::new(Vault::default()),
+        );
+        let mut out = Vec::new();
+        let err = f.on_event(
+            &sse::Event {
+                event: None,
+                data: "{not json".into(),
+            },
+            &mut out,
+        );
+        assert!(matches!(err, Err(StreamEnd::Malformed(_))));
+    }
+}

@@ -1,0 +1,276 @@
+//! The gateway's view of a guard policy: scan input text (possibly rewriting it), scan output
+//! incrementally, and restore reversibly redacted values. `guard.rs` adapts `demarc-guard` to
+//! these traits; keeping the seam here lets the proxy code stay independent of detector details.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a policy decided, ordered from mildest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Flag,
+    Redact,
+    Block,
+}
+
+/// Verdicts collected over one request, for the audit event and metrics.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Verdicts {
+    pub input: Option<Action>,
+    pub output: Option<Action>,
+    /// Hits per detector id, input and output together.
+    pub detectors: BTreeMap<String, u32>,
+    pub redactions: u32,
+    /// The detector that blocked the request or its output, if any.
+    pub blocked_by: Option<String>,
+}
+
+impl Verdicts {
+    pub fn record_input(&mut self, scan: &InputScan) {
+        self.input = self.input.max(Some(scan.action));
+        self.merge(&scan.hits, scan.redactions);
+    }
+
+    /// Add another set of verdicts (the output side of a stream) to these.
+    pub fn absorb(&mut self, other: Verdicts) {
+        self.input = self.input.max(other.input);
+        self.output = self.output.max(other.output);
+        for (detector, n) in other.detectors {
+            *self.detectors.entry(detector).or_default() += n;
+        }
+        self.redactions += other.redactions;
+        if self.blocked_by.is_none() {
+            self.blocked_by = other.blocked_by;
+        }
+    }
+
+    pub fn merge(&mut self, hits: &[Hit], redactions: u32) {
+        for hit in hits {
+            *self.detectors.entry(hit.detector.clone()).or_default() += 1;
+            if hit.action == Action::Block && self.blocked_by.is_none() {
+                self.blocked_by = Some(hit.detector.clone());
+            }
+        }
+        self.redactions += redactions;
+    }
+}
+
+/// One detector hit and the action the policy attached to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub detector: String,
+    pub action: Action,
+}
+
+/// The result of scanning one input text.
+#[derive(Debug, Clone)]
+pub struct InputScan {
+    pub action: Action,
+    /// The text to send upstream when the policy rewrote it (redaction).
+    pub rewritten: Option<String>,
+    pub hits: Vec<Hit>,
+    pub redactions: u32,
+}
+
+/// Placeholders of reversible redaction and the values they stand for, for one request.
+#[derive(Debug, Default, Clone)]
+pub struct Vault {
+    entries: Vec<(String, String)>,
+}
+
+impl Vault {
+    pub fn insert(&mut self, placeholder: String, original: String) {
+        if !self.entries.iter().any(|(p, _)| *p == placeholder) {
+            self.entries.push((placeholder, original));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Replace every placeholder in `text` with its original value.
+    pub fn restore(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (placeholder, original) in &self.entries {
+            if out.contains(placeholder.as_str()) {
+                out = out.replace(placeholder.as_str(), original);
+            }
+        }
+        out
+    }
+}
+
+/// A policy applied to one application's traffic.
+pub trait Policy: Send + Sync {
+    /// Scan one input text (a user or tool message), recording reversible redactions.
+    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan;
+    /// A fresh incremental scanner for one output text (one choice of one response).
+    fn output_scanner(&self) -> Box<dyn OutputScanner>;
+    /// Whether this policy scans output at all (lets the proxy skip work).
+    fn scans_output(&self) -> bool {
+        true
+    }
+}
+
+/// The output was blocked; nothing more of it may reach the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub detector: String,
+}
+
+/// Incremental output scanning: text goes in as it arrives; text that is safe comes out.
+/// A scanner holds back only what might still turn out to be part of a match.
+pub trait OutputScanner: Send {
+    /// Scan `chunk`, appending the text now safe to release to `out`.
+    fn push(&mut self, chunk: &str, out: &mut String) -> Result<(), Blocked>;
+    /// The text is complete: release whatever was held back.
+    fn finish(&mut self, out: &mut String) -> Result<(), Blocked>;
+    /// Hits seen so far (drained) and the number of redactions made.
+    fn take_hits(&mut self) -> (Vec<Hit>, u32);
+}
+
+/// `policy: off`: everything passes untouched.
+#[derive(Debug, Default)]
+pub struct Off;
+
+impl Policy for Off {
+    fn scan_input(&self, _text: &str, _vault: &mut Vault) -> InputScan {
+        InputScan {
+            action: Action::Allow,
+            rewritten: None,
+            hits: Vec::new(),
+            redactions: 0,
+        }
+    }
+    fn output_scanner(&self) -> Box<dyn OutputScanner> {
+        Box::new(PassThrough)
+    }
+    fn scans_output(&self) -> bool {
+        false
+    }
+}
+
+struct PassThrough;
+
+impl OutputScanner for PassThrough {
+    fn push(&mut self, chunk: &str, out: &mut String) -> Result<(), Blocked> {
+        out.push_str(chunk);
+        Ok(())
+    }
+    fn finish(&mut self, _out: &mut String) -> Result<(), Blocked> {
+        Ok(())
+    }
+    fn take_hits(&mut self) -> (Vec<Hit>, u32) {
+        (Vec::new(), 0)
+    }
+}
+
+/// Output scanning followed by restoration of reversibly redacted values, for one output text.
+/// Restoration comes after scanning so that the output policy sees placeholders, not the
+/// caller's own data, and a placeholder split across chunks is restored whole.
+pub struct OutputPipeline {
+    scanner: Box<dyn OutputScanner>,
+    vault: Arc<Vault>,
+    scanned: String,
+    pending: String,
+}
+
+impl OutputPipeline {
+    pub fn new(policy: &dyn Policy, vault: Arc<Vault>) -> Self {
+        Self {
+            scanner: policy.output_scanner(),
+            vault,
+            scanned: String::new(),
+            pending: String::new(),
+        }
+    }
+
+    /// Feed upstream text; append what may reach the client to `out`.
+    pub fn push(&mut self, chunk: &str, out: &mut String) -> Result<(), Blocked> {
+        self.scanned.clear();
+        self.scanner.push(chunk, &mut self.scanned)?;
+        if self.vault.is_empty() {
+            out.push_str(&self.scanned);
+            return Ok(());
+        }
+        self.pending.push_str(&self.scanned);
+        let keep = self.partial_placeholder_len();
+        let ready = self.pending.len() - keep;
+        out.push_str(&self.vault.restore(&self.pending[..ready]));
+        self.pending.drain(..ready);
+        Ok(())
+    }
+
+    pub fn finish(&mut self, out: &mut String) -> Result<(), Blocked> {
+        self.scanned.clear();
+        self.scanner.finish(&mut self.scanned)?;
+        self.pending.push_str(&self.scanned);
+        out.push_str(&self.vault.restore(&self.pending));
+        self.pending.clear();
+        Ok(())
+    }
+
+    pub fn take_hits(&mut self) -> (Vec<Hit>, u32) {
+        self.scanner.take_hits()
+    }
+
+    /// Length of the longest suffix of `pending` that could be the start of a placeholder
+    /// (or a whole one not yet followed by anything, which `restore` would handle anyway).
+    fn partial_placeholder_len(&self) -> usize {
+        let text = self.pending.as_str();
+        let mut keep = 0;
+        for (placeholder, _) in &self.vault.entries {
+            let max = placeholder.len().saturating_sub(1).min(text.len());
+            for len in (keep + 1..=max).rev() {
+                let start = text.len() - len;
+                if text.is_char_boundary(start) && placeholder.starts_with(&text[start..]) {
+                    keep = len;
+                    break;
+                }
+            }
+        }
+        keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_split_across_chunks_are_restored() {
+        let mut vault = Vault::default();
+        vault.insert("[EMAIL_1]".into(), "ann@example.com".into());
+        let vault = Arc::new(vault);
+        let text = "write to [EMAIL_1] today [EMAIL_1]";
+        for cut in 0..=text.len() {
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let mut p = OutputPipeline::new(&Off, vault.clone());
+            let mut out = String::new();
+            p.push(&text[..cut], &mut out).unwrap();
+            p.push(&text[cut..], &mut out).unwrap();
+            p.finish(&mut out).unwrap();
+            assert_eq!(
+                out, "write to ann@example.com today ann@example.com",
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_without_placeholders_is_released_at_once() {
+        let mut vault = Vault::default();
+        vault.insert("[EMAIL_1]".into(), "a@b.c".into());
+        let mut p = OutputPipeline::new(&Off, Arc::new(vault));
+        let mut out = String::new();
+        p.push("hello world", &mut out).unwrap();
+        assert_eq!(out, "hello world");
+        p.push(" [EM", &mut out).unwrap();
+        assert_eq!(out, "hello world ");
+    }
+}

@@ -1,0 +1,1027 @@
+//! The HTTP server: router, the proxy pipeline every API request goes through, and shutdown.
+//!
+//! Pipeline: reserve the audit slot → authenticate → check content type, size, UTF-8 and JSON
+//! → rate limits → model routing → input policy (redaction into the request's vault) → upstream
+//! (retries, failover) → output policy and restoration (whole body or event by event) → exactly
+//! one audit event, also when the client goes away mid-stream.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde_json::{Map, Value, json};
+
+use crate::audit::{AuditEvent, AuditSink, Auditor, Slot, now_rfc3339};
+use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
+use crate::error::ApiError;
+use crate::keys::{Authenticator, KeySource, Rejection};
+use crate::limits::Limiter;
+use crate::metrics::Metrics;
+use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request};
+use crate::policy::{Policy, Vault, Verdicts};
+use crate::sse;
+use crate::upstream::{self, Endpoint, Upstream};
+
+/// The longest end-user id accepted in the user header.
+const MAX_USER_LEN: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("upstream `{id}`: cannot build its HTTP client: {source}")]
+    Client { id: String, source: reqwest::Error },
+    #[error("application `{id}`: {message}")]
+    Policy { id: String, message: String },
+}
+
+/// One application as the gateway serves it.
+pub struct App {
+    pub config: ApplicationConfig,
+    /// Indexes into the upstream list, in failover order.
+    order: Vec<usize>,
+    pub policy: Arc<dyn Policy>,
+}
+
+/// Everything a request needs, shared by all of them.
+pub struct Gateway {
+    pub config: GatewayConfig,
+    upstreams: Vec<Upstream>,
+    apps: HashMap<String, App>,
+    keys: Authenticator,
+    pub auditor: Auditor,
+    limiter: Limiter,
+    pub metrics: Metrics,
+    ready: AtomicBool,
+    counter: AtomicU64,
+}
+
+/// Builds the policy an application runs (the guard adapter, in the binary).
+pub type PolicyFactory<'a> = &'a dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, String>;
+
+impl Gateway {
+    /// Build the gateway and start its audit writer (call inside a tokio runtime). The writer
+    /// ends, having flushed everything, once the gateway is dropped.
+    pub fn start(
+        config: GatewayConfig,
+        keys: Arc<dyn KeySource>,
+        sink: Arc<dyn AuditSink>,
+        policy_for: PolicyFactory<'_>,
+    ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
+        let mut upstreams = Vec::new();
+        for u in &config.upstreams {
+            upstreams.push(
+                Upstream::new(u.clone()).map_err(|source| GatewayError::Client {
+                    id: u.id.clone(),
+                    source,
+                })?,
+            );
+        }
+        let mut apps = HashMap::new();
+        for a in &config.applications {
+            let order = a
+                .upstreams
+                .iter()
+                .filter_map(|id| upstreams.iter().position(|u| u.id() == id))
+                .collect();
+            let policy = policy_for(a).map_err(|message| GatewayError::Policy {
+                id: a.id.clone(),
+                message,
+            })?;
+            apps.insert(
+                a.id.clone(),
+                App {
+                    config: a.clone(),
+                    order,
+                    policy,
+                },
+            );
+        }
+        let (auditor, writer) = Auditor::start(
+            sink,
+            config.audit.queue,
+            config.audit.batch,
+            config.audit.on_full,
+        );
+        let gateway = Arc::new(Self {
+            config,
+            upstreams,
+            apps,
+            keys: Authenticator::new(keys),
+            auditor,
+            limiter: Limiter::new(),
+            metrics: Metrics::default(),
+            ready: AtomicBool::new(true),
+            counter: AtomicU64::new(0),
+        });
+        Ok((gateway, writer))
+    }
+
+    pub fn application_ids(&self) -> impl Iterator<Item = &str> {
+        self.apps.keys().map(String::as_str)
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        format!("req_{t:x}{n:06x}")
+    }
+
+    /// Record the end of a request: metrics, token charges, and its one audit event.
+    fn finish(&self, ctx: Ctx, slot: Slot, status: u16, error: Option<&str>) {
+        let elapsed = ctx.start.elapsed().as_secs_f64();
+        let app = ctx.application.as_deref().unwrap_or("-");
+        self.metrics
+            .request(app, ctx.endpoint.label(), status, elapsed);
+        for (detector, n) in &ctx.verdicts.detectors {
+            self.metrics.detector_hits(detector, *n);
+        }
+        if ctx.verdicts.blocked_by.is_some() {
+            let direction = if ctx.verdicts.output == Some(crate::policy::Action::Block) {
+                "output"
+            } else {
+                "input"
+            };
+            self.metrics.blocked(direction, app);
+        }
+        if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
+            if tokens > 0 {
+                if let Some(a) = self.apps.get(app) {
+                    if let Some(tpm) = a.config.limits.tokens_per_minute {
+                        self.limiter
+                            .charge(&format!("{app}#tokens"), tpm, tokens as f64);
+                    }
+                    if let (Some(tpm), Some(user)) =
+                        (a.config.limits.user_tokens_per_minute, &ctx.user)
+                    {
+                        self.limiter
+                            .charge(&format!("{app}/{user}#tokens"), tpm, tokens as f64);
+                    }
+                }
+            }
+        }
+        let event = AuditEvent {
+            time: now_rfc3339(),
+            request_id: ctx.request_id,
+            application: ctx.application.map(|a| a.to_string()),
+            user: ctx.user,
+            endpoint: ctx.endpoint,
+            upstream: ctx.upstream,
+            model: ctx.model,
+            stream: ctx.stream,
+            status,
+            error: error.map(str::to_string),
+            latency_ms: elapsed * 1000.0,
+            attempts: ctx.attempts,
+            prompt_tokens: ctx.usage.prompt,
+            completion_tokens: ctx.usage.completion,
+            verdicts: ctx.verdicts,
+        };
+        self.auditor.emit(slot, event);
+    }
+
+    fn fail(&self, ctx: Ctx, slot: Slot, error: ApiError) -> Response {
+        let request_id = ctx.request_id.clone();
+        self.finish(ctx, slot, error.status.as_u16(), Some(error.code));
+        with_request_id(error.into_response(), &request_id)
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        endpoint: Endpoint,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Response {
+        let ctx = Ctx::new(endpoint, self.request_id());
+        let Ok(slot) = self.auditor.reserve() else {
+            // Fail-closed and the queue is full: refuse before doing anything (counted as lost).
+            self.metrics.request(
+                "-",
+                endpoint.label(),
+                503,
+                ctx.start.elapsed().as_secs_f64(),
+            );
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "audit_unavailable",
+                "the audit log is not keeping up; try again shortly",
+            )
+            .into_response();
+        };
+        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let response = self.clone().proxy(ctx, slot, headers, body).await;
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        response
+    }
+
+    async fn proxy(
+        self: Arc<Self>,
+        mut ctx: Ctx,
+        slot: Slot,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Response {
+        let app = match self.authenticate(&mut ctx, &headers).await {
+            Ok(app) => app,
+            Err(e) => return self.fail(ctx, slot, e),
+        };
+        if endpoint_is_get(ctx.endpoint) {
+            return self.list_models(ctx, slot, app).await;
+        }
+        let mut request = match self.read_json(&headers, body).await {
+            Ok(request) => request,
+            Err(e) => return self.fail(ctx, slot, e),
+        };
+        if let Err(e) = self.check_limits(&ctx, app) {
+            return self.fail(ctx, slot, e);
+        }
+        let upstream_model = match route_model(app, &mut request) {
+            Ok((asked, upstream_model)) => {
+                ctx.model = Some(asked);
+                upstream_model
+            }
+            Err(e) => return self.fail(ctx, slot, e),
+        };
+        ctx.stream = request
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+
+        let mut vault = Vault::default();
+        if let Err(blocked) = scan_request(
+            ctx.endpoint,
+            &mut request,
+            app.policy.as_ref(),
+            &mut vault,
+            &mut ctx.verdicts,
+        ) {
+            let error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "input_blocked",
+                format!(
+                    "the request was blocked by the application's policy (detector `{}`)",
+                    blocked.detector
+                ),
+            );
+            return self.fail(ctx, slot, error);
+        }
+        let vault = Arc::new(vault);
+        let body = match serde_json::to_vec(&request) {
+            Ok(b) => Bytes::from(b),
+            Err(_) => return self.fail(ctx, slot, ApiError::internal("cannot encode the request")),
+        };
+
+        let on_error = |i: usize| {
+            if let Some(u) = self.upstreams.get(i) {
+                self.metrics.upstream_error(u.id());
+            }
+        };
+        let answer = upstream::send(
+            &self.upstreams,
+            &app.order,
+            ctx.endpoint,
+            &upstream_model,
+            Some(body),
+            &on_error,
+        )
+        .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(failure) => {
+                ctx.attempts = failure.attempts;
+                ctx.upstream = failure
+                    .upstream
+                    .and_then(|i| self.upstreams.get(i))
+                    .map(|u| u.id().to_string());
+                return self.fail(ctx, slot, failure.error);
+            }
+        };
+        ctx.attempts = answer.attempts;
+        ctx.upstream = self
+            .upstreams
+            .get(answer.upstream)
+            .map(|u| u.id().to_string());
+
+        let is_sse = answer
+            .response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_sse && answer.response.status().is_success() {
+            return Arc::clone(&self).stream(ctx, slot, app.policy.clone(), vault, answer);
+        }
+        self.complete(ctx, slot, app.policy.as_ref(), &vault, answer)
+            .await
+    }
+
+    async fn authenticate<'a>(
+        &'a self,
+        ctx: &mut Ctx,
+        headers: &HeaderMap,
+    ) -> Result<&'a App, ApiError> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .or_else(|| headers.get("api-key").and_then(|v| v.to_str().ok()))
+            .map(str::trim);
+        let Some(presented) = presented.filter(|k| !k.is_empty()) else {
+            let mut e = ApiError::unauthorized(
+                "missing gateway key: send `Authorization: Bearer <key>` (create one with `demarc keys create APP`)",
+            );
+            e.code = "missing_api_key";
+            return Err(e);
+        };
+        let app_id = self
+            .keys
+            .authenticate(presented)
+            .await
+            .map_err(|r| match r {
+                Rejection::Unknown => ApiError::unauthorized("the gateway key is not valid"),
+                Rejection::Revoked => ApiError::unauthorized("the gateway key was revoked"),
+                Rejection::Unavailable => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "key_store_unavailable",
+                    "the gateway cannot check keys right now; try again shortly",
+                ),
+            })?;
+        let app = self.apps.get(app_id.as_ref()).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "application_not_served",
+                format!("application `{app_id}` is not served by this gateway"),
+            )
+        })?;
+        ctx.application = Some(app_id);
+        if let Some(user) = headers.get(self.config.user_header.as_str()) {
+            let user = user
+                .to_str()
+                .ok()
+                .filter(|u| u.len() <= MAX_USER_LEN)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "invalid_user",
+                        format!(
+                            "the `{}` header must be visible ASCII of at most {MAX_USER_LEN} bytes",
+                            self.config.user_header
+                        ),
+                    )
+                })?;
+            ctx.user = Some(user.to_string());
+        }
+        Ok(app)
+    }
+
+    async fn read_json(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                "unsupported_media_type",
+                "the request body must be JSON with `Content-Type: application/json`",
+            ));
+        }
+        let limit = self.config.max_body_bytes;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+                format!("the request body exceeds the limit of {limit} bytes"),
+            )
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let source = std::error::Error::source(&e);
+            if source.is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+                too_large()
+            } else {
+                ApiError::invalid_request("invalid_body", "the request body could not be read")
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            ApiError::invalid_request(
+                "invalid_utf8",
+                format!(
+                    "the request body is not valid UTF-8 (at byte {})",
+                    e.valid_up_to()
+                ),
+            )
+        })?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(ApiError::invalid_request(
+                "invalid_json",
+                "the request body must be a JSON object",
+            )),
+            Err(e) => Err(ApiError::invalid_request(
+                "invalid_json",
+                format!(
+                    "the request body is not valid JSON: {} at line {} column {}",
+                    classify(&e),
+                    e.line(),
+                    e.column()
+                ),
+            )),
+        }
+    }
+
+    fn check_limits(&self, ctx: &Ctx, app: &App) -> Result<(), ApiError> {
+        let limits = app.config.limits;
+        let id = app.config.id.as_str();
+        let user = ctx.user.as_deref();
+        let keys = [
+            (
+                limits.requests_per_minute,
+                id.to_string(),
+                1.0,
+                "the application's request rate",
+            ),
+            (
+                limits.tokens_per_minute,
+                format!("{id}#tokens"),
+                0.0,
+                "the application's token budget",
+            ),
+            (
+                limits.user_requests_per_minute.filter(|_| user.is_some()),
+                format!("{id}/{}", user.unwrap_or("")),
+                1.0,
+                "the user's request rate",
+            ),
+            (
+                limits.user_tokens_per_minute.filter(|_| user.is_some()),
+                format!("{id}/{}#tokens", user.unwrap_or("")),
+                0.0,
+                "the user's token budget",
+            ),
+        ];
+        let active: Vec<_> = keys
+            .iter()
+            .filter_map(|(rate, key, cost, what)| Some((rate.as_ref()?, key, *cost, *what)))
+            .collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<(&str, u32, f64)> = active
+            .iter()
+            .map(|(rate, key, cost, _)| (key.as_str(), **rate, *cost))
+            .collect();
+        self.limiter.take_all(&wanted).map_err(|(i, retry)| {
+            let what = active.get(i).map_or("a limit", |a| a.3);
+            let mut e = ApiError::rate_limited(
+                "rate_limit_exceeded",
+                format!("{what} exceeded; retry in {retry} s"),
+            );
+            e.retry_after = Some(retry);
+            e
+        })
+    }
+
+    async fn list_models(&self, ctx: Ctx, slot: Slot, app: &App) -> Response {
+        if !app.config.models.is_empty() {
+            let data: Vec<Value> = app
+                .config
+                .models
+                .keys()
+                .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "demarc"}))
+                .collect();
+            let request_id = ctx.request_id.clone();
+            self.finish(ctx, slot, 200, None);
+            let response = axum::Json(json!({"object": "list", "data": data})).into_response();
+            return with_request_id(response, &request_id);
+        }
+        let mut ctx = ctx;
+        let on_error = |i: usize| {
+            if let Some(u) = self.upstreams.get(i) {
+                self.metrics.upstream_error(u.id());
+            }
+        };
+        match upstream::send(
+            &self.upstreams,
+            &app.order,
+            Endpoint::Models,
+            "",
+            None,
+            &on_error,
+        )
+        .await
+        {
+            Ok(answer) => {
+                ctx.attempts = answer.attempts;
+                ctx.upstream = self
+                    .upstreams
+                    .get(answer.upstream)
+                    .map(|u| u.id().to_string());
+                self.complete(
+                    ctx,
+                    slot,
+                    app.policy.as_ref(),
+                    &Arc::new(Vault::default()),
+                    answer,
+                )
+                .await
+            }
+            Err(failure) => {
+                ctx.attempts = failure.attempts;
+                self.fail(ctx, slot, failure.error)
+            }
+        }
+    }
+
+    /// A whole (non-streamed) answer: read it, filter its text, pass the rest through.
+    async fn complete(
+        &self,
+        mut ctx: Ctx,
+        slot: Slot,
+        policy: &dyn Policy,
+        vault: &Arc<Vault>,
+        answer: upstream::Answer,
+    ) -> Response {
+        let status = answer.response.status();
+        let bytes = match read_limited(answer.response, answer.deadline).await {
+            Ok(bytes) => bytes,
+            Err(e) => return self.fail(ctx, slot, e),
+        };
+        let mut body: Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) if !status.is_success() => {
+                let e = ApiError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    format!("upstream answered {} without a JSON body", status.as_u16()),
+                );
+                return self.fail(ctx, slot, e);
+            }
+            Err(_) => {
+                let e = ApiError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_malformed",
+                    "upstream answered with a body that is not JSON",
+                );
+                return self.fail(ctx, slot, e);
+            }
+        };
+        if status.is_success() {
+            ctx.usage = Usage::from_value(body.get("usage")).unwrap_or_default();
+            if let Err(blocked) =
+                filter_response(ctx.endpoint, &mut body, policy, vault, &mut ctx.verdicts)
+            {
+                let e = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "content_filter",
+                    "output_blocked",
+                    format!(
+                        "the model's output was blocked by the application's policy (detector `{}`)",
+                        blocked.detector
+                    ),
+                );
+                return self.fail(ctx, slot, e);
+            }
+        }
+        let request_id = ctx.request_id.clone();
+        let error = (!status.is_success()).then_some("upstream_error");
+        self.finish(ctx, slot, status.as_u16(), error);
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        with_request_id(response, &request_id)
+    }
+
+    /// A streamed answer: every event goes through the stream filter; the audit event is
+    /// written when the stream ends, however it ends.
+    fn stream(
+        self: Arc<Self>,
+        ctx: Ctx,
+        slot: Slot,
+        policy: Arc<dyn Policy>,
+        vault: Arc<Vault>,
+        answer: upstream::Answer,
+    ) -> Response {
+        let request_id = ctx.request_id.clone();
+        let endpoint = ctx.endpoint;
+        let state = StreamState {
+            gateway: self,
+            finish: Some((ctx, slot)),
+            upstream: Box::pin(answer.response.bytes_stream()),
+            deadline: answer.deadline,
+            parser: sse::Parser::new(),
+            events: Vec::new(),
+            filter: StreamFilter::new(endpoint, policy, vault),
+            pending: Vec::new(),
+            error: None,
+            done: false,
+        };
+        let body = futures_util::stream::unfold(state, StreamState::next);
+        let mut response = Response::new(Body::from_stream(body));
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        with_request_id(response, &request_id)
+    }
+
+    /// Whether the gateway accepts traffic (false once shutdown has begun).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+}
+
+fn endpoint_is_get(endpoint: Endpoint) -> bool {
+    endpoint == Endpoint::Models
+}
+
+fn classify(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Syntax => "syntax error",
+        _ => "invalid data",
+    }
+}
+
+/// The model the caller asked for and the one the upstream gets (aliases resolved).
+fn route_model(app: &App, request: &mut Map<String, Value>) -> Result<(String, String), ApiError> {
+    let Some(asked) = request
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Err(ApiError::invalid_request(
+            "missing_model",
+            "the request must name a `model`",
+        ));
+    };
+    if app.config.models.is_empty() {
+        return Ok((asked.clone(), asked));
+    }
+    match app.config.models.get(&asked) {
+        Some(target) => {
+            request.insert("model".into(), Value::String(target.clone()));
+            Ok((asked, target.clone()))
+        }
+        None => {
+            let known: Vec<_> = app.config.models.keys().map(|m| format!("`{m}`")).collect();
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+                format!(
+                    "model `{asked}` is not available to this application (available: {})",
+                    known.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, response.chunk()).await {
+            Err(_) => {
+                return Err(ApiError::upstream(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "upstream did not finish its answer in time",
+                ));
+            }
+            Ok(Err(_)) => {
+                return Err(ApiError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_cut",
+                    "upstream closed the connection before its answer was complete",
+                ));
+            }
+            Ok(Ok(None)) => return Ok(Bytes::from(buf)),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
+                    return Err(ApiError::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_too_large",
+                        format!("upstream answer exceeds {MAX_UPSTREAM_BODY_BYTES} bytes"),
+                    ));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// What is known about a request as it goes through the pipeline.
+struct Ctx {
+    start: Instant,
+    request_id: String,
+    endpoint: Endpoint,
+    application: Option<Arc<str>>,
+    user: Option<String>,
+    model: Option<String>,
+    upstream: Option<String>,
+    stream: bool,
+    attempts: u32,
+    usage: Usage,
+    verdicts: Verdicts,
+}
+
+impl Ctx {
+    fn new(endpoint: Endpoint, request_id: String) -> Self {
+        Self {
+            start: Instant::now(),
+            request_id,
+            endpoint,
+            application: None,
+            user: None,
+            model: None,
+            upstream: None,
+            stream: false,
+            attempts: 0,
+            usage: Usage::default(),
+            verdicts: Verdicts::default(),
+        }
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+struct StreamState {
+    gateway: Arc<Gateway>,
+    /// Taken when the audit event is written; still here on drop means the client left.
+    finish: Option<(Ctx, Slot)>,
+    upstream: ByteStream,
+    deadline: Instant,
+    parser: sse::Parser,
+    events: Vec<sse::Event>,
+    filter: StreamFilter,
+    pending: Vec<u8>,
+    error: Option<&'static str>,
+    done: bool,
+}
+
+impl StreamState {
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
+        {
+            loop {
+                if !self.pending.is_empty() {
+                    let chunk = Bytes::from(std::mem::take(&mut self.pending));
+                    return Some((Ok(chunk), self));
+                }
+                if self.done {
+                    self.complete();
+                    return None;
+                }
+                let remaining = self.deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(remaining, self.upstream.next()).await {
+                    Err(_) => self.end_early(
+                        "upstream_timeout",
+                        "upstream did not finish the stream in time",
+                    ),
+                    Ok(Some(Err(_))) => {
+                        self.end_early("upstream_cut", "upstream broke off the stream")
+                    }
+                    Ok(None) => {
+                        let incomplete = self.parser.finish();
+                        if incomplete || !self.filter.saw_done {
+                            self.end_early(
+                                "upstream_cut",
+                                "upstream ended the stream before it was complete",
+                            );
+                        } else {
+                            self.done = true;
+                        }
+                    }
+                    Ok(Some(Ok(bytes))) => self.on_bytes(&bytes),
+                }
+            }
+        }
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8]) {
+        self.events.clear();
+        if let Err(e) = self.parser.push(bytes, &mut self.events) {
+            let message = e.to_string();
+            self.filter.error_event_with(
+                "upstream_malformed",
+                "upstream_error",
+                &message,
+                &mut self.pending,
+            );
+            self.error = Some("upstream_malformed");
+            self.done = true;
+            // Events completed before the bad bytes were already handled below in earlier calls;
+            // those parsed in this call are dropped with the rest of the stream.
+            return;
+        }
+        let events = std::mem::take(&mut self.events);
+        for event in &events {
+            if let Err(end) = self.filter.on_event(event, &mut self.pending) {
+                self.filter.error_event(&end, &mut self.pending);
+                self.error = Some(match end {
+                    StreamEnd::Blocked(_) => "output_blocked",
+                    StreamEnd::Malformed(_) => "upstream_malformed",
+                });
+                self.done = true;
+                break;
+            }
+            if self.filter.saw_done {
+                self.done = true;
+                break;
+            }
+        }
+        self.events = events;
+    }
+
+    fn end_early(&mut self, code: &'static str, message: &str) {
+        self.filter
+            .error_event_with(code, "upstream_error", message, &mut self.pending);
+        self.error = Some(code);
+        self.done = true;
+    }
+
+    fn complete(&mut self) {
+        if let Some((mut ctx, slot)) = self.finish.take() {
+            ctx.usage = self.filter.usage.unwrap_or_default();
+            ctx.verdicts
+                .absorb(std::mem::take(&mut self.filter.verdicts));
+            self.gateway.finish(ctx, slot, 200, self.error);
+        }
+    }
+}
+
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        // The client went away before the end: the upstream request is dropped with `self`
+        // (which cancels it), and the audit event says so.
+        if let Some((mut ctx, slot)) = self.finish.take() {
+            ctx.usage = self.filter.usage.unwrap_or_default();
+            ctx.verdicts
+                .absorb(std::mem::take(&mut self.filter.verdicts));
+            self.gateway.finish(ctx, slot, 499, Some("client_closed"));
+        }
+    }
+}
+
+impl Endpoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Responses => "responses",
+            Self::Embeddings => "embeddings",
+            Self::Models => "models",
+        }
+    }
+}
+
+// ---------------------------------------------------------------- router
+
+async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    gw.handle(Endpoint::ChatCompletions, headers, body).await
+}
+
+async fn responses(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    gw.handle(Endpoint::Responses, headers, body).await
+}
+
+async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    gw.handle(Endpoint::Embeddings, headers, body).await
+}
+
+async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    gw.handle(Endpoint::Models, headers, Body::empty()).await
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    if gw.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    }
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let a = &gw.auditor;
+    let text = gw.metrics.render(&[
+        (
+            "demarc_gateway_audit_queued",
+            "Audit events waiting to be written.",
+            a.queued() as f64,
+        ),
+        (
+            "demarc_gateway_audit_written",
+            "Audit events written since start.",
+            a.written() as f64,
+        ),
+        (
+            "demarc_gateway_audit_lost",
+            "Audit events lost or requests refused because the queue was full.",
+            a.lost() as f64,
+        ),
+        (
+            "demarc_gateway_audit_write_failures",
+            "Audit events the sink failed to store.",
+            a.failed_writes() as f64,
+        ),
+    ]);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", "unknown URL; the gateway serves /v1/chat/completions, /v1/responses, /v1/embeddings and /v1/models").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "method not allowed for this URL",
+    )
+    .into_response()
+}
+
+/// The gateway's routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/responses", post(responses))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway)
+}
+
+/// Serve until `shutdown` resolves, then stop accepting, drain in-flight requests and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(gateway.clone());
+    let gw = gateway.clone();
+    drop(gateway);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            gw.set_ready(false);
+        })
+        .await
+}

@@ -1,0 +1,393 @@
+//! Upstream model providers: building requests (OpenAI-compatible or Azure OpenAI), timeouts,
+//! retries with backoff, failover in the application's order, and a circuit breaker per upstream.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderValue, StatusCode};
+use bytes::Bytes;
+
+use crate::config::{UpstreamConfig, UpstreamKind};
+use crate::error::ApiError;
+
+/// The API operation a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    ChatCompletions,
+    Responses,
+    Embeddings,
+    Models,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat/completions",
+            Self::Responses => "responses",
+            Self::Embeddings => "embeddings",
+            Self::Models => "models",
+        }
+    }
+}
+
+/// One configured upstream with its HTTP client and breaker state.
+pub struct Upstream {
+    pub config: UpstreamConfig,
+    client: reqwest::Client,
+    auth: Option<(&'static str, HeaderValue)>,
+    breaker: Breaker,
+}
+
+impl Upstream {
+    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.timeouts.connect)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let auth = config.api_key.as_ref().and_then(|key| {
+            let (name, value) = match config.kind {
+                UpstreamKind::OpenAi => ("authorization", format!("Bearer {key}")),
+                UpstreamKind::Azure { .. } => ("api-key", key.clone()),
+            };
+            let mut value = HeaderValue::from_str(&value).ok()?;
+            value.set_sensitive(true);
+            Some((name, value))
+        });
+        let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
+        Ok(Self {
+            config,
+            client,
+            auth,
+            breaker,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The URL for `endpoint` and (for Azure) the deployment that serves `model`.
+    pub fn url(&self, endpoint: Endpoint, model: &str) -> String {
+        let base = &self.config.base_url;
+        match &self.config.kind {
+            UpstreamKind::OpenAi => format!("{base}/{}", endpoint.path()),
+            UpstreamKind::Azure {
+                api_version,
+                deployments,
+            } => match endpoint {
+                Endpoint::Responses | Endpoint::Models => {
+                    format!(
+                        "{base}/openai/{}?api-version={api_version}",
+                        endpoint.path()
+                    )
+                }
+                _ => {
+                    let deployment = deployments.get(model).map_or(model, String::as_str);
+                    format!(
+                        "{base}/openai/deployments/{deployment}/{}?api-version={api_version}",
+                        endpoint.path()
+                    )
+                }
+            },
+        }
+    }
+
+    fn request(
+        &self,
+        endpoint: Endpoint,
+        model: &str,
+        body: Option<Bytes>,
+    ) -> reqwest::RequestBuilder {
+        let url = self.url(endpoint, model);
+        let mut req = match body {
+            Some(body) => self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body),
+            None => self.client.get(url),
+        };
+        if let Some((name, value)) = &self.auth {
+            req = req.header(*name, value.clone());
+        }
+        req
+    }
+}
+
+/// Closed → open after `threshold` consecutive failures; after `open_for`, one trial request
+/// (half-open) decides whether it closes again.
+struct Breaker {
+    threshold: u32,
+    open_for: Duration,
+    failures: AtomicU32,
+    /// Milliseconds since `epoch` until which the breaker is open; 0 = closed.
+    open_until: AtomicU64,
+    epoch: Instant,
+}
+
+impl Breaker {
+    fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            threshold,
+            open_for,
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether a request may go to this upstream now. When the open period has passed,
+    /// exactly one caller wins the trial (the others see it open for another period).
+    fn allow(&self) -> bool {
+        let until = self.open_until.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        if now < until {
+            return false;
+        }
+        let next = now + u64::try_from(self.open_for.as_millis()).unwrap_or(u64::MAX / 2);
+        self.open_until
+            .compare_exchange(until, next, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Ordering::Release);
+        self.open_until.store(0, Ordering::Release);
+    }
+
+    fn failure(&self) {
+        let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= self.threshold {
+            let until =
+                self.now_ms() + u64::try_from(self.open_for.as_millis()).unwrap_or(u64::MAX / 2);
+            self.open_until.store(until.max(1), Ordering::Release);
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        let until = self.open_until.load(Ordering::Acquire);
+        until != 0 && self.now_ms() < until
+    }
+}
+
+/// A response whose headers arrived from an upstream, and what it took to get it.
+pub struct Answer {
+    pub response: reqwest::Response,
+    pub upstream: usize,
+    pub attempts: u32,
+    /// Deadline for the whole exchange, body included.
+    pub deadline: Instant,
+}
+
+/// Why no usable answer came back.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: ApiError,
+    pub upstream: Option<usize>,
+    pub attempts: u32,
+}
+
+/// Whether a status is worth retrying (and counts against the breaker).
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// Send to the first healthy upstream in `order`, retrying retryable failures with exponential
+/// backoff and failing over to the next upstream. Non-retryable answers (2xx, most 4xx) come back
+/// as they are. `on_error(upstream_index)` is called for each failed attempt (metrics).
+pub async fn send(
+    upstreams: &[Upstream],
+    order: &[usize],
+    endpoint: Endpoint,
+    model: &str,
+    body: Option<Bytes>,
+    on_error: &(dyn Fn(usize) + Sync),
+) -> Result<Answer, Failure> {
+    let mut attempts = 0u32;
+    let mut last: Option<(usize, ApiError)> = None;
+    let mut tried_any = false;
+    for &index in order {
+        let Some(upstream) = upstreams.get(index) else {
+            continue;
+        };
+        if !upstream.breaker.allow() {
+            continue;
+        }
+        tried_any = true;
+        let timeouts = upstream.config.timeouts;
+        for retry in 0..=upstream.config.max_retries {
+            if retry > 0 {
+                let factor = 1u32 << (retry - 1).min(8);
+                // Half to full backoff: spreads retries of concurrent requests apart.
+                let jitter = 0.5 + f64::from(attempts.wrapping_mul(2_654_435_761) % 1000) / 2000.0;
+                tokio::time::sleep(upstream.config.backoff.mul_f64(f64::from(factor) * jitter))
+                    .await;
+            }
+            attempts += 1;
+            let deadline = Instant::now() + timeouts.total;
+            let first_byte = timeouts.first_byte.min(timeouts.total);
+            let sent = tokio::time::timeout(
+                first_byte,
+                upstream.request(endpoint, model, body.clone()).send(),
+            )
+            .await;
+            let error = match sent {
+                Ok(Ok(response)) if !retryable(response.status()) => {
+                    upstream.breaker.success();
+                    return Ok(Answer {
+                        response,
+                        upstream: index,
+                        attempts,
+                        deadline,
+                    });
+                }
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        ApiError::rate_limited(
+                            "upstream_rate_limited",
+                            format!("upstream `{}` is rate limiting", upstream.id()),
+                        )
+                    } else {
+                        ApiError::upstream(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_error",
+                            format!("upstream `{}` answered {}", upstream.id(), status.as_u16()),
+                        )
+                    }
+                }
+                Ok(Err(e)) => {
+                    let what = if e.is_connect() {
+                        "cannot connect to"
+                    } else {
+                        "request failed at"
+                    };
+                    ApiError::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_unreachable",
+                        format!("{what} upstream `{}`", upstream.id()),
+                    )
+                }
+                Err(_) => ApiError::upstream(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    format!(
+                        "upstream `{}` sent nothing within {} ms",
+                        upstream.id(),
+                        first_byte.as_millis()
+                    ),
+                ),
+            };
+            tracing::debug!(
+                upstream = upstream.id(),
+                attempt = attempts,
+                "upstream attempt failed"
+            );
+            on_error(index);
+            // Rate limiting says the upstream is busy, not broken: retry, but keep it in use.
+            if error.status != StatusCode::TOO_MANY_REQUESTS {
+                upstream.breaker.failure();
+            }
+            last = Some((index, error));
+            if upstream.breaker.is_open() {
+                break;
+            }
+        }
+    }
+    match last {
+        Some((index, error)) => Err(Failure {
+            error,
+            upstream: Some(index),
+            attempts,
+        }),
+        None => Err(Failure {
+            error: ApiError::upstream(
+                StatusCode::SERVICE_UNAVAILABLE,
+                if tried_any {
+                    "upstream_error"
+                } else {
+                    "upstream_circuit_open"
+                },
+                "every upstream for this application is failing; try again shortly",
+            ),
+            upstream: None,
+            attempts,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Timeouts;
+    use std::collections::BTreeMap;
+
+    fn config(kind: UpstreamKind) -> UpstreamConfig {
+        UpstreamConfig {
+            id: "u".into(),
+            kind,
+            base_url: "https://h/v1".into(),
+            api_key: Some("k".into()),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(1),
+                first_byte: Duration::from_secs(1),
+                total: Duration::from_secs(1),
+            },
+            max_retries: 0,
+            backoff: Duration::from_millis(1),
+            breaker_failures: 2,
+            breaker_open: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn azure_urls_use_deployments_and_api_version() {
+        let mut deployments = BTreeMap::new();
+        deployments.insert("gpt-4o".to_string(), "prod".to_string());
+        let u = Upstream::new(config(UpstreamKind::Azure {
+            api_version: "2024-10-21".into(),
+            deployments,
+        }))
+        .unwrap();
+        assert_eq!(
+            u.url(Endpoint::ChatCompletions, "gpt-4o"),
+            "https://h/v1/openai/deployments/prod/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            u.url(Endpoint::Embeddings, "other"),
+            "https://h/v1/openai/deployments/other/embeddings?api-version=2024-10-21"
+        );
+        assert_eq!(u.auth.as_ref().unwrap().0, "api-key");
+        let o = Upstream::new(config(UpstreamKind::OpenAi)).unwrap();
+        assert_eq!(o.url(Endpoint::Responses, "m"), "https://h/v1/responses");
+        assert_eq!(o.auth.as_ref().unwrap().1.to_str().unwrap(), "Bearer k");
+    }
+
+    #[test]
+    fn breaker_opens_after_threshold_and_allows_one_trial() {
+        let b = Breaker::new(2, Duration::from_millis(30));
+        assert!(b.allow());
+        b.failure();
+        assert!(b.allow());
+        b.failure();
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allow(), "trial after the open period");
+        assert!(!b.allow(), "only one trial");
+        b.success();
+        assert!(b.allow());
+    }
+}

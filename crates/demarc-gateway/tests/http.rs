@@ -1,0 +1,490 @@
+//! The gateway over real HTTP on loopback, in front of the fake upstream: API shapes, header
+//! hygiene, upstream faults, bad requests and keys. Each test checks that every request left
+//! exactly one audit event.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+use std::time::Duration;
+
+use demarc_gateway::fake::{FakeConfig, Fault};
+use harness::{Harness, sse_text};
+use serde_json::{Value, json};
+
+fn chat(text: &str) -> Value {
+    json!({"model": "chat", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_completion_round_trip_with_header_hygiene_and_passthrough() {
+    let h = Harness::start("", FakeConfig::default()).await;
+    let mut body = chat("hello there");
+    body["custom_field"] = json!({"kept": [1, 2]});
+    let r = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth(&h.key)
+        .header("connection", "keep-alive, x-secret")
+        .header("x-secret", "do-not-forward")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-request-id").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: hello there");
+    let got = h.fake.received();
+    let last = got.last().unwrap();
+    assert_eq!(last.body["model"], "fake-model", "alias `chat` resolved");
+    assert_eq!(
+        last.body["custom_field"],
+        json!({"kept": [1, 2]}),
+        "unknown field passed through"
+    );
+    assert_eq!(
+        last.headers["authorization"], "Bearer sk-upstream",
+        "upstream credentials, not the caller's"
+    );
+    assert!(
+        last.headers.get("x-secret").is_none(),
+        "caller headers are not forwarded"
+    );
+    let events = h.stop().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status, 200);
+    assert_eq!(events[0].application.as_deref(), Some("assistant"));
+    assert_eq!(events[0].model.as_deref(), Some("chat"));
+    assert_eq!(events[0].upstream.as_deref(), Some("primary"));
+    assert!(events[0].prompt_tokens > 0 && events[0].completion_tokens > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stream_responses_embeddings_and_models() {
+    let h = Harness::start(
+        "",
+        FakeConfig {
+            chunk_chars: 3,
+            ..FakeConfig::default()
+        },
+    )
+    .await;
+    let mut body = chat("stream me please");
+    body["stream"] = json!(true);
+    let r = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let wire = r.text().await.unwrap();
+    assert_eq!(sse_text(&wire), "echo: stream me please");
+    assert!(wire.trim_end().ends_with("data: [DONE]"));
+
+    let r = h
+        .post(
+            "/v1/responses",
+            &json!({"model": "chat", "input": "plain input"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["output"][0]["content"][0]["text"], "echo: plain input");
+
+    let r = h
+        .post("/v1/responses", &json!({"model": "chat", "stream": true, "input": [{"role": "user", "content": [{"type": "input_text", "text": "streamed input"}]}]}))
+        .await;
+    let wire = r.text().await.unwrap();
+    assert_eq!(sse_text(&wire), "echo: streamed input");
+    assert!(wire.contains("event: response.completed"));
+
+    let r = h
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "chat", "input": ["a", "b"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+
+    let r = h
+        .client
+        .get(h.url("/v1/models"))
+        .bearer_auth(&h.key)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"][0]["id"], "chat");
+
+    let events = h.stop().await;
+    assert_eq!(events.len(), 5);
+    assert!(
+        events.iter().all(|e| e.status == 200 && e.error.is_none()),
+        "{events:?}"
+    );
+    assert!(events[0].stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
+    let h = Harness::start("max_body_bytes: 4096\n", FakeConfig::default()).await;
+    let revoked = h.keys.create("assistant").unwrap();
+    h.keys.revoke(&revoked);
+    let url = h.url("/v1/chat/completions");
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (h.client.post(&url).json(&chat("x")), 401, "missing_api_key"),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth("dmk_wrong")
+                .json(&chat("x")),
+            401,
+            "invalid_api_key",
+        ),
+        (
+            h.client.post(&url).bearer_auth(&revoked).json(&chat("x")),
+            401,
+            "invalid_api_key",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .header("content-type", "application/json")
+                .body("{\"model\": "),
+            400,
+            "invalid_json",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .header("content-type", "text/plain")
+                .body("{}"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 5000]),
+            413,
+            "request_too_large",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .header("content-type", "application/json")
+                .body(b"{\"model\": \"chat\", \"x\": \"\xff\xfe\"}".to_vec()),
+            400,
+            "invalid_utf8",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .json(&json!({"messages": []})),
+            400,
+            "missing_model",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .json(&json!({"model": "gpt-9", "messages": []})),
+            404,
+            "model_not_found",
+        ),
+        (
+            h.client.post(&url).bearer_auth(&h.key).json(&json!([1, 2])),
+            400,
+            "invalid_json",
+        ),
+    ];
+    let n = cases.len();
+    for (request, status, code) in cases {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{code}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code);
+        assert!(v["error"]["message"].as_str().unwrap().len() > 10);
+        assert!(v["error"]["type"].is_string());
+    }
+    // Chunked body without a length, over the limit.
+    let big =
+        futures_util::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1000])));
+    let r = h
+        .client
+        .post(&url)
+        .bearer_auth(&h.key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(big))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = h.post("/v1/chat/completions", &chat("still here")).await;
+    assert_eq!(r.status(), 200);
+    let upstream_requests = h
+        .fake
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let events = h.stop().await;
+    assert_eq!(events.len(), n + 2, "one audit event per request");
+    assert_eq!(events.iter().filter(|e| e.status == 401).count(), 3);
+    assert_eq!(upstream_requests, 1, "nothing bad went upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_faults_map_to_statuses_and_retries_recover() {
+    let h = Harness::start("", FakeConfig::default()).await;
+    let faulty = |fault: &str, stream: bool| {
+        let mut b = chat("hi");
+        b["fake"] =
+            json!({"fault": fault, "chunk_delay_ms": 5, "reply": "a reply long enough to be cut"});
+        b["stream"] = json!(stream);
+        b
+    };
+    for (fault, status, code) in [
+        ("500", 502, "upstream_error"),
+        ("503", 502, "upstream_error"),
+        ("429", 429, "upstream_rate_limited"),
+        ("refuse", 502, "upstream_unreachable"),
+    ] {
+        let r = h.post("/v1/chat/completions", &faulty(fault, false)).await;
+        assert_eq!(r.status().as_u16(), status, "{fault}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{fault}");
+    }
+    for (fault, code) in [("cut", "upstream_cut"), ("malformed", "upstream_malformed")] {
+        let r = h.post("/v1/chat/completions", &faulty(fault, true)).await;
+        assert_eq!(r.status(), 200);
+        let wire = r.text().await.unwrap();
+        let last = wire.trim_end().lines().last().unwrap();
+        let v: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], code, "{wire}");
+    }
+    let r = h.post("/v1/chat/completions", &chat("fine")).await;
+    assert_eq!(r.status(), 200);
+    let events = h.stop().await;
+    assert_eq!(events.len(), 7);
+    // 500, 503 and 429 are retried (max 2 retries = 3 attempts).
+    assert_eq!(events[0].attempts, 3);
+    assert_eq!(events[4].error.as_deref(), Some("upstream_cut"));
+    assert_eq!(events[5].error.as_deref(), Some("upstream_malformed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_then_success_and_failover_to_the_next_upstream() {
+    let fake = FakeConfig {
+        fault: Fault::FailFirst(2),
+        ..FakeConfig::default()
+    };
+    let h = Harness::start("", fake).await;
+    let r = h
+        .post("/v1/chat/completions", &chat("third time lucky"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let events = h.stop().await;
+    assert_eq!(events[0].attempts, 3);
+
+    // The first upstream refuses connections (nothing listens there); the second answers.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = Harness::start_with_first_upstream(&format!("http://{dead}/v1"), FakeConfig::default())
+        .await;
+    let r = h.post("/v1/chat/completions", &chat("failover")).await;
+    assert_eq!(r.status(), 200);
+    let events = h.stop().await;
+    assert_eq!(events[0].upstream.as_deref(), Some("primary"));
+    assert_eq!(
+        events[0].attempts, 2,
+        "one refused attempt (breaker opens at 1 failure), then the backup"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_and_timeout() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h =
+        Harness::start_with_upstream_url(&format!("http://{dead}/v1"), FakeConfig::default()).await;
+    let r = h.post("/v1/chat/completions", &chat("anyone?")).await;
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_unreachable");
+    h.stop().await;
+
+    let h = Harness::start(
+        "",
+        FakeConfig {
+            fault: Fault::Timeout,
+            ..FakeConfig::default()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &chat("slow")).await;
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_timeout");
+    let events = h.stop().await;
+    assert_eq!(events.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnect_mid_stream_cancels_the_upstream_request() {
+    let fake = FakeConfig {
+        chunk_chars: 1,
+        chunk_delay: Duration::from_millis(20),
+        ..FakeConfig::default()
+    };
+    let h = Harness::start("", fake).await;
+    let mut body = chat(&"long answer ".repeat(50));
+    body["stream"] = json!(true);
+    let mut r = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(
+        h.fake
+            .state
+            .open_streams
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(r);
+    let mut closed = false;
+    for _ in 0..100 {
+        if h.fake
+            .state
+            .open_streams
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed, "upstream stream still open after the client left");
+    let events = h.stop().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status, 499);
+    assert_eq!(events[0].error.as_deref(), Some("client_closed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_application_and_user() {
+    let h = Harness::start_with_limits(
+        "{requests_per_minute: 3, user_requests_per_minute: 1}",
+        FakeConfig::default(),
+    )
+    .await;
+    let send = |user: &'static str| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(&h.key)
+            .header("x-demarc-user", user)
+            .json(&chat("hi"))
+            .send()
+    };
+    assert_eq!(send("ann").await.unwrap().status(), 200);
+    let r = send("ann").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(send("bob").await.unwrap().status(), 200);
+    assert_eq!(
+        send("cy").await.unwrap().status(),
+        200,
+        "a refused request took nothing from the application"
+    );
+    let r = send("dan").await.unwrap();
+    assert_eq!(r.status(), 429, "application rate exhausted");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    let events = h.stop().await;
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[1].user.as_deref(), Some("ann"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_and_metrics() {
+    let h = Harness::start("", FakeConfig::default()).await;
+    assert_eq!(
+        h.client
+            .get(h.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        h.client
+            .get(h.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    h.post("/v1/chat/completions", &chat("count me")).await;
+    let text = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(
+        "demarc_gateway_requests_total{application=\"assistant\",endpoint=\"chat_completions\",status=\"200\"} 1"
+    ), "{text}");
+    assert!(text.contains(
+        "demarc_gateway_request_duration_seconds_count{endpoint=\"chat_completions\"} 1"
+    ));
+    let r = h.client.get(h.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unknown_url");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_stops_sending_to_a_failing_upstream() {
+    let h = Harness::start(
+        "# breaker-2\n",
+        FakeConfig {
+            fault: Fault::Status(500),
+            ..FakeConfig::default()
+        },
+    )
+    .await;
+    let r = h.post("/v1/chat/completions", &chat("one")).await;
+    assert_eq!(r.status(), 502);
+    let r = h.post("/v1/chat/completions", &chat("two")).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_circuit_open");
+    assert_eq!(
+        h.fake
+            .state
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "the breaker opened after 2 failures"
+    );
+    let events = h.stop().await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].attempts, 0);
+}
