@@ -756,6 +756,8 @@ fn named_entity(name: &str) -> Option<char> {
         "rdquo" => '”',
         "laquo" => '«',
         "raquo" => '»',
+        "lsaquo" => '‹',
+        "rsaquo" => '›',
         "bull" => '•',
         "middot" => '·',
         "copy" => '©',
