@@ -1,0 +1,652 @@
+//! The compiled guard: one Aho-Corasick automaton over the folded view gates the keyword
+//! detectors (secrets, injection phrases, deny terms, allow terms, canaries); PII runs as a
+//! byte scanner over the clean view; everything is mapped back to original offsets.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::Regex;
+
+use crate::decode;
+use crate::finding::{Action, Detector, Direction, Finding, Report, Severity};
+use crate::hit::Hit;
+use crate::injection::{self, PhraseHit, PhraseTag};
+use crate::normalize::Views;
+use crate::pii;
+use crate::policy::{Policy, PolicyError};
+use crate::protected::{self, Protected};
+use crate::redact::{PlaceholderKeys, Redactions};
+use crate::secrets::Secrets;
+use crate::stream::StreamScanner;
+
+/// Longest deny/allow pattern match considered (bytes), so that matches stay local.
+const MAX_PATTERN_MATCH: usize = 256;
+
+/// An optional classifier (e.g. an ONNX model loaded by the caller) whose score joins the
+/// injection score as one more signal. Whole-text scans only: a classifier sees the whole text,
+/// which a stream scanner never has.
+pub trait Classifier: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> &str;
+    /// Probability in `0.0..=1.0` that `text` is a prompt injection.
+    fn score(&self, text: &str) -> f32;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tag {
+    Secret(u16),
+    Phrase(PhraseTag),
+    Deny(Option<u16>),
+    Allow,
+    Canary,
+}
+
+/// A compiled policy. Cheap to clone (an `Arc` inside), `Send + Sync`.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    policy: Policy,
+    automaton: Option<AhoCorasick>,
+    /// Per automaton pattern: what it means, whether it ends a word (non-stem), needs a word start.
+    tags: Vec<Vec<(Tag, bool)>>,
+    pattern_word_start: Vec<bool>,
+    secrets: Arc<Secrets>,
+    pii_kinds: pii::Kinds,
+    deny_patterns: Vec<Regex>,
+    allow_patterns: Vec<Regex>,
+    topics: Vec<String>,
+    protected: Option<Arc<Protected>>,
+    keys: PlaceholderKeys,
+    classifier: Option<Arc<dyn Classifier>>,
+}
+
+/// The result of [`Guard::apply`]: the report, and the text with redactions applied.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub report: Report,
+    /// The text to pass on: redacted where the policy says so (unchanged when blocked).
+    pub text: String,
+    pub redactions: Redactions,
+}
+
+/// Which detectors run in one pass, with their actions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    actions: [Option<Action>; 7],
+    decode: bool,
+}
+
+impl Plan {
+    fn on(&self, d: Detector) -> bool {
+        self.actions[d.index()].is_some()
+    }
+
+    pub(crate) fn action(&self, d: Detector) -> Option<Action> {
+        self.actions[d.index()]
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("policy", &self.inner.policy.name)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// Compile a policy: build the automaton, compile patterns, fingerprint protected documents.
+    pub fn new(policy: &Policy) -> Result<Guard, PolicyError> {
+        policy.validate()?;
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut tags: Vec<Vec<(Tag, bool)>> = Vec::new();
+        let mut index = std::collections::HashMap::<Vec<u8>, usize>::new();
+        let mut add = |pattern: Vec<u8>, tag: Tag, stem: bool| {
+            if pattern.is_empty() {
+                return;
+            }
+            let id = *index.entry(pattern.clone()).or_insert_with(|| {
+                patterns.push(pattern);
+                tags.push(Vec::new());
+                patterns.len() - 1
+            });
+            tags[id].push((tag, stem));
+        };
+        let uses = |d: Detector| policy.input.contains_key(&d) || policy.output.contains_key(&d);
+        let secrets = Secrets::new(policy.secrets.min_entropy)?;
+        if uses(Detector::Secrets) || uses(Detector::Injection) {
+            for (i, rule) in secrets.rules.iter().enumerate() {
+                for kw in rule.spec.keywords {
+                    add(crate::normalize::fold_str(kw), Tag::Secret(i as u16), true);
+                }
+            }
+        }
+        if uses(Detector::Injection) {
+            for (p, tag) in injection::patterns() {
+                add(p, Tag::Phrase(tag), tag.stem);
+            }
+        }
+        let mut topics = Vec::new();
+        for term in &policy.deny.terms {
+            add(
+                crate::normalize::fold_str(term.trim()),
+                Tag::Deny(None),
+                false,
+            );
+        }
+        for (topic, terms) in &policy.deny.topics {
+            topics.push(topic.clone());
+            for term in terms {
+                add(
+                    crate::normalize::fold_str(term.trim()),
+                    Tag::Deny(Some(topics.len() as u16 - 1)),
+                    false,
+                );
+            }
+        }
+        for term in &policy.allow.terms {
+            add(crate::normalize::fold_str(term.trim()), Tag::Allow, false);
+        }
+        for token in &policy.canary.tokens {
+            add(crate::normalize::fold_str(token.trim()), Tag::Canary, true);
+        }
+        let pattern_word_start = patterns
+            .iter()
+            .map(|p| p.first().is_some_and(|b| b.is_ascii_alphanumeric()))
+            .collect();
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .map_err(|e| {
+                        PolicyError::invalid(
+                            "deny.terms",
+                            format!("cannot build the keyword automaton: {e}"),
+                        )
+                    })?,
+            )
+        };
+        let compile = |field: &str, list: &[String]| -> Result<Vec<Regex>, PolicyError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    regex::RegexBuilder::new(p)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| {
+                            PolicyError::invalid(
+                                format!("{field}[{i}]"),
+                                format!("invalid pattern `{p}`: {e}"),
+                            )
+                        })
+                })
+                .collect()
+        };
+        let deny_patterns = compile("deny.patterns", &policy.deny.patterns)?;
+        let allow_patterns = compile("allow.patterns", &policy.allow.patterns)?;
+        let protected = if policy.protected.documents.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Protected::load(
+                &policy.protected.documents,
+                policy.base_dir.as_deref(),
+                policy.protected.k,
+                policy.protected.window,
+            )?))
+        };
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                policy: policy.clone(),
+                automaton,
+                tags,
+                pattern_word_start,
+                secrets: Arc::new(secrets),
+                pii_kinds: pii::Kinds::from_names(&policy.pii.kinds),
+                deny_patterns,
+                allow_patterns,
+                topics,
+                protected,
+                keys: PlaceholderKeys::new(),
+                classifier: None,
+            }),
+        })
+    }
+
+    /// Attach a classifier (see [`Classifier`]); its score is one more injection signal.
+    pub fn with_classifier(self, classifier: Arc<dyn Classifier>) -> Guard {
+        let mut inner = (*self.inner).clone();
+        inner.classifier = Some(classifier);
+        Guard {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The policy this guard was compiled from.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    pub(crate) fn plan(&self, direction: Direction) -> Plan {
+        let mut actions = [None; 7];
+        for (d, a) in self.inner.policy.detectors(direction) {
+            actions[d.index()] = Some(*a);
+        }
+        let decode =
+            self.inner.policy.decode.enabled && actions[Detector::Injection.index()].is_some();
+        Plan { actions, decode }
+    }
+
+    /// Scan a whole text.
+    pub fn scan(&self, text: &str, direction: Direction) -> Report {
+        let plan = self.plan(direction);
+        let mut raw = self.scan_raw(text, &plan);
+        if let (Some(c), Some(action)) = (&self.inner.classifier, plan.action(Detector::Injection))
+        {
+            let s = c.score(text);
+            raw.push(Finding {
+                detector: Detector::Injection,
+                kind: format!("classifier:{}", c.name()),
+                start: 0,
+                end: text.len(),
+                severity: Severity::Medium,
+                score: s,
+                detail: None,
+                action,
+            });
+        }
+        self.report(raw)
+    }
+
+    /// Scan and apply the policy: the report and the text with redactions applied.
+    pub fn apply(&self, text: &str, direction: Direction) -> Applied {
+        let report = self.scan(text, direction);
+        let mut redactions = Redactions::new();
+        let out = self.redact_findings(text, 0, &report.findings, &mut redactions);
+        Applied {
+            report,
+            text: out,
+            redactions,
+        }
+    }
+
+    /// Redact what the input policy says to redact; returns the text and the redactions to restore.
+    pub fn redact(&self, text: &str) -> (String, Redactions) {
+        let applied = self.apply(text, Direction::Input);
+        (applied.text, applied.redactions)
+    }
+
+    /// An incremental scanner for a stream in `direction`.
+    pub fn stream(&self, direction: Direction) -> StreamScanner {
+        StreamScanner::new(self.clone(), direction)
+    }
+
+    /// The most bytes a stream scanner holds back in `direction` (the longest possible match,
+    /// plus the context before it a detector may look at).
+    pub fn hold(&self, direction: Direction) -> usize {
+        self.hold_for(&self.plan(direction))
+    }
+
+    pub(crate) fn hold_for(&self, plan: &Plan) -> usize {
+        let mut hold = 64;
+        if plan.on(Detector::Secrets) || plan.on(Detector::Injection) {
+            hold = hold.max(crate::secrets::SHORT_MAX);
+        }
+        if plan.on(Detector::Pii) {
+            hold = hold.max(pii::MAX_TOKEN);
+        }
+        if plan.on(Detector::Injection) {
+            hold = hold.max(injection::MAX_WINDOW + 96);
+        }
+        if plan.decode {
+            hold = hold.max(self.inner.policy.decode.max_bytes + 8);
+        }
+        if plan.on(Detector::Deny) {
+            hold = hold.max(MAX_PATTERN_MATCH + 8);
+        }
+        if plan.on(Detector::Protected) {
+            hold = hold.max(protected::MAX_KGRAM_BYTES + 8);
+        }
+        hold + 16
+    }
+
+    /// Where a long secret (private key, JWT, bearer token) may still be in progress at the end
+    /// of `text`: the stream scanner must not release text from there.
+    pub(crate) fn pending_long(&self, text: &str, plan: &Plan) -> Option<usize> {
+        if !(plan.on(Detector::Secrets) || plan.on(Detector::Injection)) {
+            return None;
+        }
+        self.inner.secrets.pending(text, crate::secrets::SHORT_MAX)
+    }
+
+    /// All findings of one text, original offsets, before report filtering.
+    pub(crate) fn scan_raw(&self, text: &str, plan: &Plan) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.scan_into(text, plan, true, &mut out);
+        dedup(&mut out);
+        out
+    }
+
+    fn scan_into(&self, text: &str, plan: &Plan, allow_decode: bool, out: &mut Vec<Finding>) {
+        let inner = &*self.inner;
+        let views = Views::new(text);
+        let mut secret_hits = Vec::new();
+        let mut phrase_hits: Vec<PhraseHit> = Vec::new();
+        let mut deny_hits = Vec::new();
+        let mut canary_hits = Vec::new();
+        let mut allowed: Vec<(usize, usize)> = Vec::new();
+
+        let want_secrets = plan.on(Detector::Secrets);
+        let want_phrases = plan.on(Detector::Injection);
+        let want_deny = plan.on(Detector::Deny);
+        let want_canary = plan.on(Detector::Canary);
+        if let Some(ac) = &inner.automaton {
+            let f = &views.folded;
+            for m in ac.find_overlapping_iter(f.as_slice()) {
+                let (s, e) = (m.start(), m.end());
+                let id = m.pattern().as_usize();
+                let starts_word = s == 0 || !f[s - 1].is_ascii_alphanumeric();
+                let ends_word = e == f.len() || !f[e].is_ascii_alphanumeric();
+                for &(tag, stem) in &inner.tags[id] {
+                    match tag {
+                        Tag::Secret(rule) if want_secrets => {
+                            let at = views.folded_to_clean(s);
+                            inner
+                                .secrets
+                                .check(rule as usize, &views.clean, at, &mut secret_hits);
+                        }
+                        Tag::Phrase(p) if want_phrases => {
+                            let word_ok = (!inner.pattern_word_start[id] || starts_word)
+                                && (stem || ends_word || !f[e - 1].is_ascii_alphanumeric());
+                            if word_ok {
+                                phrase_hits.push(PhraseHit {
+                                    class: p.class,
+                                    start: s,
+                                    end: e,
+                                    obfuscated: p.obfuscated,
+                                });
+                            }
+                        }
+                        Tag::Deny(topic) if want_deny && starts_word && ends_word => {
+                            let mut h = Hit::new(s, e, "term", Severity::High);
+                            if let Some(t) = topic {
+                                h.kind = Cow::Borrowed("topic");
+                                h.detail = inner.topics.get(t as usize).cloned();
+                            }
+                            deny_hits.push(h);
+                        }
+                        Tag::Allow if starts_word && ends_word => {
+                            allowed.push(views.folded_span(s, e))
+                        }
+                        Tag::Canary if want_canary => {
+                            canary_hits.push(Hit::new(s, e, "canary_token", Severity::Critical))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        let push_all = |out: &mut Vec<Finding>,
+                        hits: Vec<Hit>,
+                        d: Detector,
+                        map: &dyn Fn(usize, usize) -> (usize, usize)| {
+            let Some(action) = plan.action(d) else { return };
+            for h in hits {
+                let (s, e) = map(h.start, h.end);
+                out.push(Finding {
+                    detector: d,
+                    kind: h.kind.into_owned(),
+                    start: s,
+                    end: e,
+                    severity: h.severity,
+                    score: h.score,
+                    detail: h.detail,
+                    action,
+                });
+            }
+        };
+        let clean_map = |s, e| views.clean_span(s, e);
+        let folded_map = |s, e| views.folded_span(s, e);
+        let first = out.len();
+
+        push_all(out, secret_hits, Detector::Secrets, &clean_map);
+        if plan.on(Detector::Pii) {
+            let mut hits = Vec::new();
+            pii::scan(views.clean.as_bytes(), inner.pii_kinds, &mut hits);
+            push_all(out, hits, Detector::Pii, &clean_map);
+        }
+        if want_phrases {
+            let mut hits = Vec::new();
+            injection::signals(&phrase_hits, &mut hits);
+            push_all(out, hits, Detector::Injection, &folded_map);
+        }
+        if want_deny {
+            push_all(out, deny_hits, Detector::Deny, &folded_map);
+            if let Some(action) = plan.action(Detector::Deny) {
+                for re in &inner.deny_patterns {
+                    for m in re
+                        .find_iter(&views.clean)
+                        .filter(|m| !m.is_empty() && m.len() <= MAX_PATTERN_MATCH)
+                    {
+                        let (start, end) = views.clean_span(m.start(), m.end());
+                        let detail = Some(re.as_str().to_string());
+                        out.push(Finding {
+                            detector: Detector::Deny,
+                            kind: "pattern".into(),
+                            start,
+                            end,
+                            severity: Severity::High,
+                            score: 1.0,
+                            detail,
+                            action,
+                        });
+                    }
+                }
+            }
+        }
+        push_all(out, canary_hits, Detector::Canary, &folded_map);
+        if plan.on(Detector::Invisible) {
+            let hits = views
+                .invisible
+                .iter()
+                .map(|r| {
+                    let severity = match r.kind {
+                        crate::normalize::InvisibleKind::TagSmuggling => Severity::Critical,
+                        crate::normalize::InvisibleKind::Bidi => Severity::High,
+                        crate::normalize::InvisibleKind::ZeroWidth => Severity::Medium,
+                    };
+                    let mut h = Hit::new(r.start, r.end, r.kind.as_str(), severity);
+                    if !r.decoded.is_empty() {
+                        h.detail = Some(r.decoded.clone());
+                    }
+                    h
+                })
+                .collect();
+            push_all(out, hits, Detector::Invisible, &|s, e| (s, e));
+        }
+        if plan.on(Detector::Protected)
+            && let Some(p) = &inner.protected
+        {
+            let mut hits = Vec::new();
+            p.scan(&views.folded, &mut hits);
+            push_all(out, hits, Detector::Protected, &folded_map);
+        }
+        if allow_decode && plan.decode {
+            let mut payloads = Vec::new();
+            decode::find(&views.clean, inner.policy.decode.max_bytes, &mut payloads);
+            let inner_plan = Plan {
+                actions: plan.actions,
+                decode: false,
+            };
+            for p in payloads {
+                let (s, e) = views.clean_span(p.start, p.end);
+                let mut nested = Vec::new();
+                self.scan_into(&p.text, &inner_plan, false, &mut nested);
+                for mut f in nested {
+                    if matches!(
+                        f.detector,
+                        Detector::Injection | Detector::Secrets | Detector::Deny
+                    ) {
+                        f.kind = format!("{}:{}", p.encoding, f.kind);
+                        f.start = s;
+                        f.end = e;
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        for re in &inner.allow_patterns {
+            for m in re.find_iter(&views.clean) {
+                if m.len() <= MAX_PATTERN_MATCH {
+                    allowed.push(views.clean_span(m.start(), m.end()));
+                }
+            }
+        }
+        if !allowed.is_empty() {
+            let tail: Vec<Finding> = out.drain(first..).collect();
+            out.extend(
+                tail.into_iter()
+                    .filter(|f| !allowed.iter().any(|&(s, e)| f.start < e && s < f.end)),
+            );
+        }
+    }
+
+    /// Build the report from raw findings: merge protected-content matches per document, drop
+    /// injection signals when the score stays under the threshold, derive the verdict.
+    pub(crate) fn report(&self, mut raw: Vec<Finding>) -> Report {
+        dedup(&mut raw);
+        let score = injection::score(
+            raw.iter()
+                .filter(|f| f.detector == Detector::Injection)
+                .map(|f| (f.kind.as_str(), f.score)),
+        );
+        let threshold = self.inner.policy.injection.threshold;
+        let mut findings: Vec<Finding> = Vec::with_capacity(raw.len());
+        let mut protected: Vec<Finding> = Vec::new();
+        for f in raw {
+            match f.detector {
+                Detector::Injection if score < threshold || f.action == Action::Allow => {}
+                Detector::Protected => protected.push(f),
+                _ => findings.push(f),
+            }
+        }
+        findings.extend(self.merge_protected(protected));
+        findings.sort_by_key(|f| (f.start, f.end, f.detector));
+        let verdict = findings
+            .iter()
+            .map(|f| f.action)
+            .max()
+            .unwrap_or(Action::Allow);
+        Report {
+            verdict,
+            score,
+            findings,
+        }
+    }
+
+    fn merge_protected(&self, mut hits: Vec<Finding>) -> Vec<Finding> {
+        let Some(p) = &self.inner.protected else {
+            return Vec::new();
+        };
+        hits.sort_by(|a, b| (&a.detail, a.start).cmp(&(&b.detail, b.start)));
+        let min = self.inner.policy.protected.min_matches.max(1);
+        let mut out: Vec<Finding> = Vec::new();
+        let mut run: Option<(Finding, usize)> = None;
+        let flush = |run: Option<(Finding, usize)>, out: &mut Vec<Finding>| {
+            if let Some((mut f, n)) = run
+                && n >= min
+            {
+                if let Some(doc) = f.detail.as_deref().and_then(|d| p.doc(d)) {
+                    let overlap = 100.0 * n as f64 / doc.fingerprints.max(1) as f64;
+                    f.detail = Some(format!(
+                        "{} ({} matching k-grams, {:.0}% of its fingerprints)",
+                        doc.name,
+                        n,
+                        overlap.min(100.0)
+                    ));
+                }
+                out.push(f);
+            }
+        };
+        for h in hits {
+            match &mut run {
+                Some((f, n)) if f.detail == h.detail && h.start <= f.end => {
+                    f.end = f.end.max(h.end);
+                    *n += 1;
+                }
+                _ => {
+                    flush(run.take(), &mut out);
+                    run = Some((h, 1));
+                }
+            }
+        }
+        flush(run, &mut out);
+        out
+    }
+
+    /// Apply redact actions of `findings` (offsets relative to `base`) to `text`.
+    pub(crate) fn redact_findings(
+        &self,
+        text: &str,
+        base: usize,
+        findings: &[Finding],
+        redactions: &mut Redactions,
+    ) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in findings.iter().filter(|f| f.action == Action::Redact) {
+            let (s, e) = (
+                f.start.saturating_sub(base).max(at),
+                f.end.saturating_sub(base).min(text.len()),
+            );
+            if s >= e || !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+                continue;
+            }
+            out.push_str(&text[at..s]);
+            let kind = f.kind.rsplit(':').next().unwrap_or(&f.kind);
+            out.push_str(&redactions.placeholder(&self.inner.keys, kind, &text[s..e]));
+            at = e;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    pub(crate) fn threshold(&self) -> f32 {
+        self.inner.policy.injection.threshold
+    }
+}
+
+/// Sort findings and drop exact duplicates and findings of one detector contained in another
+/// (a JWT inside a bearer header, two overlapping signals of the same kind).
+pub(crate) fn dedup(v: &mut Vec<Finding>) {
+    v.sort_by(|a, b| {
+        (a.start, std::cmp::Reverse(a.end), a.detector, &a.kind).cmp(&(
+            b.start,
+            std::cmp::Reverse(b.end),
+            b.detector,
+            &b.kind,
+        ))
+    });
+    let mut kept: Vec<Finding> = Vec::with_capacity(v.len());
+    for f in v.drain(..) {
+        let contained = kept.iter().rev().take(8).any(|k| {
+            k.detector == f.detector
+                && k.start <= f.start
+                && f.end <= k.end
+                && (f.detector != Detector::Injection || (k.kind == f.kind && k.score >= f.score))
+                && (f.detector != Detector::Protected || k.detail == f.detail)
+        });
+        if !contained {
+            kept.push(f);
+        }
+    }
+    *v = kept;
+}

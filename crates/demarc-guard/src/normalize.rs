@@ -1,0 +1,408 @@
+//! Normalisation before detection, with offset maps back to the original text.
+//!
+//! Two views are built from the original:
+//! - `clean`: NFKC, invisible characters removed, Unicode tag characters decoded to the ASCII
+//!   they smuggle, case kept. Secrets, PII and deny patterns run here.
+//! - `folded`: `clean` lowercased, accents stripped, confusable letters (Cyrillic, Greek) and
+//!   leetspeak digits folded to ASCII letters. Keyword matching (one Aho-Corasick pass) runs here.
+//!
+//! ASCII fast path: pure-ASCII text needs no Unicode work; `clean` borrows the original and
+//! `folded` is a byte-for-byte table lookup, so both maps are the identity and are not stored.
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// A run of invisible characters in the original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvisibleRun {
+    pub start: usize,
+    pub end: usize,
+    pub kind: InvisibleKind,
+    /// For tag smuggling: the ASCII text the tag characters spell (truncated to 200 bytes).
+    pub decoded: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InvisibleKind {
+    TagSmuggling,
+    Bidi,
+    ZeroWidth,
+}
+
+impl InvisibleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvisibleKind::TagSmuggling => "tag_smuggling",
+            InvisibleKind::Bidi => "bidi_control",
+            InvisibleKind::ZeroWidth => "zero_width",
+        }
+    }
+}
+
+/// The views of one text.
+pub(crate) struct Views<'a> {
+    pub original: &'a str,
+    pub clean: Cow<'a, str>,
+    /// For each byte of `clean`: the original offset of the character it came from.
+    clean_map: Option<Vec<u32>>,
+    pub folded: Vec<u8>,
+    /// For each byte of `folded`: the original offset of the character it came from.
+    folded_map: Option<Vec<u32>>,
+    pub invisible: Vec<InvisibleRun>,
+}
+
+/// Byte table for the ASCII fold: lowercase, leetspeak digits to letters.
+const FOLD_ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = match b {
+            b'A'..=b'Z' => b + 32,
+            b'0' => b'o',
+            b'1' => b'i',
+            b'3' => b'e',
+            b'4' => b'a',
+            b'5' => b's',
+            b'7' => b't',
+            b'$' => b's',
+            _ => b,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Fold one ASCII byte (non-ASCII bytes pass through).
+#[inline]
+pub(crate) fn fold_byte(b: u8) -> u8 {
+    if b < 128 { FOLD_ASCII[b as usize] } else { b }
+}
+
+/// Fold a pattern (keyword, term, canary) exactly as text is folded, so that both sides agree.
+pub(crate) fn fold_str(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.nfkc() {
+        if invisible_class(c).is_some() {
+            continue;
+        }
+        fold_char(c, &mut |b| out.push(b), &mut buf);
+    }
+    out
+}
+
+/// What kind of invisible character `c` is, if it is one.
+fn invisible_class(c: char) -> Option<InvisibleKind> {
+    match c as u32 {
+        0xE0000..=0xE007F => Some(InvisibleKind::TagSmuggling),
+        0x202A..=0x202E | 0x2066..=0x2069 => Some(InvisibleKind::Bidi),
+        0x200B..=0x200F
+        | 0x061C
+        | 0x2060..=0x2064
+        | 0xFEFF
+        | 0x180E
+        | 0x00AD
+        | 0x034F
+        | 0x115F
+        | 0x1160
+        | 0x3164
+        | 0xFFA0
+        | 0xFE00..=0xFE0F
+        | 0xE0100..=0xE01EF => Some(InvisibleKind::ZeroWidth),
+        _ => None,
+    }
+}
+
+/// Emoji presentation and joiners between non-letters are ordinary; zero-width characters
+/// inside words are how keyword filters get dodged.
+fn is_benign_zero_width(c: char, prev: Option<char>, next: Option<char>) -> bool {
+    let cp = c as u32;
+    if (0xFE00..=0xFE0F).contains(&cp) || cp == 0xFEFF || cp == 0x00AD {
+        return true;
+    }
+    let letter = |x: Option<char>| x.is_some_and(char::is_alphanumeric);
+    !(letter(prev) && letter(next))
+}
+
+/// Map a confusable letter (already lowercased) to the ASCII letter it imitates.
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        'а' => 'a',
+        'в' => 'b',
+        'е' | 'ё' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'і' | 'ї' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ɡ' => 'g',
+        'ι' | 'ί' => 'i',
+        'ο' | 'ό' => 'o',
+        'α' | 'ά' => 'a',
+        'ν' => 'v',
+        'ρ' => 'p',
+        'τ' => 't',
+        'κ' => 'k',
+        'υ' => 'u',
+        'ε' | 'έ' => 'e',
+        'η' => 'n',
+        'χ' => 'x',
+        'ı' => 'i',
+        'ł' => 'l',
+        'ø' => 'o',
+        'đ' => 'd',
+        _ => return None,
+    })
+}
+
+/// Fold one (NFKC) character into ASCII-ish bytes for keyword matching.
+fn fold_char(c: char, emit: &mut impl FnMut(u8), buf: &mut [u8; 4]) {
+    if c.is_ascii() {
+        emit(fold_byte(c as u8));
+        return;
+    }
+    for lower in c.to_lowercase() {
+        match lower {
+            'ß' => {
+                emit(b's');
+                emit(b's');
+            }
+            'æ' => {
+                emit(b'a');
+                emit(b'e');
+            }
+            'œ' => {
+                emit(b'o');
+                emit(b'e');
+            }
+            // Typographic quotes and dashes fold to ASCII so that "ignore the user’s" matches.
+            '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' => emit(b'\''),
+            '\u{201C}' | '\u{201D}' | '\u{201F}' | '\u{2033}' | '«' | '»' => emit(b'"'),
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => emit(b'-'),
+            '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+                emit(b' ')
+            }
+            _ => {
+                if let Some(ascii) = confusable(lower) {
+                    emit(ascii as u8);
+                    continue;
+                }
+                // Strip accents: the first char of the canonical decomposition, if ASCII.
+                let base = lower.nfd().next().unwrap_or(lower);
+                if base.is_ascii() {
+                    emit(fold_byte(base as u8));
+                } else {
+                    for &b in lower.encode_utf8(buf).as_bytes() {
+                        emit(b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Views<'a> {
+    pub fn new(original: &'a str) -> Views<'a> {
+        if original.is_ascii() {
+            let folded = original.bytes().map(|b| FOLD_ASCII[b as usize]).collect();
+            return Views {
+                original,
+                clean: Cow::Borrowed(original),
+                clean_map: None,
+                folded,
+                folded_map: None,
+                invisible: Vec::new(),
+            };
+        }
+        Self::build_unicode(original)
+    }
+
+    fn build_unicode(original: &'a str) -> Views<'a> {
+        let mut clean = String::with_capacity(original.len());
+        let mut clean_map: Vec<u32> = Vec::with_capacity(original.len());
+        let mut folded = Vec::with_capacity(original.len());
+        let mut folded_map: Vec<u32> = Vec::with_capacity(original.len());
+        let mut invisible: Vec<InvisibleRun> = Vec::new();
+        let mut buf = [0u8; 4];
+        let mut prev: Option<char> = None;
+        let mut chars = original.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            let at32 = at as u32;
+            let next = chars.peek().map(|&(_, n)| n);
+            if let Some(kind) = invisible_class(c) {
+                let report = match kind {
+                    InvisibleKind::ZeroWidth => !is_benign_zero_width(c, prev, next),
+                    _ => true,
+                };
+                let end = at + c.len_utf8();
+                if kind == InvisibleKind::TagSmuggling {
+                    // The tag block mirrors ASCII: decode it into the views so it is scanned.
+                    let ascii = (c as u32 - 0xE0000) as u8;
+                    if (0x20..0x7F).contains(&ascii) {
+                        clean.push(ascii as char);
+                        clean_map.push(at32);
+                        folded.push(fold_byte(ascii));
+                        folded_map.push(at32);
+                    }
+                }
+                if report {
+                    match invisible.last_mut() {
+                        Some(run) if run.end == at && run.kind == kind => run.end = end,
+                        _ => invisible.push(InvisibleRun {
+                            start: at,
+                            end,
+                            kind,
+                            decoded: String::new(),
+                        }),
+                    }
+                    if kind == InvisibleKind::TagSmuggling {
+                        let ascii = (c as u32 - 0xE0000) as u8;
+                        if let Some(run) = invisible.last_mut()
+                            && (0x20..0x7F).contains(&ascii)
+                            && run.decoded.len() < 200
+                        {
+                            run.decoded.push(ascii as char);
+                        }
+                    }
+                }
+                continue;
+            }
+            prev = Some(c);
+            if c.is_ascii() {
+                clean.push(c);
+                clean_map.push(at32);
+                folded.push(fold_byte(c as u8));
+                folded_map.push(at32);
+                continue;
+            }
+            for n in std::iter::once(c).nfkc() {
+                let before = clean.len();
+                clean.push(n);
+                clean_map.extend(std::iter::repeat_n(at32, clean.len() - before));
+                fold_char(
+                    n,
+                    &mut |b| {
+                        folded.push(b);
+                        folded_map.push(at32);
+                    },
+                    &mut buf,
+                );
+            }
+        }
+        Views {
+            original,
+            clean: Cow::Owned(clean),
+            clean_map: Some(clean_map),
+            folded,
+            folded_map: Some(folded_map),
+            invisible,
+        }
+    }
+
+    /// Map a span of `clean` to the original text.
+    pub fn clean_span(&self, start: usize, end: usize) -> (usize, usize) {
+        map_span(self.original, self.clean_map.as_deref(), start, end)
+    }
+
+    /// Map a span of `folded` to the original text.
+    pub fn folded_span(&self, start: usize, end: usize) -> (usize, usize) {
+        map_span(self.original, self.folded_map.as_deref(), start, end)
+    }
+
+    /// Map an offset of `folded` to the matching offset of `clean` (the start of the character).
+    pub fn folded_to_clean(&self, at: usize) -> usize {
+        match (&self.folded_map, &self.clean_map) {
+            (Some(f), Some(c)) => {
+                let orig = f.get(at).copied().unwrap_or(self.original.len() as u32);
+                c.partition_point(|&o| o < orig)
+            }
+            _ => at,
+        }
+    }
+}
+
+fn map_span(original: &str, map: Option<&[u32]>, start: usize, end: usize) -> (usize, usize) {
+    let Some(map) = map else { return (start, end) };
+    let len = original.len();
+    let s = map.get(start).map_or(len, |&o| o as usize);
+    if end <= start {
+        return (s, s);
+    }
+    let last = map.get(end - 1).map_or(len, |&o| o as usize);
+    let e = original[last..]
+        .chars()
+        .next()
+        .map_or(len, |c| last + c.len_utf8());
+    (s, e.max(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_fast_path_is_identity() {
+        let v = Views::new("Ignore 4ll PREVIOUS");
+        assert!(v.clean_map.is_none());
+        assert_eq!(v.folded, b"ignore all previous");
+    }
+
+    #[test]
+    fn zero_width_inside_word_is_removed_and_reported() {
+        let text = "ig\u{200B}nore previous";
+        let v = Views::new(text);
+        assert_eq!(v.folded, b"ignore previous");
+        assert_eq!(v.invisible.len(), 1);
+        assert_eq!(v.invisible[0].kind, InvisibleKind::ZeroWidth);
+        assert_eq!(&text[v.invisible[0].start..v.invisible[0].end], "\u{200B}");
+        // "nore" in the folded view maps back to "nore" in the original.
+        let (s, e) = v.folded_span(2, 6);
+        assert_eq!(&text[s..e], "nore");
+    }
+
+    #[test]
+    fn tag_characters_are_decoded_and_reported() {
+        let hidden: String = "hi you"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        let text = format!("ok {hidden}!");
+        let v = Views::new(&text);
+        assert_eq!(v.folded, b"ok hi you!");
+        assert_eq!(v.invisible[0].kind, InvisibleKind::TagSmuggling);
+        assert_eq!(v.invisible[0].decoded, "hi you");
+        let (s, e) = v.folded_span(3, 5);
+        assert_eq!(s, 3);
+        assert_eq!(e, 3 + 8);
+    }
+
+    #[test]
+    fn confusables_accents_and_fullwidth_fold() {
+        let v = Views::new("Іgnоrе révèle ＳＹＳＴＥＭ Straße");
+        assert_eq!(
+            String::from_utf8(v.folded.clone()).unwrap(),
+            "ignore revele system strasse"
+        );
+        let v = Views::new("ＡＢＣ");
+        assert_eq!(v.clean, "ABC");
+        assert_eq!(v.clean_span(1, 2), (3, 6));
+    }
+
+    #[test]
+    fn emoji_joiner_is_not_reported() {
+        let v = Views::new("family 👨\u{200D}👩\u{200D}👧 ❤\u{FE0F}");
+        assert!(v.invisible.is_empty());
+    }
+}

@@ -1,0 +1,845 @@
+//! Personal data: a hand-written byte scanner (no regex on the hot path) that finds candidate
+//! tokens and reports only values that pass validation (checksums, ranges, country lengths).
+//!
+//! Every candidate is bounded ([`MAX_TOKEN`] bytes), so findings depend only on the text near
+//! them; the stream scanner relies on that.
+
+use crate::Severity;
+use crate::hit::Hit;
+
+/// The PII kinds, as named in policies and reports.
+pub const PII_KINDS: [&str; 13] = [
+    "email",
+    "phone",
+    "payment_card",
+    "iban",
+    "us_ssn",
+    "ipv4",
+    "ipv6",
+    "uk_nhs",
+    "de_tax_id",
+    "es_dni",
+    "es_nie",
+    "it_fiscal_code",
+    "fr_nir",
+];
+
+/// Longest candidate token considered (bytes); longer runs are not personal data we know.
+pub(crate) const MAX_TOKEN: usize = 320;
+/// How far back a context keyword ("nhs", "tel") may stand.
+const CONTEXT_BACK: usize = 40;
+
+/// Which kinds are enabled (bit per index of [`PII_KINDS`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kinds(u32);
+
+impl Kinds {
+    pub fn from_names(names: &[String]) -> Kinds {
+        if names.is_empty() {
+            return Kinds(u32::MAX);
+        }
+        let mut bits = 0;
+        for name in names {
+            if let Some(i) = PII_KINDS.iter().position(|k| k == name) {
+                bits |= 1 << i;
+            }
+        }
+        Kinds(bits)
+    }
+
+    fn on(self, kind: &str) -> bool {
+        PII_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+#[inline]
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+#[inline]
+fn word_start(t: &[u8], i: usize) -> bool {
+    i == 0 || !(is_alnum(t[i - 1]) || t[i - 1] == b'_')
+}
+
+const CANDIDATE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_digit() || b.is_ascii_uppercase() || b == b'+' || b == b'(';
+        i += 1;
+    }
+    t
+};
+
+/// Scan `t` (the clean view) and push validated personal data.
+pub(crate) fn scan(t: &[u8], kinds: Kinds, out: &mut Vec<Hit>) {
+    let first = out.len();
+    if kinds.on("email") {
+        scan_emails(t, out);
+    }
+    if kinds.on("ipv6") {
+        scan_ipv6(t, out);
+    }
+    let n = t.len();
+    let mut i = 0;
+    while i < n {
+        if !CANDIDATE[t[i] as usize] || !word_start(t, i) {
+            i += 1;
+            continue;
+        }
+        let b = t[i];
+        let next = if b.is_ascii_uppercase() {
+            scan_upper(t, i, kinds, out)
+        } else {
+            scan_numeric(t, i, kinds, out)
+        };
+        i = next.max(i + 1);
+    }
+    // Emails and IPv6 were pushed first; keep the output ordered by start.
+    out[first..].sort_by_key(|h| (h.start, h.end));
+}
+
+fn push(out: &mut Vec<Hit>, start: usize, end: usize, kind: &'static str, severity: Severity) {
+    out.push(Hit::new(start, end, kind, severity));
+}
+
+// ---------------------------------------------------------------- email
+
+fn scan_emails(t: &[u8], out: &mut Vec<Hit>) {
+    let local_ok = |b: u8| is_alnum(b) || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+    let mut skip_to = 0;
+    for at in memchr::memchr_iter(b'@', t) {
+        if at < skip_to {
+            continue;
+        }
+        let mut s = at;
+        while s > 0 && at - s < 64 && local_ok(t[s - 1]) {
+            s -= 1;
+        }
+        if s > 0 && (local_ok(t[s - 1]) || t[s - 1] == b'@') {
+            continue; // local part too long or glued to another address
+        }
+        while s < at && t[s] == b'.' {
+            s += 1;
+        }
+        if s == at || t[at - 1] == b'.' {
+            continue;
+        }
+        // Domain: labels of [A-Za-z0-9-] separated by single dots.
+        let mut e = at + 1;
+        let mut last_dot = None;
+        while e < t.len() && e - at <= 253 {
+            let b = t[e];
+            if is_alnum(b) || b == b'-' {
+                e += 1;
+            } else if b == b'.' && e + 1 < t.len() && is_alnum(t[e + 1]) && t[e - 1] != b'.' {
+                last_dot = Some(e);
+                e += 1;
+            } else {
+                break;
+            }
+        }
+        let Some(dot) = last_dot else { continue };
+        let tld = &t[dot + 1..e];
+        if tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) || t[at + 1] == b'-' {
+            continue;
+        }
+        if e < t.len() && (t[e] == b'@' || t[e] == b'_') {
+            continue;
+        }
+        if is_file_extension(tld) {
+            continue;
+        }
+        push(out, s, e, "email", Severity::Medium);
+        skip_to = e;
+    }
+}
+
+/// `icon@2x.png` is a file name, not an address.
+fn is_file_extension(tld: &[u8]) -> bool {
+    const EXT: [&[u8]; 12] = [
+        b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"css", b"js", b"ts", b"map", b"ico",
+        b"pdf",
+    ];
+    EXT.iter().any(|e| tld.eq_ignore_ascii_case(e))
+}
+
+// ---------------------------------------------------------------- ipv6
+
+fn scan_ipv6(t: &[u8], out: &mut Vec<Hit>) {
+    let hexish = |b: u8| b.is_ascii_hexdigit() || b == b':';
+    let mut skip_to = 0;
+    for at in memchr::memchr_iter(b':', t) {
+        if at < skip_to {
+            continue;
+        }
+        let mut s = at;
+        while s > 0 && at - s < 45 && hexish(t[s - 1]) {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < t.len() && e - s < 46 && (hexish(t[e]) || t[e] == b'.') {
+            e += 1;
+        }
+        skip_to = e;
+        while e > s && t[e - 1] == b'.' {
+            e -= 1;
+        }
+        if s > 0 && (is_alnum(t[s - 1]) || matches!(t[s - 1], b'_' | b'.' | b':')) {
+            continue;
+        }
+        if e < t.len() && (is_alnum(t[e]) || t[e] == b'_') {
+            continue;
+        }
+        let token = &t[s..e];
+        let Ok(text) = std::str::from_utf8(token) else {
+            continue;
+        };
+        if text.parse::<std::net::Ipv6Addr>().is_err() {
+            continue;
+        }
+        let groups: Vec<&str> = text.split(':').filter(|g| !g.is_empty()).collect();
+        let longest = groups.iter().map(|g| g.len()).max().unwrap_or(0);
+        if groups.len() < 2 || (groups.len() < 3 && longest < 3) {
+            continue;
+        }
+        push(out, s, e, "ipv6", Severity::Low);
+    }
+}
+
+// ---------------------------------------------------------------- uppercase-led ids
+
+fn scan_upper(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
+    let word_end = i + t[i..]
+        .iter()
+        .take(MAX_TOKEN)
+        .take_while(|b| is_alnum(**b))
+        .count();
+    if kinds.on("iban")
+        && let Some(end) = iban_at(t, i)
+    {
+        push(out, i, end, "iban", Severity::High);
+        return end;
+    }
+    let word = &t[i..word_end];
+    let bounded = word_end >= t.len() || t[word_end] != b'_';
+    if bounded && word.len() == 16 && kinds.on("it_fiscal_code") && valid_codice_fiscale(word) {
+        push(out, i, word_end, "it_fiscal_code", Severity::High);
+    } else if bounded && word.len() == 9 && kinds.on("es_nie") && valid_nie(word) {
+        push(out, i, word_end, "es_nie", Severity::High);
+    }
+    word_end
+}
+
+/// IBAN lengths by country (ISO 13616 registry).
+fn iban_length(country: &[u8]) -> Option<usize> {
+    Some(match country {
+        b"AD" => 24,
+        b"AE" => 23,
+        b"AT" => 20,
+        b"BE" => 16,
+        b"BG" => 22,
+        b"BH" => 22,
+        b"BR" => 29,
+        b"CH" => 21,
+        b"CY" => 28,
+        b"CZ" => 24,
+        b"DE" => 22,
+        b"DK" => 18,
+        b"EE" => 20,
+        b"ES" => 24,
+        b"FI" => 18,
+        b"FR" => 27,
+        b"GB" => 22,
+        b"GI" => 23,
+        b"GR" => 27,
+        b"HR" => 21,
+        b"HU" => 28,
+        b"IE" => 22,
+        b"IL" => 23,
+        b"IS" => 26,
+        b"IT" => 27,
+        b"LI" => 21,
+        b"LT" => 20,
+        b"LU" => 20,
+        b"LV" => 21,
+        b"MC" => 27,
+        b"MT" => 31,
+        b"NL" => 18,
+        b"NO" => 15,
+        b"PL" => 28,
+        b"PT" => 25,
+        b"RO" => 24,
+        b"SA" => 24,
+        b"SE" => 24,
+        b"SI" => 19,
+        b"SK" => 24,
+        b"SM" => 27,
+        b"TR" => 26,
+        b"UA" => 29,
+        _ => return None,
+    })
+}
+
+/// An IBAN starting at `i`, written contiguously or in groups separated by single spaces.
+fn iban_at(t: &[u8], i: usize) -> Option<usize> {
+    if i + 4 > t.len() || !t[i + 2].is_ascii_digit() || !t[i + 3].is_ascii_digit() {
+        return None;
+    }
+    let want = iban_length(&t[i..i + 2])?;
+    let mut chars = [0u8; 34];
+    let mut count = 0;
+    let mut j = i;
+    while count < want && j < t.len() {
+        let b = t[j];
+        if b.is_ascii_digit() || b.is_ascii_uppercase() {
+            chars[count] = b;
+            count += 1;
+            j += 1;
+        } else if b == b' ' && j + 1 < t.len() && is_alnum(t[j + 1]) && count % 4 == 0 {
+            j += 1;
+        } else {
+            return None;
+        }
+    }
+    if count != want || (j < t.len() && is_alnum(t[j])) {
+        return None;
+    }
+    mod97(&chars[..count]).then_some(j)
+}
+
+/// ISO 7064 MOD 97-10 over the rearranged IBAN.
+fn mod97(iban: &[u8]) -> bool {
+    let mut rem: u32 = 0;
+    for &b in iban[4..].iter().chain(&iban[..4]) {
+        if b.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(b - b'0')) % 97;
+        } else {
+            let v = u32::from(b - b'A') + 10;
+            rem = (rem * 100 + v) % 97;
+        }
+    }
+    rem == 1
+}
+
+/// Italian codice fiscale: structure and check character.
+fn valid_codice_fiscale(w: &[u8]) -> bool {
+    // Digits may be replaced by letters (omocodia) in positions 6,7,9,10,12,13,14.
+    const DIGIT_POS: [usize; 7] = [6, 7, 9, 10, 12, 13, 14];
+    const OMO: &[u8] = b"LMNPQRSTUV";
+    for (p, &b) in w.iter().enumerate() {
+        let ok = if DIGIT_POS.contains(&p) {
+            b.is_ascii_digit() || OMO.contains(&b)
+        } else if p == 8 {
+            b"ABCDEHLMPRST".contains(&b)
+        } else {
+            b.is_ascii_uppercase()
+        };
+        if !ok {
+            return false;
+        }
+    }
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    let mut sum = 0;
+    for (p, &b) in w[..15].iter().enumerate() {
+        let v = if b.is_ascii_digit() {
+            u32::from(b - b'0')
+        } else {
+            u32::from(b - b'A')
+        };
+        // Positions are 1-based in the specification: odd positions use the table.
+        sum += if p % 2 == 0 { ODD[v as usize] } else { v };
+    }
+    w[15] == b'A' + (sum % 26) as u8
+}
+
+const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+/// Spanish NIE: X/Y/Z, seven digits, control letter.
+fn valid_nie(w: &[u8]) -> bool {
+    let lead = match w[0] {
+        b'X' => 0,
+        b'Y' => 1,
+        b'Z' => 2,
+        _ => return false,
+    };
+    if !w[1..8].iter().all(u8::is_ascii_digit) || !w[8].is_ascii_uppercase() {
+        return false;
+    }
+    let n = w[1..8]
+        .iter()
+        .fold(lead, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    DNI_LETTERS[(n % 23) as usize] == w[8]
+}
+
+// ---------------------------------------------------------------- numeric tokens
+
+/// A run of digit groups separated by short separators, e.g. `+44 20 7946 0958`.
+struct NumToken {
+    start: usize,
+    end: usize,
+    plus: bool,
+    groups: [(u32, u32); 8],
+    count: usize,
+    /// Too long or too many groups: not a candidate.
+    overflow: bool,
+}
+
+impl NumToken {
+    fn group(&self, k: usize) -> (usize, usize) {
+        let (s, e) = self.groups[k];
+        (s as usize, e as usize)
+    }
+
+    fn digits(&self, t: &[u8], buf: &mut [u8; 40]) -> usize {
+        let mut n = 0;
+        for k in 0..self.count {
+            let (s, e) = self.group(k);
+            for &b in &t[s..e] {
+                if n < buf.len() {
+                    buf[n] = b - b'0';
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn lens(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.count).map(|k| self.group(k).1 - self.group(k).0)
+    }
+
+    fn sep<'t>(&self, t: &'t [u8], k: usize) -> &'t [u8] {
+        &t[self.group(k).1..self.group(k + 1).0]
+    }
+
+    fn all_seps(&self, t: &[u8], allowed: &[&[u8]]) -> bool {
+        (0..self.count.saturating_sub(1)).all(|k| allowed.contains(&self.sep(t, k)))
+    }
+}
+
+fn read_numeric(t: &[u8], i: usize) -> NumToken {
+    let mut tok = NumToken {
+        start: i,
+        end: i,
+        plus: false,
+        groups: [(0, 0); 8],
+        count: 0,
+        overflow: false,
+    };
+    let mut j = i;
+    if t[j] == b'+' {
+        tok.plus = true;
+        j += 1;
+    } else if t[j] == b'(' {
+        j += 1;
+    }
+    loop {
+        let s = j;
+        while j < t.len() && t[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == s {
+            break;
+        }
+        if tok.count == tok.groups.len() || j - i > 64 {
+            tok.overflow = true;
+        } else {
+            tok.groups[tok.count] = (s as u32, j as u32);
+            tok.count += 1;
+        }
+        tok.end = j;
+        // Separator: one or two of space, dash, dot, slash, parentheses, then a digit.
+        let mut k = j;
+        while k < t.len() && k - j < 2 && matches!(t[k], b' ' | b'-' | b'.' | b'(' | b')' | b'/') {
+            k += 1;
+        }
+        if k == j || k >= t.len() || !t[k].is_ascii_digit() {
+            if k > j && t[j] == b')' {
+                tok.end = j + 1;
+            }
+            break;
+        }
+        j = k;
+    }
+    // Skip the rest of an overlong run so it is not rescanned from the middle.
+    if tok.overflow {
+        while tok.end < t.len()
+            && (t[tok.end].is_ascii_digit() || matches!(t[tok.end], b' ' | b'-' | b'.'))
+        {
+            tok.end += 1;
+        }
+    }
+    tok
+}
+
+fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
+    if (t[i] == b'+' || t[i] == b'(') && !(i + 1 < t.len() && t[i + 1].is_ascii_digit()) {
+        return i + 1;
+    }
+    let tok = read_numeric(t, i);
+    if tok.count == 0 || tok.overflow {
+        return tok.end.max(i + 1);
+    }
+    let mut digits = [0u8; 40];
+    let n = tok.digits(t, &mut digits);
+    let d = &digits[..n.min(40)];
+    let after = t.get(tok.end).copied();
+    let glued = after.is_some_and(|b| is_alnum(b) || b == b'_');
+    let (start, end) = (tok.start, tok.end);
+
+    // Spanish DNI: eight digits and the control letter.
+    if kinds.on("es_dni") && tok.count == 1 && n == 8 && !tok.plus {
+        if let Some(letter) = after.filter(u8::is_ascii_uppercase) {
+            let after2 = t.get(end + 1).copied();
+            let num = d.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+            if !after2.is_some_and(is_alnum) && DNI_LETTERS[(num % 23) as usize] == letter {
+                push(out, start, end + 1, "es_dni", Severity::High);
+                return end + 1;
+            }
+        }
+    }
+    if glued || (after == Some(b'.') && t.get(tok.end + 1).is_some_and(u8::is_ascii_digit)) {
+        return end;
+    }
+    let lens: Vec<usize> = tok.lens().collect();
+    if kinds.on("ipv4") && !tok.plus && tok.count == 4 && tok.all_seps(t, &[b"."]) {
+        let ok = (0..4).all(|k| {
+            let (s, e) = tok.group(k);
+            let g = &t[s..e];
+            g.len() <= 3
+                && (g.len() == 1 || g[0] != b'0')
+                && g.iter().fold(0u32, |a, &x| a * 10 + u32::from(x - b'0')) <= 255
+        });
+        if ok {
+            push(out, start, end, "ipv4", Severity::Low);
+        }
+        return end;
+    }
+    if kinds.on("us_ssn")
+        && !tok.plus
+        && lens == [3, 2, 4]
+        && (tok.all_seps(t, &[b"-"]) || tok.all_seps(t, &[b" "]))
+    {
+        if valid_ssn(d) {
+            push(out, start, end, "us_ssn", Severity::High);
+        }
+        return end;
+    }
+    let card_seps = tok.count == 1 || tok.all_seps(t, &[b" "]) || tok.all_seps(t, &[b"-"]);
+    if kinds.on("payment_card") && !tok.plus && (13..=19).contains(&n) && card_seps && valid_card(d)
+    {
+        push(out, start, end, "payment_card", Severity::High);
+        return end;
+    }
+    if kinds.on("fr_nir")
+        && !tok.plus
+        && n == 15
+        && (tok.count == 1 || tok.all_seps(t, &[b" "]))
+        && valid_nir(d)
+    {
+        push(out, start, end, "fr_nir", Severity::High);
+        return end;
+    }
+    if kinds.on("phone") && tok.plus && (8..=15).contains(&n) && d[0] != 0 {
+        push(out, start, end, "phone", Severity::Medium);
+        return end;
+    }
+    if kinds.on("uk_nhs")
+        && n == 10
+        && (tok.count == 1 || lens == [3, 3, 4])
+        && valid_nhs(d)
+        && context(t, start, &[b"nhs"])
+    {
+        push(out, start, end, "uk_nhs", Severity::High);
+        return end;
+    }
+    if kinds.on("de_tax_id")
+        && n == 11
+        && d[0] != 0
+        && valid_steuer_id(d)
+        && context(
+            t,
+            start,
+            &[b"steuer", b"tax", b"idnr", b"identifikationsnummer", b"tin"],
+        )
+    {
+        push(out, start, end, "de_tax_id", Severity::High);
+        return end;
+    }
+    if kinds.on("phone") && is_nanp(t, &tok, d) {
+        push(out, start, end, "phone", Severity::Medium);
+        return end;
+    }
+    if kinds.on("phone")
+        && d[0] == 0
+        && (9..=12).contains(&n)
+        && tok.count >= 2
+        && context(
+            t,
+            start,
+            &[
+                b"phone",
+                b"tel",
+                b"mobile",
+                b"cell",
+                b"call",
+                b"fax",
+                b"handy",
+                b"portable",
+                b"cellulare",
+                b"movil",
+            ],
+        )
+    {
+        push(out, start, end, "phone", Severity::Medium);
+        return end;
+    }
+    end
+}
+
+/// North American numbers written with separators: (212) 555-0147, 212-555-0147, 1-800-555-0199.
+fn is_nanp(t: &[u8], tok: &NumToken, d: &[u8]) -> bool {
+    let lens: Vec<usize> = tok.lens().collect();
+    let (area, exchange) = match lens.as_slice() {
+        [3, 3, 4] => (0, 3),
+        [1, 3, 3, 4] if d[0] == 1 => (1, 4),
+        _ => return false,
+    };
+    if d[area] < 2 || d[exchange] < 2 {
+        return false;
+    }
+    let k0 = lens.len() - 3;
+    let first_sep = if k0 == 0 && t[tok.start] == b'(' {
+        tok.sep(t, 0) == b") " || tok.sep(t, 0) == b")"
+    } else {
+        matches!(tok.sep(t, k0), b"-" | b"." | b" ")
+    };
+    let rest = (k0 + 1..tok.count - 1).all(|k| matches!(tok.sep(t, k), b"-" | b"." | b" "));
+    let lead = (0..k0).all(|k| matches!(tok.sep(t, k), b"-" | b" " | b"."));
+    first_sep && rest && lead
+}
+
+fn context(t: &[u8], start: usize, words: &[&[u8]]) -> bool {
+    let from = start.saturating_sub(CONTEXT_BACK);
+    let window = &t[from..start];
+    words
+        .iter()
+        .any(|w| window.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
+}
+
+pub(crate) fn luhn(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (k, &x) in d.iter().rev().enumerate() {
+        let mut v = u32::from(x);
+        if k % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// Luhn and a known issuer prefix (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro).
+fn valid_card(d: &[u8]) -> bool {
+    if d.iter().all(|&x| x == d[0]) || !luhn(d) {
+        return false;
+    }
+    let p = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+    let n = d.len();
+    match d[0] {
+        4 => matches!(n, 13 | 16 | 19),
+        5 => (51..=55).contains(&p(2)) && n == 16,
+        2 => (2221..=2720).contains(&p(4)) && n == 16,
+        3 => {
+            (matches!(p(2), 34 | 37) && n == 15)
+                || ((3528..=3589).contains(&p(4)) && n >= 16)
+                || (matches!(p(2), 36 | 38 | 30) && n >= 14)
+        }
+        6 => p(4) == 6011 || p(2) == 65 || (644..=649).contains(&p(3)) || p(2) == 62,
+        _ => false,
+    }
+}
+
+/// US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000; not a famous specimen.
+fn valid_ssn(d: &[u8]) -> bool {
+    let num = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+    let (area, group, serial) = (num(0..3), num(3..5), num(5..9));
+    let whole = num(0..9);
+    area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && whole != 78_051_120
+        && whole != 219_099_999
+}
+
+/// UK NHS number: modulus 11 with weights 10..2.
+fn valid_nhs(d: &[u8]) -> bool {
+    let sum: u32 = d[..9]
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| u32::from(x) * (10 - k as u32))
+        .sum();
+    let check = 11 - sum % 11;
+    let check = if check == 11 { 0 } else { check };
+    check != 10 && check == u32::from(d[9])
+}
+
+/// German Steuerliche Identifikationsnummer: digit-frequency rule and ISO 7064 MOD 11,10.
+fn valid_steuer_id(d: &[u8]) -> bool {
+    let mut counts = [0u8; 10];
+    for &x in &d[..10] {
+        counts[x as usize] += 1;
+    }
+    let repeated = counts.iter().filter(|&&c| c >= 2).count();
+    let max = counts.iter().copied().max().unwrap_or(0);
+    if repeated != 1 || max > 3 {
+        return false;
+    }
+    let mut product = 10u32;
+    for &x in &d[..10] {
+        let mut sum = (u32::from(x) + product) % 10;
+        if sum == 0 {
+            sum = 10;
+        }
+        product = (sum * 2) % 11;
+    }
+    let check = (11 - product) % 10;
+    check == u32::from(d[10])
+}
+
+/// French NIR (numéro de sécurité sociale): sex, month, and key = 97 - (number mod 97).
+fn valid_nir(d: &[u8]) -> bool {
+    if !matches!(d[0], 1 | 2 | 3 | 4 | 7 | 8) {
+        return false;
+    }
+    let month = d[3] * 10 + d[4];
+    if !(1..=12).contains(&month) && !(20..=42).contains(&month) && !(50..=99).contains(&month) {
+        return false;
+    }
+    let body = d[..13].iter().fold(0u64, |a, &x| a * 10 + u64::from(x));
+    let key = u64::from(d[13]) * 10 + u64::from(d[14]);
+    key == 97 - body % 97
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        scan(text.as_bytes(), Kinds(u32::MAX), &mut out);
+        out.into_iter()
+            .map(|h| (h.kind.to_string(), text[h.start..h.end].to_string()))
+            .collect()
+    }
+
+    fn one(text: &str, kind: &str, value: &str) {
+        let got = kinds(text);
+        assert!(
+            got.contains(&(kind.to_string(), value.to_string())),
+            "{text:?}: {got:?}"
+        );
+    }
+
+    fn none(text: &str) {
+        let got = kinds(text);
+        assert!(got.is_empty(), "{text:?}: {got:?}");
+    }
+
+    #[test]
+    fn emails() {
+        one(
+            "mail jane.doe+x@example.co.uk.",
+            "email",
+            "jane.doe+x@example.co.uk",
+        );
+        none("icon@2x.png and user@localhost and @handle");
+    }
+
+    #[test]
+    fn cards_need_luhn_and_issuer() {
+        one(
+            "card 4111 1111 1111 1111 exp",
+            "payment_card",
+            "4111 1111 1111 1111",
+        );
+        one("5500-0000-0000-0004", "payment_card", "5500-0000-0000-0004");
+        one("amex 378282246310005", "payment_card", "378282246310005");
+        none("card 4111 1111 1111 1112");
+        none("order 1234567812345678");
+    }
+
+    #[test]
+    fn iban_mod97() {
+        one(
+            "IBAN: GB82 WEST 1234 5698 7654 32 thanks",
+            "iban",
+            "GB82 WEST 1234 5698 7654 32",
+        );
+        one("DE89370400440532013000", "iban", "DE89370400440532013000");
+        none("GB82 WEST 1234 5698 7654 33");
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        one("ssn 123-45-6789", "us_ssn", "123-45-6789");
+        none("666-45-6789 000-12-3456 900-12-3456 123-00-4567 123-45-0000 078-05-1120");
+    }
+
+    #[test]
+    fn ip_addresses() {
+        one("from 192.168.1.20:443", "ipv4", "192.168.1.20");
+        none("version 1.2.3.4.5 and 256.1.1.1");
+        one(
+            "host 2001:db8::8a2e:370:7334 up",
+            "ipv6",
+            "2001:db8::8a2e:370:7334",
+        );
+        one(
+            "fe80::1ff:fe23:4567:890a",
+            "ipv6",
+            "fe80::1ff:fe23:4567:890a",
+        );
+        none("std::io::Result at 12:30:45 and a::b");
+    }
+
+    #[test]
+    fn phones() {
+        one("call +44 20 7946 0958 today", "phone", "+44 20 7946 0958");
+        one("(212) 555-0147", "phone", "(212) 555-0147");
+        one("Tel. 030 1234567", "phone", "030 1234567");
+        none("build 2024-01-15 and 123-456-7890x");
+    }
+
+    #[test]
+    fn national_ids() {
+        one("NHS number 943 476 5919", "uk_nhs", "943 476 5919");
+        none("NHS 9434765918");
+        one("Steuer-ID 86095742719", "de_tax_id", "86095742719");
+        one("DNI 12345678Z", "es_dni", "12345678Z");
+        none("DNI 12345678A");
+        one("NIE X1234567L", "es_nie", "X1234567L");
+        one("CF RSSMRA85T10A562S", "it_fiscal_code", "RSSMRA85T10A562S");
+        none("CF RSSMRA85T10A562T");
+        one(
+            "NIR 1 84 12 76 451 089 46",
+            "fr_nir",
+            "1 84 12 76 451 089 46",
+        );
+        none("NIR 1 84 12 76 451 089 47");
+    }
+}

@@ -1,0 +1,179 @@
+//! Incremental scanning for streams.
+//!
+//! Chunks of any size go in. After each chunk the scanner rescans its buffer (the unreleased
+//! tail plus `hold` bytes of context before it) and accepts the findings that start before the
+//! cut point `end - hold`: every detector's match is bounded, so such a finding is complete and
+//! is exactly what whole-text scanning finds there. Text before the cut (extended to the end of
+//! an accepted finding) is released at once, with redactions applied. A long secret whose
+//! keyword has been seen (a private key block) moves the cut back to its start until it ends.
+//!
+//! Invariant: the findings accumulated over a stream equal those of scanning the whole text
+//! (property-tested over random chunkings in `tests/stream.rs`).
+
+use crate::engine::{Guard, Plan, dedup};
+use crate::finding::{Action, Detector, Direction, Finding, Report};
+use crate::redact::Redactions;
+
+/// What one [`StreamScanner::push`] released.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamOutput {
+    /// Text safe to pass on now (redacted where the policy says so). Empty once blocked.
+    pub text: String,
+    /// Findings that became final with this chunk (offsets into the whole stream).
+    pub findings: Vec<Finding>,
+    /// The policy blocks this stream: stop forwarding it.
+    pub blocked: bool,
+}
+
+/// An incremental scanner; create one per stream with [`Guard::stream`].
+pub struct StreamScanner {
+    guard: Guard,
+    plan: Plan,
+    hold: usize,
+    /// Unreleased text plus up to `hold` bytes of context before it.
+    buf: String,
+    /// Stream offset of `buf[0]`.
+    base: usize,
+    /// Stream offset up to which text has been released.
+    released: usize,
+    /// Findings starting before this stream offset have been accepted already.
+    accepted_to: usize,
+    findings: Vec<Finding>,
+    redactions: Redactions,
+    blocked: bool,
+}
+
+impl StreamScanner {
+    pub(crate) fn new(guard: Guard, direction: Direction) -> StreamScanner {
+        let plan = guard.plan(direction);
+        let hold = guard.hold_for(&plan);
+        StreamScanner {
+            guard,
+            plan,
+            hold,
+            buf: String::new(),
+            base: 0,
+            released: 0,
+            accepted_to: 0,
+            findings: Vec::new(),
+            redactions: Redactions::new(),
+            blocked: false,
+        }
+    }
+
+    /// Feed the next chunk.
+    pub fn push(&mut self, chunk: &str) -> StreamOutput {
+        self.buf.push_str(chunk);
+        let end = self.base + self.buf.len();
+        if end < self.released + self.hold {
+            // Nothing can be released yet; scan later when there is more to decide on.
+            return StreamOutput {
+                blocked: self.blocked,
+                ..StreamOutput::default()
+            };
+        }
+        let mut cut = self.floor(end - self.hold);
+        if let Some(p) = self.guard.pending_long(&self.buf, &self.plan) {
+            cut = cut.min(self.base + p);
+        }
+        self.step(cut.max(self.accepted_to), false)
+    }
+
+    /// End of stream: scan and release the rest. Returns the last output and the report over
+    /// the whole stream (equal to scanning the whole text at once).
+    pub fn finish(mut self) -> (StreamOutput, Report, Redactions) {
+        let end = self.base + self.buf.len();
+        let out = self.step(end, true);
+        let report = self.guard.report(self.findings);
+        (out, report, self.redactions)
+    }
+
+    /// The redactions made so far (to restore the caller's view later).
+    pub fn redactions(&self) -> &Redactions {
+        &self.redactions
+    }
+
+    /// Whether the stream has been blocked.
+    pub fn blocked(&self) -> bool {
+        self.blocked
+    }
+
+    fn floor(&self, mut at: usize) -> usize {
+        while at > self.base && !self.buf.is_char_boundary(at - self.base) {
+            at -= 1;
+        }
+        at
+    }
+
+    fn step(&mut self, cut: usize, last: bool) -> StreamOutput {
+        let mut raw = self.guard.scan_raw(&self.buf, &self.plan);
+        for f in &mut raw {
+            f.start += self.base;
+            f.end += self.base;
+        }
+        dedup(&mut raw);
+        let new: Vec<Finding> = raw
+            .into_iter()
+            .filter(|f| f.start >= self.accepted_to && (last || f.start < cut))
+            .collect();
+        self.accepted_to = cut;
+        let mut release_to = cut.max(new.iter().map(|f| f.end).max().unwrap_or(0));
+        if last {
+            release_to = self.base + self.buf.len();
+        }
+        release_to = release_to.min(self.base + self.buf.len());
+        self.findings.extend(new.iter().cloned());
+
+        let hard_block = new
+            .iter()
+            .any(|f| f.action == Action::Block && f.detector != Detector::Injection);
+        let injection_block = self.plan.action(Detector::Injection) == Some(Action::Block) && {
+            let signals = self
+                .findings
+                .iter()
+                .filter(|f| f.detector == Detector::Injection);
+            crate::injection::score(signals.map(|f| (f.kind.as_str(), f.score)))
+                >= self.guard.threshold()
+        };
+        self.blocked |= hard_block || injection_block;
+
+        let mut text = String::new();
+        if !self.blocked && release_to > self.released {
+            let from = self.released - self.base;
+            let to = release_to - self.base;
+            let redactable: Vec<Finding> = self
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.action == Action::Redact && f.end > self.released && f.start < release_to
+                })
+                .cloned()
+                .collect();
+            text = self.guard.redact_findings(
+                &self.buf[from..to],
+                self.released,
+                &redactable,
+                &mut self.redactions,
+            );
+        }
+        if release_to > self.released {
+            self.released = release_to;
+        }
+        // Keep `hold` bytes of context before the release point.
+        let keep_from = self.floor(
+            self.accepted_to
+                .min(self.released)
+                .saturating_sub(self.hold)
+                .max(self.base),
+        );
+        if keep_from > self.base {
+            self.buf.drain(..keep_from - self.base);
+            self.base = keep_from;
+        }
+        StreamOutput {
+            text,
+            findings: new,
+            blocked: self.blocked,
+        }
+    }
+}
