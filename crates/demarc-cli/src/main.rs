@@ -49,6 +49,8 @@ enum Command {
     History(cmd::history::Args),
     /// Verify or prune the gateway's tamper-evident audit trail.
     Audit(cmd::audit::Args),
+    /// Grounding: index approved document sources and query them as a caller would.
+    Ground(cmd::ground::Args),
 }
 
 /// What a command concluded; `main` maps it onto the exit code.
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Db(args) => cmd::db::run(args),
         Command::History(args) => cmd::history::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Ground(args) => cmd::ground::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -11,3 +11,4 @@ pub mod what_if;
 pub mod audit;
 pub mod db;
 pub mod history;
+pub mod ground;

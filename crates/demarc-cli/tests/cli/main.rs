@@ -1,3 +1,4 @@
 //! End-to-end tests: each module drives the real `demarc` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod model;
+mod store;
