@@ -447,7 +447,8 @@ impl Reader {
                     None => {}
                 }
                 self.discard(buf);
-                if eof {
+                // What follows the long line is still to be read, even at the end of input.
+                if eof && carry.is_empty() {
                     break;
                 }
                 continue;
