@@ -122,7 +122,8 @@ pub struct RawLimits {
 }
 
 /// Which guard policy an application runs: `default` (reversible redaction of personal data
-/// and secrets, block prompt injection), `off`, or a guard policy document.
+/// and secrets, block prompt injection), `off` (nothing scanned), or anything `demarc-guard`
+/// reads: a builtin name (`strict`, `monitor`), a policy file path, or an inline policy.
 #[derive(Debug, Clone)]
 pub enum PolicySpec {
     Default,
@@ -449,12 +450,7 @@ impl GatewayConfig {
                 Some(serde_yaml::Value::String(name)) => match name.as_str() {
                     "default" => PolicySpec::Default,
                     "off" => PolicySpec::Off,
-                    _ => {
-                        problems.push(format!(
-                            "{at}.policy: `{name}` is not `default`, `off` or a policy document"
-                        ));
-                        PolicySpec::Default
-                    }
+                    _ => PolicySpec::Document(serde_yaml::Value::String(name)),
                 },
                 Some(document) => PolicySpec::Document(document),
             };
@@ -535,7 +531,7 @@ mod tests {
              upstreams:\n\
              - {id: a, kind: azure, base_url: 'ftp://x', api_key_env: MISSING}\n\
              - {id: a, kind: gcp, base_url: 'http://x'}\n\
-             applications: [{id: app, upstreams: [b], policy: strict}]\n",
+             applications: [{id: app, upstreams: [b], policy: 7}]\n",
         )
         .unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {

@@ -78,6 +78,8 @@ pub struct FakeConfig {
     pub reply: Option<String>,
     /// Keep the last N requests received (for tests); 0 keeps none.
     pub record: usize,
+    /// Split the streamed reply at these character positions instead of every `chunk_chars`.
+    pub split_at: Vec<usize>,
 }
 
 impl Default for FakeConfig {
@@ -89,6 +91,7 @@ impl Default for FakeConfig {
             fault: Fault::None,
             reply: None,
             record: 1000,
+            split_at: Vec::new(),
         }
     }
 }
@@ -208,6 +211,13 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         if let Some(c) = o.get("chunk_chars").and_then(Value::as_u64) {
             config.chunk_chars = usize::try_from(c).unwrap_or(1);
         }
+        if let Some(Value::Array(at)) = o.get("split_at") {
+            config.split_at = at
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|n| n as usize)
+                .collect();
+        }
         if let Some(ms) = o.get("chunk_delay_ms").and_then(Value::as_u64) {
             config.chunk_delay = Duration::from_millis(ms);
         }
@@ -274,10 +284,15 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
                 .into_response();
             }
             let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
-            let events = if kind == Kind::Chat {
-                chat_events(&model, &reply, config.chunk_chars, include_usage.then_some((prompt_tokens, completion_tokens)))
+            let parts = if config.split_at.is_empty() {
+                pieces(&reply, config.chunk_chars)
             } else {
-                responses_events(&model, &reply, config.chunk_chars, (prompt_tokens, completion_tokens))
+                split_at(&reply, &config.split_at)
+            };
+            let events = if kind == Kind::Chat {
+                chat_events(&model, parts, include_usage.then_some((prompt_tokens, completion_tokens)))
+            } else {
+                responses_events(&model, &reply, parts, (prompt_tokens, completion_tokens))
             };
             stream_events(state, events, config)
         }
@@ -362,9 +377,25 @@ pub fn pieces(text: &str, n: usize) -> Vec<String> {
     chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
 
+/// Split `text` at the given character positions.
+pub fn split_at(text: &str, positions: &[usize]) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for &p in positions {
+        let p = p.min(chars.len());
+        if p > last {
+            out.push(chars[last..p].iter().collect());
+            last = p;
+        }
+    }
+    out.push(chars[last..].iter().collect());
+    out
+}
+
 type Wire = (Option<&'static str>, String);
 
-fn chat_events(model: &str, reply: &str, n: usize, usage: Option<(u64, u64)>) -> Vec<Wire> {
+fn chat_events(model: &str, parts: Vec<String>, usage: Option<(u64, u64)>) -> Vec<Wire> {
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -374,7 +405,7 @@ fn chat_events(model: &str, reply: &str, n: usize, usage: Option<(u64, u64)>) ->
         None,
         chunk(json!({"role": "assistant", "content": ""}), Value::Null),
     )];
-    for piece in pieces(reply, n) {
+    for piece in parts {
         events.push((None, chunk(json!({"content": piece}), Value::Null)));
     }
     events.push((None, chunk(json!({}), json!("stop"))));
@@ -386,7 +417,7 @@ fn chat_events(model: &str, reply: &str, n: usize, usage: Option<(u64, u64)>) ->
     events
 }
 
-fn responses_events(model: &str, reply: &str, n: usize, usage: (u64, u64)) -> Vec<Wire> {
+fn responses_events(model: &str, reply: &str, parts: Vec<String>, usage: (u64, u64)) -> Vec<Wire> {
     let mut seq = 0u64;
     let mut ev = |name: &'static str, mut body: Value| {
         if let Some(o) = body.as_object_mut() {
@@ -410,7 +441,7 @@ fn responses_events(model: &str, reply: &str, n: usize, usage: (u64, u64)) -> Ve
             json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": ""}}),
         ),
     ];
-    for piece in pieces(reply, n) {
+    for piece in parts {
         events.push(ev(
             "response.output_text.delta",
             json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": piece}),

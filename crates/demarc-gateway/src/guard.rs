@@ -1,0 +1,149 @@
+//! The adapter from `demarc-guard` to the gateway's [`Policy`] seam.
+
+use demarc_guard::{Direction, Finding, Guard, StreamScanner};
+
+use crate::config::PolicySpec;
+use crate::policy::{Action, Blocked, Hit, InputScan, OutputScanner, Policy, Vault};
+
+/// An application's guard policy, compiled once and shared by all its requests.
+pub struct GuardPolicy {
+    guard: Guard,
+    scans_output: bool,
+}
+
+impl GuardPolicy {
+    pub fn new(guard: Guard) -> Self {
+        let scans_output = !guard.policy().output.is_empty();
+        Self {
+            guard,
+            scans_output,
+        }
+    }
+
+    /// Compile the policy an application's config names (`default` when it names none).
+    pub fn from_spec(spec: &PolicySpec) -> Result<Self, String> {
+        let policy = match spec {
+            PolicySpec::Default => demarc_guard::Policy::default(),
+            PolicySpec::Off => demarc_guard::Policy::empty(),
+            PolicySpec::Document(value) => {
+                demarc_guard::Policy::from_yaml_value(value.clone()).map_err(|e| e.to_string())?
+            }
+        };
+        Guard::new(&policy)
+            .map(Self::new)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+fn action(a: demarc_guard::Action) -> Action {
+    match a {
+        demarc_guard::Action::Allow => Action::Allow,
+        demarc_guard::Action::Flag => Action::Flag,
+        demarc_guard::Action::Redact => Action::Redact,
+        demarc_guard::Action::Block => Action::Block,
+    }
+}
+
+/// Findings the policy allows are not hits (they do not count towards verdicts or metrics).
+fn hits(findings: &[Finding]) -> impl Iterator<Item = Hit> + '_ {
+    findings
+        .iter()
+        .filter(|f| f.action != demarc_guard::Action::Allow)
+        .map(|f| Hit {
+            detector: f.detector.as_str().to_string(),
+            action: action(f.action),
+        })
+}
+
+impl Policy for GuardPolicy {
+    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
+        let applied = self.guard.apply(text, Direction::Input);
+        let hits: Vec<Hit> = hits(&applied.report.findings).collect();
+        let redactions = u32::try_from(applied.redactions.len()).unwrap_or(u32::MAX);
+        for (placeholder, original) in applied.redactions.iter() {
+            vault.insert(placeholder.to_string(), original.to_string());
+        }
+        let verdict = action(applied.report.verdict);
+        let rewritten = (verdict != Action::Block && applied.text != text).then_some(applied.text);
+        InputScan {
+            action: verdict,
+            rewritten,
+            hits,
+            redactions,
+        }
+    }
+
+    fn output_scanner(&self) -> Box<dyn OutputScanner> {
+        Box::new(GuardStream {
+            scanner: Some(self.guard.stream(Direction::Output)),
+            hits: Vec::new(),
+            redactions: 0,
+        })
+    }
+
+    fn scans_output(&self) -> bool {
+        self.scans_output
+    }
+}
+
+struct GuardStream {
+    scanner: Option<StreamScanner>,
+    hits: Vec<Hit>,
+    redactions: u32,
+}
+
+impl GuardStream {
+    fn absorb(
+        &mut self,
+        out: demarc_guard::StreamOutput,
+        text: &mut String,
+    ) -> Result<(), Blocked> {
+        let start = self.hits.len();
+        self.hits.extend(hits(&out.findings));
+        self.redactions += out
+            .findings
+            .iter()
+            .filter(|f| f.action == demarc_guard::Action::Redact)
+            .count() as u32;
+        if out.blocked {
+            let detector = self.hits[start..]
+                .iter()
+                .find(|h| h.action == Action::Block)
+                .map_or_else(|| "policy".to_string(), |h| h.detector.clone());
+            return Err(Blocked { detector });
+        }
+        text.push_str(&out.text);
+        Ok(())
+    }
+}
+
+impl OutputScanner for GuardStream {
+    fn push(&mut self, chunk: &str, out: &mut String) -> Result<(), Blocked> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Err(Blocked {
+                detector: "policy".into(),
+            });
+        };
+        let step = scanner.push(chunk);
+        self.absorb(step, out)
+    }
+
+    fn finish(&mut self, out: &mut String) -> Result<(), Blocked> {
+        let Some(scanner) = self.scanner.take() else {
+            return Ok(());
+        };
+        let (last, _report, _redactions) = scanner.finish();
+        self.absorb(last, out)
+    }
+
+    fn take_hits(&mut self) -> (Vec<Hit>, u32) {
+        (
+            std::mem::take(&mut self.hits),
+            std::mem::take(&mut self.redactions),
+        )
+    }
+}
