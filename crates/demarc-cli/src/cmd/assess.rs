@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{AssessOptions, Assessment, EvidenceStatus, ObservedEvidence, assess};
+use demarc_model::assess::{
+    AssessOptions, AssessedControl, Assessment, EvidenceStatus, ObservedEvidence, assess,
+};
 
 use super::common::{CatalogArg, emit, load_estate};
 use crate::Outcome;
@@ -253,13 +255,19 @@ fn table(report: &Assessment, color: bool) -> String {
                     },
                 ),
                 d.control.as_str().into(),
-                Cell::styled(
-                    match d.evidence_expires {
-                        Some(date) => format!("{} ({date})", d.evidence.as_str()),
-                        None => d.evidence.as_str().to_string(),
-                    },
-                    evidence_style(d.evidence),
-                ),
+                if d.control == AssessedControl::NotApplicable
+                    && d.evidence == EvidenceStatus::Missing
+                {
+                    Cell::styled("not needed", Style::Dim)
+                } else {
+                    Cell::styled(
+                        match d.evidence_expires {
+                            Some(date) => format!("{} ({date})", d.evidence.as_str()),
+                            None => d.evidence.as_str().to_string(),
+                        },
+                        evidence_style(d.evidence),
+                    )
+                },
                 if gaps.is_empty() {
                     Cell::styled("covered", Style::Green)
                 } else {

@@ -4,14 +4,14 @@
 use std::fmt::Write;
 
 use demarc_model::CheckedCatalog;
-use demarc_model::assess::{ApplicationAssessment, Assessment, EvidenceStatus};
+use demarc_model::assess::{ApplicationAssessment, AssessedControl, Assessment, EvidenceStatus};
 
 const STYLE: &str = r#"
 :root{--provider:#2f6fb3;--customer:#d9822b;--shared:#8e5bb5;--na:#9aa3ad;--ok:#2e8540;--bad:#c62828;--warn:#b7791f;--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee4;--bg:#f6f8fa}
 *{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#fff}
 main{max-width:1180px;margin:0 auto;padding:28px 24px 60px}h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 12px}h3{margin:0;font-size:17px}
 .sub{color:var(--muted);margin:0 0 18px}a{color:var(--provider)}
-table.matrix{border-collapse:separate;border-spacing:4px;width:100%}
+table.matrix{border-collapse:separate;border-spacing:4px;width:100%;table-layout:fixed}.matrix th:first-child{width:30%}
 .matrix th{font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);text-align:left;padding:6px 8px}
 .matrix th.sm{text-align:center;font-size:15px;color:var(--ink)}
 .matrix td.area{padding:8px 10px;background:var(--bg);border-radius:6px;width:30%}
@@ -40,7 +40,7 @@ table.duties{border-collapse:collapse;width:100%;font-size:14px}
 .duties th{text-align:left;font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em;border-bottom:1px solid var(--line);padding:6px 8px}
 .duties td{border-bottom:1px solid #eef1f4;padding:6px 8px;vertical-align:top}
 .duties tr.gap td{background:#fdf0ef}.duties tr.gap td:first-child{box-shadow:inset 3px 0 var(--bad)}
-.ev-current{color:var(--ok)}.ev-expiring{color:var(--warn);font-weight:600}.ev-expired,.ev-missing{color:var(--bad);font-weight:600}
+.ev-current{color:var(--ok)}.ev-na{color:var(--muted)}.ev-expiring{color:var(--warn);font-weight:600}.ev-expired,.ev-missing{color:var(--bad);font-weight:600}
 .gaps{color:var(--bad);font-size:13px}.ok{color:var(--ok)}
 .inherited{font-size:13px;color:var(--muted);margin-top:8px}
 footer{margin-top:40px;color:var(--muted);font-size:12px}
@@ -197,7 +197,10 @@ fn app_card(app: &ApplicationAssessment) -> String {
     } else {
         s.push_str("<table class=\"duties\"><thead><tr><th>Area</th><th>Accountable</th><th>Team</th><th>Control</th><th>Evidence</th><th>Status</th></tr></thead><tbody>");
         for d in &app.duties {
+            let not_needed = d.control == AssessedControl::NotApplicable
+                && d.evidence == EvidenceStatus::Missing;
             let evidence = match d.evidence_expires {
+                _ if not_needed => "not needed".to_string(),
                 Some(date) => format!("{} ({date})", d.evidence.as_str()),
                 None => d.evidence.as_str().to_string(),
             };
@@ -216,6 +219,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
                 )
             };
             let ev_class = match d.evidence {
+                _ if not_needed => "ev-na",
                 EvidenceStatus::Current => "ev-current",
                 EvidenceStatus::Expiring => "ev-expiring",
                 EvidenceStatus::Expired => "ev-expired",
