@@ -10,6 +10,8 @@ use crate::{BeginWrite, Store, check_text, dispatch, from_ms, to_ms};
 /// Most duty results in one run.
 pub const MAX_RESULTS: usize = 1_000_000;
 const MAX_FIELD: usize = 1024;
+/// Rows per multi-row INSERT (8 parameters each, under both backends' limits).
+pub(crate) const ROWS_PER_INSERT: usize = 1000;
 
 /// A `duty_results` row as selected by [`Store::duty_results`].
 type DutyRow = (String, String, String, Option<String>, String, String, bool);
@@ -125,21 +127,23 @@ impl Store {
             .bind(at_ms)
             .fetch_one(&mut *tx)
             .await?;
-            for r in results {
-                sqlx::query(
+            // Multi-row inserts: one round trip per chunk, not per duty.
+            for chunk in results.chunks(ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO duty_results (run_id, application, area, accountable, owner_team,
-                     control_status, evidence_status, covered) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(run)
-                .bind(&r.application)
-                .bind(&r.area)
-                .bind(&r.accountable)
-                .bind(&r.owner_team)
-                .bind(&r.control_status)
-                .bind(&r.evidence_status)
-                .bind(r.covered)
-                .execute(&mut *tx)
-                .await?;
+                     control_status, evidence_status, covered) ",
+                );
+                insert.push_values(chunk, |mut row, r| {
+                    row.push_bind(run)
+                        .push_bind(&r.application)
+                        .push_bind(&r.area)
+                        .push_bind(&r.accountable)
+                        .push_bind(&r.owner_team)
+                        .push_bind(&r.control_status)
+                        .push_bind(&r.evidence_status)
+                        .push_bind(r.covered);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(run)
@@ -182,18 +186,15 @@ impl Store {
 
     /// The duty results of one run, in the order they were recorded.
     pub async fn duty_results(&self, run: RunId) -> Result<Vec<DutyResult>> {
-        let rows: Vec<DutyRow> = dispatch!(
-            self,
-            |pool| {
-                sqlx::query_as(
+        let rows: Vec<DutyRow> = dispatch!(self, |pool| {
+            sqlx::query_as(
                 "SELECT application, area, accountable, owner_team, control_status, evidence_status, covered
                  FROM duty_results WHERE run_id = $1 ORDER BY application, area",
             )
             .bind(run)
             .fetch_all(pool)
             .await?
-            }
-        );
+        });
         Ok(rows
             .into_iter()
             .map(

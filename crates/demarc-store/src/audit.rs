@@ -388,26 +388,34 @@ impl Store {
     }
 
     async fn verify_chains(&self, only: Option<&str>) -> Result<VerifyReport> {
-        let filter = only.unwrap_or("");
-        let all = only.is_none();
+        // Two query shapes rather than `$1 OR chain = $2`, so the chain filter uses the key.
+        let filter = if only.is_some() {
+            "WHERE chain = $1"
+        } else {
+            ""
+        };
+        let heads_sql =
+            format!("SELECT chain, head_seq, head_hash FROM audit_chains {filter} ORDER BY chain");
+        let checkpoints_sql = format!(
+            "SELECT chain, seq, hash, pruned_at_ms, prev_seal, seal FROM audit_checkpoints {filter} ORDER BY chain, seq"
+        );
+        let events_sql = format!(
+            "SELECT chain, seq, at_ms, payload, prev_hash, hash FROM audit_events {filter} ORDER BY chain, seq"
+        );
         let heads: Vec<(String, i64, Vec<u8>)> = dispatch!(self, |pool| {
-            sqlx::query_as("SELECT chain, head_seq, head_hash FROM audit_chains WHERE $1 OR chain = $2 ORDER BY chain")
-                .bind(all)
-                .bind(filter)
-                .fetch_all(pool)
-                .await?
+            let mut q = sqlx::query_as(&heads_sql);
+            if let Some(chain) = only {
+                q = q.bind(chain);
+            }
+            q.fetch_all(pool).await?
         });
-        let checkpoints: Vec<CheckpointRow> =
-            dispatch!(self, |pool| {
-                sqlx::query_as(
-                    "SELECT chain, seq, hash, pruned_at_ms, prev_seal, seal FROM audit_checkpoints
-                 WHERE $1 OR chain = $2 ORDER BY chain, seq",
-                )
-                .bind(all)
-                .bind(filter)
-                .fetch_all(pool)
-                .await?
-            });
+        let checkpoints: Vec<CheckpointRow> = dispatch!(self, |pool| {
+            let mut q = sqlx::query_as(&checkpoints_sql);
+            if let Some(chain) = only {
+                q = q.bind(chain);
+            }
+            q.fetch_all(pool).await?
+        });
         let mut walker = Walker::new(heads, checkpoints);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(4);
         let verifier = tokio::task::spawn_blocking(move || {
@@ -422,13 +430,11 @@ impl Store {
         });
         let fetched: Result<()> = async {
             dispatch!(self, |pool| {
-                let mut rows = sqlx::query(
-                    "SELECT chain, seq, at_ms, payload, prev_hash, hash FROM audit_events
-                     WHERE $1 OR chain = $2 ORDER BY chain, seq",
-                )
-                .bind(all)
-                .bind(filter)
-                .fetch(pool);
+                let mut query = sqlx::query(&events_sql);
+                if let Some(chain) = only {
+                    query = query.bind(chain);
+                }
+                let mut rows = query.fetch(pool);
                 let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
                 while let Some(row) = rows.try_next().await? {
                     chunk.push(RawEvent {
@@ -645,10 +651,7 @@ struct ChainState {
 }
 
 impl Walker {
-    fn new(
-        heads: Vec<(String, i64, Vec<u8>)>,
-        checkpoints: Vec<CheckpointRow>,
-    ) -> Walker {
+    fn new(heads: Vec<(String, i64, Vec<u8>)>, checkpoints: Vec<CheckpointRow>) -> Walker {
         let mut bases = std::collections::BTreeMap::new();
         for (chain, seq, hash, pruned_at, prev_seal, seal) in checkpoints {
             let entry = bases.entry(chain.clone()).or_insert((
@@ -905,5 +908,81 @@ mod tests {
             sqlite_insert_sql(2),
             "INSERT INTO audit_events (chain, seq, at_ms, payload, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6),($1,$7,$8,$9,$10,$11)"
         );
+    }
+
+    /// A valid chain of `n` events as `verify` reads them, and its head.
+    fn chain(n: usize) -> (Vec<RawEvent>, (String, i64, Vec<u8>)) {
+        let mut prev = GENESIS.to_vec();
+        let mut out = Vec::new();
+        for i in 0..n {
+            let seq = i as i64 + 1;
+            let payload = format!(r#"{{"n":{i}}}"#);
+            let hash = event_hash("c", seq, 1000 + seq, payload.as_bytes(), &prev).to_vec();
+            out.push(RawEvent {
+                chain: "c".into(),
+                seq,
+                at_ms: 1000 + seq,
+                payload,
+                prev: prev.clone(),
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        (out, ("c".into(), n as i64, prev))
+    }
+
+    fn walk(events: &[RawEvent], head: (String, i64, Vec<u8>)) -> Option<BrokenLink> {
+        let mut walker = Walker::new(vec![head], Vec::new());
+        for (e, ok) in events.iter().zip(hash_all(events, 2)) {
+            walker.step(e, ok);
+        }
+        walker
+            .finish()
+            .chains
+            .into_iter()
+            .next()
+            .and_then(|c| c.broken)
+    }
+
+    proptest::proptest! {
+        /// Any single alteration, deletion, insertion or swap is found, at or
+        /// just after the place it was made.
+        #[test]
+        fn every_tampering_is_found(n in 2usize..40, pick in 0usize..1000, kind in 0u8..4) {
+            let (mut events, head) = chain(n);
+            proptest::prop_assert!(walk(&events, head.clone()).is_none());
+            let at = pick % n;
+            match kind {
+                0 => events[at].payload.push(' '),
+                1 => { events.remove(at); }
+                2 => {
+                    let copy = RawEvent { payload: r#"{"forged":1}"#.into(), ..clone_event(&events[at]) };
+                    events.insert(at, copy);
+                    for (i, e) in events.iter_mut().enumerate() { e.seq = i as i64 + 1; }
+                }
+                _ => {
+                    let other = if at + 1 < n { at + 1 } else { at - 1 };
+                    let (a, b) = (events[at].seq, events[other].seq);
+                    events.swap(at, other);
+                    events[at].seq = a;
+                    events[other].seq = b;
+                }
+            }
+            let broken = walk(&events, head);
+            proptest::prop_assert!(broken.is_some(), "kind {} at {} not detected", kind, at);
+            let seq = broken.map(|b| b.seq).unwrap_or_default();
+            proptest::prop_assert!(seq <= at as i64 + 2, "reported at {} for a change at seq {}", seq, at + 1);
+        }
+    }
+
+    fn clone_event(e: &RawEvent) -> RawEvent {
+        RawEvent {
+            chain: e.chain.clone(),
+            seq: e.seq,
+            at_ms: e.at_ms,
+            payload: e.payload.clone(),
+            prev: e.prev.clone(),
+            hash: e.hash.clone(),
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::assessments::ROWS_PER_INSERT;
 use crate::error::{Result, StoreError};
 use crate::{BeginWrite, RunId, Store, check_text, dispatch, from_ms, to_ms};
 
@@ -68,21 +69,22 @@ impl Store {
             .bind(to_ms(at))
             .fetch_one(&mut *tx)
             .await?;
-            for f in findings {
-                sqlx::query(
+            for chunk in findings.chunks(ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO discovery_findings (run_id, service, user_name, requests, bytes_sent,
-                     bytes_received, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(run)
-                .bind(&f.service)
-                .bind(&f.user)
-                .bind(f.requests)
-                .bind(f.bytes_sent)
-                .bind(f.bytes_received)
-                .bind(to_ms(f.first_seen))
-                .bind(to_ms(f.last_seen))
-                .execute(&mut *tx)
-                .await?;
+                     bytes_received, first_seen_ms, last_seen_ms) ",
+                );
+                insert.push_values(chunk, |mut row, f| {
+                    row.push_bind(run)
+                        .push_bind(&f.service)
+                        .push_bind(&f.user)
+                        .push_bind(f.requests)
+                        .push_bind(f.bytes_sent)
+                        .push_bind(f.bytes_received)
+                        .push_bind(to_ms(f.first_seen))
+                        .push_bind(to_ms(f.last_seen));
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(run)

@@ -175,6 +175,17 @@ async fn assessment_history(t: &Target) {
     let results = store.duty_results(first).await.unwrap();
     assert_eq!(results[0], duty("chat", "audit", true));
     assert_eq!(results.len(), 3);
+    // A run larger than one multi-row insert.
+    let many: Vec<_> = (0..2100)
+        .map(|i| duty("big", &format!("area-{i:04}"), i % 3 == 0))
+        .collect();
+    let big = store
+        .record_assessment(&estate, t0 + Duration::days(8), &many)
+        .await
+        .unwrap();
+    assert_eq!(store.duty_results(big).await.unwrap(), many);
+    let big_history = store.history(Some("big")).await.unwrap();
+    assert_eq!((big_history[0].covered, big_history[0].total), (700, 2100));
     // The same estate content is stored once.
     let status = store.status().await.unwrap();
     assert_eq!(
@@ -193,7 +204,7 @@ async fn assessment_history(t: &Target) {
         store.record_assessment(&estate, t0, &[bad]).await,
         Err(StoreError::Invalid { .. })
     ));
-    assert_eq!(store.history(None).await.unwrap().len(), 4);
+    assert_eq!(store.history(None).await.unwrap().len(), 5);
 }
 both!(assessment_history);
 
@@ -225,7 +236,18 @@ async fn discovery_round_trip_and_retention(t: &Target) {
         .unwrap();
     assert_eq!(removed, 1);
     assert_eq!(store.discovery_findings(run).await.unwrap(), vec![recent]);
+    // A run larger than one multi-row insert.
+    let many: Vec<_> = (0..2500)
+        .map(|i| finding(&format!("svc-{i:04}"), now))
+        .collect();
+    let big = store
+        .record_discovery("zeek conn.log", now, &many)
+        .await
+        .unwrap();
+    assert_eq!(store.discovery_findings(big).await.unwrap(), many);
     let runs = store.discovery_runs().await.unwrap();
+    assert_eq!((runs[0].id, runs[0].findings), (big, 2500));
+    let runs = &runs[1..];
     assert_eq!(
         (runs[0].id, runs[0].findings, runs[0].source.as_str()),
         (run, 1, "squid access.log")
