@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                         SupplyRule::Explicit => format!("it lists `{}` under `supplies`", e.layer),
                         SupplyRule::KindPriority => {
                             format!(
-                                "its kind `{kind}` comes first in the layer's `supplied_by` list"
+                                "`{kind}` is the first kind in the layer's `supplied_by` list that the application has"
                             )
                         }
                         SupplyRule::FirstComponent => {

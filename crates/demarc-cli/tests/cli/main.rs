@@ -3,3 +3,4 @@
 mod ground;
 mod model;
 mod store;
+mod snapshots_model;
