@@ -51,6 +51,15 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Grounding: index approved document sources and query them as a caller would.
     Ground(cmd::ground::Args),
+    /// Run the OpenAI-compatible gateway: per-application keys, guard policy on input and
+    /// output (streams included), upstream routing with retries and failover, rate limits,
+    /// a tamper-evident audit log, metrics, and evidence for the assessment.
+    Gateway(cmd::gateway::Args),
+    /// Create, list and revoke the gateway keys applications call the gateway with.
+    Keys(cmd::keys::Args),
+    /// A fake OpenAI-compatible upstream for trying the gateway and for its tests and
+    /// benchmarks (latency, chunking and fault injection).
+    FakeUpstream(cmd::fake_upstream::Args),
 }
 
 /// What a command concluded; `main` maps it onto the exit code.
@@ -78,6 +87,9 @@ fn main() -> ExitCode {
         Command::History(args) => cmd::history::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Ground(args) => cmd::ground::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Keys(args) => cmd::keys::run(args),
+        Command::FakeUpstream(args) => cmd::fake_upstream::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -20,8 +20,9 @@ use crate::upstream::Endpoint;
 /// What the gateway records about one request. Never holds prompt or completion text.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
-    /// RFC 3339, UTC.
-    pub time: String,
+    /// When the request ended (RFC 3339, UTC, in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: time::OffsetDateTime,
     pub request_id: String,
     pub application: Option<String>,
     pub user: Option<String>,
@@ -218,22 +219,13 @@ async fn write_loop(
     }
 }
 
-/// The current time in RFC 3339 (UTC, milliseconds).
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&format).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn event(n: u16) -> AuditEvent {
         AuditEvent {
-            time: now_rfc3339(),
+            time: time::OffsetDateTime::now_utc(),
             request_id: format!("r{n}"),
             application: None,
             user: None,
@@ -281,11 +273,10 @@ mod tests {
     }
 
     #[test]
-    fn time_is_rfc3339() {
-        let t = now_rfc3339();
-        assert!(
-            t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
-            "{t}"
-        );
+    fn events_serialise_with_rfc3339_time() {
+        let json = serde_json::to_value(event(200)).unwrap();
+        let t = json["time"].as_str().unwrap();
+        assert!(t.as_bytes()[10] == b'T' && t.ends_with('Z'), "{t}");
+        assert_eq!(json["endpoint"], "chat_completions");
     }
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// YAML values as policies are written in configs and estates.
+pub use serde_yaml::Value as YamlValue;
+
 /// The largest request body accepted unless the config says otherwise (4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The largest non-streamed upstream response the gateway reads (32 MiB).
@@ -126,6 +129,7 @@ pub struct RawLimits {
 /// reads: a builtin name (`strict`, `monitor`), a policy file path, or an inline policy.
 #[derive(Debug, Clone)]
 pub enum PolicySpec {
+    /// The config names no policy: the estate's `guard_policy`, else guard's `default`.
     Default,
     Off,
     Document(serde_yaml::Value),
@@ -448,7 +452,6 @@ impl GatewayConfig {
             let policy = match a.policy {
                 None => PolicySpec::Default,
                 Some(serde_yaml::Value::String(name)) => match name.as_str() {
-                    "default" => PolicySpec::Default,
                     "off" => PolicySpec::Off,
                     _ => PolicySpec::Document(serde_yaml::Value::String(name)),
                 },

@@ -3,7 +3,7 @@
 use demarc_guard::{Direction, Finding, Guard, StreamScanner};
 
 use crate::config::PolicySpec;
-use crate::policy::{Action, Blocked, Hit, InputScan, OutputScanner, Policy, Vault};
+use crate::policy::{Action, Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Vault};
 
 /// An application's guard policy, compiled once and shared by all its requests.
 pub struct GuardPolicy {
@@ -60,6 +60,21 @@ fn hits(findings: &[Finding]) -> impl Iterator<Item = Hit> + '_ {
 }
 
 impl Policy for GuardPolicy {
+    fn coverage(&self) -> Coverage {
+        let policy = self.guard.policy();
+        Coverage {
+            name: policy.name.clone().unwrap_or_else(|| "custom".into()),
+            input: !policy.input.is_empty(),
+            output: !policy.output.is_empty(),
+            ip: policy
+                .output
+                .get(&demarc_guard::Detector::Protected)
+                .is_some_and(|a| {
+                    *a != demarc_guard::Action::Allow && !policy.protected.documents.is_empty()
+                }),
+        }
+    }
+
     fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
         let applied = self.guard.apply(text, Direction::Input);
         let hits: Vec<Hit> = hits(&applied.report.findings).collect();

@@ -19,4 +19,5 @@ pub mod openai;
 pub mod policy;
 pub mod server;
 pub mod sse;
+pub mod store;
 pub mod upstream;

@@ -103,8 +103,24 @@ impl Vault {
     }
 }
 
+/// Which customer duties a policy carries out, for evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub name: String,
+    /// Input is scanned (prompt filtering).
+    pub input: bool,
+    /// Output is scanned.
+    pub output: bool,
+    /// Output is checked against registered protected content (IP and copyright).
+    pub ip: bool,
+}
+
 /// A policy applied to one application's traffic.
 pub trait Policy: Send + Sync {
+    /// What this policy enforces (for evidence); nothing by default.
+    fn coverage(&self) -> Coverage {
+        Coverage::default()
+    }
     /// Scan one input text (a user or tool message), recording reversible redactions.
     fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan;
     /// A fresh incremental scanner for one output text (one choice of one response).
@@ -137,6 +153,12 @@ pub trait OutputScanner: Send {
 pub struct Off;
 
 impl Policy for Off {
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            name: "off".into(),
+            ..Coverage::default()
+        }
+    }
     fn scan_input(&self, _text: &str, _vault: &mut Vault) -> InputScan {
         InputScan {
             action: Action::Allow,

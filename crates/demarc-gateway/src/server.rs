@@ -22,14 +22,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
-use crate::audit::{AuditEvent, AuditSink, Auditor, Slot, now_rfc3339};
+use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
 use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
 use crate::error::ApiError;
 use crate::keys::{Authenticator, KeySource, Rejection};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request};
-use crate::policy::{Policy, Vault, Verdicts};
+use crate::policy::{Coverage, Policy, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::{self, Endpoint, Upstream};
 
@@ -50,6 +50,20 @@ pub struct App {
     /// Indexes into the upstream list, in failover order.
     order: Vec<usize>,
     pub policy: Arc<dyn Policy>,
+    coverage: Coverage,
+    activity: std::sync::Mutex<Activity>,
+}
+
+/// What the gateway did for one application since it started (the basis of evidence).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Activity {
+    pub requests: u64,
+    pub input_scanned: u64,
+    pub input_blocked: u64,
+    pub output_scanned: u64,
+    pub output_blocked: u64,
+    pub redactions: u64,
+    pub rate_limited: u64,
 }
 
 /// Everything a request needs, shared by all of them.
@@ -63,6 +77,7 @@ pub struct Gateway {
     pub metrics: Metrics,
     ready: AtomicBool,
     counter: AtomicU64,
+    pub started_at: time::OffsetDateTime,
 }
 
 /// Builds the policy an application runs (the guard adapter, in the binary).
@@ -97,14 +112,16 @@ impl Gateway {
                 id: a.id.clone(),
                 message,
             })?;
-            apps.insert(
-                a.id.clone(),
-                App {
-                    config: a.clone(),
-                    order,
-                    policy,
-                },
-            );
+            let coverage = policy.coverage();
+            let activity = Default::default();
+            let app = App {
+                config: a.clone(),
+                order,
+                policy,
+                coverage,
+                activity,
+            };
+            apps.insert(a.id.clone(), app);
         }
         let (auditor, writer) = Auditor::start(
             sink,
@@ -122,12 +139,27 @@ impl Gateway {
             metrics: Metrics::default(),
             ready: AtomicBool::new(true),
             counter: AtomicU64::new(0),
+            started_at: time::OffsetDateTime::now_utc(),
         });
         Ok((gateway, writer))
     }
 
     pub fn application_ids(&self) -> impl Iterator<Item = &str> {
         self.apps.keys().map(String::as_str)
+    }
+
+    /// Per application: what its policy covers and what the gateway did for it so far.
+    pub fn activity(&self) -> Vec<(String, Coverage, Activity)> {
+        let mut out: Vec<_> = self
+            .apps
+            .iter()
+            .map(|(id, app)| {
+                let activity = app.activity.lock().map(|a| a.clone()).unwrap_or_default();
+                (id.clone(), app.coverage.clone(), activity)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     fn request_id(&self) -> String {
@@ -156,6 +188,18 @@ impl Gateway {
             };
             self.metrics.blocked(direction, app);
         }
+        if let Some(app) = ctx.application.as_deref().and_then(|a| self.apps.get(a)) {
+            if let Ok(mut a) = app.activity.lock() {
+                let v = &ctx.verdicts;
+                a.requests += 1;
+                a.input_scanned += u64::from(app.coverage.input && v.input.is_some());
+                a.input_blocked += u64::from(v.input == Some(crate::policy::Action::Block));
+                a.output_scanned += u64::from(app.coverage.output && v.output.is_some());
+                a.output_blocked += u64::from(error == Some("output_blocked"));
+                a.redactions += u64::from(v.redactions);
+                a.rate_limited += u64::from(error == Some("rate_limit_exceeded"));
+            }
+        }
         if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
             if tokens > 0 {
                 if let Some(a) = self.apps.get(app) {
@@ -173,7 +217,7 @@ impl Gateway {
             }
         }
         let event = AuditEvent {
-            time: now_rfc3339(),
+            time: time::OffsetDateTime::now_utc(),
             request_id: ctx.request_id,
             application: ctx.application.map(|a| a.to_string()),
             user: ctx.user,
@@ -1024,4 +1068,27 @@ pub async fn serve(
             gw.set_ready(false);
         })
         .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
 }

@@ -12,3 +12,6 @@ pub mod audit;
 pub mod db;
 pub mod history;
 pub mod ground;
+pub mod fake_upstream;
+pub mod gateway;
+pub mod keys;
