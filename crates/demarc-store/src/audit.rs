@@ -22,7 +22,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::error::{Result, StoreError};
-use crate::{BeginWrite, Pool, Store, check_text, dispatch, from_ms, to_ms};
+use crate::{BeginSnapshot, BeginWrite, Pool, Store, check_text, dispatch, from_ms, to_ms};
 
 /// `prev_hash` of a chain's first event.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -402,39 +402,27 @@ impl Store {
         let events_sql = format!(
             "SELECT chain, seq, at_ms, payload, prev_hash, hash FROM audit_events {filter} ORDER BY chain, seq"
         );
-        let heads: Vec<(String, i64, Vec<u8>)> = dispatch!(self, |pool| {
+        // Heads, checkpoints and events are read in one snapshot: a gateway
+        // appending meanwhile must not look like events added outside demarc.
+        dispatch!(self, |pool| {
+            let mut snapshot = pool.begin_snapshot().await?;
             let mut q = sqlx::query_as(&heads_sql);
             if let Some(chain) = only {
                 q = q.bind(chain);
             }
-            q.fetch_all(pool).await?
-        });
-        let checkpoints: Vec<CheckpointRow> = dispatch!(self, |pool| {
+            let heads: Vec<(String, i64, Vec<u8>)> = q.fetch_all(&mut *snapshot).await?;
             let mut q = sqlx::query_as(&checkpoints_sql);
             if let Some(chain) = only {
                 q = q.bind(chain);
             }
-            q.fetch_all(pool).await?
-        });
-        let mut walker = Walker::new(heads, checkpoints);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(4);
-        let verifier = tokio::task::spawn_blocking(move || {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            while let Some(chunk) = rx.blocking_recv() {
-                let intact = hash_all(&chunk, threads);
-                for (event, ok) in chunk.iter().zip(intact) {
-                    walker.step(event, ok);
-                }
-            }
-            walker.finish()
-        });
-        let fetched: Result<()> = async {
-            dispatch!(self, |pool| {
+            let checkpoints: Vec<CheckpointRow> = q.fetch_all(&mut *snapshot).await?;
+            let (tx, verifier) = spawn_verifier(Walker::new(heads, checkpoints));
+            let fetched: Result<()> = async {
                 let mut query = sqlx::query(&events_sql);
                 if let Some(chain) = only {
                     query = query.bind(chain);
                 }
-                let mut rows = query.fetch(pool);
+                let mut rows = query.fetch(&mut *snapshot);
                 let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
                 while let Some(row) = rows.try_next().await? {
                     chunk.push(RawEvent {
@@ -456,15 +444,17 @@ impl Store {
                     let _ = tx.send(chunk).await;
                 }
                 Ok(())
-            })
-        }
-        .await;
-        drop(tx);
-        let report = verifier.await.map_err(|e| {
-            StoreError::invalid("audit verification", format!("the verifier stopped: {e}"))
-        })?;
-        fetched?;
-        Ok(report)
+            }
+            .await;
+            drop(tx);
+            // Read-only: ending the snapshot discards nothing.
+            let _ = snapshot.rollback().await;
+            let report = verifier.await.map_err(|e| {
+                StoreError::invalid("audit verification", format!("the verifier stopped: {e}"))
+            })?;
+            fetched?;
+            Ok(report)
+        })
     }
 
     /// Removes audit events older than `before` from the start of each chain,
@@ -599,6 +589,28 @@ struct RawEvent {
     payload: String,
     prev: Vec<u8>,
     hash: Vec<u8>,
+}
+
+/// Starts the blocking side of `verify`: it hashes each chunk received on all
+/// cores, then walks it in order.
+fn spawn_verifier(
+    mut walker: Walker,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<RawEvent>>,
+    tokio::task::JoinHandle<VerifyReport>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(4);
+    let handle = tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        while let Some(chunk) = rx.blocking_recv() {
+            let intact = hash_all(&chunk, threads);
+            for (event, ok) in chunk.iter().zip(intact) {
+                walker.step(event, ok);
+            }
+        }
+        walker.finish()
+    });
+    (tx, handle)
 }
 
 /// Whether each event's stored hash matches its content, computed on `threads` threads.

@@ -100,6 +100,30 @@ impl BeginWrite for PgPool {
     }
 }
 
+/// Opens a read-only transaction that sees one consistent snapshot: SQLite's
+/// deferred transaction keeps its WAL snapshot from the first read on;
+/// PostgreSQL needs REPEATABLE READ for the same.
+pub(crate) trait BeginSnapshot {
+    type Db: sqlx::Database;
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginSnapshot for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.begin().await?)
+    }
+}
+
+impl BeginSnapshot for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
+    }
+}
+
 /// Backend, schema version and row counts, for `demarc db status`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoreStatus {
