@@ -4,3 +4,4 @@ mod ground;
 mod model;
 mod store;
 mod snapshots_model;
+mod gateway;
