@@ -99,23 +99,32 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                     .await;
                 store.close().await;
                 let report = report?;
-                match format {
-                    Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                let output = match format {
+                    Format::Json => serde_json::to_string_pretty(&report)? + "\n",
                     Format::Table => {
+                        use std::fmt::Write;
+                        let mut out = String::new();
                         for p in &report.chains {
-                            println!(
+                            let _ = writeln!(
+                                out,
                                 "chain `{}`: removed {} events, checkpoint at seq {}",
                                 p.chain, p.events_removed, p.through_seq
                             );
                         }
                         if older_than.is_some() && report.chains.is_empty() {
-                            println!("no audit events old enough to prune");
+                            let _ = writeln!(out, "no audit events old enough to prune");
                         }
                         if findings_older_than.is_some() {
-                            println!("discovery findings: removed {}", report.findings_removed);
+                            let _ = writeln!(
+                                out,
+                                "discovery findings: removed {}",
+                                report.findings_removed
+                            );
                         }
+                        out
                     }
-                }
+                };
+                super::common::emit(None, &output)?;
                 Ok(crate::Outcome::Success)
             }
             Action::WriteTestEvents {
@@ -149,18 +158,28 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
 }
 
 fn print_verify(report: &VerifyReport, format: Format) -> anyhow::Result<()> {
+    use std::fmt::Write;
     let broken = report.chains.iter().filter(|c| c.broken.is_some()).count();
+    let mut out = String::new();
     match format {
         Format::Json => {
             let mut json = serde_json::to_value(report)?;
             if let Some(object) = json.as_object_mut() {
                 object.insert("intact".into(), (broken == 0).into());
             }
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            out = serde_json::to_string_pretty(&json)? + "\n";
         }
         Format::Table => {
-            println!(
-                "{:<24} {:>10} {:>21} {:>8}  {:<16}  STATUS",
+            let chain_w = report
+                .chains
+                .iter()
+                .map(|c| c.chain.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(5);
+            let _ = writeln!(
+                out,
+                "{:<chain_w$} {:>10} {:>21} {:>8}  {:<16}  STATUS",
                 "CHAIN", "EVENTS", "SEQ", "PRUNED", "HEAD"
             );
             for c in &report.chains {
@@ -174,13 +193,15 @@ fn print_verify(report: &VerifyReport, format: Format) -> anyhow::Result<()> {
                     None => "ok".to_owned(),
                     Some(b) => format!("broken at seq {}: {}", b.seq, b.reason),
                 };
-                println!(
-                    "{:<24} {:>10} {:>21} {:>8}  {:<16}  {status}",
+                let _ = writeln!(
+                    out,
+                    "{:<chain_w$} {:>10} {:>21} {:>8}  {:<16}  {status}",
                     c.chain, c.events, seqs, pruned, head
                 );
             }
         }
     }
+    super::common::emit(None, &out)?;
     if broken == 0 {
         eprintln!(
             "verified {} events in {} chains: intact",

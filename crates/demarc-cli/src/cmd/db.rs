@@ -80,10 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
             Action::Migrate { store } => {
                 let store = store.open().await?;
                 let status = store.status().await?;
-                println!(
-                    "{} store `{}` is at schema version {}",
+                let line = format!(
+                    "{} store `{}` is at schema version {}\n",
                     status.backend, status.location, status.schema_version
                 );
+                super::common::emit(None, &line)?;
                 store.close().await;
             }
             Action::Status { store, format } => {
@@ -103,15 +104,18 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                             "schema_version": status.schema_version,
                             "counts": counts,
                         });
-                        println!("{}", serde_json::to_string_pretty(&json)?);
+                        super::common::emit(None, &(serde_json::to_string_pretty(&json)? + "\n"))?;
                     }
                     Format::Table => {
-                        println!("backend         {}", status.backend);
-                        println!("location        {}", status.location);
-                        println!("schema version  {}", status.schema_version);
+                        use std::fmt::Write;
+                        let mut out = String::new();
+                        let _ = writeln!(out, "backend         {}", status.backend);
+                        let _ = writeln!(out, "location        {}", status.location);
+                        let _ = writeln!(out, "schema version  {}", status.schema_version);
                         for (table, rows) in &status.counts {
-                            println!("{table:<18}{rows:>10}");
+                            let _ = writeln!(out, "{table:<18}{rows:>10}");
                         }
+                        super::common::emit(None, &out)?;
                     }
                 }
             }
