@@ -51,6 +51,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Grounding: index approved document sources and query them as a caller would.
     Ground(cmd::ground::Args),
+    /// Run the guard detectors (secrets, personal data, prompt injection, invisible text, deny
+    /// lists, canaries, protected content) over a file, stdin or a JSONL batch; exit 1 when the
+    /// policy blocks.
+    Scan(cmd::scan::Args),
     /// Run the OpenAI-compatible gateway: per-application keys, guard policy on input and
     /// output (streams included), upstream routing with retries and failover, rate limits,
     /// a tamper-evident audit log, metrics, and evidence for the assessment.
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::History(args) => cmd::history::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Ground(args) => cmd::ground::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Keys(args) => cmd::keys::run(args),
         Command::FakeUpstream(args) => cmd::fake_upstream::run(args),

@@ -89,7 +89,11 @@ impl Redactions {
         while let Some(at) = rest.find("[[") {
             out.push_str(&rest[..at]);
             let tail = &rest[at..];
-            let close = tail[..tail.len().min(MAX_PLACEHOLDER)].find("]]");
+            let mut limit = tail.len().min(MAX_PLACEHOLDER);
+            while !tail.is_char_boundary(limit) {
+                limit -= 1;
+            }
+            let close = tail[..limit].find("]]");
             match close.and_then(|c| self.map.get(&tail[..c + 2]).map(|v| (c, v))) {
                 Some((c, value)) => {
                     out.push_str(value);

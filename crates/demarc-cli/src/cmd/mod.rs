@@ -15,3 +15,4 @@ pub mod ground;
 pub mod fake_upstream;
 pub mod gateway;
 pub mod keys;
+pub mod scan;

@@ -5,3 +5,4 @@ mod model;
 mod store;
 mod snapshots_model;
 mod gateway;
+mod guard;

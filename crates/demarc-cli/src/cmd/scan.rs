@@ -1,0 +1,311 @@
+//! `demarc scan`: run the guard detectors over a file, stdin, or a JSONL batch.
+
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use demarc_guard::{Action, Direction, Finding, Guard, Policy, Report};
+
+use crate::Outcome;
+use crate::render::table::{Cell, Style, Table};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The text to scan: a file, or `-` for stdin (the default).
+    #[arg(value_name = "FILE|-", conflicts_with = "jsonl")]
+    input: Option<PathBuf>,
+    /// Batch mode: read lines `{"id": ..., "text": ...}` and write one JSON result per line.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+    /// Guard policy: a builtin (`default`, `strict`, `monitor`, `off`) or a policy file (YAML).
+    #[arg(long, value_name = "P", default_value = "default")]
+    policy: String,
+    /// Scan as text going to the model (`input`) or coming back from it (`output`).
+    #[arg(long, value_enum, default_value_t = DirectionArg::Input)]
+    direction: DirectionArg,
+    /// Output format for a single text.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Print the text with the policy's redactions applied instead of the findings.
+    #[arg(long, conflicts_with = "jsonl")]
+    redact: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum DirectionArg {
+    Input,
+    Output,
+}
+
+/// Bytes read per chunk when streaming a file through the scanner.
+const CHUNK: usize = 1 << 16;
+/// Longest line accepted in batch mode.
+const MAX_LINE: usize = 16 << 20;
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let policy = Policy::load(&args.policy)
+        .with_context(|| format!("cannot load guard policy `{}`", args.policy))?;
+    let guard = Guard::new(&policy)
+        .with_context(|| format!("cannot compile guard policy `{}`", args.policy))?;
+    let direction = match args.direction {
+        DirectionArg::Input => Direction::Input,
+        DirectionArg::Output => Direction::Output,
+    };
+    if let Some(path) = &args.jsonl {
+        return batch(&guard, direction, path);
+    }
+    let (report, redacted) = scan_stream(&guard, direction, args.input.as_ref(), args.redact)?;
+    let mut stdout = std::io::stdout().lock();
+    if args.redact {
+        stdout.write_all(redacted.as_bytes())?;
+    } else {
+        match args.format {
+            Format::Json => writeln!(stdout, "{}", result_json(None, &report))?,
+            Format::Table => write!(stdout, "{}", table(&report))?,
+        }
+    }
+    Ok(if report.verdict == Action::Block {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Scan a file or stdin chunk by chunk (bounded memory); invalid UTF-8 becomes U+FFFD, so
+/// offsets are into the text as decoded.
+fn scan_stream(
+    guard: &Guard,
+    direction: Direction,
+    input: Option<&PathBuf>,
+    keep_text: bool,
+) -> anyhow::Result<(Report, String)> {
+    let mut reader: Box<dyn Read> = match input {
+        Some(p) if p.as_os_str() != "-" => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open `{}`", p.display()))?,
+        ),
+        _ => Box::new(std::io::stdin().lock()),
+    };
+    let name = input.map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
+    let mut scanner = guard.stream(direction);
+    let mut text_out = String::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("cannot read `{name}`"))?;
+        if n == 0 {
+            break;
+        }
+        carry.extend_from_slice(&buf[..n]);
+        let chunk = take_utf8(&mut carry, false);
+        let out = scanner.push(&chunk);
+        if keep_text {
+            text_out.push_str(&out.text);
+        }
+    }
+    let rest = take_utf8(&mut carry, true);
+    let out = scanner.push(&rest);
+    if keep_text {
+        text_out.push_str(&out.text);
+    }
+    let (last, report, _) = scanner.finish();
+    if keep_text {
+        text_out.push_str(&last.text);
+    }
+    Ok((report, text_out))
+}
+
+/// Decode the complete UTF-8 prefix of `bytes` (lossily), keeping an incomplete trailing
+/// sequence for the next read unless this is the end.
+fn take_utf8(bytes: &mut Vec<u8>, end: bool) -> String {
+    let mut keep = 0;
+    if !end {
+        // An incomplete sequence is at most 3 bytes at the end.
+        for back in 1..=3.min(bytes.len()) {
+            let b = bytes[bytes.len() - back];
+            if b & 0xC0 == 0xC0 {
+                let need = if b >= 0xF0 {
+                    4
+                } else if b >= 0xE0 {
+                    3
+                } else {
+                    2
+                };
+                if need > back {
+                    keep = back;
+                }
+                break;
+            }
+            if b & 0xC0 != 0x80 {
+                break;
+            }
+        }
+    }
+    let tail = bytes.split_off(bytes.len() - keep);
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    *bytes = tail;
+    text
+}
+
+fn batch(guard: &Guard, direction: Direction, path: &PathBuf) -> anyhow::Result<Outcome> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = Vec::new();
+    let mut number = 0;
+    let mut errors = 0;
+    let mut blocked = false;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.len() > MAX_LINE {
+            bail!(
+                "{}:{number}: line longer than {MAX_LINE} bytes",
+                path.display()
+            );
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse_record(&text) {
+            Ok((id, body)) => {
+                let report = guard.scan(&body, direction);
+                blocked |= report.verdict == Action::Block;
+                writeln!(stdout, "{}", result_json(Some(id), &report))?;
+            }
+            Err(message) => {
+                errors += 1;
+                eprintln!("error: {}:{number}: {message}", path.display());
+            }
+        }
+    }
+    stdout.flush()?;
+    if errors > 0 {
+        bail!(
+            "{errors} line(s) of `{}` could not be read (see above)",
+            path.display()
+        );
+    }
+    Ok(if blocked {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn parse_record(line: &str) -> Result<(serde_json::Value, String), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or("expected a JSON object `{\"id\": ..., \"text\": ...}`")?;
+    let id = obj.get("id").cloned().ok_or("missing field `id`")?;
+    let text = match obj.get("text") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => return Err("field `text` must be a string".into()),
+        None => return Err("missing field `text`".into()),
+    };
+    Ok((id, text))
+}
+
+fn result_json(id: Option<serde_json::Value>, report: &Report) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "detector": f.detector.as_str(),
+                "kind": f.kind,
+                "start": f.start,
+                "end": f.end,
+                "severity": f.severity.as_str(),
+            })
+        })
+        .collect();
+    let mut out = serde_json::Map::new();
+    if let Some(id) = id {
+        out.insert("id".into(), id);
+    }
+    out.insert("verdict".into(), report.verdict.as_str().into());
+    out.insert(
+        "score".into(),
+        serde_json::json!((f64::from(report.score) * 1000.0).round() / 1000.0),
+    );
+    out.insert("findings".into(), findings.into());
+    serde_json::Value::Object(out)
+}
+
+fn table(report: &Report) -> String {
+    let color = crate::ui::stdout_color();
+    let mut t = Table::new(&[
+        "start", "end", "detector", "kind", "severity", "action", "detail",
+    ]);
+    for f in &report.findings {
+        t.row(row(f));
+    }
+    let verdict_style = match report.verdict {
+        Action::Block => Style::Red,
+        Action::Redact | Action::Flag => Style::Yellow,
+        Action::Allow => Style::Green,
+    };
+    let mut out = if t.is_empty() {
+        String::new()
+    } else {
+        t.render(color)
+    };
+    let verdict = report.verdict.as_str();
+    let verdict = if color {
+        format!("\x1b[{}m{verdict}\x1b[0m", style_code(verdict_style))
+    } else {
+        verdict.to_string()
+    };
+    out.push_str(&format!(
+        "verdict: {verdict}  injection score: {:.2}  findings: {}\n",
+        report.score,
+        report.findings.len()
+    ));
+    out
+}
+
+fn style_code(style: Style) -> &'static str {
+    match style {
+        Style::Red => "31",
+        Style::Yellow => "33",
+        Style::Green => "32",
+        _ => "0",
+    }
+}
+
+fn row(f: &Finding) -> Vec<Cell> {
+    vec![
+        f.start.to_string().into(),
+        f.end.to_string().into(),
+        f.detector.as_str().into(),
+        f.kind.clone().into(),
+        f.severity.as_str().into(),
+        f.action.as_str().into(),
+        f.detail
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect::<String>()
+            .into(),
+    ]
+}
