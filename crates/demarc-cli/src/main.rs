@@ -51,6 +51,9 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Grounding: index approved document sources and query them as a caller would.
     Ground(cmd::ground::Args),
+    /// Find the GenAI services people use, from proxy, DNS and gateway logs: who, how much, and
+    /// whether the estate allows them (sanctioned, tolerated, unsanctioned or shadow).
+    Discover(cmd::discover::Args),
     /// Run the guard detectors (secrets, personal data, prompt injection, invisible text, deny
     /// lists, canaries, protected content) over a file, stdin or a JSONL batch; exit 1 when the
     /// policy blocks.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::History(args) => cmd::history::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Ground(args) => cmd::ground::run(args),
+        Command::Discover(args) => cmd::discover::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Keys(args) => cmd::keys::run(args),

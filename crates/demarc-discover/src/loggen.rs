@@ -198,6 +198,22 @@ pub fn generate(
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
+    // The services most organisations see most, first; then a random tail.
+    const HEAD: [&str; 8] = [
+        "chatgpt",
+        "m365-copilot",
+        "gemini",
+        "github-copilot",
+        "claude",
+        "perplexity",
+        "deepseek",
+        "cursor",
+    ];
+    order.sort_by_key(|&i| {
+        HEAD.iter()
+            .position(|h| *h == all_hosts[i].service)
+            .unwrap_or(HEAD.len())
+    });
     let popular: Vec<&GenHost> = order.iter().take(60).map(|&i| &all_hosts[i]).collect();
     let mut truth = GroundTruth::default();
     let mut w = io::BufWriter::with_capacity(1 << 20, out);
@@ -214,7 +230,7 @@ pub fn generate(
         let (host, service) = if genai && !popular.is_empty() {
             // Squared uniform: skewed towards the front of `popular`.
             let r = rng.below(1 << 16);
-            let idx = (((r * r) >> 32) as usize * popular.len()) >> 16;
+            let idx = ((r * r * popular.len() as u64) >> 32) as usize;
             let h = popular[idx.min(popular.len() - 1)];
             (h.host.as_str(), Some(h))
         } else {

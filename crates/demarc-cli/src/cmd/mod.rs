@@ -12,6 +12,7 @@ pub mod audit;
 pub mod db;
 pub mod history;
 pub mod ground;
+pub mod discover;
 pub mod fake_upstream;
 pub mod gateway;
 pub mod keys;
