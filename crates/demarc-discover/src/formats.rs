@@ -147,7 +147,17 @@ pub struct ZeekSchema {
     sent: Option<usize>,
     received: Option<usize>,
     columns: usize,
+    /// For each column, the slot (see `SLOT_*`) its value goes to, or `NO_SLOT`.
+    slots: Vec<u8>,
 }
+
+const SLOT_TS: u8 = 0;
+const SLOT_HOST: u8 = 1;
+const SLOT_SRC: u8 = 2;
+const SLOT_USER: u8 = 3;
+const SLOT_SENT: u8 = 4;
+const SLOT_RECEIVED: u8 = 5;
+const NO_SLOT: u8 = u8::MAX;
 
 /// The host fields Zeek logs carry, in order of preference: ssl, http, dns.
 pub const ZEEK_HOST_FIELDS: [&str; 3] = ["server_name", "host", "query"];
@@ -161,7 +171,7 @@ impl ZeekSchema {
                 .iter()
                 .find_map(|w| names.iter().position(|n| *n == w.as_bytes()))
         };
-        ZeekSchema {
+        let mut schema = ZeekSchema {
             ts: find(&["ts"]),
             host: find(&ZEEK_HOST_FIELDS),
             src: find(&["id.orig_h"]),
@@ -169,7 +179,21 @@ impl ZeekSchema {
             sent: find(&["request_body_len", "orig_bytes"]),
             received: find(&["response_body_len", "resp_bytes"]),
             columns: names.len(),
+            slots: vec![NO_SLOT; names.len()],
+        };
+        for (column, slot) in [
+            (schema.ts, SLOT_TS),
+            (schema.host, SLOT_HOST),
+            (schema.src, SLOT_SRC),
+            (schema.user, SLOT_USER),
+            (schema.sent, SLOT_SENT),
+            (schema.received, SLOT_RECEIVED),
+        ] {
+            if let Some(c) = column {
+                schema.slots[c] = slot;
+            }
         }
+        schema
     }
 
     pub fn has_host(&self) -> bool {
@@ -295,55 +319,48 @@ fn number(field: &[u8], name: &'static str) -> Result<u64, Malformed> {
 }
 
 fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malformed> {
-    let Some(host_col) = schema.host else {
-        return Err(Cow::Borrowed(
-            "zeek `#fields` has no host field (`server_name`, `host` or `query`)",
-        ));
-    };
-    // Split the whole line once: Zeek lines are short, and the column count is a cheap
-    // check that catches truncated lines.
-    let mut cols: [&[u8]; 64] = [&[]; 64];
-    let mut n = 0;
+    if schema.host.is_none() {
+        return Err(Cow::Borrowed("zeek `#fields` has no host field (`server_name`, `host` or `query`)"));
+    }
+    // One pass over the tabs: each wanted column lands in its slot; counting every column
+    // catches truncated lines.
+    let mut slots: [&[u8]; 6] = [b"-"; 6];
+    let mut column = 0;
     let mut start = 0;
     for tab in memchr::memchr_iter(b'\t', line) {
-        if n < cols.len() {
-            cols[n] = &line[start..tab];
+        if let Some(&slot) = schema.slots.get(column) {
+            if slot != NO_SLOT {
+                slots[usize::from(slot)] = &line[start..tab];
+            }
         }
-        n += 1;
+        column += 1;
         start = tab + 1;
     }
-    if n < cols.len() {
-        cols[n] = &line[start..];
+    if let Some(&slot) = schema.slots.get(column) {
+        if slot != NO_SLOT {
+            slots[usize::from(slot)] = &line[start..];
+        }
     }
-    n += 1;
-    if n != schema.columns {
-        return Err(Cow::Owned(format!(
-            "{n} fields where `#fields` names {}",
-            schema.columns
-        )));
+    column += 1;
+    if column != schema.columns {
+        return Err(Cow::Owned(format!("{column} fields where `#fields` names {}", schema.columns)));
     }
-    let get = |i: Option<usize>| i.and_then(|i| cols.get(i).copied()).unwrap_or(b"-");
-    let ts = match get(schema.ts) {
-        f if unset(f) => None,
-        f => Some(time::parse_epoch(f).ok_or(Cow::Borrowed("`ts` is not a timestamp"))?),
-    };
-    let host = match cols.get(host_col).copied().unwrap_or(b"-") {
-        f if unset(f) => &b""[..],
-        f => f,
-    };
-    let user = match get(schema.user) {
-        f if unset(f) => match get(schema.src) {
-            f if unset(f) => &b""[..],
-            f => f,
-        },
-        f => f,
+    let [ts, host, src, user, sent, received] = slots;
+    let ts = if unset(ts) { None } else { Some(time::parse_epoch(ts).ok_or(Cow::Borrowed("`ts` is not a timestamp"))?) };
+    let host = if unset(host) { &b""[..] } else { host };
+    let user = if !unset(user) {
+        user
+    } else if !unset(src) {
+        src
+    } else {
+        &b""[..]
     };
     Ok(Line::Record(Record {
         ts,
         host: Cow::Borrowed(host),
         user: Cow::Borrowed(user),
-        sent: number(get(schema.sent), "request_body_len")?,
-        received: number(get(schema.received), "response_body_len")?,
+        sent: number(sent, "request_body_len")?,
+        received: number(received, "response_body_len")?,
     }))
 }
 

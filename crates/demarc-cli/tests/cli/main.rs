@@ -4,5 +4,6 @@ mod ground;
 mod model;
 mod store;
 mod snapshots_model;
-mod gateway;
 mod guard;
+mod gateway;
+mod discover;

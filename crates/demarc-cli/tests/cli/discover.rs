@@ -1,0 +1,280 @@
+//! `demarc discover` end to end: real log files, a real estate file, a real SQLite store.
+
+use std::io::Write;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn demarc() -> Command {
+    let mut cmd = Command::cargo_bin("demarc").unwrap();
+    cmd.env_remove("DEMARC_DB")
+        .env_remove("DEMARC_CATALOG")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+const SQUID: &str = "\
+1700000000.100    120 10.0.0.1 TCP_TUNNEL/200 5100 CONNECT claude.ai:443 alice HIER_DIRECT/160.79.104.10 -
+1700000001.200     80 10.0.0.2 TCP_TUNNEL/200 700 CONNECT claude.ai:443 bob HIER_DIRECT/160.79.104.10 -
+1700000002.300     80 10.0.0.1 TCP_TUNNEL/200 900 CONNECT claude.ai:443 alice HIER_DIRECT/160.79.104.10 -
+1700000003.400     60 10.0.0.3 TCP_TUNNEL/200 4000 CONNECT example-assistant.openai.azure.com:443 carol HIER_DIRECT/20.1.1.1 -
+1700000004.500     60 10.0.0.4 TCP_MISS/200 1234 GET http://www.wikipedia.org/ dave HIER_DIRECT/1.1.1.1 text/html
+1700000005.600     60 10.0.0.4 TCP_MISS/200 99 GET http://cdn.oaistatic.com/x.js dave HIER_DIRECT/1.1.1.1 text/javascript
+";
+
+/// A starter estate whose one sanctioned application is reached at
+/// `example-assistant.openai.azure.com`.
+fn estate(dir: &Path) -> std::path::PathBuf {
+    demarc().arg("init").arg(dir).assert().success();
+    let path = dir.join("estate.yaml");
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("example-assistant.openai.azure.com")
+    );
+    path
+}
+
+#[test]
+fn json_report_classifies_against_the_estate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, SQUID).unwrap();
+    let estate = estate(dir.path());
+    let out = demarc()
+        .args(["discover", "--format", "json", "--estate"])
+        .arg(&estate)
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["records"], 6);
+    assert_eq!(json["malformed"], 0);
+    let services = json["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2, "{services:?}");
+    // Shadow first.
+    let claude = &services[0];
+    assert_eq!(
+        (claude["id"].as_str(), claude["status"].as_str()),
+        (Some("claude"), Some("shadow"))
+    );
+    assert_eq!(
+        (claude["requests"].as_u64(), claude["users"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(claude["bytes_received"], 6700);
+    assert_eq!(claude["first_seen"], "2023-11-14T22:13:20.100000Z");
+    assert_eq!(claude["last_seen"], "2023-11-14T22:13:22.300000Z");
+    assert_eq!(claude["top_users"][0]["user"], "alice");
+    assert_eq!(claude["top_users"][0]["requests"], 2);
+    let parts = claude["risk"]["parts"].as_array().unwrap();
+    assert_eq!(
+        claude["risk"]["score"].as_u64().unwrap(),
+        parts
+            .iter()
+            .map(|p| p["points"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+    let azure = &services[1];
+    assert_eq!(
+        (azure["id"].as_str(), azure["status"].as_str()),
+        (Some("azure-openai"), Some("sanctioned"))
+    );
+    assert_eq!(azure["estate_applications"][0], "assistant");
+    // A cdn hit alone is not use.
+    assert_eq!(json["incidental"][0]["id"], "chatgpt");
+}
+
+#[test]
+fn fail_on_shadow_exits_1_and_table_goes_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path());
+    demarc()
+        .args(["discover", "--fail-on", "shadow", "--estate"])
+        .arg(&estate)
+        .arg("-")
+        .write_stdin(SQUID)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("shadow").and(predicate::str::contains("Claude")))
+        .stderr(predicate::str::contains(
+            "check failed: 1 service(s) at `shadow` or worse: claude",
+        ));
+    // Only the sanctioned service in the log: the check passes.
+    let sanctioned: String = SQUID
+        .lines()
+        .filter(|l| l.contains("azure"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    demarc()
+        .args(["discover", "--fail-on", "shadow", "--estate"])
+        .arg(&estate)
+        .arg("-")
+        .write_stdin(sanctioned)
+        .assert()
+        .success();
+}
+
+#[test]
+fn gzip_files_globs_and_csv_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        write_gzip(&dir.path().join(format!("{name}.log.gz")), SQUID.as_bytes());
+    }
+    let pattern = format!("{}/*.log.gz", dir.path().display());
+    demarc()
+        .args(["discover", "--format", "csv", &pattern])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("id,name,vendor,category,service_model,status,requests")
+                .and(predicate::str::contains(
+                    "claude,Claude,Anthropic,chat-assistant,saas,shadow,6,2,",
+                )),
+        )
+        .stderr(predicate::str::contains(
+            "12 record(s) in 2 file(s), 0 malformed",
+        ));
+}
+
+/// Compress with the system `gzip` (the CLI crate has no compression dependency).
+fn write_gzip(path: &Path, bytes: &[u8]) {
+    let mut child = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(path, out.stdout).unwrap();
+}
+
+#[test]
+fn strict_stops_at_the_first_malformed_line() {
+    let bad = format!("{SQUID}1700000009.000 60 10.0.0.9 TCP_MISS/200\n");
+    demarc()
+        .args(["discover", "-"])
+        .write_stdin(bad.clone())
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("1 malformed line(s) skipped")
+                .and(predicate::str::contains("`-` line 7:")),
+        );
+    demarc()
+        .args(["discover", "--strict", "-"])
+        .write_stdin(bad)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("`-` line 7:")
+                .and(predicate::str::contains("stopped by `--strict`")),
+        );
+}
+
+#[test]
+fn unreadable_input_is_a_clear_error() {
+    demarc()
+        .args(["discover", "-"])
+        .write_stdin("hello\nworld\n")
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("log format not recognised; name it with `--format`")
+                .or(predicate::str::contains("--log-format")),
+        );
+    demarc()
+        .args(["discover", "--log-format", "nope", "-"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown log format `nope`"));
+    demarc()
+        .args(["discover", "/nonexistent/*.log"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`/nonexistent/*.log`: no file matches",
+        ));
+}
+
+#[test]
+fn generic_csv_with_a_mapping_and_html() {
+    let csv = "when,who,dest,up\n2024-05-01T10:00:00Z,jane,chat.deepseek.com,30000000\n2024-05-01T10:01:00Z,jane,example.org,1\n";
+    let out = demarc()
+        .args([
+            "discover",
+            "--log-format",
+            "csv",
+            "--map",
+            "host=dest,user=who,time=when,sent=up",
+            "--format",
+            "json",
+            "-",
+        ])
+        .write_stdin(csv)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["records"], 2);
+    assert_eq!(json["services"][0]["id"], "deepseek");
+    assert_eq!(json["services"][0]["large_uploads"], 1);
+    assert_eq!(json["services"][0]["bytes_sent"], 30_000_000);
+    demarc()
+        .args([
+            "discover",
+            "--log-format",
+            "csv",
+            "--map",
+            "host=dest,user=who",
+            "--format",
+            "html",
+            "-",
+        ])
+        .write_stdin(csv)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("<!doctype html>")
+                .and(predicate::str::contains("DeepSeek Chat")),
+        );
+}
+
+#[test]
+fn record_stores_findings_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    demarc()
+        .args(["discover", "--record", "--db", &db, "-"])
+        .write_stdin(SQUID)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "recorded discovery run 1 (3 finding(s))",
+        ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows: Vec<(String, String, i64)> = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query_as("SELECT service, user_name, requests FROM discovery_findings ORDER BY service, user_name").fetch_all(&mut conn).await.unwrap()
+    });
+    assert_eq!(
+        rows,
+        [
+            ("azure-openai".to_owned(), "carol".to_owned(), 1),
+            ("claude".to_owned(), "alice".to_owned(), 2),
+            ("claude".to_owned(), "bob".to_owned(), 1)
+        ]
+    );
+}
