@@ -2,6 +2,8 @@
 //!
 //! demarc-loggen FORMAT SIZE [--seed N] [--users N] [--genai PER_MILLE] [--truth FILE] > LOG
 //! FORMAT: zeek-ssl, zeek-http, zeek-dns, squid, route53. SIZE: bytes, with k/M/G suffixes.
+//! demarc-loggen domains   prints every domain of the built-in catalog, one a line (for
+//! `rg -F -f` comparisons in the benchmark).
 
 use std::process::ExitCode;
 
@@ -19,6 +21,11 @@ fn parse_size(s: &str) -> Option<u64> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("domains") {
+        let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
+        println!("{}", catalog.domains().join("\n"));
+        return Ok(());
+    }
     let usage = "usage: demarc-loggen FORMAT SIZE [--seed N] [--users N] [--genai PER_MILLE] [--truth FILE]";
     let format = args
         .first()
