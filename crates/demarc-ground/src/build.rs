@@ -571,6 +571,10 @@ fn add_document(
         }
         doc.add_text(fields.heading, &passage.heading);
         doc.add_text(fields.text, &passage.text);
+        doc.add_text(
+            fields.body,
+            format!("{}\n\n{}", passage.heading, passage.text),
+        );
         doc.add_u64(fields.start, passage.source_range.start as u64);
         doc.add_u64(fields.end, passage.source_range.end as u64);
         writer

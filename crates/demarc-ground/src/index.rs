@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
@@ -22,8 +22,6 @@ const MAX_QUESTION_BYTES: usize = 8 * 1024;
 const MAX_TERMS: usize = 64;
 /// Only this many caller groups are considered.
 const MAX_GROUPS: usize = 64;
-/// A term found in a passage's heading counts this much more than in its text.
-const HEADING_BOOST: f32 = 1.5;
 
 /// A passage retrieved for a question, with what its citation needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,22 +191,16 @@ impl GroundingIndex {
             )
             .collect();
 
-        let mut relevance: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
-        for term in &terms {
-            let in_text = TermQuery::new(
-                Term::from_field_text(self.fields.text, term),
-                IndexRecordOption::WithFreqs,
-            );
-            let in_heading = TermQuery::new(
-                Term::from_field_text(self.fields.heading, term),
-                IndexRecordOption::WithFreqs,
-            );
-            relevance.push((Occur::Should, Box::new(in_text)));
-            relevance.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(in_heading), HEADING_BOOST)),
-            ));
-        }
+        // BM25 over heading path and text together: a heading's words count for every
+        // passage under it, so "hotels" finds the passages of the Hotels section.
+        let relevance: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|term| {
+                let term = Term::from_field_text(self.fields.body, term);
+                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                (Occur::Should, Box::new(query) as Box<dyn Query>)
+            })
+            .collect();
         let access: Vec<(Occur, Box<dyn Query>)> = allowed
             .iter()
             .map(|group| {

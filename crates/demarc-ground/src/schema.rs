@@ -17,7 +17,7 @@ use crate::{GroundError, Limits, Source};
 
 /// Bumped whenever the schema, the analyzer, extraction or splitting change in a way
 /// that makes an existing index wrong for this code.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 /// The name the analyzer is registered under in every index.
 const ANALYZER: &str = "demarc_en";
@@ -33,25 +33,28 @@ pub(crate) struct Fields {
     pub readers: Field,
     pub heading: Field,
     pub text: Field,
+    /// What is searched: the heading path, a blank line, the text.
+    pub body: Field,
     pub start: Field,
     pub end: Field,
 }
 
 pub(crate) fn schema() -> Schema {
     let mut builder = Schema::builder();
-    let searchable = TextOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqs),
-        )
-        .set_stored();
+    // One searched field, heading path and text together: one term scorer per question
+    // term, and a query of term scorers alone is eligible for block-max WAND pruning.
+    let searchable = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
     builder.add_text_field("source", STRING | STORED);
     builder.add_text_field("document", STRING | STORED);
     builder.add_text_field("document_key", STRING);
     builder.add_text_field("readers", STRING | STORED);
-    builder.add_text_field("heading", searchable.clone());
-    builder.add_text_field("text", searchable);
+    builder.add_text_field("heading", STORED);
+    builder.add_text_field("text", STORED);
+    builder.add_text_field("body", searchable);
     builder.add_u64_field("start", STORED);
     builder.add_u64_field("end", STORED);
     builder.build()
@@ -72,6 +75,7 @@ impl Fields {
             readers: field("readers")?,
             heading: field("heading")?,
             text: field("text")?,
+            body: field("body")?,
             start: field("start")?,
             end: field("end")?,
         })
