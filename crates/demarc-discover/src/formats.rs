@@ -320,7 +320,9 @@ fn number(field: &[u8], name: &'static str) -> Result<u64, Malformed> {
 
 fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malformed> {
     if schema.host.is_none() {
-        return Err(Cow::Borrowed("zeek `#fields` has no host field (`server_name`, `host` or `query`)"));
+        return Err(Cow::Borrowed(
+            "zeek `#fields` has no host field (`server_name`, `host` or `query`)",
+        ));
     }
     // One pass over the tabs: each wanted column lands in its slot; counting every column
     // catches truncated lines.
@@ -343,10 +345,17 @@ fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malfo
     }
     column += 1;
     if column != schema.columns {
-        return Err(Cow::Owned(format!("{column} fields where `#fields` names {}", schema.columns)));
+        return Err(Cow::Owned(format!(
+            "{column} fields where `#fields` names {}",
+            schema.columns
+        )));
     }
     let [ts, host, src, user, sent, received] = slots;
-    let ts = if unset(ts) { None } else { Some(time::parse_epoch(ts).ok_or(Cow::Borrowed("`ts` is not a timestamp"))?) };
+    let ts = if unset(ts) {
+        None
+    } else {
+        Some(time::parse_epoch(ts).ok_or(Cow::Borrowed("`ts` is not a timestamp"))?)
+    };
     let host = if unset(host) { &b""[..] } else { host };
     let user = if !unset(user) {
         user
@@ -1018,6 +1027,23 @@ mod tests {
                 let _ = p.parse(&line, &mut s);
             }
             let _ = detect(&line);
+        }
+
+        /// Whatever order `#fields` names the columns in, the record is the same.
+        #[test]
+        fn zeek_tsv_round_trip(order in proptest::strategy::Strategy::prop_shuffle(proptest::strategy::Just(vec![0usize, 1, 2, 3, 4])),
+                               host in "[a-z]{1,10}\\.[a-z]{2,5}", user in "[a-z]{1,8}", sent in 0u64..1 << 40, secs in 1_000_000_000u64..2_000_000_000) {
+            let names = ["ts", "host", "username", "request_body_len", "uid"];
+            let values = [format!("{secs}.25"), host.clone(), user.clone(), sent.to_string(), "CabcDEF".to_owned()];
+            let header = format!("#fields\t{}", order.iter().map(|&i| names[i]).collect::<Vec<_>>().join("\t"));
+            let line = order.iter().map(|&i| values[i].as_str()).collect::<Vec<_>>().join("\t");
+            let parser = Parser::Zeek(ZeekSchema::from_fields_line(header.as_bytes()));
+            let mut s = Scratch::default();
+            let Line::Record(r) = parser.parse(line.as_bytes(), &mut s).unwrap() else { panic!() };
+            proptest::prop_assert_eq!(r.ts, Some(secs as i64 * 1_000_000 + 250_000));
+            proptest::prop_assert_eq!(&*r.host, host.as_bytes());
+            proptest::prop_assert_eq!(&*r.user, user.as_bytes());
+            proptest::prop_assert_eq!(r.sent, sent);
         }
 
         #[test]
