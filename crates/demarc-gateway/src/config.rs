@@ -549,7 +549,6 @@ mod tests {
             "duplicate",
             "gcp",
             "`b`",
-            "strict",
         ] {
             assert!(all.contains(needle), "missing {needle} in {all}");
         }

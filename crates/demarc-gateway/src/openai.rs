@@ -236,10 +236,28 @@ pub struct StreamFilter {
     pub verdicts: Verdicts,
     pub saw_done: bool,
     text: String,
+    /// Nothing to scan or restore: events pass through after a validity check.
+    pass_through: bool,
+    /// A text-only event (merged with those that followed it in the same batch), not yet scanned.
+    held: Option<Held>,
+}
+
+struct Held {
+    key: (u64, u64),
+    envelope: Map<String, Value>,
+    text: String,
+    event: Option<String>,
 }
 
 impl StreamFilter {
     pub fn new(endpoint: Endpoint, policy: Arc<dyn Policy>, vault: Arc<Vault>) -> Self {
+        let pass_through = !policy.scans_output() && vault.is_empty();
+        let mut filter = Self::with(endpoint, policy, vault);
+        filter.pass_through = pass_through;
+        filter
+    }
+
+    fn with(endpoint: Endpoint, policy: Arc<dyn Policy>, vault: Arc<Vault>) -> Self {
         Self {
             endpoint,
             policy,
@@ -251,6 +269,8 @@ impl StreamFilter {
             verdicts: Verdicts::default(),
             saw_done: false,
             text: String::new(),
+            pass_through: false,
+            held: None,
         }
     }
 
@@ -282,21 +302,102 @@ impl StreamFilter {
 
     /// Handle one upstream event, appending what the client gets to `out`.
     pub fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
-        match self.endpoint {
-            Endpoint::Responses => self.on_responses_event(event, out),
-            _ => self.on_chat_event(event, out),
+        if self.pass_through {
+            return self.pass(event, out);
         }
-    }
-
-    fn on_chat_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
-        if event.data.trim() == "[DONE]" {
+        let chat = self.endpoint != Endpoint::Responses;
+        if chat && event.data.trim() == "[DONE]" {
+            self.flush_held(out)?;
             self.flush_chat(out)?;
             self.saw_done = true;
             sse::encode(None, "[DONE]", out);
             return Ok(());
         }
-        let mut chunk: Map<String, Value> = serde_json::from_str(&event.data)
+        let map: Map<String, Value> = serde_json::from_str(&event.data)
             .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+        // Adjacent text-only events of the same choice are merged (the caller flushes at the end
+        // of each batch that arrived together), so a burst costs one scan and one event.
+        if let Some((key, text)) = self.mergeable(&map) {
+            if let Some(held) = self.held.as_mut().filter(|h| h.key == key) {
+                held.text.push_str(&text);
+                return Ok(());
+            }
+            self.flush_held(out)?;
+            self.held = Some(Held {
+                key,
+                envelope: map,
+                text,
+                event: event.event.clone(),
+            });
+            return Ok(());
+        }
+        self.flush_held(out)?;
+        if chat {
+            self.on_chat_chunk(map, event.event.as_deref(), out)
+        } else {
+            self.on_responses_event(map, event.event.as_deref(), out)
+        }
+    }
+
+    /// Process the merged text event held back, if any.
+    pub fn flush_held(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        let mut map = held.envelope;
+        if self.endpoint == Endpoint::Responses {
+            map.insert("delta".into(), Value::String(held.text));
+            self.on_responses_event(map, held.event.as_deref(), out)
+        } else {
+            let delta = map
+                .get_mut("choices")
+                .and_then(|c| c.pointer_mut("/0/delta"));
+            if let Some(delta) = delta.and_then(Value::as_object_mut) {
+                delta.insert("content".into(), Value::String(held.text));
+            }
+            self.on_chat_chunk(map, held.event.as_deref(), out)
+        }
+    }
+
+    /// An event that only carries text for one choice or content part: its key and text.
+    fn mergeable(&self, map: &Map<String, Value>) -> Option<((u64, u64), String)> {
+        if self.endpoint == Endpoint::Responses {
+            if map.get("type").and_then(Value::as_str) != Some("response.output_text.delta") {
+                return None;
+            }
+            let get = |k: &str| map.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let delta = map.get("delta").and_then(Value::as_str)?;
+            return Some((
+                (get("output_index"), get("content_index")),
+                delta.to_string(),
+            ));
+        }
+        if map.get("usage").is_some_and(|u| !u.is_null()) {
+            return None;
+        }
+        let [choice] = map.get("choices")?.as_array()?.as_slice() else {
+            return None;
+        };
+        let choice = choice.as_object()?;
+        let plain = choice.iter().all(|(k, v)| match k.as_str() {
+            "index" | "delta" => true,
+            "finish_reason" | "logprobs" => v.is_null(),
+            _ => false,
+        });
+        let delta = choice.get("delta")?.as_object()?;
+        let content = delta.get("content")?.as_str()?;
+        (plain && delta.len() == 1).then(|| {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            ((index, 0), content.to_string())
+        })
+    }
+
+    fn on_chat_chunk(
+        &mut self,
+        mut chunk: Map<String, Value>,
+        event: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StreamEnd> {
         if let Some(usage) = Usage::from_value(chunk.get("usage")) {
             self.usage = Some(usage);
         }
@@ -325,7 +426,45 @@ impl StreamFilter {
         chunk.remove("choices");
         chunk.remove("usage");
         self.last_chunk = Some(chunk);
-        sse::encode(event.event.as_deref(), &data, out);
+        sse::encode(event, &data, out);
+        Ok(())
+    }
+
+    /// Forward an event unchanged, reading only what the audit needs (usage, the end).
+    fn pass(&mut self, event: &sse::Event, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        let data = event.data.as_str();
+        let chat = self.endpoint != Endpoint::Responses;
+        if chat && data.trim() == "[DONE]" {
+            self.saw_done = true;
+        } else if data.contains("\"usage\"")
+            || !chat
+                && ["completed\"", "incomplete\"", "failed\""]
+                    .iter()
+                    .any(|end| data.contains(end))
+        {
+            let v: Value = serde_json::from_str(data)
+                .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+            let usage = if chat {
+                v.get("usage")
+            } else {
+                v.pointer("/response/usage")
+            };
+            if let Some(u) = Usage::from_value(usage) {
+                self.usage = Some(u);
+            }
+            let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+            if matches!(
+                kind,
+                "response.completed" | "response.incomplete" | "response.failed"
+            ) {
+                self.saw_done = true;
+            }
+        } else if serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
+            return Err(StreamEnd::Malformed(
+                "upstream sent an event that is not JSON",
+            ));
+        }
+        sse::encode(event.event.as_deref(), data, out);
         Ok(())
     }
 
@@ -349,15 +488,14 @@ impl StreamFilter {
 
     fn on_responses_event(
         &mut self,
-        event: &sse::Event,
+        mut body: Map<String, Value>,
+        event: Option<&str>,
         out: &mut Vec<u8>,
     ) -> Result<(), StreamEnd> {
-        let mut body: Map<String, Value> = serde_json::from_str(&event.data)
-            .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
         let kind = body
             .get("type")
             .and_then(Value::as_str)
-            .or(event.event.as_deref())
+            .or(event)
             .unwrap_or("")
             .to_string();
         let key = |b: &Map<String, Value>| {
@@ -427,11 +565,7 @@ impl StreamFilter {
             }
             _ => {}
         }
-        sse::encode(
-            event.event.as_deref(),
-            &Value::Object(body).to_string(),
-            out,
-        );
+        sse::encode(event, &Value::Object(body).to_string(), out);
         Ok(())
     }
 

@@ -859,37 +859,52 @@ struct StreamState {
 
 impl StreamState {
     async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
-        {
-            loop {
-                if !self.pending.is_empty() {
-                    let chunk = Bytes::from(std::mem::take(&mut self.pending));
-                    return Some((Ok(chunk), self));
+        use futures_util::FutureExt;
+        loop {
+            if !self.pending.is_empty() {
+                let chunk = Bytes::from(std::mem::take(&mut self.pending));
+                return Some((Ok(chunk), self));
+            }
+            if self.done {
+                self.complete();
+                return None;
+            }
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, self.upstream.next()).await {
+                Err(_) => self.end_early(
+                    "upstream_timeout",
+                    "upstream did not finish the stream in time",
+                ),
+                Ok(item) => self.on_item(item),
+            }
+            // Take whatever else has already arrived, so that one scan and one write carry it all.
+            while !self.done {
+                match self.upstream.next().now_or_never() {
+                    Some(item) => self.on_item(item),
+                    None => break,
                 }
-                if self.done {
-                    self.complete();
-                    return None;
+            }
+            if !self.done {
+                if let Err(end) = self.filter.flush_held(&mut self.pending) {
+                    self.stop(end);
                 }
-                let remaining = self.deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(remaining, self.upstream.next()).await {
-                    Err(_) => self.end_early(
-                        "upstream_timeout",
-                        "upstream did not finish the stream in time",
-                    ),
-                    Ok(Some(Err(_))) => {
-                        self.end_early("upstream_cut", "upstream broke off the stream")
-                    }
-                    Ok(None) => {
-                        let incomplete = self.parser.finish();
-                        if incomplete || !self.filter.saw_done {
-                            self.end_early(
-                                "upstream_cut",
-                                "upstream ended the stream before it was complete",
-                            );
-                        } else {
-                            self.done = true;
-                        }
-                    }
-                    Ok(Some(Ok(bytes))) => self.on_bytes(&bytes),
+            }
+        }
+    }
+
+    fn on_item(&mut self, item: Option<reqwest::Result<Bytes>>) {
+        match item {
+            Some(Ok(bytes)) => self.on_bytes(&bytes),
+            Some(Err(_)) => self.end_early("upstream_cut", "upstream broke off the stream"),
+            None => {
+                let incomplete = self.parser.finish();
+                if incomplete || !self.filter.saw_done {
+                    self.end_early(
+                        "upstream_cut",
+                        "upstream ended the stream before it was complete",
+                    );
+                } else {
+                    self.done = true;
                 }
             }
         }
@@ -914,12 +929,7 @@ impl StreamState {
         let events = std::mem::take(&mut self.events);
         for event in &events {
             if let Err(end) = self.filter.on_event(event, &mut self.pending) {
-                self.filter.error_event(&end, &mut self.pending);
-                self.error = Some(match end {
-                    StreamEnd::Blocked(_) => "output_blocked",
-                    StreamEnd::Malformed(_) => "upstream_malformed",
-                });
-                self.done = true;
+                self.stop(end);
                 break;
             }
             if self.filter.saw_done {
@@ -928,6 +938,16 @@ impl StreamState {
             }
         }
         self.events = events;
+    }
+
+    /// The filter ended the stream (blocked output, malformed upstream event).
+    fn stop(&mut self, end: StreamEnd) {
+        self.filter.error_event(&end, &mut self.pending);
+        self.error = Some(match end {
+            StreamEnd::Blocked(_) => "output_blocked",
+            StreamEnd::Malformed(_) => "upstream_malformed",
+        });
+        self.done = true;
     }
 
     fn end_early(&mut self, code: &'static str, message: &str) {

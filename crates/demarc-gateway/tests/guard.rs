@@ -93,7 +93,11 @@ async fn personal_data_is_redacted_upstream_and_restored_for_the_client() {
     // Streamed, with the placeholder split at every character position.
     let reply_len = format!("echo: {upstream_text}").chars().count();
     for cut in 1..reply_len {
-        let body = with_fake(chat(&prompt), json!({"split_at": [cut]}), true);
+        let body = with_fake(
+            chat(&prompt),
+            json!({"split_at": [cut], "chunk_delay_ms": 1}),
+            true,
+        );
         let wire = h
             .post("/v1/chat/completions", &body)
             .await
@@ -146,7 +150,11 @@ async fn blocked_output_never_reaches_the_client_at_any_chunk_boundary() {
             } else {
                 chat("hi")
             };
-            let body = with_fake(body, json!({"reply": reply, "split_at": [cut]}), true);
+            let body = with_fake(
+                body,
+                json!({"reply": reply, "split_at": [cut], "chunk_delay_ms": 1}),
+                true,
+            );
             let wire = h.post(endpoint, &body).await.text().await.unwrap();
             requests += 1;
             assert!(!wire.contains("CANARY"), "{endpoint} cut {cut}: {wire}");
@@ -166,7 +174,7 @@ async fn blocked_output_never_reaches_the_client_at_any_chunk_boundary() {
         for b in a + 1..=start + CANARY.len() {
             let body = with_fake(
                 chat("hi"),
-                json!({"reply": reply, "split_at": [a, b]}),
+                json!({"reply": reply, "split_at": [a, b], "chunk_delay_ms": 1}),
                 true,
             );
             let wire = h
@@ -208,7 +216,11 @@ async fn redacted_output_never_reaches_the_client_at_any_chunk_boundary() {
     let h = Harness::start_with_policy(with_canary(), FakeConfig::default()).await;
     let reply = format!("The deploy key is {AWS_KEY} - rotate it.");
     for cut in 0..=reply.len() {
-        let body = with_fake(chat("hi"), json!({"reply": reply, "split_at": [cut]}), true);
+        let body = with_fake(
+            chat("hi"),
+            json!({"reply": reply, "split_at": [cut], "chunk_delay_ms": 1}),
+            true,
+        );
         let wire = h
             .post("/v1/chat/completions", &body)
             .await
@@ -231,4 +243,80 @@ async fn redacted_output_never_reaches_the_client_at_any_chunk_boundary() {
         events.iter().all(|e| e.error.is_none()
             && e.verdicts.output == Some(demarc_gateway::policy::Action::Redact))
     );
+}
+
+/// The stream filter itself, event by event with a flush after each (as when every event
+/// arrives on its own): the blocked token never comes out, wherever the text is split in two
+/// or three.
+#[test]
+fn stream_filter_blocks_at_every_split_without_merging() {
+    use demarc_gateway::openai::StreamFilter;
+    use demarc_gateway::policy::Vault;
+    use demarc_gateway::sse::Event;
+    use demarc_gateway::upstream::Endpoint;
+    let spec: serde_yaml::Value = serde_yaml::from_str(&format!(
+        "output: {{canary: block, secrets: redact}}\ncanary: {{tokens: ['{CANARY}']}}\n"
+    ))
+    .unwrap();
+    let policy: Arc<dyn Policy> =
+        Arc::new(GuardPolicy::from_spec(&PolicySpec::Document(spec)).unwrap());
+    // Longer than the scanner's hold-back, so text is released before the token arrives.
+    let reply = format!(
+        "{}Sure: {CANARY} and {AWS_KEY} end.",
+        "All fine here. ".repeat(50)
+    );
+    let chunk = |text: &str| {
+        Event {
+        event: None,
+        data: json!({"id": "c", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+            .to_string(),
+    }
+    };
+    let start = reply.find(CANARY).unwrap();
+    let end = reply.find(" end.").unwrap();
+    for a in start - 8..=end {
+        for b in (a..=end + 3).step_by(3) {
+            let mut f = StreamFilter::new(
+                Endpoint::ChatCompletions,
+                policy.clone(),
+                Arc::new(Vault::default()),
+            );
+            let mut out = Vec::new();
+            let mut ended = false;
+            let finish = Event {
+                event: None,
+                data: json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).to_string(),
+            };
+            let done = Event {
+                event: None,
+                data: "[DONE]".into(),
+            };
+            let events = [
+                chunk(&reply[..a]),
+                chunk(&reply[a..b]),
+                chunk(&reply[b..]),
+                finish,
+                done,
+            ];
+            for event in &events {
+                let step = f
+                    .on_event(event, &mut out)
+                    .and_then(|()| f.flush_held(&mut out));
+                if let Err(end) = step {
+                    f.error_event(&end, &mut out);
+                    ended = true;
+                    break;
+                }
+            }
+            let wire = String::from_utf8(out).unwrap();
+            assert!(
+                ended && !wire.contains("CANARY") && !wire.contains("AKIA"),
+                "{a},{b}: {wire}"
+            );
+            assert!(
+                wire.contains("All fine here."),
+                "safe text before the token was released"
+            );
+        }
+    }
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Gateway benchmark: the fake upstream, the gateway (default policy) and an open-loop load
+# generator on this machine. Measures, side by side in one run:
+#   - added latency at RATE req/s (default 1000), non-streaming and streaming, 2 KB prompts,
+#     against calling the fake upstream directly (p50/p99 from the intended send time);
+#   - time to first byte added by output scanning (default policy vs policy off, streaming);
+#   - the highest sustained rate (no errors, p99 < 100 ms, >= 98% of the asked rate),
+#     direct and through the gateway;
+#   - RSS of the gateway idle and under load;
+#   - optionally (LITELLM=1) LiteLLM's proxy in front of the same fake upstream.
+# Usage: bench/gateway.sh [SECONDS_PER_RUN]   (env RATE, LITELLM=1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-10}"
+RATE="${RATE:-1000}"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cargo build --release -q -p demarc-cli -p demarc-gateway --example loadgen
+BIN=target/release/demarc
+LOAD=target/release/examples/loadgen
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+"$BIN" fake-upstream --listen 127.0.0.1:0 --chunk-chars 16 > "$WORK/fake.url" 2>/dev/null &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
+UP="$(cat "$WORK/fake.url")"
+
+GW_PORT="$(port)"
+DB="sqlite://$WORK/bench.db"
+cat > "$WORK/gateway.yaml" <<YAML
+listen: 127.0.0.1:$GW_PORT
+db: $DB
+upstreams:
+  - {id: fake, base_url: '$UP', timeouts: {first_byte_ms: 30000, total_ms: 60000}}
+applications:
+  - {id: bench-default, upstreams: [fake]}
+  - {id: bench-off, upstreams: [fake], policy: 'off'}
+YAML
+KEY_DEFAULT="$("$BIN" keys create bench-default --db "$DB" 2>/dev/null)"
+KEY_OFF="$("$BIN" keys create bench-off --db "$DB" 2>/dev/null)"
+"$BIN" gateway --config "$WORK/gateway.yaml" 2>"$WORK/gateway.log" &
+GW_PID=$!
+PIDS+=($GW_PID)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GW_PORT/readyz" >/dev/null && break; sleep 0.1; done
+sleep 1
+RSS_IDLE="$(rss_kb $GW_PID)"
+
+run() { "$LOAD" "$@"; }
+GW="http://127.0.0.1:$GW_PORT/v1/chat/completions"
+DIRECT="$UP/chat/completions"
+
+echo "# machine: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${SECS}s per run, rate $RATE/s"
+echo "# idle gateway RSS: $((RSS_IDLE / 1024)) MB"
+echo "## added latency at $RATE req/s (non-streaming, 2 KB prompt)"
+run "$DIRECT" "$RATE" "$SECS" | tee "$WORK/direct.json"
+run "$GW" "$RATE" "$SECS" --key "$KEY_DEFAULT" | tee "$WORK/gw.json"
+RSS_LOAD="$(hwm_kb $GW_PID)"
+echo "## added latency at $RATE req/s (streaming)"
+run "$DIRECT" "$RATE" "$SECS" --stream | tee "$WORK/direct_s.json"
+run "$GW" "$RATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.json"
+echo "## TTFB added by output scanning (streaming, policy off vs default)"
+run "$GW" "$RATE" "$SECS" --stream --key "$KEY_OFF" | tee "$WORK/gw_off_s.json"
+run "$GW" "$RATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_def_s.json"
+RSS_LOAD2="$(hwm_kb $GW_PID)"
+
+python3 - "$WORK" <<'PY'
+import json, sys, os
+w = sys.argv[1]
+j = lambda n: json.load(open(os.path.join(w, n + ".json")))
+d, g, ds, gs, off, de = j("direct"), j("gw"), j("direct_s"), j("gw_s"), j("gw_off_s"), j("gw_def_s")
+print("## summary")
+print(f"non-streaming added latency: p50 {g['p50_ms']-d['p50_ms']:.3f} ms, p99 {g['p99_ms']-d['p99_ms']:.3f} ms; errors direct {d['errors']} gateway {g['errors']}")
+print(f"streaming added latency:     p50 {gs['p50_ms']-ds['p50_ms']:.3f} ms, p99 {gs['p99_ms']-ds['p99_ms']:.3f} ms; errors direct {ds['errors']} gateway {gs['errors']}")
+print(f"TTFB added by output scanning: p50 {de['ttfb_p50_ms']-off['ttfb_p50_ms']:.3f} ms, p99 {de['ttfb_p99_ms']-off['ttfb_p99_ms']:.3f} ms")
+PY
+echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming run: $((RSS_LOAD / 1024)) MB)"
+
+echo "## highest sustained rate (no errors, p99 < 100 ms, >= 98% of asked rate), 2 KB non-streaming"
+sustain() {
+  local url="$1" key="$2" best=0
+  for r in 1000 1500 2000 2500 3000 4000 5000 6000 8000; do
+    out="$("$LOAD" "$url" "$r" 5 --key "$key")"
+    ok="$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(int(d['errors']==0 and d['p99_ms']<100 and d['achieved_rate']>=0.98*d['rate']))" "$out")"
+    echo "  $r/s: $out" >&2
+    [ "$ok" = 1 ] || break
+    best=$r
+  done
+  echo "$best"
+}
+echo "direct:  $(sustain "$DIRECT" none) req/s"
+echo "gateway: $(sustain "$GW" "$KEY_DEFAULT") req/s"
+
+if [ "${LITELLM:-0}" = 1 ]; then
+  echo "## LiteLLM proxy in front of the same fake upstream"
+  python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q 'litellm[proxy]'
+  LP="$(port)"
+  cat > "$WORK/litellm.yaml" <<YAML
+model_list:
+  - model_name: bench
+    litellm_params: {model: openai/bench, api_base: '$UP', api_key: none}
+YAML
+  "$WORK/venv/bin/litellm" --config "$WORK/litellm.yaml" --port "$LP" >"$WORK/litellm.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$LP/health/liveliness" >/dev/null && break; sleep 0.2; done
+  run "http://127.0.0.1:$LP/v1/chat/completions" "$RATE" "$SECS" | tee "$WORK/litellm.json"
+  echo "litellm: $(sustain "http://127.0.0.1:$LP/v1/chat/completions" none) req/s sustained"
+fi
