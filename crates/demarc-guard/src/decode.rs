@@ -21,18 +21,29 @@ pub(crate) fn find(t: &str, max_bytes: usize, out: &mut Vec<Payload>) {
     runs(b, max_bytes, out);
     percent_runs(b, max_bytes, out);
     unicode_escape_runs(b, max_bytes, out);
-    binary_runs(b, max_bytes, out);
 }
+
+const B64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'-' || c == b'_';
+        i += 1;
+    }
+    t
+};
 
 #[inline]
 fn b64_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+    B64[c as usize]
 }
 
-/// Maximal runs of base64/base32/hex alphabet characters.
+/// Maximal runs of base64/base32/hex alphabet characters (and 8-bit binary groups).
 fn runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
     let n = b.len();
     let mut i = 0;
+    let mut binary_to = 0;
     while i < n {
         if !b64_char(b[i]) {
             i += 1;
@@ -41,6 +52,13 @@ fn runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
         let s = i;
         while i < n && b64_char(b[i]) {
             i += 1;
+        }
+        if i - s == 8 && s >= binary_to && b[s..i].iter().all(|&c| c == b'0' || c == b'1') {
+            binary_to = binary_run(b, s, max_bytes, out);
+            continue;
+        }
+        if i - s + 2 < MIN_RUN {
+            continue;
         }
         let mut e = i;
         while e < n && e - i < 2 && b[e] == b'=' {
@@ -264,46 +282,41 @@ fn unicode_escape_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
     }
 }
 
-/// Eight-bit binary groups separated by spaces (four or more).
-fn binary_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
+/// Eight-bit binary groups separated by single spaces (four or more), starting at `s`;
+/// returns where the run ends.
+fn binary_run(b: &[u8], s: usize, max_bytes: usize, out: &mut Vec<Payload>) -> usize {
     let n = b.len();
     let is_group = |i: usize| {
         i + 8 <= n
             && b[i..i + 8].iter().all(|&c| c == b'0' || c == b'1')
             && (i + 8 == n || !b[i + 8].is_ascii_alphanumeric())
     };
-    let mut i = 0;
-    while i + 8 <= n {
-        let c = b[i];
-        if (c != b'0' && c != b'1') || (i > 0 && b[i - 1].is_ascii_alphanumeric()) || !is_group(i) {
-            i += 1;
-            continue;
-        }
-        let s = i;
-        let mut bytes = Vec::new();
-        let mut e = i;
-        while is_group(i) && i - s < max_bytes {
-            bytes.push(b[i..i + 8].iter().fold(0u8, |a, &c| a << 1 | (c - b'0')));
-            e = i + 8;
-            i += 8;
-            if i < n && b[i] == b' ' && is_group(i + 1) {
-                i += 1;
-            } else {
-                break;
-            }
-        }
-        i = e.max(s + 1);
-        if bytes.len() >= 4 {
-            if let Some(text) = readable(bytes) {
-                out.push(Payload {
-                    start: s,
-                    end: e,
-                    encoding: "binary",
-                    text,
-                });
-            }
+    if s > 0 && b[s - 1].is_ascii_alphanumeric() {
+        return s + 8;
+    }
+    let mut bytes = Vec::new();
+    let mut i = s;
+    let mut e = s + 8;
+    while is_group(i) && i - s < max_bytes {
+        bytes.push(b[i..i + 8].iter().fold(0u8, |a, &c| a << 1 | (c - b'0')));
+        e = i + 8;
+        if e < n && b[e] == b' ' && is_group(e + 1) {
+            i = e + 1;
+        } else {
+            break;
         }
     }
+    if bytes.len() >= 4
+        && let Some(text) = readable(bytes)
+    {
+        out.push(Payload {
+            start: s,
+            end: e,
+            encoding: "binary",
+            text,
+        });
+    }
+    e
 }
 
 #[cfg(test)]

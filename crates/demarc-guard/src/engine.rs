@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
 use crate::decode;
@@ -54,6 +54,9 @@ struct Inner {
     automaton: Option<AhoCorasick>,
     /// Per automaton pattern: what it means, whether it ends a word (non-stem), needs a word start.
     tags: Vec<Vec<(Tag, bool)>>,
+    /// Per pattern: the patterns it contains (itself included) and their offsets in it.
+    implied: Vec<Vec<(u32, u32)>>,
+    pattern_len: Vec<u32>,
     pattern_word_start: Vec<bool>,
     secrets: Arc<Secrets>,
     pii_kinds: pii::Kinds,
@@ -159,21 +162,40 @@ impl Guard {
             .iter()
             .map(|p| p.first().is_some_and(|b| b.is_ascii_alphanumeric()))
             .collect();
+        let build_error = |e: aho_corasick::BuildError| {
+            PolicyError::invalid(
+                "deny.terms",
+                format!("cannot build the keyword automaton: {e}"),
+            )
+        };
+        // The scan runs a leftmost-longest DFA (fast, prefilter-friendly). Patterns that occur
+        // inside a longer pattern would be hidden by it, so each pattern carries the patterns
+        // it contains ("ignore" inside "ignore all previous"), found once here.
+        let mut implied: Vec<Vec<(u32, u32)>> = Vec::with_capacity(patterns.len());
         let automaton = if patterns.is_empty() {
             None
         } else {
+            let inner_ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(build_error)?;
+            for p in &patterns {
+                implied.push(
+                    inner_ac
+                        .find_overlapping_iter(p.as_slice())
+                        .map(|m| (m.pattern().as_u32(), m.start() as u32))
+                        .collect(),
+                );
+            }
             Some(
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&patterns)
-                    .map_err(|e| {
-                        PolicyError::invalid(
-                            "deny.terms",
-                            format!("cannot build the keyword automaton: {e}"),
-                        )
-                    })?,
+                    .map_err(build_error)?,
             )
         };
+        let pattern_len: Vec<u32> = patterns.iter().map(|p| p.len() as u32).collect();
         let compile = |field: &str, list: &[String]| -> Result<Vec<Regex>, PolicyError> {
             list.iter()
                 .enumerate()
@@ -207,6 +229,8 @@ impl Guard {
                 policy: policy.clone(),
                 automaton,
                 tags,
+                implied,
+                pattern_len,
                 pattern_word_start,
                 secrets: Arc::new(secrets),
                 pii_kinds: pii::Kinds::from_names(&policy.pii.kinds),
@@ -328,10 +352,29 @@ impl Guard {
 
     /// All findings of one text, original offsets, before report filtering.
     pub(crate) fn scan_raw(&self, text: &str, plan: &Plan) -> Vec<Finding> {
-        let mut out = Vec::new();
-        self.scan_into(text, plan, true, &mut out);
+        let mut out = self.scan_unsorted(text, plan);
         dedup(&mut out);
         out
+    }
+
+    /// All findings of one text, in detector order, duplicates included.
+    pub(crate) fn scan_unsorted(&self, text: &str, plan: &Plan) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.scan_into(text, plan, true, &mut out);
+        out
+    }
+
+    /// The furthest any detector looks before a finding's start (e-mail local parts, context
+    /// keywords, allow-list matches that suppress it).
+    pub(crate) fn lookbehind(&self) -> usize {
+        let allow = if self.inner.policy.allow.terms.is_empty()
+            && self.inner.policy.allow.patterns.is_empty()
+        {
+            0
+        } else {
+            MAX_PATTERN_MATCH
+        };
+        allow.max(128)
     }
 
     fn scan_into(&self, text: &str, plan: &Plan, allow_decode: bool, out: &mut Vec<Finding>) {
@@ -349,9 +392,15 @@ impl Guard {
         let want_canary = plan.on(Detector::Canary);
         if let Some(ac) = &inner.automaton {
             let f = &views.folded;
-            for m in ac.find_overlapping_iter(f.as_slice()) {
-                let (s, e) = (m.start(), m.end());
-                let id = m.pattern().as_usize();
+            let hits = ac.find_iter(f.as_slice()).flat_map(|m| {
+                inner.implied[m.pattern().as_usize()]
+                    .iter()
+                    .map(move |&(id, off)| {
+                        let s = m.start() + off as usize;
+                        (id as usize, s, s + inner.pattern_len[id as usize] as usize)
+                    })
+            });
+            for (id, s, e) in hits {
                 let starts_word = s == 0 || !f[s - 1].is_ascii_alphanumeric();
                 let ends_word = e == f.len() || !f[e].is_ascii_alphanumeric();
                 for &(tag, stem) in &inner.tags[id] {
@@ -372,6 +421,11 @@ impl Guard {
                                     end: e,
                                     obfuscated: p.obfuscated,
                                 });
+                                if p.class == injection::Class::ToolName
+                                    && let Some(verb) = injection::tool_verb_before(f, s)
+                                {
+                                    phrase_hits.push(verb);
+                                }
                             }
                         }
                         Tag::Deny(topic) if want_deny && starts_word && ends_word => {
@@ -425,6 +479,7 @@ impl Guard {
         }
         if want_phrases {
             let mut hits = Vec::new();
+            phrase_hits.sort_by_key(|h| (h.start, h.end));
             injection::signals(&phrase_hits, &mut hits);
             push_all(out, hits, Detector::Injection, &folded_map);
         }

@@ -44,12 +44,85 @@ impl InvisibleKind {
 pub(crate) struct Views<'a> {
     pub original: &'a str,
     pub clean: Cow<'a, str>,
-    /// For each byte of `clean`: the original offset of the character it came from.
-    clean_map: Option<Vec<u32>>,
+    /// `clean` offsets to original offsets; `None` when they are the same (ASCII fast path).
+    clean_map: Option<OffsetMap>,
     pub folded: Vec<u8>,
-    /// For each byte of `folded`: the original offset of the character it came from.
-    folded_map: Option<Vec<u32>>,
+    /// `folded` offsets to original offsets; `None` when they are the same.
+    folded_map: Option<OffsetMap>,
     pub invisible: Vec<InvisibleRun>,
+}
+
+/// A sparse offset map from a view to the original text: segments sorted by view offset. In a
+/// linear segment view byte `v` maps to `orig + (v - view)` (a copied ASCII run); in a constant
+/// segment every byte maps to `orig` (the bytes one normalised character became). Mostly-ASCII
+/// text needs a handful of segments, not a word per byte.
+#[derive(Default)]
+struct OffsetMap {
+    segs: Vec<Seg>,
+}
+
+#[derive(Clone, Copy)]
+struct Seg {
+    view: usize,
+    orig: usize,
+    linear: bool,
+}
+
+impl OffsetMap {
+    fn linear(&mut self, view: usize, orig: usize) {
+        if let Some(l) = self.segs.last()
+            && l.linear
+            && orig - l.orig == view - l.view
+        {
+            return;
+        }
+        self.segs.push(Seg {
+            view,
+            orig,
+            linear: true,
+        });
+    }
+
+    fn constant(&mut self, view: usize, orig: usize) {
+        if let Some(l) = self.segs.last()
+            && !l.linear
+            && l.orig == orig
+        {
+            return;
+        }
+        self.segs.push(Seg {
+            view,
+            orig,
+            linear: false,
+        });
+    }
+
+    /// Original offset of view byte `v` (`None` past the end).
+    fn get(&self, v: usize) -> Option<usize> {
+        let i = self.segs.partition_point(|s| s.view <= v).checked_sub(1)?;
+        let s = self.segs[i];
+        Some(if s.linear {
+            s.orig + (v - s.view)
+        } else {
+            s.orig
+        })
+    }
+
+    /// The first view offset whose original offset is at least `o`.
+    fn inverse(&self, o: usize, view_len: usize) -> usize {
+        let Some(i) = self.segs.partition_point(|s| s.orig <= o).checked_sub(1) else {
+            return 0;
+        };
+        let s = self.segs[i];
+        let next = self.segs.get(i + 1).map_or(view_len, |n| n.view);
+        if s.linear {
+            (s.view + (o - s.orig)).min(next)
+        } else if s.orig == o {
+            s.view
+        } else {
+            next
+        }
+    }
 }
 
 /// Byte table for the ASCII fold: lowercase, leetspeak digits to letters.
@@ -230,117 +303,115 @@ impl<'a> Views<'a> {
     }
 
     fn build_unicode(original: &'a str) -> Views<'a> {
-        let mut clean = String::with_capacity(original.len());
-        let mut clean_map: Vec<u32> = Vec::with_capacity(original.len());
-        let mut folded = Vec::with_capacity(original.len());
-        let mut folded_map: Vec<u32> = Vec::with_capacity(original.len());
+        let bytes = original.as_bytes();
+        let n = bytes.len();
+        let mut clean = String::with_capacity(n);
+        let mut folded = Vec::with_capacity(n);
+        let mut cmap = OffsetMap::default();
+        let mut fmap = OffsetMap::default();
         let mut invisible: Vec<InvisibleRun> = Vec::new();
         let mut buf = [0u8; 4];
         let mut prev: Option<char> = None;
-        let mut chars = original.char_indices().peekable();
-        while let Some((at, c)) = chars.next() {
-            let at32 = at as u32;
-            let next = chars.peek().map(|&(_, n)| n);
+        let mut i = 0;
+        while i < n {
+            // ASCII runs are copied in bulk: one segment each, no Unicode work.
+            let run = bytes[i..].iter().position(|&b| b >= 0x80).unwrap_or(n - i);
+            if run > 0 {
+                cmap.linear(clean.len(), i);
+                fmap.linear(folded.len(), i);
+                clean.push_str(&original[i..i + run]);
+                folded.extend(bytes[i..i + run].iter().map(|&b| FOLD_ASCII[b as usize]));
+                prev = Some(bytes[i + run - 1] as char);
+                i += run;
+                continue;
+            }
+            let Some(c) = original[i..].chars().next() else {
+                break;
+            };
+            let at = i;
+            i += c.len_utf8();
+            let next = original[i..].chars().next();
             if let Some(kind) = invisible_class(c) {
                 let report = match kind {
                     InvisibleKind::ZeroWidth => !is_benign_zero_width(c, prev, next),
                     _ => true,
                 };
-                let end = at + c.len_utf8();
-                if kind == InvisibleKind::TagSmuggling {
+                let tag_ascii = (kind == InvisibleKind::TagSmuggling)
+                    .then(|| (c as u32 - 0xE0000) as u8)
+                    .filter(|a| (0x20..0x7F).contains(a));
+                if let Some(ascii) = tag_ascii {
                     // The tag block mirrors ASCII: decode it into the views so it is scanned.
-                    let ascii = (c as u32 - 0xE0000) as u8;
-                    if (0x20..0x7F).contains(&ascii) {
-                        clean.push(ascii as char);
-                        clean_map.push(at32);
-                        folded.push(fold_byte(ascii));
-                        folded_map.push(at32);
-                    }
+                    cmap.constant(clean.len(), at);
+                    clean.push(ascii as char);
+                    fmap.constant(folded.len(), at);
+                    folded.push(fold_byte(ascii));
                 }
                 if report {
                     match invisible.last_mut() {
-                        Some(run) if run.end == at && run.kind == kind => run.end = end,
+                        Some(r) if r.end == at && r.kind == kind => r.end = i,
                         _ => invisible.push(InvisibleRun {
                             start: at,
-                            end,
+                            end: i,
                             kind,
                             decoded: String::new(),
                         }),
                     }
-                    if kind == InvisibleKind::TagSmuggling {
-                        let ascii = (c as u32 - 0xE0000) as u8;
-                        if let Some(run) = invisible.last_mut()
-                            && (0x20..0x7F).contains(&ascii)
-                            && run.decoded.len() < 200
-                        {
-                            run.decoded.push(ascii as char);
-                        }
+                    if let (Some(ascii), Some(r)) = (tag_ascii, invisible.last_mut())
+                        && r.decoded.len() < 200
+                    {
+                        r.decoded.push(ascii as char);
                     }
                 }
                 continue;
             }
             prev = Some(c);
-            if c.is_ascii() {
-                clean.push(c);
-                clean_map.push(at32);
-                folded.push(fold_byte(c as u8));
-                folded_map.push(at32);
-                continue;
-            }
-            for n in std::iter::once(c).nfkc() {
-                let before = clean.len();
-                clean.push(n);
-                clean_map.extend(std::iter::repeat_n(at32, clean.len() - before));
-                fold_char(
-                    n,
-                    &mut |b| {
-                        folded.push(b);
-                        folded_map.push(at32);
-                    },
-                    &mut buf,
-                );
+            for nc in std::iter::once(c).nfkc() {
+                cmap.constant(clean.len(), at);
+                clean.push(nc);
+                fmap.constant(folded.len(), at);
+                fold_char(nc, &mut |b| folded.push(b), &mut buf);
             }
         }
         Views {
             original,
             clean: Cow::Owned(clean),
-            clean_map: Some(clean_map),
+            clean_map: Some(cmap),
             folded,
-            folded_map: Some(folded_map),
+            folded_map: Some(fmap),
             invisible,
         }
     }
 
     /// Map a span of `clean` to the original text.
     pub fn clean_span(&self, start: usize, end: usize) -> (usize, usize) {
-        map_span(self.original, self.clean_map.as_deref(), start, end)
+        map_span(self.original, self.clean_map.as_ref(), start, end)
     }
 
     /// Map a span of `folded` to the original text.
     pub fn folded_span(&self, start: usize, end: usize) -> (usize, usize) {
-        map_span(self.original, self.folded_map.as_deref(), start, end)
+        map_span(self.original, self.folded_map.as_ref(), start, end)
     }
 
     /// Map an offset of `folded` to the matching offset of `clean` (the start of the character).
     pub fn folded_to_clean(&self, at: usize) -> usize {
         match (&self.folded_map, &self.clean_map) {
             (Some(f), Some(c)) => {
-                let orig = f.get(at).copied().unwrap_or(self.original.len() as u32);
-                c.partition_point(|&o| o < orig)
+                let orig = f.get(at).unwrap_or(self.original.len());
+                c.inverse(orig, self.clean.len())
             }
             _ => at,
         }
     }
 }
 
-fn map_span(original: &str, map: Option<&[u32]>, start: usize, end: usize) -> (usize, usize) {
+fn map_span(original: &str, map: Option<&OffsetMap>, start: usize, end: usize) -> (usize, usize) {
     let Some(map) = map else { return (start, end) };
     let len = original.len();
-    let s = map.get(start).map_or(len, |&o| o as usize);
+    let s = map.get(start).unwrap_or(len).min(len);
     if end <= start {
         return (s, s);
     }
-    let last = map.get(end - 1).map_or(len, |&o| o as usize);
+    let last = map.get(end - 1).unwrap_or(len).min(len);
     let e = original[last..]
         .chars()
         .next()
@@ -355,7 +426,7 @@ mod tests {
     #[test]
     fn ascii_fast_path_is_identity() {
         let v = Views::new("Ignore 4ll PREVIOUS");
-        assert!(v.clean_map.is_none());
+        assert!(v.clean_map.is_none() && v.folded_map.is_none());
         assert_eq!(v.folded, b"ignore all previous");
     }
 

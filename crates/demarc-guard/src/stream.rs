@@ -1,16 +1,18 @@
 //! Incremental scanning for streams.
 //!
 //! Chunks of any size go in. After each chunk the scanner rescans its buffer (the unreleased
-//! tail plus `hold` bytes of context before it) and accepts the findings that start before the
-//! cut point `end - hold`: every detector's match is bounded, so such a finding is complete and
-//! is exactly what whole-text scanning finds there. Text before the cut (extended to the end of
+//! tail plus a little context before it: the furthest any detector looks back) and accepts the
+//! findings that start in `[accepted_to, end - hold)`: every detector's match is bounded by
+//! `hold`, so such a finding is complete and is exactly what whole-text scanning finds there.
+//! Duplicates a later window sees again are removed by the final report's dedup, as in
+//! whole-text scanning. Text before the cut (extended to the end of
 //! an accepted finding) is released at once, with redactions applied. A long secret whose
 //! keyword has been seen (a private key block) moves the cut back to its start until it ends.
 //!
 //! Invariant: the findings accumulated over a stream equal those of scanning the whole text
 //! (property-tested over random chunkings in `tests/stream.rs`).
 
-use crate::engine::{Guard, Plan, dedup};
+use crate::engine::{Guard, Plan};
 use crate::finding::{Action, Detector, Direction, Finding, Report};
 use crate::redact::Redactions;
 
@@ -30,7 +32,10 @@ pub struct StreamScanner {
     guard: Guard,
     plan: Plan,
     hold: usize,
-    /// Unreleased text plus up to `hold` bytes of context before it.
+    /// How far before `accepted_to` a detector may look (word boundaries, context keywords,
+    /// e-mail local parts, allow-list matches).
+    context: usize,
+    /// Unreleased text plus up to `context` bytes before it.
     buf: String,
     /// Stream offset of `buf[0]`.
     base: usize,
@@ -39,6 +44,9 @@ pub struct StreamScanner {
     /// Findings starting before this stream offset have been accepted already.
     accepted_to: usize,
     findings: Vec<Finding>,
+    /// Index of the first finding that may still overlap unreleased text.
+    open_from: usize,
+    score: crate::injection::Score,
     redactions: Redactions,
     blocked: bool,
 }
@@ -47,15 +55,19 @@ impl StreamScanner {
     pub(crate) fn new(guard: Guard, direction: Direction) -> StreamScanner {
         let plan = guard.plan(direction);
         let hold = guard.hold_for(&plan);
+        let context = guard.lookbehind();
         StreamScanner {
             guard,
             plan,
             hold,
+            context,
             buf: String::new(),
             base: 0,
             released: 0,
             accepted_to: 0,
             findings: Vec::new(),
+            open_from: 0,
+            score: crate::injection::Score::default(),
             redactions: Redactions::new(),
             blocked: false,
         }
@@ -106,12 +118,12 @@ impl StreamScanner {
     }
 
     fn step(&mut self, cut: usize, last: bool) -> StreamOutput {
-        let mut raw = self.guard.scan_raw(&self.buf, &self.plan);
+        let mut raw = self.guard.scan_unsorted(&self.buf, &self.plan);
         for f in &mut raw {
             f.start += self.base;
             f.end += self.base;
         }
-        dedup(&mut raw);
+        raw.sort_by_key(|f| (f.start, f.end));
         let new: Vec<Finding> = raw
             .into_iter()
             .filter(|f| f.start >= self.accepted_to && (last || f.start < cut))
@@ -123,32 +135,35 @@ impl StreamScanner {
         }
         release_to = release_to.min(self.base + self.buf.len());
         self.findings.extend(new.iter().cloned());
+        for f in new.iter().filter(|f| f.detector == Detector::Injection) {
+            self.score.add(&f.kind, f.score);
+        }
 
         let hard_block = new
             .iter()
             .any(|f| f.action == Action::Block && f.detector != Detector::Injection);
-        let injection_block = self.plan.action(Detector::Injection) == Some(Action::Block) && {
-            let signals = self
-                .findings
-                .iter()
-                .filter(|f| f.detector == Detector::Injection);
-            crate::injection::score(signals.map(|f| (f.kind.as_str(), f.score)))
-                >= self.guard.threshold()
-        };
+        let injection_block = self.plan.action(Detector::Injection) == Some(Action::Block)
+            && self.score.value() >= self.guard.threshold();
         self.blocked |= hard_block || injection_block;
 
         let mut text = String::new();
         if !self.blocked && release_to > self.released {
             let from = self.released - self.base;
             let to = release_to - self.base;
-            let redactable: Vec<Finding> = self
-                .findings
+            // Findings are appended in stream order; those ending before released text stay closed.
+            while self.open_from < self.findings.len()
+                && self.findings[self.open_from].end <= self.released
+            {
+                self.open_from += 1;
+            }
+            let mut redactable: Vec<Finding> = self.findings[self.open_from..]
                 .iter()
                 .filter(|f| {
                     f.action == Action::Redact && f.end > self.released && f.start < release_to
                 })
                 .cloned()
                 .collect();
+            redactable.sort_by_key(|f| (f.start, f.end));
             text = self.guard.redact_findings(
                 &self.buf[from..to],
                 self.released,
@@ -159,11 +174,11 @@ impl StreamScanner {
         if release_to > self.released {
             self.released = release_to;
         }
-        // Keep `hold` bytes of context before the release point.
+        // Keep `context` bytes before the next accepted finding.
         let keep_from = self.floor(
             self.accepted_to
                 .min(self.released)
-                .saturating_sub(self.hold)
+                .saturating_sub(self.context)
                 .max(self.base),
         );
         if keep_from > self.base {

@@ -1,0 +1,100 @@
+//! Quick side-by-side timing of the guard (used by `bench/guard.sh`; criterion has the careful
+//! numbers). Usage: guard_bench [--write-corpus FILE] [--mb N]
+//! Prints whole-text and incremental throughput (median of runs) and the 4 KB prompt median.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use demarc_guard::{Direction, Guard, Policy};
+
+#[path = "../benches/corpus.rs"]
+mod corpus;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mb: usize = args
+        .iter()
+        .position(|a| a == "--mb")
+        .map_or(16, |i| args[i + 1].parse().unwrap());
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = corpus::build(&repo, mb << 20);
+    if let Some(i) = args.iter().position(|a| a == "--write-corpus") {
+        std::fs::write(&args[i + 1], &text).unwrap();
+        std::fs::write(format!("{}.prompt", args[i + 1]), corpus::prompt_4k(&text)).unwrap();
+        return;
+    }
+    let guard = Guard::new(&Policy::default()).unwrap();
+    let mbs = |secs: f64| text.len() as f64 / secs / 1e6;
+    let runs = 7;
+    let mut whole_in = Vec::new();
+    let mut whole_out = Vec::new();
+    let mut stream_4k = Vec::new();
+    let mut stream_64k = Vec::new();
+    let mut findings = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        findings = guard.scan(&text, Direction::Input).findings.len();
+        whole_in.push(mbs(t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        std::hint::black_box(guard.scan(&text, Direction::Output));
+        whole_out.push(mbs(t.elapsed().as_secs_f64()));
+        for (chunk, out) in [(4096usize, &mut stream_4k), (65536, &mut stream_64k)] {
+            let t = Instant::now();
+            let mut s = guard.stream(Direction::Input);
+            let mut at = 0;
+            while at < text.len() {
+                let mut end = (at + chunk).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                std::hint::black_box(s.push(&text[at..end]));
+                at = end;
+            }
+            std::hint::black_box(s.finish());
+            out.push(mbs(t.elapsed().as_secs_f64()));
+        }
+    }
+    let prompt = corpus::prompt_4k(&text);
+    let mut lat = Vec::new();
+    for _ in 0..2000 {
+        let t = Instant::now();
+        std::hint::black_box(guard.scan(&prompt, Direction::Input));
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (wi, wo, s4, s64) = (
+        median(whole_in),
+        median(whole_out),
+        median(stream_4k),
+        median(stream_64k),
+    );
+    println!(
+        "corpus: {:.1} MB (prose, code, logs), {} findings (default policy, input)",
+        text.len() as f64 / 1e6,
+        findings
+    );
+    println!("whole-text input policy:  {wi:.0} MB/s (median of {runs})");
+    println!("whole-text output policy: {wo:.0} MB/s");
+    println!(
+        "incremental input, 4 KiB chunks:  {s4:.0} MB/s ({:.0}% of whole-text)",
+        100.0 * s4 / wi
+    );
+    println!(
+        "incremental input, 64 KiB chunks: {s64:.0} MB/s ({:.0}% of whole-text)",
+        100.0 * s64 / wi
+    );
+    println!(
+        "4 KB prompt ({} bytes), default input policy: median {:.1} us, p99 {:.1} us",
+        prompt.len(),
+        median(lat.clone()),
+        {
+            let mut l = lat;
+            l.sort_by(f64::total_cmp);
+            l[l.len() * 99 / 100]
+        }
+    );
+}
