@@ -471,6 +471,7 @@ impl Guard {
         let folded_map = |s, e| views.folded_span(s, e);
         let first = out.len();
 
+        crate::secrets::prefer_specific(&mut secret_hits);
         push_all(out, secret_hits, Detector::Secrets, &clean_map);
         if plan.on(Detector::Pii) {
             let mut hits = Vec::new();

@@ -127,7 +127,7 @@ fn scan_emails(t: &[u8], out: &mut Vec<Hit>) {
         while s < at && t[s] == b'.' {
             s += 1;
         }
-        if s == at || t[at - 1] == b'.' {
+        if s == at || t[at - 1] == b'.' || in_url_userinfo(t, s) {
             continue;
         }
         // Domain: labels of [A-Za-z0-9-] separated by single dots.
@@ -158,6 +158,15 @@ fn scan_emails(t: &[u8], out: &mut Vec<Hit>) {
         push(out, s, e, "email", Severity::Medium);
         skip_to = e;
     }
+}
+
+/// `scheme://user:pass@host` and `https://token@host`: credentials in a URL, not an address
+/// (the secrets detector reports them).
+fn in_url_userinfo(t: &[u8], s: usize) -> bool {
+    let from = s.saturating_sub(128);
+    let before = &t[from..s];
+    let word_start = before.iter().rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'(')).map_or(0, |p| p + 1);
+    memchr::memmem::find(&before[word_start..], b"://").is_some()
 }
 
 /// `icon@2x.png` is a file name, not an address.

@@ -427,3 +427,14 @@ impl Secrets {
         earliest
     }
 }
+
+/// Where a vendor format and a generic rule (`key = value`, `Bearer ...`) report overlapping
+/// text, keep the vendor format: it names what leaked.
+pub(crate) fn prefer_specific(hits: &mut Vec<Hit>) {
+    if hits.len() < 2 {
+        return;
+    }
+    let generic = |h: &Hit| h.kind == "generic_secret" || h.kind == "bearer_token";
+    let specific: Vec<(usize, usize)> = hits.iter().filter(|h| !generic(h)).map(|h| (h.start, h.end)).collect();
+    hits.retain(|h| !generic(h) || !specific.iter().any(|&(s, e)| h.start < e && s < h.end));
+}
