@@ -38,6 +38,9 @@ pub struct AuditEvent {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub verdicts: Verdicts,
+    /// Passages added from approved grounding sources, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<crate::grounding::GroundingUse>,
 }
 
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -240,6 +243,7 @@ mod tests {
             prompt_tokens: 0,
             completion_tokens: 0,
             verdicts: Verdicts::default(),
+            grounding: None,
         }
     }
 

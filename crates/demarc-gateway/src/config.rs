@@ -41,6 +41,7 @@ struct RawConfig {
     db: Option<String>,
     max_body_bytes: Option<usize>,
     user_header: Option<String>,
+    groups_header: Option<String>,
     #[serde(default)]
     audit: RawAudit,
     upstreams: Vec<RawUpstream>,
@@ -112,7 +113,20 @@ struct RawApplication {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
-    grounding: Option<serde_yaml::Value>,
+    grounding: Option<GroundingConfig>,
+}
+
+/// Approved grounding sources of an application and how many passages to add per request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroundingConfig {
+    pub sources: Vec<crate::grounding::SourceSpec>,
+    #[serde(default = "default_passages")]
+    pub passages: usize,
+}
+
+fn default_passages() -> usize {
+    crate::grounding::DEFAULT_PASSAGES
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -208,7 +222,7 @@ pub struct ApplicationConfig {
     pub models: BTreeMap<String, String>,
     pub policy: PolicySpec,
     pub limits: RawLimits,
-    pub grounding: Option<serde_yaml::Value>,
+    pub grounding: Option<GroundingConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +233,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Header that attributes a request to an end user (lowercase).
     pub user_header: String,
+    /// Header with the end user's groups, comma-separated, for grounding access (lowercase).
+    pub groups_header: String,
     pub audit: AuditConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub applications: Vec<ApplicationConfig>,
@@ -258,6 +274,7 @@ impl GatewayConfig {
             db: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_header: "x-demarc-user".into(),
+            groups_header: "x-demarc-groups".into(),
             audit: AuditConfig::default(),
             upstreams: vec![upstream],
             applications,
@@ -287,6 +304,15 @@ impl GatewayConfig {
         if let Some(estate) = &config.estate {
             if estate.is_relative() {
                 config.estate = Some(base.join(estate));
+            }
+        }
+        for app in &mut config.applications {
+            if let Some(grounding) = &mut app.grounding {
+                for source in &mut grounding.sources {
+                    if source.path.is_relative() {
+                        source.path = base.join(&source.path);
+                    }
+                }
             }
         }
         if let Some(audit_file) = &config.audit.file {
@@ -328,6 +354,14 @@ impl GatewayConfig {
             ));
         }
 
+        let groups_header = raw
+            .groups_header
+            .unwrap_or_else(|| "x-demarc-groups".into());
+        if axum::http::HeaderName::from_bytes(groups_header.as_bytes()).is_err() {
+            problems.push(format!(
+                "groups_header: `{groups_header}` is not a valid header name"
+            ));
+        }
         let on_full = match raw.audit.on_full.as_deref() {
             None | Some("fail-closed") => OnFull::FailClosed,
             Some("fail-open") => OnFull::FailOpen,
@@ -474,6 +508,7 @@ impl GatewayConfig {
                 db: raw.db,
                 max_body_bytes,
                 user_header: user_header.to_ascii_lowercase(),
+                groups_header: groups_header.to_ascii_lowercase(),
                 audit,
                 upstreams,
                 applications,

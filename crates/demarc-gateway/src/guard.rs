@@ -72,6 +72,7 @@ impl Policy for GuardPolicy {
                 .is_some_and(|a| {
                     *a != demarc_guard::Action::Allow && !policy.protected.documents.is_empty()
                 }),
+            grounding: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod fake;
+pub mod grounding;
 pub mod guard;
 pub mod keys;
 pub mod limits;

@@ -113,6 +113,8 @@ pub struct Coverage {
     pub output: bool,
     /// Output is checked against registered protected content (IP and copyright).
     pub ip: bool,
+    /// The approved grounding sources the application's requests are grounded in.
+    pub grounding: Option<Vec<String>>,
 }
 
 /// A policy applied to one application's traffic.

@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
 use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
 use crate::error::ApiError;
+use crate::grounding::{Grounding, GroundingUse};
 use crate::keys::{Authenticator, KeySource, Rejection};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
@@ -50,6 +51,7 @@ pub struct App {
     /// Indexes into the upstream list, in failover order.
     order: Vec<usize>,
     pub policy: Arc<dyn Policy>,
+    grounding: Option<Arc<Grounding>>,
     coverage: Coverage,
     activity: std::sync::Mutex<Activity>,
 }
@@ -64,6 +66,7 @@ pub struct Activity {
     pub output_blocked: u64,
     pub redactions: u64,
     pub rate_limited: u64,
+    pub grounded: u64,
 }
 
 /// Everything a request needs, shared by all of them.
@@ -92,6 +95,17 @@ impl Gateway {
         sink: Arc<dyn AuditSink>,
         policy_for: PolicyFactory<'_>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
+        Self::start_with_grounding(config, keys, sink, policy_for, HashMap::new())
+    }
+
+    /// [`Gateway::start`], with the grounding index of each application that has one.
+    pub fn start_with_grounding(
+        config: GatewayConfig,
+        keys: Arc<dyn KeySource>,
+        sink: Arc<dyn AuditSink>,
+        policy_for: PolicyFactory<'_>,
+        mut grounding: HashMap<String, Arc<Grounding>>,
+    ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             upstreams.push(
@@ -112,12 +126,15 @@ impl Gateway {
                 id: a.id.clone(),
                 message,
             })?;
-            let coverage = policy.coverage();
+            let mut coverage = policy.coverage();
+            let grounding = grounding.remove(&a.id);
+            coverage.grounding = grounding.as_ref().map(|g| g.source_ids.clone());
             let activity = Default::default();
             let app = App {
                 config: a.clone(),
                 order,
                 policy,
+                grounding,
                 coverage,
                 activity,
             };
@@ -198,6 +215,7 @@ impl Gateway {
                 a.output_blocked += u64::from(error == Some("output_blocked"));
                 a.redactions += u64::from(v.redactions);
                 a.rate_limited += u64::from(error == Some("rate_limit_exceeded"));
+                a.grounded += u64::from(ctx.grounding.is_some());
             }
         }
         if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
@@ -232,6 +250,7 @@ impl Gateway {
             prompt_tokens: ctx.usage.prompt,
             completion_tokens: ctx.usage.completion,
             verdicts: ctx.verdicts,
+            grounding: ctx.grounding,
         };
         self.auditor.emit(slot, event);
     }
@@ -322,6 +341,29 @@ impl Gateway {
                 ),
             );
             return self.fail(ctx, slot, error);
+        }
+        if let Some(grounding) = &app.grounding {
+            let groups: Vec<String> = headers
+                .get(self.config.groups_header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(|v| {
+                    v.split(',')
+                        .map(|g| g.trim().to_string())
+                        .filter(|g| !g.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            match grounding.apply(ctx.endpoint, &mut request, &groups) {
+                Ok(used) => ctx.grounding = used,
+                Err(e) => {
+                    tracing::warn!(error = %e, "grounding failed");
+                    return self.fail(
+                        ctx,
+                        slot,
+                        ApiError::internal("grounding failed; see the gateway log"),
+                    );
+                }
+            }
         }
         let vault = Arc::new(vault);
         let body = match serde_json::to_vec(&request) {
@@ -821,6 +863,7 @@ struct Ctx {
     attempts: u32,
     usage: Usage,
     verdicts: Verdicts,
+    grounding: Option<GroundingUse>,
 }
 
 impl Ctx {
@@ -837,6 +880,7 @@ impl Ctx {
             attempts: 0,
             usage: Usage::default(),
             verdicts: Verdicts::default(),
+            grounding: None,
         }
     }
 }

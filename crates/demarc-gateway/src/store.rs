@@ -8,9 +8,10 @@ use crate::audit::{AuditEvent, AuditSink, SinkFuture};
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
 use crate::server::Gateway;
 
-/// How long gateway evidence counts after it was written: a gateway that stops running
-/// stops evidencing.
-pub const EVIDENCE_VALID_FOR: time::Duration = time::Duration::days(7);
+/// How long gateway evidence counts after it was written. A running gateway rewrites it every
+/// minute; one that stopped shows as expiring after 15 days (assess warns 30 days ahead) and
+/// expired after 45.
+pub const EVIDENCE_VALID_FOR: time::Duration = time::Duration::days(45);
 /// What produced the evidence.
 pub const EVIDENCE_SOURCE: &str = "gateway";
 
@@ -121,6 +122,15 @@ pub fn evidence(gateway: &Gateway, now: OffsetDateTime) -> Vec<Evidence> {
                 a.requests, a.rate_limited
             ),
         ));
+        if let Some(sources) = &coverage.grounding {
+            out.push(item(
+                "grounding",
+                format!(
+                    "enforced by the demarc gateway: answers grounded only in approved sources ({}) with per-group access; {} of {} requests grounded since {since}",
+                    sources.join(", "), a.grounded, a.requests
+                ),
+            ));
+        }
         if coverage.ip {
             out.push(item(
                 "ip-copyright",

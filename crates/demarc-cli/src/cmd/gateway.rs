@@ -1,6 +1,7 @@
 //! `demarc gateway`: run the OpenAI-compatible enforcement point, from a config file or from an
 //! estate and one upstream URL (the quick start).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use demarc_gateway::config::{ApplicationConfig, GatewayConfig, PolicySpec};
+use demarc_gateway::grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::policy::{Off, Policy};
 use demarc_gateway::server::{Gateway, serve, shutdown_signal};
@@ -68,6 +70,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    let estate_dir = args
+        .estate
+        .as_ref()
+        .or(config.estate.as_ref())
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
     let estate = match (estate, &config.estate) {
         (Some(e), _) => Some(e),
         (None, Some(path)) => Some(load_estate(
@@ -87,7 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_gateway(config, estate, store_args))
+    let grounding = build_grounding(&config, estate.as_ref(), estate_dir.as_deref())?;
+    runtime.block_on(serve_gateway(config, estate, grounding, store_args))
 }
 
 /// Warn about config applications the estate does not know (they are served anyway).
@@ -120,9 +128,52 @@ fn policy_for(app: &ApplicationConfig, estate: Option<&Estate>) -> Result<Arc<dy
     }
 }
 
+/// Index each application's approved grounding sources: the config's, else the estate's.
+fn build_grounding(
+    config: &GatewayConfig,
+    estate: Option<&Estate>,
+    estate_dir: Option<&std::path::Path>,
+) -> anyhow::Result<HashMap<String, Arc<Grounding>>> {
+    let mut out = HashMap::new();
+    for app in &config.applications {
+        let (specs, base, passages) = match &app.grounding {
+            Some(g) => (g.sources.clone(), PathBuf::from("."), g.passages),
+            None => {
+                let sources = estate
+                    .and_then(|e| e.application(&app.id))
+                    .map(|a| &a.grounding_sources);
+                let Some(sources) = sources.filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let specs = sources
+                    .iter()
+                    .map(|s| SourceSpec {
+                        id: s.id.clone(),
+                        path: s.path.clone().into(),
+                        groups: s.groups.clone(),
+                    })
+                    .collect();
+                (
+                    specs,
+                    estate_dir.map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf),
+                    DEFAULT_PASSAGES,
+                )
+            }
+        };
+        let (grounding, warnings) = Grounding::build(&specs, &base, passages)
+            .map_err(|e| anyhow::anyhow!("application `{}`: grounding sources: {e}", app.id))?;
+        for warning in warnings {
+            eprintln!("warning: application `{}`: {warning}", app.id);
+        }
+        out.insert(app.id.clone(), Arc::new(grounding));
+    }
+    Ok(out)
+}
+
 async fn serve_gateway(
     config: GatewayConfig,
     estate: Option<Estate>,
+    grounding: HashMap<String, Arc<Grounding>>,
     store_args: StoreArgs,
 ) -> anyhow::Result<Outcome> {
     let store = store_args.open().await?;
@@ -134,7 +185,7 @@ async fn serve_gateway(
     let sink = Arc::new(StoreSink::new(store.clone(), chain.clone()));
     let keys = Arc::new(StoreKeys(store.clone()));
     let factory = |app: &ApplicationConfig| policy_for(app, estate.as_ref());
-    let (gateway, writer) = Gateway::start(config, keys, sink, &factory)?;
+    let (gateway, writer) = Gateway::start_with_grounding(config, keys, sink, &factory, grounding)?;
     let apps: Vec<&str> = {
         let mut v: Vec<&str> = gateway.application_ids().collect();
         v.sort_unstable();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use demarc_gateway::audit::{AuditEvent, MemorySink};
 use demarc_gateway::config::{ApplicationConfig, GatewayConfig};
 use demarc_gateway::fake::{FakeConfig, FakeUpstream};
+use demarc_gateway::grounding::Grounding;
 use demarc_gateway::keys::MemoryKeys;
 use demarc_gateway::policy::Policy;
 use demarc_gateway::server::{Gateway, serve};
@@ -40,6 +41,12 @@ impl Harness {
         Self::build("", None, None, "{}", fake, policy).await
     }
 
+    pub async fn start_with_grounding(grounding: Arc<Grounding>) -> Self {
+        let mut map = std::collections::HashMap::new();
+        map.insert("assistant".to_string(), grounding);
+        Self::build_with("", None, None, "{}", FakeConfig::default(), off(), map).await
+    }
+
     pub async fn start_with_limits(limits: &str, fake: FakeConfig) -> Self {
         Self::build("", None, None, limits, fake, off()).await
     }
@@ -61,6 +68,27 @@ impl Harness {
         limits: &str,
         fake: FakeConfig,
         policy_for: PolicyFor,
+    ) -> Self {
+        Self::build_with(
+            extra,
+            only,
+            first,
+            limits,
+            fake,
+            policy_for,
+            Default::default(),
+        )
+        .await
+    }
+
+    async fn build_with(
+        extra: &str,
+        only: Option<&str>,
+        first: Option<&str>,
+        limits: &str,
+        fake: FakeConfig,
+        policy_for: PolicyFor,
+        grounding: std::collections::HashMap<String, Arc<Grounding>>,
     ) -> Self {
         let fake = FakeUpstream::start("127.0.0.1:0".parse().unwrap(), fake)
             .await
@@ -92,8 +120,14 @@ impl Harness {
         let sink = Arc::new(MemorySink::default());
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (gateway, writer) =
-            Gateway::start(config, keys.clone(), sink.clone(), &*policy_for).unwrap();
+        let (gateway, writer) = Gateway::start_with_grounding(
+            config,
+            keys.clone(),
+            sink.clone(),
+            &*policy_for,
+            grounding,
+        )
+        .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             serve(listener, gateway, async move {
