@@ -112,13 +112,13 @@ fn index(args: IndexArgs) -> anyhow::Result<Outcome> {
     let skipped = if report.warnings.is_empty() {
         String::new()
     } else {
-        format!("; {} warnings (above)", report.warnings.len())
+        format!("; {} (above)", plural(report.warnings.len(), "warning"))
     };
     println!(
-        "indexed {} documents ({} passages) from {} sources into `{}`: {} read, {} unchanged, {} removed{skipped}",
-        report.documents,
-        report.passages,
-        index.sources().len(),
+        "indexed {} ({}) from {} into `{}`: {} read, {} unchanged, {} removed{skipped}",
+        plural(report.documents, "document"),
+        plural(report.passages, "passage"),
+        plural(index.sources().len(), "source"),
         args.index.display(),
         report.indexed,
         report.unchanged,
@@ -233,4 +233,8 @@ fn shorten(text: &str, max: usize) -> String {
     let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
