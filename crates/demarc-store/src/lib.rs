@@ -390,6 +390,8 @@ async fn probe_sqlite(path: &Path, display: &str) -> Result<()> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(false)
+        // Read-only: closing it never checkpoints a pending log into the file.
+        .read_only(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .disable_statement_logging();
     let mut conn = options
