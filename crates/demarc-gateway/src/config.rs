@@ -604,3 +604,18 @@ mod tests {
         assert_eq!(deployments["gpt-4o"], "prod-4o");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The example shipped in the repository stays valid.
+    #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gateway.yaml");
+        let c = GatewayConfig::load(&path).unwrap();
+        assert_eq!(c.applications.len(), 4);
+        assert!(c.estate.unwrap().ends_with("bank-estate.yaml"));
+        assert!(matches!(c.applications[3].policy, PolicySpec::Document(_)));
+    }
+}
