@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
 RATE="${RATE:-1000}"
+SRATE="${SRATE:-$RATE}"   # rate for the streaming runs
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -26,7 +27,9 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
-"$BIN" fake-upstream --listen 127.0.0.1:0 --chunk-chars 16 > "$WORK/fake.url" 2>/dev/null &
+# A 600-character answer streamed 4 characters (about one token) per event.
+REPLY="$(python3 -c 'print(("The quarterly report shows approvals rose; risks remain in unsecured lending. ")*8, end="")')"
+"$BIN" fake-upstream --listen 127.0.0.1:0 --chunk-chars 4 --reply "$REPLY" > "$WORK/fake.url" 2>/dev/null &
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
 UP="$(cat "$WORK/fake.url")"
@@ -55,18 +58,18 @@ run() { "$LOAD" "$@"; }
 GW="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 DIRECT="$UP/chat/completions"
 
-echo "# machine: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${SECS}s per run, rate $RATE/s"
+echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), ${SECS}s per run, rate $RATE/s (streaming $SRATE/s)"
 echo "# idle gateway RSS: $((RSS_IDLE / 1024)) MB"
 echo "## added latency at $RATE req/s (non-streaming, 2 KB prompt)"
 run "$DIRECT" "$RATE" "$SECS" | tee "$WORK/direct.json"
 run "$GW" "$RATE" "$SECS" --key "$KEY_DEFAULT" | tee "$WORK/gw.json"
 RSS_LOAD="$(hwm_kb $GW_PID)"
-echo "## added latency at $RATE req/s (streaming)"
-run "$DIRECT" "$RATE" "$SECS" --stream | tee "$WORK/direct_s.json"
-run "$GW" "$RATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.json"
-echo "## TTFB added by output scanning (streaming, policy off vs default)"
-run "$GW" "$RATE" "$SECS" --stream --key "$KEY_OFF" | tee "$WORK/gw_off_s.json"
-run "$GW" "$RATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_def_s.json"
+echo "## added latency at $SRATE req/s (streaming)"
+run "$DIRECT" "$SRATE" "$SECS" --stream | tee "$WORK/direct_s.json"
+run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.json"
+echo "## time to first token added by output scanning (streaming, policy off vs default)"
+run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_OFF" | tee "$WORK/gw_off_s.json"
+run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_def_s.json"
 RSS_LOAD2="$(hwm_kb $GW_PID)"
 
 python3 - "$WORK" <<'PY'
@@ -77,7 +80,8 @@ d, g, ds, gs, off, de = j("direct"), j("gw"), j("direct_s"), j("gw_s"), j("gw_of
 print("## summary")
 print(f"non-streaming added latency: p50 {g['p50_ms']-d['p50_ms']:.3f} ms, p99 {g['p99_ms']-d['p99_ms']:.3f} ms; errors direct {d['errors']} gateway {g['errors']}")
 print(f"streaming added latency:     p50 {gs['p50_ms']-ds['p50_ms']:.3f} ms, p99 {gs['p99_ms']-ds['p99_ms']:.3f} ms; errors direct {ds['errors']} gateway {gs['errors']}")
-print(f"TTFB added by output scanning: p50 {de['ttfb_p50_ms']-off['ttfb_p50_ms']:.3f} ms, p99 {de['ttfb_p99_ms']-off['ttfb_p99_ms']:.3f} ms")
+print(f"time to first token, policy off: p50 {off['ttft_p50_ms']:.3f} ms, p99 {off['ttft_p99_ms']:.3f} ms; default: p50 {de['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']:.3f} ms")
+print(f"TTFT added by output scanning: p50 {de['ttft_p50_ms']-off['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']-off['ttft_p99_ms']:.3f} ms")
 PY
 echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming run: $((RSS_LOAD / 1024)) MB)"
 

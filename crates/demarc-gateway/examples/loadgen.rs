@@ -15,8 +15,17 @@ use futures_util::StreamExt;
 
 struct Sample {
     total_ms: f64,
+    /// First byte of the body.
     first_ms: f64,
+    /// First byte of model text (a non-empty `content` delta).
+    token_ms: f64,
     ok: bool,
+}
+
+/// Whether a chunk of a chat stream carries text: `"content":"` followed by something.
+fn has_text(chunk: &[u8]) -> bool {
+    let pat = b"\"content\":\"";
+    chunk.windows(pat.len() + 1).any(|w| &w[..pat.len()] == pat && w[pat.len()] != b'"')
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -102,16 +111,21 @@ async fn main() {
                 .send()
                 .await;
             let mut first_ms = f64::NAN;
+            let mut token_ms = f64::NAN;
             let ok = match result {
                 Ok(r) if r.status().is_success() => {
                     let mut s = r.bytes_stream();
                     let mut ok = true;
                     while let Some(chunk) = s.next().await {
                         match chunk {
-                            Ok(c) if !c.is_empty() && first_ms.is_nan() => {
-                                first_ms = intended.elapsed().as_secs_f64() * 1e3;
+                            Ok(c) => {
+                                if !c.is_empty() && first_ms.is_nan() {
+                                    first_ms = intended.elapsed().as_secs_f64() * 1e3;
+                                }
+                                if token_ms.is_nan() && has_text(&c) {
+                                    token_ms = intended.elapsed().as_secs_f64() * 1e3;
+                                }
                             }
-                            Ok(_) => {}
                             Err(_) => ok = false,
                         }
                     }
@@ -143,6 +157,9 @@ async fn main() {
         .filter(|s| s.ok && !s.first_ms.is_nan())
         .map(|s| s.first_ms)
         .collect();
+    let mut token: Vec<f64> =
+        samples.iter().filter(|s| s.ok && !s.token_ms.is_nan()).map(|s| s.token_ms).collect();
+    token.sort_by(f64::total_cmp);
     total.sort_by(f64::total_cmp);
     first.sort_by(f64::total_cmp);
     let out = serde_json::json!({
@@ -152,6 +169,7 @@ async fn main() {
         "p50_ms": percentile(&total, 0.50), "p90_ms": percentile(&total, 0.90),
         "p99_ms": percentile(&total, 0.99), "max_ms": total.last().copied().unwrap_or(f64::NAN),
         "ttfb_p50_ms": percentile(&first, 0.50), "ttfb_p99_ms": percentile(&first, 0.99),
+        "ttft_p50_ms": percentile(&token, 0.50), "ttft_p99_ms": percentile(&token, 0.99),
     });
     println!("{out}");
 }
