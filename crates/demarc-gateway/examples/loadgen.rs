@@ -25,7 +25,9 @@ struct Sample {
 /// Whether a chunk of a chat stream carries text: `"content":"` followed by something.
 fn has_text(chunk: &[u8]) -> bool {
     let pat = b"\"content\":\"";
-    chunk.windows(pat.len() + 1).any(|w| &w[..pat.len()] == pat && w[pat.len()] != b'"')
+    chunk
+        .windows(pat.len() + 1)
+        .any(|w| &w[..pat.len()] == pat && w[pat.len()] != b'"')
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -137,6 +139,7 @@ async fn main() {
             samples.lock().unwrap().push(Sample {
                 total_ms,
                 first_ms,
+                token_ms,
                 ok,
             });
         }));
@@ -157,8 +160,11 @@ async fn main() {
         .filter(|s| s.ok && !s.first_ms.is_nan())
         .map(|s| s.first_ms)
         .collect();
-    let mut token: Vec<f64> =
-        samples.iter().filter(|s| s.ok && !s.token_ms.is_nan()).map(|s| s.token_ms).collect();
+    let mut token: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.ok && !s.token_ms.is_nan())
+        .map(|s| s.token_ms)
+        .collect();
     token.sort_by(f64::total_cmp);
     total.sort_by(f64::total_cmp);
     first.sort_by(f64::total_cmp);

@@ -43,6 +43,8 @@ struct RawConfig {
     user_header: Option<String>,
     groups_header: Option<String>,
     #[serde(default)]
+    shared_limits: bool,
+    #[serde(default)]
     audit: RawAudit,
     upstreams: Vec<RawUpstream>,
     applications: Vec<RawApplication>,
@@ -235,6 +237,9 @@ pub struct GatewayConfig {
     pub user_header: String,
     /// Header with the end user's groups, comma-separated, for grounding access (lowercase).
     pub groups_header: String,
+    /// Count rate limits and token budgets in the store, shared by every replica (fixed
+    /// one-minute windows), instead of in memory.
+    pub shared_limits: bool,
     pub audit: AuditConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub applications: Vec<ApplicationConfig>,
@@ -275,6 +280,7 @@ impl GatewayConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_header: "x-demarc-user".into(),
             groups_header: "x-demarc-groups".into(),
+            shared_limits: false,
             audit: AuditConfig::default(),
             upstreams: vec![upstream],
             applications,
@@ -509,6 +515,7 @@ impl GatewayConfig {
                 max_body_bytes,
                 user_header: user_header.to_ascii_lowercase(),
                 groups_header: groups_header.to_ascii_lowercase(),
+                shared_limits: raw.shared_limits,
                 audit,
                 upstreams,
                 applications,

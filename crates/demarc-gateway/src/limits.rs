@@ -2,10 +2,31 @@
 //! continuously over a minute. Memory is bounded: at most [`MAX_BUCKETS`] buckets are kept.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Instant;
 
 pub const MAX_BUCKETS: usize = 100_000;
+
+pub type CountFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>>;
+
+/// Counters shared by gateway replicas (the store): fixed one-minute windows.
+pub trait SharedCounters: Send + Sync + 'static {
+    /// Add `by` to the counter of `key` in the window starting at `window_start_ms` (unix
+    /// milliseconds) and return its new value.
+    fn add<'a>(&'a self, key: &'a str, window_start_ms: i64, by: i64) -> CountFuture<'a>;
+}
+
+/// The current one-minute window: its start (unix ms) and the seconds left in it.
+pub fn current_window() -> (i64, u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let start = now - now.rem_euclid(60_000);
+    (start, ((start + 60_000 - now) as u64).div_ceil(1000).max(1))
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {

@@ -27,7 +27,7 @@ use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
 use crate::error::ApiError;
 use crate::grounding::{Grounding, GroundingUse};
 use crate::keys::{Authenticator, KeySource, Rejection};
-use crate::limits::Limiter;
+use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
 use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request};
 use crate::policy::{Coverage, Policy, Vault, Verdicts};
@@ -77,6 +77,7 @@ pub struct Gateway {
     keys: Authenticator,
     pub auditor: Auditor,
     limiter: Limiter,
+    counters: Option<Arc<dyn SharedCounters>>,
     pub metrics: Metrics,
     ready: AtomicBool,
     counter: AtomicU64,
@@ -95,17 +96,20 @@ impl Gateway {
         sink: Arc<dyn AuditSink>,
         policy_for: PolicyFactory<'_>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
-        Self::start_with_grounding(config, keys, sink, policy_for, HashMap::new())
+        Self::start_with_grounding(config, keys, sink, policy_for, HashMap::new(), None)
     }
 
-    /// [`Gateway::start`], with the grounding index of each application that has one.
+    /// [`Gateway::start`], with the grounding index of each application that has one, and the
+    /// store's counters for `shared_limits`.
     pub fn start_with_grounding(
         config: GatewayConfig,
         keys: Arc<dyn KeySource>,
         sink: Arc<dyn AuditSink>,
         policy_for: PolicyFactory<'_>,
         mut grounding: HashMap<String, Arc<Grounding>>,
+        counters: Option<Arc<dyn SharedCounters>>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
+        let counters = counters.filter(|_| config.shared_limits);
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             upstreams.push(
@@ -153,6 +157,7 @@ impl Gateway {
             keys: Authenticator::new(keys),
             auditor,
             limiter: Limiter::new(),
+            counters,
             metrics: Metrics::default(),
             ready: AtomicBool::new(true),
             counter: AtomicU64::new(0),
@@ -218,7 +223,32 @@ impl Gateway {
                 a.grounded += u64::from(ctx.grounding.is_some());
             }
         }
-        if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
+        if let (Some(counters), Some(app), tokens) = (
+            &self.counters,
+            ctx.application.as_deref(),
+            ctx.usage.total(),
+        ) {
+            if let Some(a) = self.apps.get(app).filter(|_| tokens > 0) {
+                let mut keys = Vec::new();
+                if a.config.limits.tokens_per_minute.is_some() {
+                    keys.push(format!("{app}#tokens"));
+                }
+                if let (Some(_), Some(user)) = (a.config.limits.user_tokens_per_minute, &ctx.user) {
+                    keys.push(format!("{app}/{user}#tokens"));
+                }
+                if !keys.is_empty() {
+                    let counters = counters.clone();
+                    let (window, _) = current_window();
+                    tokio::spawn(async move {
+                        for key in keys {
+                            if let Err(e) = counters.add(&key, window, tokens as i64).await {
+                                tracing::warn!(error = %e, "cannot count tokens in the store");
+                            }
+                        }
+                    });
+                }
+            }
+        } else if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
             if tokens > 0 {
                 if let Some(a) = self.apps.get(app) {
                     if let Some(tpm) = a.config.limits.tokens_per_minute {
@@ -308,7 +338,7 @@ impl Gateway {
             Ok(request) => request,
             Err(e) => return self.fail(ctx, slot, e),
         };
-        if let Err(e) = self.check_limits(&ctx, app) {
+        if let Err(e) = self.check_limits(&ctx, app).await {
             return self.fail(ctx, slot, e);
         }
         let upstream_model = match route_model(app, &mut request) {
@@ -550,7 +580,7 @@ impl Gateway {
         }
     }
 
-    fn check_limits(&self, ctx: &Ctx, app: &App) -> Result<(), ApiError> {
+    async fn check_limits(&self, ctx: &Ctx, app: &App) -> Result<(), ApiError> {
         let limits = app.config.limits;
         let id = app.config.id.as_str();
         let user = ctx.user.as_deref();
@@ -586,6 +616,40 @@ impl Gateway {
             .collect();
         if active.is_empty() {
             return Ok(());
+        }
+        let refuse = |what: &str, retry: u64| {
+            let mut e = ApiError::rate_limited(
+                "rate_limit_exceeded",
+                format!("{what} exceeded; retry in {retry} s"),
+            );
+            e.retry_after = Some(retry);
+            e
+        };
+        if let Some(counters) = &self.counters {
+            // Fixed one-minute windows in the store, shared by every replica. A refused request
+            // still counts in its window.
+            let (window, left) = current_window();
+            let mut failed = false;
+            for (rate, key, cost, what) in &active {
+                let by = i64::from(*cost > 0.0);
+                match counters.add(key, window, by).await {
+                    Ok(count) if by > 0 && count > i64::from(**rate) => {
+                        return Err(refuse(what, left));
+                    }
+                    Ok(count) if by == 0 && count >= i64::from(**rate) => {
+                        return Err(refuse(what, left));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "shared rate counters unavailable; counting in memory");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if !failed {
+                return Ok(());
+            }
         }
         let wanted: Vec<(&str, u32, f64)> = active
             .iter()

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, SinkFuture};
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
+use crate::limits::{CountFuture, SharedCounters};
 use crate::server::Gateway;
 
 /// How long gateway evidence counts after it was written. A running gateway rewrites it every
@@ -33,6 +34,23 @@ impl KeySource for StoreKeys {
                 active: k.is_active(),
                 application: k.application,
             }))
+        })
+    }
+}
+
+/// Rate and token counters shared by every gateway on the same store.
+pub struct StoreCounters(pub Store);
+
+impl SharedCounters for StoreCounters {
+    fn add<'a>(&'a self, key: &'a str, window_start_ms: i64, by: i64) -> CountFuture<'a> {
+        Box::pin(async move {
+            let start =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(window_start_ms) * 1_000_000)
+                    .map_err(|e| e.to_string())?;
+            self.0
+                .increment_rate_counter(key, start, by)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -5,6 +5,7 @@
 
 mod harness;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use demarc_gateway::fake::{FakeConfig, Fault};
@@ -487,4 +488,34 @@ async fn circuit_breaker_stops_sending_to_a_failing_upstream() {
     let events = h.stop().await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limits_are_counted_across_replicas_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = demarc_store::Store::open(&url).await.unwrap();
+    let counters = Arc::new(demarc_gateway::store::StoreCounters(store));
+    let a = Harness::start_shared("{requests_per_minute: 3}", counters.clone()).await;
+    let b = Harness::start_shared("{requests_per_minute: 3}", counters).await;
+    let mut statuses = Vec::new();
+    for h in [&a, &b, &a, &b] {
+        statuses.push(
+            h.post("/v1/chat/completions", &chat("hi"))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    // The four requests may straddle a minute boundary; then the window restarts.
+    let (_, left) = demarc_gateway::limits::current_window();
+    if left > 2 {
+        assert_eq!(
+            statuses,
+            [200, 200, 200, 429],
+            "three per minute across both replicas"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
 }

@@ -13,7 +13,7 @@ use demarc_gateway::grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::policy::{Off, Policy};
 use demarc_gateway::server::{Gateway, serve, shutdown_signal};
-use demarc_gateway::store::{StoreKeys, StoreSink, write_evidence};
+use demarc_gateway::store::{StoreCounters, StoreKeys, StoreSink, write_evidence};
 use demarc_model::CheckedEstate as Estate;
 
 use crate::Outcome;
@@ -184,8 +184,10 @@ async fn serve_gateway(
     let chain = StoreSink::default_chain(addr.port());
     let sink = Arc::new(StoreSink::new(store.clone(), chain.clone()));
     let keys = Arc::new(StoreKeys(store.clone()));
+    let counters = Arc::new(StoreCounters(store.clone()));
     let factory = |app: &ApplicationConfig| policy_for(app, estate.as_ref());
-    let (gateway, writer) = Gateway::start_with_grounding(config, keys, sink, &factory, grounding)?;
+    let (gateway, writer) =
+        Gateway::start_with_grounding(config, keys, sink, &factory, grounding, Some(counters))?;
     let apps: Vec<&str> = {
         let mut v: Vec<&str> = gateway.application_ids().collect();
         v.sort_unstable();

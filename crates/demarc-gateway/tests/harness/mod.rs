@@ -8,6 +8,7 @@ use demarc_gateway::config::{ApplicationConfig, GatewayConfig};
 use demarc_gateway::fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::grounding::Grounding;
 use demarc_gateway::keys::MemoryKeys;
+use demarc_gateway::limits::SharedCounters;
 use demarc_gateway::policy::Policy;
 use demarc_gateway::server::{Gateway, serve};
 use serde_json::Value;
@@ -44,7 +45,34 @@ impl Harness {
     pub async fn start_with_grounding(grounding: Arc<Grounding>) -> Self {
         let mut map = std::collections::HashMap::new();
         map.insert("assistant".to_string(), grounding);
-        Self::build_with("", None, None, "{}", FakeConfig::default(), off(), map).await
+        Self::build_with(
+            "",
+            None,
+            None,
+            "{}",
+            FakeConfig::default(),
+            off(),
+            map,
+            None,
+        )
+        .await
+    }
+
+    /// Limits counted in shared counters (the store), as by several replicas.
+    pub async fn start_shared(limits: &str, counters: Arc<dyn SharedCounters>) -> Self {
+        let extra = "shared_limits: true\n";
+        let grounding = Default::default();
+        Self::build_with(
+            extra,
+            None,
+            None,
+            limits,
+            FakeConfig::default(),
+            off(),
+            grounding,
+            Some(counters),
+        )
+        .await
     }
 
     pub async fn start_with_limits(limits: &str, fake: FakeConfig) -> Self {
@@ -77,10 +105,12 @@ impl Harness {
             fake,
             policy_for,
             Default::default(),
+            None,
         )
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn build_with(
         extra: &str,
         only: Option<&str>,
@@ -89,6 +119,7 @@ impl Harness {
         fake: FakeConfig,
         policy_for: PolicyFor,
         grounding: std::collections::HashMap<String, Arc<Grounding>>,
+        counters: Option<Arc<dyn SharedCounters>>,
     ) -> Self {
         let fake = FakeUpstream::start("127.0.0.1:0".parse().unwrap(), fake)
             .await
@@ -126,6 +157,7 @@ impl Harness {
             sink.clone(),
             &*policy_for,
             grounding,
+            counters,
         )
         .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
