@@ -21,6 +21,8 @@ pub(crate) fn find(t: &str, max_bytes: usize, out: &mut Vec<Payload>) {
     runs(b, max_bytes, out);
     percent_runs(b, max_bytes, out);
     unicode_escape_runs(b, max_bytes, out);
+    ascii85_runs(b, max_bytes, out);
+    morse_runs(b, max_bytes, out);
 }
 
 const B64: [bool; 256] = {
@@ -319,6 +321,139 @@ fn binary_run(b: &[u8], s: usize, max_bytes: usize, out: &mut Vec<Payload>) -> u
     e
 }
 
+/// Adobe ASCII85 blocks `<~ ... ~>`.
+fn ascii85_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
+    let mut skip_to = 0;
+    for at in memchr::memmem::find_iter(b, b"<~") {
+        if at < skip_to {
+            continue;
+        }
+        let limit = (at + 2 + max_bytes).min(b.len());
+        let Some(close) = memchr::memmem::find(&b[at + 2..limit], b"~>") else {
+            continue;
+        };
+        let body = &b[at + 2..at + 2 + close];
+        skip_to = at + 4 + close;
+        let mut bytes = Vec::with_capacity(body.len());
+        let mut group = [0u32; 5];
+        let mut n = 0;
+        let mut ok = true;
+        for &c in body.iter().filter(|c| !c.is_ascii_whitespace()) {
+            if c == b'z' && n == 0 {
+                bytes.extend_from_slice(&[0; 4]);
+                continue;
+            }
+            if !(b'!'..=b'u').contains(&c) {
+                ok = false;
+                break;
+            }
+            group[n] = u32::from(c - b'!');
+            n += 1;
+            if n == 5 {
+                let v = group.iter().fold(0u64, |a, &d| a * 85 + u64::from(d));
+                bytes.extend_from_slice(&(v as u32).to_be_bytes());
+                n = 0;
+            }
+        }
+        if ok && n > 1 {
+            // A partial group is padded with `u` and the padding bytes dropped.
+            for g in group.iter_mut().skip(n) {
+                *g = 84;
+            }
+            let v = group.iter().fold(0u64, |a, &d| a * 85 + u64::from(d));
+            bytes.extend_from_slice(&(v as u32).to_be_bytes()[..n - 1]);
+        }
+        if ok && let Some(text) = readable(bytes) {
+            out.push(Payload {
+                start: at,
+                end: skip_to,
+                encoding: "ascii85",
+                text,
+            });
+        }
+    }
+}
+
+/// International Morse code: letters separated by spaces, words by ` / `.
+fn morse_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
+    const CODES: [(&[u8], char); 36] = [
+        (b".-", 'a'),
+        (b"-...", 'b'),
+        (b"-.-.", 'c'),
+        (b"-..", 'd'),
+        (b".", 'e'),
+        (b"..-.", 'f'),
+        (b"--.", 'g'),
+        (b"....", 'h'),
+        (b"..", 'i'),
+        (b".---", 'j'),
+        (b"-.-", 'k'),
+        (b".-..", 'l'),
+        (b"--", 'm'),
+        (b"-.", 'n'),
+        (b"---", 'o'),
+        (b".--.", 'p'),
+        (b"--.-", 'q'),
+        (b".-.", 'r'),
+        (b"...", 's'),
+        (b"-", 't'),
+        (b"..-", 'u'),
+        (b"...-", 'v'),
+        (b".--", 'w'),
+        (b"-..-", 'x'),
+        (b"-.--", 'y'),
+        (b"--..", 'z'),
+        (b"-----", '0'),
+        (b".----", '1'),
+        (b"..---", '2'),
+        (b"...--", '3'),
+        (b"....-", '4'),
+        (b".....", '5'),
+        (b"-....", '6'),
+        (b"--...", '7'),
+        (b"---..", '8'),
+        (b"----.", '9'),
+    ];
+    let morse = |c: u8| matches!(c, b'.' | b'-' | b' ' | b'/');
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        let Some(off) = memchr::memchr2(b'.', b'-', &b[i..]) else {
+            break;
+        };
+        let s = i + off;
+        let mut e = s;
+        while e < n && morse(b[e]) && e - s <= max_bytes {
+            e += 1;
+        }
+        i = e.max(s + 1);
+        let run = &b[s..e];
+        if run.len() < 24 || run.len() > max_bytes || (s > 0 && b[s - 1].is_ascii_alphanumeric()) {
+            continue;
+        }
+        let mut text = String::new();
+        let mut ok = true;
+        for word in run.split(|&c| c == b'/') {
+            for letter in word.split(|&c| c == b' ').filter(|l| !l.is_empty()) {
+                match CODES.iter().find(|(code, _)| *code == letter) {
+                    Some((_, ch)) => text.push(*ch),
+                    None => ok = false,
+                }
+            }
+            text.push(' ');
+        }
+        let letters = text.chars().filter(char::is_ascii_alphanumeric).count();
+        if ok && letters >= 6 {
+            out.push(Payload {
+                start: s,
+                end: e,
+                encoding: "morse",
+                text: text.trim().to_string(),
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +495,11 @@ mod tests {
             "Ignore"
         );
         assert_eq!(decode("01001001 01100111 01101110 01101111")[0].2, "Igno");
+        assert_eq!(decode("x <~87cURD]i,\"Ebo80~> y")[0].2, "Hello World!");
+        assert_eq!(
+            decode(".. --. -. --- .-. . / .- .-.. .-..")[0].2,
+            "ignore all"
+        );
     }
 
     #[test]

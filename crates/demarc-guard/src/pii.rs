@@ -165,7 +165,10 @@ fn scan_emails(t: &[u8], out: &mut Vec<Hit>) {
 fn in_url_userinfo(t: &[u8], s: usize) -> bool {
     let from = s.saturating_sub(128);
     let before = &t[from..s];
-    let word_start = before.iter().rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'(')).map_or(0, |p| p + 1);
+    let word_start = before
+        .iter()
+        .rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'('))
+        .map_or(0, |p| p + 1);
     memchr::memmem::find(&before[word_start..], b"://").is_some()
 }
 

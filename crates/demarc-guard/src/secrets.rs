@@ -435,6 +435,10 @@ pub(crate) fn prefer_specific(hits: &mut Vec<Hit>) {
         return;
     }
     let generic = |h: &Hit| h.kind == "generic_secret" || h.kind == "bearer_token";
-    let specific: Vec<(usize, usize)> = hits.iter().filter(|h| !generic(h)).map(|h| (h.start, h.end)).collect();
+    let specific: Vec<(usize, usize)> = hits
+        .iter()
+        .filter(|h| !generic(h))
+        .map(|h| (h.start, h.end))
+        .collect();
     hits.retain(|h| !generic(h) || !specific.iter().any(|&(s, e)| h.start < e && s < h.end));
 }

@@ -4,8 +4,12 @@
 use demarc_guard::{Action, Detector, Direction, Guard, Policy};
 use proptest::prelude::*;
 
+/// Compiled once: building the keyword automaton is the slow part of a debug-build test.
 fn default_guard() -> Guard {
-    Guard::new(&Policy::default()).unwrap()
+    static GUARD: std::sync::OnceLock<Guard> = std::sync::OnceLock::new();
+    GUARD
+        .get_or_init(|| Guard::new(&Policy::default()).unwrap())
+        .clone()
 }
 
 fn kinds(guard: &Guard, text: &str, dir: Direction) -> Vec<String> {
@@ -354,4 +358,17 @@ proptest! {
         let (redacted, redactions) = g.redact(&text);
         prop_assert_eq!(redactions.restore(&redacted), text);
     }
+}
+
+#[test]
+fn example_policy_file_parses_and_compiles() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.yaml");
+    let policy = Policy::from_file(&path).unwrap();
+    let g = Guard::new(&policy).unwrap();
+    let r = g.scan("Our canary cnry-7f3a9c2e1b5d leaked", Direction::Output);
+    assert!(r.blocked());
+    assert_eq!(r.findings[0].detector, Detector::Canary);
+    // Builtins and files load through one entry point (estate `guard_policy` strings).
+    assert!(Policy::load(path.to_str().unwrap()).is_ok());
+    assert!(Policy::load("strict").is_ok());
 }
