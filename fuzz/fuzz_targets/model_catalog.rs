@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         let lines = data.iter().filter(|b| **b == b'\n').count() + 1;
         for d in &diagnostics.items {
             if let Some(l) = d.location {
-                assert!(l.line >= 1 && l.line <= lines && l.column >= 1, "{d:?} outside {lines} lines");
+                assert!(
+                    l.line >= 1 && l.line <= lines && l.column >= 1,
+                    "{d:?} outside {lines} lines"
+                );
             }
         }
         let _ = diagnostics.to_string();
