@@ -5,7 +5,11 @@ use demarc_discover::formats::{FieldMap, Parser, Scratch};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(map) = FieldMap::parse("host=host,url=url,user=user,src=src,time=time,sent=sent,received=received") else { return };
+    let Ok(map) = FieldMap::parse(
+        "host=host,url=url,user=user,src=src,time=time,sent=sent,received=received",
+    ) else {
+        return;
+    };
     let mut lines = data.split(|&b| b == b'\n');
     let header = lines.next().unwrap_or_default();
     let mut parsers = vec![Parser::JsonLines(map.clone())];

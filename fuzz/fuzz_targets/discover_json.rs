@@ -6,7 +6,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut scratch = Scratch::default();
-    for parser in [Parser::ZeekJson, Parser::Route53, Parser::Cloudflare, Parser::Zscaler] {
+    for parser in [
+        Parser::ZeekJson,
+        Parser::Route53,
+        Parser::Cloudflare,
+        Parser::Zscaler,
+    ] {
         for line in data.split(|&b| b == b'\n') {
             let _ = parser.parse(line, &mut scratch);
         }

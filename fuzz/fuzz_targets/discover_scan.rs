@@ -5,14 +5,25 @@ use demarc_discover::{Catalog, Input, Progress, ScanOptions, scan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(catalog) = Catalog::builtin() else { return };
+    let Ok(catalog) = Catalog::builtin() else {
+        return;
+    };
     let Ok(dir) = tempfile::tempdir() else { return };
     let path = dir.path().join("log");
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let options = ScanOptions { threads: 2, block_size: 4096, ..ScanOptions::default() };
-    let result = scan(&[Input::Path(path)], &catalog, &options, &Progress::default());
+    let options = ScanOptions {
+        threads: 2,
+        block_size: 4096,
+        ..ScanOptions::default()
+    };
+    let result = scan(
+        &[Input::Path(path)],
+        &catalog,
+        &options,
+        &Progress::default(),
+    );
     let lines: u64 = result.files.iter().map(|f| f.lines).sum();
     assert!(result.records + result.malformed <= lines);
 });
