@@ -479,7 +479,7 @@ impl Reader {
                     None => match formats::detect(sample) {
                         Some(f) => f,
                         None => {
-                            fail("log format not recognised; name it with `--format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)".to_owned(), errors);
+                            fail("log format not recognised; name it with `--log-format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)".to_owned(), errors);
                             self.discard(buf);
                             break;
                         }

@@ -186,8 +186,8 @@ fn unreadable_input_is_a_clear_error() {
         .assert()
         .code(2)
         .stderr(
-            predicate::str::contains("log format not recognised; name it with `--format`")
-                .or(predicate::str::contains("--log-format")),
+            predicate::str::contains("log format not recognised; name it with `--log-format`")
+                .and(predicate::str::contains("no log could be read")),
         );
     demarc()
         .args(["discover", "--log-format", "nope", "-"])
