@@ -224,31 +224,43 @@ fn parse_record(line: &str) -> Result<(serde_json::Value, String), String> {
     Ok((id, text))
 }
 
-fn result_json(id: Option<serde_json::Value>, report: &Report) -> serde_json::Value {
-    let findings: Vec<serde_json::Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "detector": f.detector.as_str(),
-                "kind": f.kind,
-                "start": f.start,
-                "end": f.end,
-                "severity": f.severity.as_str(),
+/// One result in the documented field order: `id` (batch mode), `verdict`, `score`, `findings`.
+#[derive(serde::Serialize)]
+struct ResultLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<serde_json::Value>,
+    verdict: &'static str,
+    score: f64,
+    findings: Vec<FindingLine<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct FindingLine<'a> {
+    detector: &'static str,
+    kind: &'a str,
+    start: usize,
+    end: usize,
+    severity: &'static str,
+}
+
+fn result_json(id: Option<serde_json::Value>, report: &Report) -> String {
+    let line = ResultLine {
+        id,
+        verdict: report.verdict.as_str(),
+        score: (f64::from(report.score) * 1000.0).round() / 1000.0,
+        findings: report
+            .findings
+            .iter()
+            .map(|f| FindingLine {
+                detector: f.detector.as_str(),
+                kind: &f.kind,
+                start: f.start,
+                end: f.end,
+                severity: f.severity.as_str(),
             })
-        })
-        .collect();
-    let mut out = serde_json::Map::new();
-    if let Some(id) = id {
-        out.insert("id".into(), id);
-    }
-    out.insert("verdict".into(), report.verdict.as_str().into());
-    out.insert(
-        "score".into(),
-        serde_json::json!((f64::from(report.score) * 1000.0).round() / 1000.0),
-    );
-    out.insert("findings".into(), findings.into());
-    serde_json::Value::Object(out)
+            .collect(),
+    };
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 fn table(report: &Report) -> String {
