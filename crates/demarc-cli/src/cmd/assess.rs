@@ -9,7 +9,7 @@ use demarc_model::assess::{
     AssessOptions, AssessedControl, Assessment, EvidenceStatus, ObservedEvidence, assess,
 };
 
-use super::common::{CatalogArg, emit, load_estate};
+use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
 use crate::render::table::{Cell, Style, Table};
 use crate::render::{csv_record, html, markdown_table};
@@ -66,7 +66,8 @@ pub enum FailOn {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let catalog = args.catalog.load()?;
-    let estate = load_estate(&args.estate, &catalog)?;
+    let estate_bytes = read_bounded(&args.estate)?;
+    let estate = check_estate(&args.estate, &estate_bytes, &catalog)?;
     let mut options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
     options.expiring_within_days = args.expiring_days;
     let store = if uses_store(&args) {
@@ -78,11 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         options.observed = store.observed_evidence()?;
     }
     let report = assess(&estate, &catalog, &options);
-    let out = render(&report, &catalog, args.format)?;
-    emit(args.out.as_ref(), &out)?;
+    match args.format {
+        Format::Json => emit_json(args.out.as_ref(), &report)?,
+        format => emit(args.out.as_ref(), &render(&report, &catalog, format)?)?,
+    }
     if let (true, Some(store)) = (args.record, &store) {
-        let bytes = super::common::read_bounded(&args.estate)?;
-        let run = store.record(&args.estate.display().to_string(), &bytes, &report)?;
+        let run = store.record(&args.estate.display().to_string(), &estate_bytes, &report)?;
         eprintln!(
             "recorded assessment run {run} in {}",
             demarc_store::redact(&args.store.url())

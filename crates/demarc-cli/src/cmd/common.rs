@@ -39,8 +39,16 @@ pub fn load_catalog(spec: &str) -> anyhow::Result<CheckedCatalog> {
 
 /// Load and check an estate; warnings go to stderr, errors abort with every problem listed.
 pub fn load_estate(path: &Path, catalog: &CheckedCatalog) -> anyhow::Result<CheckedEstate> {
-    let bytes = read_bounded(path)?;
-    match CheckedEstate::from_bytes(&path.display().to_string(), &bytes, catalog) {
+    check_estate(path, &read_bounded(path)?, catalog)
+}
+
+/// Check estate bytes already read from `path`.
+pub fn check_estate(
+    path: &Path,
+    bytes: &[u8],
+    catalog: &CheckedCatalog,
+) -> anyhow::Result<CheckedEstate> {
+    match CheckedEstate::from_bytes(&path.display().to_string(), bytes, catalog) {
         Ok(checked) => {
             if !checked.warnings.is_empty() {
                 print_diagnostics(&checked.warnings);
@@ -114,6 +122,33 @@ pub fn summary_line(d: &Diagnostics) -> String {
             plural(w, "warning")
         ),
     }
+}
+
+/// Write a value as pretty JSON to `--out FILE` or stdout, streaming: a large report is
+/// never held in memory twice.
+pub fn emit_json<T: serde::Serialize>(out: Option<&PathBuf>, value: &T) -> anyhow::Result<()> {
+    let write = |w: &mut dyn Write| -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, w);
+        serde_json::to_writer_pretty(&mut w, value)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    };
+    match out {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            write(&mut file).with_context(|| format!("cannot write `{}`", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => {
+            if let Err(e) = write(&mut std::io::stdout().lock()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e).context("cannot write to stdout");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write a command's output to `--out FILE` or stdout.
