@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
+use crate::collect::ReadableTopDocs;
 use crate::schema::{self, Fields, Manifest};
 use crate::source::EVERYONE;
 use crate::split::floor_char_boundary;
@@ -163,8 +163,9 @@ impl GroundingIndex {
     /// drawn only from sources the caller may read: sources open to everyone, and
     /// sources restricted to a group in `caller_groups`.
     ///
-    /// Access is enforced twice: in the query itself, and again on every passage before
-    /// it is returned. A question with no searchable words (empty, or only stop words)
+    /// Access is enforced twice: inside the search, where a candidate of a source the
+    /// caller cannot read is never ranked (so it cannot crowd out readable passages), and
+    /// again on every stored passage before it is returned. A question with no searchable words (empty, or only stop words)
     /// returns no passages. Only the first 8 KiB and 64 distinct terms of a question, and
     /// the first 64 caller groups, are used, which bounds the cost of any one call.
     ///
@@ -201,31 +202,16 @@ impl GroundingIndex {
                 (Occur::Should, Box::new(query) as Box<dyn Query>)
             })
             .collect();
-        let access: Vec<(Occur, Box<dyn Query>)> = allowed
-            .iter()
-            .map(|group| {
-                let term = Term::from_field_text(self.fields.readers, group);
-                (
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                )
-            })
-            .collect();
-        // The access filter must not change the ranking: it scores zero.
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(relevance))),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(access)),
-                    0.0,
-                )),
-            ),
-        ]);
-
+        // Access is checked for every candidate inside the search loop (see `collect`).
+        let query = BooleanQuery::new(relevance);
+        let readable = ReadableTopDocs {
+            k,
+            readers_field: schema::READERS,
+            allowed: &allowed,
+        };
         let searcher = self.reader.searcher();
         let top = searcher
-            .search(&query, &TopDocs::with_limit(k))
+            .search(&query, &readable)
             .map_err(GroundError::index("searching"))?;
         let mut passages = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -237,7 +223,7 @@ impl GroundingIndex {
                 .filter_map(|v| v.as_str())
                 .any(|r| allowed.contains(&r));
             if !readable {
-                // Unreachable unless the query above is wrong; never hand the passage out.
+                // Unreachable unless the collector is wrong; never hand the passage out.
                 tracing::error!(
                     "a passage outside the caller's groups matched the access filter; dropped"
                 );

@@ -63,6 +63,7 @@
 //! [tantivy]: https://docs.rs/tantivy
 
 mod build;
+mod collect;
 mod context;
 mod error;
 pub mod extract;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
@@ -17,7 +17,10 @@ use crate::{GroundError, Limits, Source};
 
 /// Bumped whenever the schema, the analyzer, extraction or splitting change in a way
 /// that makes an existing index wrong for this code.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
+
+/// The field listing who may read a passage (also a fast field, for the collector).
+pub(crate) const READERS: &str = "readers";
 
 /// The name the analyzer is registered under in every index.
 const ANALYZER: &str = "demarc_en";
@@ -51,7 +54,7 @@ pub(crate) fn schema() -> Schema {
     builder.add_text_field("source", STRING | STORED);
     builder.add_text_field("document", STRING | STORED);
     builder.add_text_field("document_key", STRING);
-    builder.add_text_field("readers", STRING | STORED);
+    builder.add_text_field(READERS, STRING | STORED | FAST);
     builder.add_text_field("heading", STORED);
     builder.add_text_field("text", STORED);
     builder.add_text_field("body", searchable);
@@ -72,7 +75,7 @@ impl Fields {
             source: field("source")?,
             document: field("document")?,
             document_key: field("document_key")?,
-            readers: field("readers")?,
+            readers: field(READERS)?,
             heading: field("heading")?,
             text: field("text")?,
             body: field("body")?,

@@ -493,3 +493,43 @@ fn progress_counts_every_document() {
     assert_eq!(seen.len(), 8);
     assert_eq!(seen.last(), Some(&(8, 8)));
 }
+
+#[test]
+fn better_matches_in_unreadable_sources_do_not_crowd_out_readable_ones() {
+    let docs = tempfile::tempdir().unwrap();
+    let secret = docs.path().join("secret");
+    let open = docs.path().join("open");
+    fs::create_dir_all(&secret).unwrap();
+    fs::create_dir_all(&open).unwrap();
+    for i in 0..20 {
+        let strong =
+            format!("# Merger {i}\n\nMerger merger merger: project falcon merger terms.\n");
+        fs::write(secret.join(format!("m{i}.md")), strong).unwrap();
+    }
+    for i in 0..5 {
+        let weak =
+            format!("# Note {i}\n\nA merger was mentioned once among many other words here.\n");
+        fs::write(open.join(format!("n{i}.md")), weak).unwrap();
+    }
+    let sources = [
+        Source::new("secret", &secret)
+            .unwrap()
+            .readable_by(["board"])
+            .unwrap(),
+        Source::new("open", &open).unwrap(),
+    ];
+    let (index, _) = GroundingIndex::build_in_ram(&sources).unwrap();
+    let none: [&str; 0] = [];
+    let found = index.retrieve("merger", &none, 3).unwrap();
+    assert_eq!(
+        found.len(),
+        3,
+        "the filter runs inside the search, not after the top k"
+    );
+    assert!(found.iter().all(|p| p.source == "open"));
+    let board = index.retrieve("merger", &["board"], 3).unwrap();
+    assert!(
+        board.iter().all(|p| p.source == "secret"),
+        "stronger matches first for the board"
+    );
+}
