@@ -72,7 +72,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub report: Report,
-    /// The text to pass on: redacted where the policy says so (unchanged when blocked).
+    /// The text with the policy's redactions applied (also when the verdict is `block`: the
+    /// caller refuses the text then).
     pub text: String,
     pub redactions: Redactions,
 }

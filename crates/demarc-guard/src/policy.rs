@@ -99,7 +99,7 @@ impl Default for DecodeConfig {
     fn default() -> Self {
         DecodeConfig {
             enabled: true,
-            max_bytes: 2048,
+            max_bytes: 1024,
         }
     }
 }

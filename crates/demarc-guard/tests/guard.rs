@@ -372,3 +372,24 @@ fn example_policy_file_parses_and_compiles() {
     assert!(Policy::load(path.to_str().unwrap()).is_ok());
     assert!(Policy::load("strict").is_ok());
 }
+
+#[test]
+fn default_hold_is_small() {
+    let g = default_guard();
+    // The longest short match plus margins; reported in the README.
+    assert!(
+        g.hold(Direction::Output) <= 520,
+        "{}",
+        g.hold(Direction::Output)
+    );
+    assert!(
+        g.hold(Direction::Input) <= 1100,
+        "{}",
+        g.hold(Direction::Input)
+    );
+    eprintln!(
+        "hold input {} output {}",
+        g.hold(Direction::Input),
+        g.hold(Direction::Output)
+    );
+}
