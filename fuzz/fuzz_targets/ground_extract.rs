@@ -8,8 +8,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // The indexer reads only UTF-8 documents; the first byte picks the format and bound.
-    let Some((&first, rest)) = data.split_first() else { return };
-    let Ok(document) = std::str::from_utf8(rest) else { return };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(document) = std::str::from_utf8(rest) else {
+        return;
+    };
     let format = match first % 3 {
         0 => Format::Html,
         1 => Format::Markdown,
