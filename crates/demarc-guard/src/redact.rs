@@ -100,8 +100,9 @@ impl Redactions {
                     rest = &tail[c + 2..];
                 }
                 None => {
-                    out.push_str("[[");
-                    rest = &tail[2..];
+                    // Step one bracket: `[[[KIND_x]]` holds a placeholder one byte later.
+                    out.push('[');
+                    rest = &tail[1..];
                 }
             }
         }
