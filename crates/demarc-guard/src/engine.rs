@@ -669,7 +669,7 @@ impl Guard {
             }
             out.push_str(&text[at..s]);
             let kind = f.kind.rsplit(':').next().unwrap_or(&f.kind);
-            out.push_str(&redactions.placeholder(&self.inner.keys, kind, &text[s..e]));
+            out.push_str(&redactions.placeholder(&self.inner.keys, kind, &text[s..e], text));
             at = e;
         }
         out.push_str(&text[at..]);

@@ -42,11 +42,15 @@ impl Redactions {
         self.map.extend(other.map);
     }
 
+    /// The placeholder for `value`. `source` is the text being redacted: a candidate that
+    /// already occurs in it is skipped, so that restoring cannot turn the caller's own text
+    /// into a value.
     pub(crate) fn placeholder(
         &mut self,
         keys: &PlaceholderKeys,
         kind: &str,
         value: &str,
+        source: &str,
     ) -> String {
         let label: String = kind
             .chars()
@@ -66,6 +70,9 @@ impl Redactions {
                 hash >> (64 - 4 * width as u32),
                 width = width
             );
+            if source.contains(p.as_str()) {
+                continue;
+            }
             match self.map.get(&p) {
                 Some(existing) if existing != value => continue,
                 _ => {
@@ -74,7 +81,12 @@ impl Redactions {
                 }
             }
         }
-        let p = format!("[[{label}_{:016x}_{}]]", hash, self.map.len());
+        let mut n = self.map.len();
+        let mut p = format!("[[{label}_{hash:016x}_{n}]]");
+        while source.contains(p.as_str()) || self.map.contains_key(&p) {
+            n += 1;
+            p = format!("[[{label}_{hash:016x}_{n}]]");
+        }
         self.map.insert(p.clone(), value.to_string());
         p
     }
@@ -174,9 +186,9 @@ mod tests {
     fn placeholders_are_stable_and_restore() {
         let keys = PlaceholderKeys::new();
         let mut r = Redactions::new();
-        let a = r.placeholder(&keys, "email", "a@example.com");
-        let b = r.placeholder(&keys, "email", "a@example.com");
-        let c = r.placeholder(&keys, "email", "b@example.com");
+        let a = r.placeholder(&keys, "email", "a@example.com", "");
+        let b = r.placeholder(&keys, "email", "a@example.com", "");
+        let c = r.placeholder(&keys, "email", "b@example.com", "");
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.starts_with("[[EMAIL_"));
@@ -188,10 +200,32 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_never_collides_with_the_source_text() {
+        // Regression (fuzz): the text already held the placeholder its value would get.
+        let keys = PlaceholderKeys::new();
+        let mut probe = Redactions::new();
+        let taken = probe.placeholder(&keys, "email", "%@1.UU", "");
+        let source = format!("x {taken} %@1.UU");
+        let mut r = Redactions::new();
+        let p = r.placeholder(&keys, "email", "%@1.UU", &source);
+        assert_ne!(p, taken);
+        assert_eq!(r.restore(&format!("x {taken} {p}")), source);
+    }
+
+    #[test]
+    fn placeholder_after_an_opening_bracket_restores() {
+        // Regression (fuzz): the text `[` followed by a placeholder.
+        let keys = PlaceholderKeys::new();
+        let mut r = Redactions::new();
+        let p = r.placeholder(&keys, "ipv6", "e::AeAe", "");
+        assert_eq!(r.restore(&format!("Ae[{p}]]")), "Ae[e::AeAe]]");
+    }
+
+    #[test]
     fn stream_restore_across_chunks() {
         let keys = PlaceholderKeys::new();
         let mut r = Redactions::new();
-        let p = r.placeholder(&keys, "iban", "GB82WEST12345698765432");
+        let p = r.placeholder(&keys, "iban", "GB82WEST12345698765432", "");
         let text = format!("pay {p} today [x]");
         for split in 0..text.len() {
             if !text.is_char_boundary(split) {
