@@ -36,6 +36,7 @@ pub mod parse;
 pub mod resolve;
 pub mod schema;
 pub mod whatif;
+mod yaml;
 
 pub use catalog::{Catalog, CheckedCatalog};
 pub use date::Date;

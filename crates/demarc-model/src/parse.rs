@@ -91,20 +91,14 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
                 )
             }
         },
-        Syntax::Yaml => match serde_yaml::from_str(text) {
+        // A streaming deserializer: serde_yaml would first hold every event of the
+        // document in memory (about ten times the file's size).
+        Syntax::Yaml => match crate::yaml::from_str(text) {
             Ok(value) => return Ok(value),
-            Err(e) => {
-                let location = e.location().map(|l| Location {
-                    line: l.line(),
-                    column: l.column(),
-                });
-                let full = e.to_string();
-                let message = match full.rfind(" at line ") {
-                    Some(i) => full[..i].to_string(),
-                    None => full,
-                };
-                (message, location)
-            }
+            Err(e) => (
+                e.message,
+                e.location.map(|(line, column)| Location { line, column }),
+            ),
         },
     };
     let mut d = Diagnostic::error("", lowercase_first(&message));
@@ -207,15 +201,9 @@ mod tests {
 
     #[test]
     fn end_of_input_is_located_inside_the_file() {
-        // serde_yaml puts "missing field" at the end of input, here one line past the last.
+        // "missing field" comes at the end of input, which has no line of its own here.
         let err = from_text::<Thing>("t.yaml", "# nothing").unwrap_err();
-        assert_eq!(
-            err.items[0].location,
-            Some(Location {
-                line: 1,
-                column: 10
-            })
-        );
+        assert_eq!(err.items[0].location.map(|l| l.line), Some(1));
     }
 
     #[test]

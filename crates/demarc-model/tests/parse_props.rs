@@ -439,3 +439,51 @@ fn seed_catalog_and_example_round_trip_through_the_loader() {
     assert!(load_catalog(SEED.as_bytes()).is_none());
     assert!(load_estate(BANK.as_bytes()).is_none());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The streaming YAML loader reads the same values as serde_yaml. On some invalid or
+    /// unusual syntax the two parsers' grammars differ (libyaml rejects tab-only lines and
+    /// non-ASCII anchor names, yaml-rust2 rejects under-indented quoted continuation
+    /// lines), so only documents both accept are compared.
+    #[test]
+    fn yaml_loader_reads_what_serde_yaml_reads(mutations in proptest::collection::vec(mutation(), 1..3)) {
+        let text = mutate(BANK, &mutations);
+        if text.trim_start().starts_with('{') {
+            return Ok(());
+        }
+        let ours = demarc_model::parse::from_text::<demarc_model::Estate>("e.yaml", &text);
+        let reference = serde_yaml::from_str::<demarc_model::Estate>(&text);
+        if let (Ok(a), Ok(b)) = (ours, reference) {
+            prop_assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn yaml_loader_agrees_with_serde_yaml_on_the_tricky_parts() {
+    use demarc_model::Estate;
+    let cases = [
+        // anchors and aliases, null lists and maps, quoted numbers, folded text, a guard
+        // policy mapping read as a free-form value
+        "format: 1\norganisation: &org {name: x}\nteams:\nproviders:\napplications:\n  - &app\n    id: a\n    name: '123'\n    owner: t\n    description: >-\n      two\n      lines\n    data_classification: internal\n    status: sanctioned\n    components: [{id: c, kind: model, service_model: paas, provider: p}]\n    guard_policy: {block: [injection], max: 3, ratio: 0.5, on: true, none: null}\n  - *app\n",
+        "format: 1\norganisation:\n  name: \"quoted \\u00e9\"\n",
+    ];
+    for text in cases {
+        let ours = demarc_model::parse::from_text::<Estate>("e.yaml", text).unwrap();
+        let reference = serde_yaml::from_str::<Estate>(text).unwrap();
+        assert_eq!(ours, reference, "{text}");
+    }
+    // Both reject an empty key and a second document.
+    for text in [
+        "format: 1\n: x\n",
+        "format: 1\norganisation: {name: x}\n---\nformat: 2\n",
+    ] {
+        assert!(
+            demarc_model::parse::from_text::<Estate>("e.yaml", text).is_err(),
+            "{text}"
+        );
+        assert!(serde_yaml::from_str::<Estate>(text).is_err(), "{text}");
+    }
+}
