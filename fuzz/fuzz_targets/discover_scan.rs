@@ -4,6 +4,9 @@
 use demarc_discover::{Catalog, Input, Progress, ScanOptions, scan};
 use libfuzzer_sys::fuzz_target;
 
+/// Parsing the built-in catalog takes milliseconds: do it once, not per input.
+static CATALOG: std::sync::OnceLock<Option<Catalog>> = std::sync::OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
     let Ok(catalog) = Catalog::builtin() else {
         return;
