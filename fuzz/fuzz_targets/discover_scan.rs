@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 static CATALOG: std::sync::OnceLock<Option<Catalog>> = std::sync::OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(catalog) = Catalog::builtin() else {
+    let Some(catalog) = CATALOG.get_or_init(|| Catalog::builtin().ok()) else {
         return;
     };
     let Ok(dir) = tempfile::tempdir() else { return };
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let result = scan(
         &[Input::Path(path)],
-        &catalog,
+        catalog,
         &options,
         &Progress::default(),
     );
