@@ -8,7 +8,7 @@
 #     direct and through the gateway;
 #   - RSS of the gateway idle and under load;
 #   - optionally (LITELLM=1) LiteLLM's proxy in front of the same fake upstream.
-# Usage: bench/gateway.sh [SECONDS_PER_RUN]   (env RATE, LITELLM=1)
+# Usage: bench/gateway.sh [SECONDS_PER_RUN]   (env RATE, SRATE for streaming, SKIP_SUSTAIN=1, LITELLM=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
@@ -85,6 +85,7 @@ print(f"TTFT added by output scanning: p50 {de['ttft_p50_ms']-off['ttft_p50_ms']
 PY
 echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming run: $((RSS_LOAD / 1024)) MB)"
 
+if [ "${SKIP_SUSTAIN:-0}" = 1 ]; then exit 0; fi
 echo "## highest sustained rate (no errors, p99 < 100 ms, >= 98% of asked rate), 2 KB non-streaming"
 sustain() {
   local url="$1" key="$2" best=0

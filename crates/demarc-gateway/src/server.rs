@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
@@ -33,6 +34,9 @@ use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_reques
 use crate::policy::{Coverage, Policy, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::{self, Endpoint, Upstream};
+
+/// Upstream chunks that are already waiting and get handled (and written) together.
+const MAX_COALESCED: usize = 8;
 
 /// The longest end-user id accepted in the user header.
 const MAX_USER_LEN: usize = 256;
@@ -986,7 +990,12 @@ impl StreamState {
                 Ok(item) => self.on_item(item),
             }
             // Take whatever else has already arrived, so that one scan and one write carry it all.
-            while !self.done {
+            // A bounded number, so a continuously streaming upstream still gets its text
+            // through at once rather than at the end.
+            for _ in 0..MAX_COALESCED {
+                if self.done {
+                    break;
+                }
                 match self.upstream.next().now_or_never() {
                     Some(item) => self.on_item(item),
                     None => break,
@@ -1190,12 +1199,20 @@ pub async fn serve(
     let app = router(gateway.clone());
     let gw = gateway.clone();
     drop(gateway);
-    axum::serve(listener, app)
+    // Small SSE writes must leave at once, not wait for the previous write's ACK (Nagle).
+    axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             gw.set_ready(false);
         })
         .await
+}
+
+/// Disable Nagle's algorithm on an accepted connection.
+pub(crate) fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
