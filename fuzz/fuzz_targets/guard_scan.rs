@@ -16,7 +16,9 @@ fn guard() -> &'static Guard {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let text = String::from_utf8_lossy(rest);
     let g = guard();
     for dir in [Direction::Input, Direction::Output] {
