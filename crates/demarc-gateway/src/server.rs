@@ -268,6 +268,15 @@ impl Gateway {
                 }
             }
         }
+        tracing::info!(
+            request_id = %ctx.request_id,
+            application = app,
+            endpoint = ctx.endpoint.label(),
+            status,
+            error = error.unwrap_or(""),
+            latency_ms = elapsed * 1000.0,
+            "request"
+        );
         let event = AuditEvent {
             time: time::OffsetDateTime::now_utc(),
             request_id: ctx.request_id,
