@@ -13,6 +13,8 @@ pub use serde_yaml::Value as YamlValue;
 
 /// The largest request body accepted unless the config says otherwise (4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Requests in progress at most unless the config says otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// The largest non-streamed upstream response the gateway reads (32 MiB).
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// The largest config file accepted.
@@ -40,6 +42,7 @@ struct RawConfig {
     estate: Option<PathBuf>,
     db: Option<String>,
     max_body_bytes: Option<usize>,
+    max_in_flight: Option<usize>,
     user_header: Option<String>,
     groups_header: Option<String>,
     #[serde(default)]
@@ -233,6 +236,8 @@ pub struct GatewayConfig {
     pub estate: Option<PathBuf>,
     pub db: Option<String>,
     pub max_body_bytes: usize,
+    /// Requests in progress at most (streams until they end); more get 503 `overloaded`.
+    pub max_in_flight: usize,
     /// Header that attributes a request to an end user (lowercase).
     pub user_header: String,
     /// Header with the end user's groups, comma-separated, for grounding access (lowercase).
@@ -278,6 +283,7 @@ impl GatewayConfig {
             estate: None,
             db: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             user_header: "x-demarc-user".into(),
             groups_header: "x-demarc-groups".into(),
             shared_limits: false,
@@ -513,6 +519,7 @@ impl GatewayConfig {
                 estate: raw.estate,
                 db: raw.db,
                 max_body_bytes,
+                max_in_flight: raw.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
                 user_header: user_header.to_ascii_lowercase(),
                 groups_header: groups_header.to_ascii_lowercase(),
                 shared_limits: raw.shared_limits,

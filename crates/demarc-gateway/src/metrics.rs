@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Latency histogram bucket bounds, in seconds.
 const BOUNDS: [f64; 14] = [
@@ -35,7 +35,6 @@ pub struct Metrics {
     upstream_errors: Mutex<BTreeMap<String, u64>>,
     detector_hits: Mutex<BTreeMap<String, u64>>,
     blocked: Mutex<BTreeMap<(&'static str, String), u64>>,
-    pub in_flight: AtomicI64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
@@ -166,12 +165,6 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# TYPE demarc_gateway_in_flight gauge");
-        let _ = writeln!(
-            out,
-            "demarc_gateway_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
         for (name, help, value) in extra {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");

@@ -82,6 +82,8 @@ pub struct Gateway {
     pub auditor: Auditor,
     limiter: Limiter,
     counters: Option<Arc<dyn SharedCounters>>,
+    /// Requests in progress, streams included.
+    active: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Metrics,
     ready: AtomicBool,
     counter: AtomicU64,
@@ -162,6 +164,7 @@ impl Gateway {
             auditor,
             limiter: Limiter::new(),
             counters,
+            active: Default::default(),
             metrics: Metrics::default(),
             ready: AtomicBool::new(true),
             counter: AtomicU64::new(0),
@@ -327,10 +330,24 @@ impl Gateway {
             )
             .into_response();
         };
-        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let response = self.clone().proxy(ctx, slot, headers, body).await;
-        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        response
+        let mut ctx = ctx;
+        // Requests in progress (streams until they end) are bounded, so an overload sheds
+        // requests instead of queueing them in memory.
+        let admission = Admission::new(self.active.clone());
+        if admission.count > self.config.max_in_flight {
+            return self.fail(
+                ctx,
+                slot,
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "overloaded",
+                    "the gateway is at its limit of requests in progress; try again shortly",
+                ),
+            );
+        }
+        ctx.admission = Some(admission);
+        self.clone().proxy(ctx, slot, headers, body).await
     }
 
     async fn proxy(
@@ -941,6 +958,28 @@ struct Ctx {
     usage: Usage,
     verdicts: Verdicts,
     grounding: Option<GroundingUse>,
+    /// Held while the request (or its stream) is in progress.
+    admission: Option<Admission>,
+}
+
+/// One request in progress; the count goes down when it is dropped.
+struct Admission {
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    /// The number in progress, this one included, when it was admitted.
+    count: usize,
+}
+
+impl Admission {
+    fn new(active: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        let count = active.fetch_add(1, Ordering::AcqRel) + 1;
+        Self { active, count }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Ctx {
@@ -958,6 +997,7 @@ impl Ctx {
             usage: Usage::default(),
             verdicts: Verdicts::default(),
             grounding: None,
+            admission: None,
         }
     }
 }
@@ -1146,6 +1186,11 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let a = &gw.auditor;
     let text = gw.metrics.render(&[
+        (
+            "demarc_gateway_in_flight",
+            "Requests in progress, streams included.",
+            gw.active.load(Ordering::Relaxed) as f64,
+        ),
         (
             "demarc_gateway_audit_queued",
             "Audit events waiting to be written.",

@@ -519,3 +519,33 @@ async fn shared_limits_are_counted_across_replicas_in_the_store() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_in_flight_are_shed_while_a_stream_runs() {
+    let fake = FakeConfig {
+        chunk_chars: 1,
+        chunk_delay: Duration::from_millis(20),
+        ..FakeConfig::default()
+    };
+    let h = Harness::start("max_in_flight: 1\n", fake).await;
+    let mut body = chat("a slow stream");
+    body["stream"] = json!(true);
+    let mut stream = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(stream.status(), 200);
+    stream.chunk().await.unwrap();
+    let r = h.post("/v1/chat/completions", &chat("one more")).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "overloaded");
+    while stream.chunk().await.unwrap().is_some() {}
+    let r = h
+        .post("/v1/chat/completions", &chat("after the stream"))
+        .await;
+    assert_eq!(
+        r.status(),
+        200,
+        "the stream's slot was released when it ended"
+    );
+    let events = h.stop().await;
+    assert_eq!(events.len(), 3);
+}
