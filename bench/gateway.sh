@@ -85,7 +85,6 @@ print(f"TTFT added by output scanning: p50 {de['ttft_p50_ms']-off['ttft_p50_ms']
 PY
 echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming run: $((RSS_LOAD / 1024)) MB)"
 
-if [ "${SKIP_SUSTAIN:-0}" = 1 ]; then exit 0; fi
 echo "## highest sustained rate (no errors, p99 < 100 ms, >= 98% of asked rate), 2 KB non-streaming"
 sustain() {
   local url="$1" key="$2" best=0
@@ -98,21 +97,27 @@ sustain() {
   done
   echo "$best"
 }
-echo "direct:  $(sustain "$DIRECT" none) req/s"
-echo "gateway: $(sustain "$GW" "$KEY_DEFAULT") req/s"
+if [ "${SKIP_SUSTAIN:-0}" != 1 ]; then
+  echo "direct:  $(sustain "$DIRECT" none) req/s"
+  echo "gateway: $(sustain "$GW" "$KEY_DEFAULT") req/s"
+fi
 
 if [ "${LITELLM:-0}" = 1 ]; then
   echo "## LiteLLM proxy in front of the same fake upstream"
-  python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q 'litellm[proxy]'
+  VENV="${LITELLM_VENV:-$WORK/venv}"   # reuse an existing virtualenv with LITELLM_VENV
+  [ -x "$VENV/bin/litellm" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q 'litellm[proxy]'; }
   LP="$(port)"
   cat > "$WORK/litellm.yaml" <<YAML
 model_list:
   - model_name: bench
     litellm_params: {model: openai/bench, api_base: '$UP', api_key: none}
 YAML
-  "$WORK/venv/bin/litellm" --config "$WORK/litellm.yaml" --port "$LP" >"$WORK/litellm.log" 2>&1 &
+  LITELLM_MASTER_KEY=sk-bench-1234567890abcdef "$VENV/bin/litellm" --config "$WORK/litellm.yaml" --port "$LP" >"$WORK/litellm.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$LP/health/liveliness" >/dev/null && break; sleep 0.2; done
-  run "http://127.0.0.1:$LP/v1/chat/completions" "$RATE" "$SECS" | tee "$WORK/litellm.json"
-  echo "litellm: $(sustain "http://127.0.0.1:$LP/v1/chat/completions" none) req/s sustained"
+  LL="http://127.0.0.1:$LP/v1/chat/completions"
+  for r in ${LITELLM_RATES:-100 200 500 1000}; do
+    echo "litellm at $r req/s:"; run "$LL" "$r" "$SECS" --model bench --key sk-bench-1234567890abcdef
+    echo "gateway at $r req/s:"; run "$GW" "$r" "$SECS" --key "$KEY_DEFAULT"
+  done
 fi
