@@ -19,7 +19,12 @@ use clap::{Parser, Subcommand};
 /// Exit codes: 0 success, 1 a check failed (`--fail-on`, `validate` found
 /// problems), 2 usage or input error.
 #[derive(Parser)]
-#[command(name = "demarc", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "demarc",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
