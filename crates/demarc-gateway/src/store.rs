@@ -24,15 +24,19 @@ impl KeySource for StoreKeys {
         Box::pin(async move {
             let key = self
                 .0
-                .lookup_api_key(hash)
+                .lookup_api_key_with_hash(hash)
                 .await
                 .map_err(|e| e.to_string())?;
-            // The store matched the row by this hash (an index lookup on SHA-256, which
-            // reveals nothing about the key itself).
-            Ok(key.map(|k| KeyRecord {
-                hash: *hash,
-                active: k.is_active(),
-                application: k.application,
+            // The store finds the row by an index lookup on the SHA-256 (which reveals
+            // nothing about the key); the authenticator then compares the stored hash
+            // with the presented one in constant time.
+            Ok(key.and_then(|(k, stored)| {
+                let stored: [u8; 32] = stored.try_into().ok()?;
+                Some(KeyRecord {
+                    hash: stored,
+                    active: k.is_active(),
+                    application: k.application,
+                })
             }))
         })
     }

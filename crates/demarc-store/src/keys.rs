@@ -52,6 +52,8 @@ fn random_hex(bytes: usize) -> Result<String> {
 }
 
 type KeyRow = (String, String, String, i64, Option<i64>);
+/// A key row with its stored hash.
+type KeyRowWithHash = (String, String, String, i64, Option<i64>, Vec<u8>);
 
 fn key_from_row((id, application, prefix, created, revoked): KeyRow) -> ApiKey {
     ApiKey {
@@ -124,13 +126,33 @@ impl Store {
     /// check [`ApiKey::is_active`]. The lookup goes by hash, so the time it takes
     /// reveals nothing about the secret.
     pub async fn lookup_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
-        let row: Option<KeyRow> = dispatch!(self, |pool| {
-            sqlx::query_as("SELECT id, application, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE key_hash = $1")
+        Ok(self
+            .lookup_api_key_with_hash(hash)
+            .await?
+            .map(|(key, _)| key))
+    }
+
+    /// Like [`Store::lookup_api_key`], and also returns the hash as stored, so the
+    /// caller can confirm the match with a constant-time comparison of its own rather
+    /// than trust the database's index lookup alone.
+    pub async fn lookup_api_key_with_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(ApiKey, Vec<u8>)>> {
+        let row: Option<KeyRowWithHash> = dispatch!(self, |pool| {
+            sqlx::query_as("SELECT id, application, prefix, created_at_ms, revoked_at_ms, key_hash FROM api_keys WHERE key_hash = $1")
                 .bind(&hash[..])
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(key_from_row))
+        Ok(
+            row.map(|(id, application, prefix, created, revoked, stored)| {
+                (
+                    key_from_row((id, application, prefix, created, revoked)),
+                    stored,
+                )
+            }),
+        )
     }
 
     /// Adds `by` to the counter of (`key`, `window_start`) and returns the new
