@@ -157,6 +157,17 @@ pub struct DutyAssessment {
     pub gaps: Vec<Gap>,
 }
 
+impl DutyAssessment {
+    /// The gap names joined by `separator` (empty when the duty is covered).
+    pub fn gap_list(&self, separator: &str) -> String {
+        self.gaps
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+}
+
 /// An area that falls wholly on a provider: inherited, nothing for the customer to show.
 #[derive(Debug, Clone, Serialize)]
 pub struct InheritedArea {

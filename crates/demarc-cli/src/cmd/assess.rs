@@ -244,7 +244,6 @@ fn table(report: &Assessment, color: bool) -> String {
         ));
         let mut t = Table::new(&["area", "accountable", "team", "control", "evidence", "gaps"]);
         for d in &app.duties {
-            let gaps: Vec<&str> = d.gaps.iter().map(|g| g.as_str()).collect();
             t.row(vec![
                 d.area.clone().into(),
                 d.accountable.label().into(),
@@ -270,10 +269,10 @@ fn table(report: &Assessment, color: bool) -> String {
                         evidence_style(d.evidence),
                     )
                 },
-                if gaps.is_empty() {
+                if d.covered {
                     Cell::styled("covered", Style::Green)
                 } else {
-                    Cell::styled(gaps.join(", "), Style::Red)
+                    Cell::styled(d.gap_list(", "), Style::Red)
                 },
             ]);
         }
@@ -343,11 +342,7 @@ fn markdown(report: &Assessment) -> String {
                     if d.covered {
                         "covered".into()
                     } else {
-                        d.gaps
-                            .iter()
-                            .map(|g| g.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        d.gap_list(", ")
                     },
                 ]
             })
@@ -396,11 +391,7 @@ fn csv(report: &Assessment) -> String {
                     .map(|e| e.to_string())
                     .unwrap_or_default(),
                 d.covered.to_string(),
-                d.gaps
-                    .iter()
-                    .map(|g| g.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                d.gap_list(" "),
             ]));
         }
     }

@@ -207,16 +207,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
             let status = if d.covered {
                 "<span class=\"ok\">covered</span>".to_string()
             } else {
-                format!(
-                    "<span class=\"gaps\">{}</span>",
-                    escape(
-                        &d.gaps
-                            .iter()
-                            .map(|g| g.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                )
+                format!("<span class=\"gaps\">{}</span>", escape(&d.gap_list(", ")))
             };
             let ev_class = match d.evidence {
                 _ if not_needed => "ev-na",
