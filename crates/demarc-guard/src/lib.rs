@@ -33,6 +33,8 @@ mod finding;
 mod hit;
 mod injection;
 mod normalize;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod pii;
 mod policy;
 mod protected;
