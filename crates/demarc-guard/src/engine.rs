@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
+use crate::cut::CutRules;
 use crate::decode;
 use crate::finding::{Action, Detector, Direction, Finding, Report, Severity};
 use crate::hit::Hit;
@@ -86,7 +87,7 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    fn on(&self, d: Detector) -> bool {
+    pub(crate) fn on(&self, d: Detector) -> bool {
         self.actions[d.index()].is_some()
     }
 
@@ -313,8 +314,9 @@ impl Guard {
         StreamScanner::new(self.clone(), direction)
     }
 
-    /// The most bytes a stream scanner holds back in `direction` (the longest possible match,
-    /// plus the context before it a detector may look at).
+    /// The most bytes a stream scanner holds back in `direction` outside a long secret in
+    /// progress: the longest possible match plus margins. Usually it holds far less: only what
+    /// can still be part of a match (see [`crate::cut`]).
     pub fn hold(&self, direction: Direction) -> usize {
         self.hold_for(&self.plan(direction))
     }
@@ -342,13 +344,52 @@ impl Guard {
         hold + 16
     }
 
+    /// How a stream scanner in this plan finds its cut (see [`crate::cut`]).
+    pub(crate) fn cut_rules(&self, plan: &Plan) -> CutRules {
+        let policy = &self.inner.policy;
+        let mut length = 0;
+        if plan.on(Detector::Injection) {
+            length = injection::MAX_WINDOW + 96;
+        }
+        if plan.on(Detector::Deny) && !policy.deny.patterns.is_empty() {
+            length = length.max(MAX_PATTERN_MATCH + 8);
+        }
+        if plan.on(Detector::Protected) && self.inner.protected.is_some() {
+            length = length.max(protected::MAX_KGRAM_BYTES + 8);
+        }
+        // An allowed match still in progress may later suppress any finding it overlaps.
+        if !policy.allow.terms.is_empty() || !policy.allow.patterns.is_empty() {
+            length = length.max(self.hold_for(plan));
+        }
+        let mut terms: Vec<&String> = Vec::new();
+        if plan.on(Detector::Deny) {
+            terms.extend(&policy.deny.terms);
+            terms.extend(policy.deny.topics.values().flatten());
+        }
+        if plan.on(Detector::Canary) {
+            terms.extend(&policy.canary.tokens);
+        }
+        let terms = (!terms.is_empty()).then(|| {
+            let gaps = terms
+                .iter()
+                .map(|t| t.trim().bytes().filter(u8::is_ascii_whitespace).count())
+                .max()
+                .unwrap_or(0);
+            // Invisible characters inside a matched term make it longer than the term.
+            let longest = terms.iter().map(|t| 4 * t.len()).max().unwrap_or(0);
+            (gaps, longest.max(MAX_PATTERN_MATCH))
+        });
+        let decode = plan.decode.then_some(policy.decode.max_bytes);
+        CutRules::new(plan, length, decode, terms)
+    }
+
     /// Where a long secret (private key, JWT, bearer token) may still be in progress at the end
     /// of `text`: the stream scanner must not release text from there.
     pub(crate) fn pending_long(&self, text: &str, plan: &Plan) -> Option<usize> {
         if !(plan.on(Detector::Secrets) || plan.on(Detector::Injection)) {
             return None;
         }
-        self.inner.secrets.pending(text, crate::secrets::SHORT_MAX)
+        self.inner.secrets.pending(text)
     }
 
     /// All findings of one text, original offsets, before report filtering.

@@ -27,6 +27,7 @@
 //! Offsets in every [`Finding`] are byte offsets into the original text, whatever
 //! normalisation (NFKC, invisible characters, confusables) or decoding happened first.
 
+mod cut;
 mod decode;
 mod engine;
 mod finding;

@@ -393,15 +393,14 @@ pub(crate) const SHORT_MAX: usize = 400;
 
 impl Secrets {
     /// The earliest offset in `text` where a long secret may still be in progress (its keyword
-    /// is there but the match is not complete), outside the last `short` bytes.
-    pub fn pending(&self, text: &str, short: usize) -> Option<usize> {
+    /// is there but the match is not complete).
+    pub fn pending(&self, text: &str) -> Option<usize> {
         let bytes = text.as_bytes();
         let mut earliest: Option<usize> = None;
-        for r in self.rules.iter().filter(|r| r.spec.max_len > short) {
+        for r in self.rules.iter().filter(|r| r.spec.max_len > SHORT_MAX) {
             let from = text.len().saturating_sub(r.spec.max_len);
-            let until = text.len().saturating_sub(short);
             for kw in r.spec.keywords {
-                for at in memchr::memmem::find_iter(&bytes[from..until.max(from)], kw.as_bytes()) {
+                for at in memchr::memmem::find_iter(&bytes[from..], kw.as_bytes()) {
                     let at = from + at;
                     if earliest.is_some_and(|e| e <= at) {
                         break;

@@ -1,17 +1,20 @@
 //! Incremental scanning for streams.
 //!
-//! Chunks of any size go in. After each chunk the scanner rescans its buffer (the unreleased
-//! tail plus a little context before it: the furthest any detector looks back) and accepts the
-//! findings that start in `[accepted_to, end - hold)`: every detector's match is bounded by
-//! `hold`, so such a finding is complete and is exactly what whole-text scanning finds there.
-//! Duplicates a later window sees again are removed by the final report's dedup, as in
-//! whole-text scanning. Text before the cut (extended to the end of
-//! an accepted finding) is released at once, with redactions applied. A long secret whose
+//! Chunks of any size go in. After each chunk the scanner finds the cut: the earliest place
+//! where a match that more text could still change may start ([`crate::cut`]: the trailing
+//! word, and earlier words only while a detector's match could still reach across them). When
+//! the cut has moved past the released text, it rescans its buffer (the unreleased tail plus a
+//! little context before it: the furthest any detector looks back) and accepts the findings
+//! that start in `[accepted_to, cut)`: such a finding is complete and is exactly what
+//! whole-text scanning finds there. Duplicates a later window sees again are removed by the
+//! final report's dedup, as in whole-text scanning. Text before the cut (extended to the end
+//! of an accepted finding) is released at once, with redactions applied. A long secret whose
 //! keyword has been seen (a private key block) moves the cut back to its start until it ends.
 //!
 //! Invariant: the findings accumulated over a stream equal those of scanning the whole text
 //! (property-tested over random chunkings in `tests/stream.rs`).
 
+use crate::cut::CutRules;
 use crate::engine::{Guard, Plan};
 use crate::finding::{Action, Detector, Direction, Finding, Report};
 use crate::redact::Redactions;
@@ -31,7 +34,7 @@ pub struct StreamOutput {
 pub struct StreamScanner {
     guard: Guard,
     plan: Plan,
-    hold: usize,
+    rules: CutRules,
     /// How far before `accepted_to` a detector may look (word boundaries, context keywords,
     /// e-mail local parts, allow-list matches).
     context: usize,
@@ -54,12 +57,12 @@ pub struct StreamScanner {
 impl StreamScanner {
     pub(crate) fn new(guard: Guard, direction: Direction) -> StreamScanner {
         let plan = guard.plan(direction);
-        let hold = guard.hold_for(&plan);
+        let rules = guard.cut_rules(&plan);
         let context = guard.lookbehind();
         StreamScanner {
             guard,
             plan,
-            hold,
+            rules,
             context,
             buf: String::new(),
             base: 0,
@@ -76,19 +79,21 @@ impl StreamScanner {
     /// Feed the next chunk.
     pub fn push(&mut self, chunk: &str) -> StreamOutput {
         self.buf.push_str(chunk);
-        let end = self.base + self.buf.len();
-        if end < self.released + self.hold {
-            // Nothing can be released yet; scan later when there is more to decide on.
+        let mut cut = self
+            .rules
+            .cut(self.buf.as_bytes(), self.accepted_to - self.base);
+        if let Some(p) = self.guard.pending_long(&self.buf, &self.plan) {
+            cut = cut.min(p);
+        }
+        let cut = self.floor(self.base + cut).max(self.accepted_to);
+        if cut <= self.released {
+            // Nothing new can be released; scan later when there is more to decide on.
             return StreamOutput {
                 blocked: self.blocked,
                 ..StreamOutput::default()
             };
         }
-        let mut cut = self.floor(end - self.hold);
-        if let Some(p) = self.guard.pending_long(&self.buf, &self.plan) {
-            cut = cut.min(self.base + p);
-        }
-        self.step(cut.max(self.accepted_to), false)
+        self.step(cut, false)
     }
 
     /// End of stream: scan and release the rest. Returns the last output and the report over

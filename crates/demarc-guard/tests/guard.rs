@@ -309,10 +309,76 @@ fn corpus_piece() -> impl Strategy<Value = String> {
         "naïve café über straße ",
         "ig\u{200B}nore ",
         "192.168.10.20 ",
+        "password = hunter2-Secret-99 ",
+        "Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123456789 ",
+        "tel (555) 123-4567 ",
+        "NHS 943 476 5919 ",
+        "4111\u{200B} 1111 1111 1111 ",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ",
+        ".. --. -. --- .-. . / .- .-.. .-.. / .-. ..- .-.. . ... ",
+        "01101001 01100111 01101110 01101111 01110010 01100101 ",
+        "<~87cURD]i,\"Ebo80~> ",
+        "top secret project ",
+        "cnry-7f3a9c2e1b5d ",
         "x",
         "\n",
+        " ",
     ])
     .prop_map(str::to_string)
+}
+
+/// A policy with multi-word deny terms and a canary, output direction.
+fn terms_guard() -> Guard {
+    static GUARD: std::sync::OnceLock<Guard> = std::sync::OnceLock::new();
+    GUARD
+        .get_or_init(|| {
+            let yaml = "output:\n  deny: redact\n  canary: block\n  pii: redact\n  secrets: redact\n\
+                        deny:\n  terms: ['top secret project', 'call me on']\n\
+                        canary:\n  tokens: ['cnry-7f3a9c2e1b5d']\n";
+            Guard::new(&Policy::from_yaml_str(yaml).unwrap()).unwrap()
+        })
+        .clone()
+}
+
+/// Push `text` in pieces of the given sizes; returns what was released and the final report.
+fn stream_in_pieces(
+    g: &Guard,
+    dir: Direction,
+    text: &str,
+    cuts: &[usize],
+) -> (String, demarc_guard::Report, demarc_guard::Redactions) {
+    let mut s = g.stream(dir);
+    let mut at = 0;
+    let mut released = String::new();
+    let mut k = 0;
+    while at < text.len() {
+        let mut end = (at + cuts[k % cuts.len()]).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        released.push_str(&s.push(&text[at..end]).text);
+        at = end;
+        k += 1;
+    }
+    let (last, report, redactions) = s.finish();
+    released.push_str(&last.text);
+    (released, report, redactions)
+}
+
+#[test]
+fn stream_holds_back_only_what_may_still_match() {
+    let g = default_guard();
+    let mut s = g.stream(Direction::Output);
+    // Prose ending in a space: nothing can be part of an unfinished match.
+    assert_eq!(s.push("The meeting moved to Thursday. ").text.len(), 31);
+    // A word in progress is held until it ends.
+    assert_eq!(s.push("Ple").text, "");
+    assert_eq!(s.push("ase call ").text, "Please call ");
+    // Digit groups may be a phone number: held until the number is over.
+    assert_eq!(s.push("+44 20 ").text, "");
+    let out = s.push("7946 0958 today ");
+    assert_eq!(out.text, "+44 20 7946 0958 today ");
+    assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
 }
 
 proptest! {
@@ -321,27 +387,30 @@ proptest! {
     #[test]
     fn stream_findings_equal_whole_text(pieces in prop::collection::vec(corpus_piece(), 1..80), cuts in prop::collection::vec(1usize..400, 1..40)) {
         let text: String = pieces.concat();
-        let g = default_guard();
-        for dir in [Direction::Input, Direction::Output] {
+        let default = default_guard();
+        let terms = terms_guard();
+        for (g, dir) in [(&default, Direction::Input), (&default, Direction::Output), (&terms, Direction::Output)] {
             let whole = g.scan(&text, dir);
-            let mut s = g.stream(dir);
-            let mut at = 0;
-            let mut released = String::new();
-            let mut k = 0;
-            while at < text.len() {
-                let mut end = (at + cuts[k % cuts.len()]).min(text.len());
-                while !text.is_char_boundary(end) { end += 1; }
-                released.push_str(&s.push(&text[at..end]).text);
-                at = end;
-                k += 1;
-            }
-            let (last, report, redactions) = s.finish();
-            released.push_str(&last.text);
+            let (released, report, redactions) = stream_in_pieces(g, dir, &text, &cuts);
             prop_assert_eq!(&report.findings, &whole.findings);
             prop_assert_eq!(report.verdict, whole.verdict);
             if !report.blocked() {
                 prop_assert_eq!(redactions.restore(&released), text.clone());
             }
+        }
+    }
+
+    /// Small chunks (a model's tokens): the same findings, and nothing redacted leaks.
+    #[test]
+    fn stream_in_token_sized_chunks_equals_whole_text(pieces in prop::collection::vec(corpus_piece(), 1..40), cuts in prop::collection::vec(1usize..8, 1..20)) {
+        let text: String = pieces.concat();
+        let g = terms_guard();
+        let whole = g.apply(&text, Direction::Output);
+        let (released, report, _) = stream_in_pieces(&g, Direction::Output, &text, &cuts);
+        prop_assert_eq!(&report.findings, &whole.report.findings);
+        if !report.blocked() {
+            // Redacted exactly as the whole text is: nothing to redact slipped out early.
+            prop_assert_eq!(released, whole.text);
         }
     }
 

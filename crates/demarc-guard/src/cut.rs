@@ -1,0 +1,325 @@
+//! Where a stream may be cut: the earliest offset at which a match that more text could still
+//! change may start. Everything before it is final and can be released.
+//!
+//! Each detector bounds its matches in one of two ways:
+//! - by length: no match is longer than so many bytes (injection windows, deny and allow
+//!   patterns, protected k-grams), so the last that many bytes are held;
+//! - by shape: a match crosses ASCII whitespace only in known places (a phone number's digit
+//!   groups, `password = value`, a multi-word deny term), so the scanner walks back over the
+//!   trailing words only while a match could still reach across the gap before them. Prose
+//!   ending in a space is released at once; a trailing word is held until it ends.
+//!
+//! Rules are supersets of what a detector can match: non-ASCII bytes (which normalisation may
+//! turn into ASCII, or remove) count as matching any class, so a rule errs towards holding.
+
+use crate::engine::Plan;
+use crate::finding::Detector;
+
+/// Bytes past a match's end a detector may look at (word boundaries, `\b`, a UTF-8 character).
+const LOOKAHEAD: usize = 16;
+
+/// The cut rules of one stream direction, fixed when the scanner is created.
+#[derive(Debug, Clone)]
+pub(crate) struct CutRules {
+    /// Hold for detectors bounded by length only (0 when none runs).
+    length_hold: usize,
+    secrets: bool,
+    pii: bool,
+    /// Longest decoded run when decoding runs.
+    decode: Option<usize>,
+    /// Multi-word terms (deny terms, canaries): most whitespace bytes in one, longest in bytes.
+    terms: Option<(usize, usize)>,
+}
+
+impl CutRules {
+    pub(crate) fn new(
+        plan: &Plan,
+        length_hold: usize,
+        decode: Option<usize>,
+        terms: Option<(usize, usize)>,
+    ) -> CutRules {
+        CutRules {
+            length_hold,
+            secrets: plan.on(Detector::Secrets),
+            pii: plan.on(Detector::Pii),
+            decode,
+            terms,
+        }
+    }
+
+    /// The earliest offset of `buf` where an unfinished match may start (`buf.len()` when
+    /// none can), never below `floor`. The caller also holds long secrets in progress.
+    pub(crate) fn cut(&self, buf: &[u8], floor: usize) -> usize {
+        let end = buf.len();
+        let by_length = |hold: usize| end.saturating_sub(hold + LOOKAHEAD);
+        // Every shape-bounded detector holds at least the last word, which may still grow.
+        let mut cut = last_word_start(buf, end);
+        if self.length_hold > 0 {
+            cut = cut.min(by_length(self.length_hold));
+        }
+        if self.secrets {
+            let walked = walk(buf, floor, secret_gap, secret_word, usize::MAX);
+            cut = cut.min(walked.max(by_length(crate::secrets::SHORT_MAX)));
+        }
+        if self.pii {
+            let walked = walk(buf, floor, pii_gap, pii_word, usize::MAX);
+            cut = cut.min(walked.max(by_length(crate::pii::MAX_TOKEN)));
+        }
+        if let Some(max_bytes) = self.decode {
+            let walked = walk(buf, floor, decode_gap, decode_word, usize::MAX);
+            cut = cut.min(walked.max(by_length(max_bytes + 8)));
+            if let Some(open) = open_ascii85(buf, max_bytes) {
+                cut = cut.min(open);
+            }
+        }
+        if let Some((gaps, bytes)) = self.terms {
+            let walked = walk(buf, floor, |_| true, |_| true, gaps);
+            cut = cut.min(walked.max(by_length(bytes)));
+        }
+        cut.max(floor)
+    }
+}
+
+#[inline]
+fn is_gap(b: u8) -> bool {
+    b.is_ascii_whitespace()
+}
+
+/// Start of the run of non-whitespace bytes that ends at `end` (`end` itself after a space).
+fn last_word_start(buf: &[u8], end: usize) -> usize {
+    buf[..end]
+        .iter()
+        .rposition(|&b| is_gap(b))
+        .map_or(0, |i| i + 1)
+}
+
+/// Walk back over trailing words: the buffer ends with word W0 (maybe empty), before it gap
+/// G1 and word W1, and so on. A match still open at the end could start in Wk only if it may
+/// cross every gap G1..Gk (`gap(Wj)` judges Gj from the word before it) and lie across every
+/// word W1..W(k-1) whole (`through`). Returns the start of the furthest such Wk.
+fn walk(
+    buf: &[u8],
+    floor: usize,
+    gap: impl Fn(&[u8]) -> bool,
+    through: impl Fn(&[u8]) -> bool,
+    max_gaps: usize,
+) -> usize {
+    let mut word_start = last_word_start(buf, buf.len());
+    let mut cut = word_start;
+    let mut inner: Option<&[u8]> = None;
+    let mut gaps = 0;
+    while gaps < max_gaps && word_start > floor {
+        let gap_start = buf[..word_start]
+            .iter()
+            .rposition(|&b| !is_gap(b))
+            .map_or(0, |i| i + 1);
+        let before_start = last_word_start(buf, gap_start);
+        let before = &buf[before_start..gap_start];
+        if before.is_empty() || !gap(before) || inner.is_some_and(|w| !through(w)) {
+            break;
+        }
+        gaps += 1;
+        cut = before_start;
+        inner = Some(before);
+        word_start = before_start;
+    }
+    cut
+}
+
+/// The last ASCII byte of `word`, or `None` when non-ASCII bytes end it (treat as "any").
+fn last_ascii(word: &[u8]) -> Option<u8> {
+    word.last().copied().filter(u8::is_ascii)
+}
+
+fn has_non_ascii(word: &[u8]) -> bool {
+    !word.is_ascii()
+}
+
+/// Every ASCII byte of `word` satisfies `class` (non-ASCII bytes match anything).
+fn all_ascii(word: &[u8], class: impl Fn(u8) -> bool) -> bool {
+    word.iter().all(|&b| !b.is_ascii() || class(b))
+}
+
+// ------------------------------------------------------------------------------- secrets
+
+/// Keywords after which a secret rule allows whitespace (`password = x`, `Bearer x`).
+const SECRET_KEYS: [&[u8]; 14] = [
+    b"password",
+    b"passwd",
+    b"pwd",
+    b"secret",
+    b"token",
+    b"api_key",
+    b"apikey",
+    b"api-key",
+    b"access_key",
+    b"auth_key",
+    b"private_key",
+    b"client_secret",
+    b"credential",
+    b"bearer",
+];
+
+fn is_secret_operator(b: u8) -> bool {
+    matches!(b, b'=' | b':' | b'>' | b'"' | b'\'' | b'`')
+}
+
+/// The gap after `before` may lie inside a secret: after an assignment operator or a quote,
+/// or after a word holding a keyword (the operator may follow).
+fn secret_gap(before: &[u8]) -> bool {
+    if has_non_ascii(before) || last_ascii(before).is_some_and(is_secret_operator) {
+        return true;
+    }
+    let lower = before.to_ascii_lowercase();
+    SECRET_KEYS
+        .iter()
+        .any(|k| memchr::memmem::find(&lower, k).is_some())
+}
+
+/// A whole word inside a secret: an operator between gaps (`password = value`).
+fn secret_word(word: &[u8]) -> bool {
+    all_ascii(word, is_secret_operator)
+}
+
+// ----------------------------------------------------------------------------------- PII
+
+fn is_numeric_part(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'+' | b'(' | b')' | b'-' | b'.' | b'/')
+}
+
+/// Length of the run of IBAN characters (digits, capitals) that ends `word` (non-ASCII bytes
+/// count as part of it), and whether it holds non-ASCII bytes.
+fn trailing_iban_group(word: &[u8]) -> (usize, bool) {
+    let mut ascii = 0;
+    let mut other = false;
+    for &b in word.iter().rev() {
+        if b.is_ascii_digit() || b.is_ascii_uppercase() {
+            ascii += 1;
+        } else if !b.is_ascii() {
+            other = true;
+        } else {
+            break;
+        }
+    }
+    (ascii, other)
+}
+
+/// The gap after `before` may lie inside personal data: digit groups of a phone, card or
+/// national number (separated by spaces, dashes, dots, brackets), or a 4-character IBAN group.
+fn pii_gap(before: &[u8]) -> bool {
+    // A separator is at most two characters (`) `, `- `), so a digit ends the word or comes
+    // right before its last character.
+    let digit_or_any = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii_digit() || !b.is_ascii());
+    match last_ascii(before) {
+        None => true,
+        Some(b) if b.is_ascii_digit() => true,
+        Some(b) if is_numeric_part(b) && before.len() >= 2 => {
+            digit_or_any(before.get(before.len() - 2))
+        }
+        Some(_) => {
+            let (n, other) = trailing_iban_group(before);
+            n == 4 || (other && n < 4)
+        }
+    }
+}
+
+fn pii_word(word: &[u8]) -> bool {
+    if all_ascii(word, is_numeric_part) {
+        return true;
+    }
+    let (n, other) = trailing_iban_group(word);
+    let whole = n + word.iter().filter(|b| !b.is_ascii()).count() == word.len();
+    whole && (n == 4 || (other && n < 4))
+}
+
+// -------------------------------------------------------------------------------- decode
+
+fn is_morse(b: u8) -> bool {
+    matches!(b, b'.' | b'-' | b'/')
+}
+
+fn is_bit(b: u8) -> bool {
+    b == b'0' || b == b'1'
+}
+
+/// The gap after `before` may lie inside an encoded payload: Morse code, 8-bit binary groups.
+fn decode_gap(before: &[u8]) -> bool {
+    let tail = &before[before.len().saturating_sub(8)..];
+    has_non_ascii(tail)
+        || last_ascii(before).is_some_and(is_morse)
+        || tail.iter().all(|&b| is_bit(b))
+}
+
+fn decode_word(word: &[u8]) -> bool {
+    all_ascii(word, is_morse) || (word.len() == 8 && word.iter().all(|&b| is_bit(b)))
+}
+
+/// An ASCII85 block `<~` in the last `max_bytes` that has not closed yet.
+fn open_ascii85(buf: &[u8], max_bytes: usize) -> Option<usize> {
+    let from = buf.len().saturating_sub(max_bytes + 4);
+    memchr::memmem::find_iter(&buf[from..], b"<~")
+        .map(|at| from + at)
+        .find(|&at| memchr::memmem::find(&buf[at + 2..], b"~>").is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_with(text: &str, gap: fn(&[u8]) -> bool, word: fn(&[u8]) -> bool) -> usize {
+        walk(text.as_bytes(), 0, gap, word, usize::MAX)
+    }
+
+    #[test]
+    fn prose_ending_in_a_space_is_final() {
+        let t = "the meeting moved to Thursday ";
+        assert_eq!(cut_with(t, secret_gap, secret_word), t.len());
+        assert_eq!(cut_with(t, pii_gap, pii_word), t.len());
+    }
+
+    #[test]
+    fn a_trailing_word_is_held() {
+        let t = "the meeting moved to Thurs";
+        assert_eq!(cut_with(t, pii_gap, pii_word), t.len() - "Thurs".len());
+    }
+
+    #[test]
+    fn digit_groups_and_assignments_are_held_whole() {
+        let t = "call me on +44 20 7946 09";
+        assert_eq!(cut_with(t, pii_gap, pii_word), "call me on ".len());
+        let t = "card 4111 1111 ";
+        assert_eq!(cut_with(t, pii_gap, pii_word), "card ".len());
+        let t = "to GB82 WEST 12";
+        assert_eq!(cut_with(t, pii_gap, pii_word), "to ".len());
+        let t = "my password = hunt";
+        assert_eq!(cut_with(t, secret_gap, secret_word), "my ".len());
+        let t = "Authorization: Bearer ";
+        assert_eq!(
+            cut_with(t, secret_gap, secret_word),
+            "Authorization: ".len()
+        );
+    }
+
+    #[test]
+    fn terms_walk_back_a_bounded_number_of_gaps() {
+        let t = "one two three four";
+        assert_eq!(walk(t.as_bytes(), 0, |_| true, |_| true, 2), "one ".len());
+        assert_eq!(
+            walk(t.as_bytes(), 0, |_| true, |_| true, 0),
+            "one two three ".len()
+        );
+    }
+
+    #[test]
+    fn invisible_characters_count_as_anything() {
+        // A zero-width space inside a digit group must not end the walk.
+        let t = "x 4111\u{200B} 1111 11";
+        assert_eq!(cut_with(t, pii_gap, pii_word), "x ".len());
+    }
+
+    #[test]
+    fn open_ascii85_blocks_are_held() {
+        assert_eq!(open_ascii85(b"ab <~87cURD]i", 64), Some(3));
+        assert_eq!(open_ascii85(b"ab <~87cURD]i~> cd", 64), None);
+    }
+}
