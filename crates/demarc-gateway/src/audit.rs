@@ -17,7 +17,8 @@ use crate::config::OnFull;
 use crate::policy::Verdicts;
 use crate::upstream::Endpoint;
 
-/// What the gateway records about one request. Never holds prompt or completion text.
+/// What the gateway records about one request. Never holds completion text, nor prompt text
+/// unless the application asks for it (`audit.store_prompt: redacted`, after redaction).
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     /// When the request ended (RFC 3339, UTC, in JSON).
@@ -41,6 +42,10 @@ pub struct AuditEvent {
     /// Passages added from approved grounding sources, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grounding: Option<crate::grounding::GroundingUse>,
+    /// The user and tool texts as sent upstream, after the input policy's redaction; only
+    /// under `audit.store_prompt: redacted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -244,6 +249,7 @@ mod tests {
             completion_tokens: 0,
             verdicts: Verdicts::default(),
             grounding: None,
+            prompt: None,
         }
     }
 

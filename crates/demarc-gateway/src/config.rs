@@ -17,6 +17,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// The largest non-streamed upstream response the gateway reads (32 MiB).
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The longest upstream `Retry-After` waited for unless the config says otherwise.
+pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
 /// The largest config file accepted.
 const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -98,6 +100,7 @@ struct RawTimeouts {
 struct RawRetries {
     max: Option<u32>,
     backoff_ms: Option<u64>,
+    retry_after_max_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +122,14 @@ struct RawApplication {
     limits: RawLimits,
     #[serde(default)]
     grounding: Option<GroundingConfig>,
+    #[serde(default)]
+    audit: RawAppAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppAudit {
+    store_prompt: Option<String>,
 }
 
 /// Approved grounding sources of an application and how many passages to add per request.
@@ -155,6 +166,17 @@ pub enum PolicySpec {
 }
 
 // ---------------------------------------------------------------- validated
+
+/// Whether an application's audit events carry the prompt text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorePrompt {
+    /// No prompt text in the audit trail (the default).
+    #[default]
+    Off,
+    /// The user and tool texts as they left for the upstream, after the input policy's
+    /// redaction; never the raw text (a request whose input is blocked stores none).
+    Redacted,
+}
 
 /// What the gateway does when the audit queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +236,9 @@ pub struct UpstreamConfig {
     pub timeouts: Timeouts,
     pub max_retries: u32,
     pub backoff: Duration,
+    /// The longest `Retry-After` (on 429 or 503) the gateway waits before retrying this
+    /// upstream; a longer one fails over to the next upstream instead.
+    pub retry_after_max: Duration,
     pub breaker_failures: u32,
     pub breaker_open: Duration,
 }
@@ -228,6 +253,7 @@ pub struct ApplicationConfig {
     pub policy: PolicySpec,
     pub limits: RawLimits,
     pub grounding: Option<GroundingConfig>,
+    pub store_prompt: StorePrompt,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +290,7 @@ impl GatewayConfig {
             timeouts: default_timeouts(),
             max_retries: 2,
             backoff: Duration::from_millis(100),
+            retry_after_max: DEFAULT_RETRY_AFTER_MAX,
             breaker_failures: 5,
             breaker_open: Duration::from_secs(10),
         };
@@ -276,6 +303,7 @@ impl GatewayConfig {
                 policy: PolicySpec::Default,
                 limits: RawLimits::default(),
                 grounding: None,
+                store_prompt: StorePrompt::Off,
             })
             .collect();
         Self {
@@ -468,6 +496,10 @@ impl GatewayConfig {
                 timeouts,
                 max_retries: u.retries.max.unwrap_or(2).min(10),
                 backoff: Duration::from_millis(u.retries.backoff_ms.unwrap_or(100)),
+                retry_after_max: u
+                    .retries
+                    .retry_after_max_ms
+                    .map_or(DEFAULT_RETRY_AFTER_MAX, Duration::from_millis),
                 breaker_failures: u.circuit_breaker.failures.unwrap_or(5).max(1),
                 breaker_open: Duration::from_millis(u.circuit_breaker.open_ms.unwrap_or(10_000)),
             });
@@ -503,6 +535,16 @@ impl GatewayConfig {
                 },
                 Some(document) => PolicySpec::Document(document),
             };
+            let store_prompt = match a.audit.store_prompt.as_deref() {
+                None | Some("off") => StorePrompt::Off,
+                Some("redacted") => StorePrompt::Redacted,
+                Some(other) => {
+                    problems.push(format!(
+                        "{at}.audit.store_prompt: `{other}` is not one of `off`, `redacted` (raw prompts are never stored)"
+                    ));
+                    StorePrompt::Off
+                }
+            };
             applications.push(ApplicationConfig {
                 id: a.id,
                 upstreams: a.upstreams,
@@ -510,6 +552,7 @@ impl GatewayConfig {
                 policy,
                 limits: a.limits,
                 grounding: a.grounding,
+                store_prompt,
             });
         }
 
@@ -601,6 +644,28 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle} in {all}");
         }
+    }
+
+    #[test]
+    fn retry_after_cap_and_store_prompt() {
+        let c = parse(
+            "upstreams: [{id: a, base_url: 'http://x', retries: {retry_after_max_ms: 0}}]\n\
+             applications: [{id: app, upstreams: [a], audit: {store_prompt: redacted}}, {id: b, upstreams: [a]}]\n",
+        )
+        .unwrap();
+        assert_eq!(c.upstreams[0].retry_after_max, Duration::ZERO);
+        assert_eq!(c.applications[0].store_prompt, StorePrompt::Redacted);
+        assert_eq!(c.applications[1].store_prompt, StorePrompt::Off);
+        let err = parse(
+            "upstreams: [{id: a, base_url: 'http://x'}]\n\
+             applications: [{id: app, upstreams: [a], audit: {store_prompt: raw}}]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("store_prompt") && err.contains("`raw`"),
+            "{err}"
+        );
     }
 
     #[test]

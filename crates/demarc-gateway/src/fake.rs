@@ -5,6 +5,10 @@
 //!
 //! A request may override the fake's settings with an extra body field (which the gateway
 //! passes through untouched): `"fake": {"fault": "cut", "reply": "...", "chunk_chars": 3}`.
+//! Also `"retry_after": "1"` (a `Retry-After` header on injected errors), and only there:
+//! `"fail_status": 429` (the status of `fail-first-N`, default 503) and
+//! `"tool_call": {"name": "...", "arguments": "..."}` (answer with a tool call instead of text;
+//! the arguments are split into streamed events as a reply would be).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +42,8 @@ pub enum Fault {
     Malformed,
     /// Answer 503 to the first N requests, then normally.
     FailFirst(u64),
+    /// Stream half the reply, then send nothing more while keeping the connection open.
+    Stall,
 }
 
 impl std::str::FromStr for Fault {
@@ -49,6 +55,7 @@ impl std::str::FromStr for Fault {
             "timeout" => Self::Timeout,
             "cut" => Self::Cut,
             "malformed" => Self::Malformed,
+            "stall" => Self::Stall,
             "429" => Self::Status(429),
             other => {
                 if let Some(n) = other.strip_prefix("fail-first-") {
@@ -60,7 +67,7 @@ impl std::str::FromStr for Fault {
                     Self::Status(code)
                 } else {
                     return Err(format!(
-                        "unknown fault `{other}` (none, refuse, timeout, cut, malformed, 429, 500, 503, fail-first-N)"
+                        "unknown fault `{other}` (none, refuse, timeout, cut, stall, malformed, 429, 500, 503, fail-first-N)"
                     ));
                 }
             }
@@ -83,6 +90,8 @@ pub struct FakeConfig {
     pub record: usize,
     /// Split the streamed reply at these character positions instead of every `chunk_chars`.
     pub split_at: Vec<usize>,
+    /// A `Retry-After` header value on injected error answers.
+    pub retry_after: Option<String>,
 }
 
 impl Default for FakeConfig {
@@ -95,6 +104,7 @@ impl Default for FakeConfig {
             reply: None,
             record: 1000,
             split_at: Vec::new(),
+            retry_after: None,
         }
     }
 }
@@ -103,6 +113,8 @@ impl Default for FakeConfig {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    /// The query string, without `?` (empty when there is none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Value,
 }
@@ -175,6 +187,7 @@ enum Kind {
 async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Response {
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
     let kind = if path.ends_with("/chat/completions") {
         Kind::Chat
     } else if path.ends_with("/responses") {
@@ -200,7 +213,25 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         }
     };
     let mut config = state.config.clone();
+    let mut fail_status = 503;
+    let mut retry_after = config.retry_after.clone();
+    let mut tool_call: Option<(String, String)> = None;
     if let Some(o) = body.get("fake") {
+        if let Some(code) = o.get("fail_status").and_then(Value::as_u64) {
+            fail_status = u16::try_from(code).unwrap_or(503);
+        }
+        if let Some(r) = o.get("retry_after").and_then(Value::as_str) {
+            retry_after = Some(r.to_string());
+        }
+        if let Some(call) = o.get("tool_call") {
+            let get = |k: &str| {
+                call.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            tool_call = Some((get("name"), get("arguments")));
+        }
         if let Some(f) = o
             .get("fault")
             .and_then(Value::as_str)
@@ -232,6 +263,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             }
             r.push(Received {
                 path,
+                query,
                 headers,
                 body: body.clone(),
             });
@@ -245,8 +277,12 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         Fault::Timeout => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
-        Fault::Status(code) => return error(code, "injected fault"),
-        Fault::FailFirst(k) if n < k => return error(503, "injected fault"),
+        Fault::Status(code) => {
+            return with_retry_after(error(code, "injected fault"), retry_after.as_deref());
+        }
+        Fault::FailFirst(k) if n < k => {
+            return with_retry_after(error(fail_status, "injected fault"), retry_after.as_deref());
+        }
         _ => {}
     }
     let model = body
@@ -277,6 +313,28 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             let prompt_tokens = (bytes.len() / 4) as u64;
             let completion_tokens = (reply.len() / 4).max(1) as u64;
             let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            if let Some((name, arguments)) = tool_call {
+                let usage = (prompt_tokens, (arguments.len() / 4).max(1) as u64);
+                if !stream {
+                    return axum::Json(if kind == Kind::Chat {
+                        chat_tool_call(&model, &name, &arguments, usage)
+                    } else {
+                        response_tool_call(&model, &name, &arguments, usage, "completed")
+                    })
+                    .into_response();
+                }
+                let parts = if config.split_at.is_empty() {
+                    pieces(&arguments, config.chunk_chars)
+                } else {
+                    split_at(&arguments, &config.split_at)
+                };
+                let events = if kind == Kind::Chat {
+                    chat_tool_call_events(&model, &name, parts)
+                } else {
+                    responses_tool_call_events(&model, &name, &arguments, parts, usage)
+                };
+                return stream_events(state, events, config);
+            }
             if !stream {
                 let usage = (prompt_tokens, completion_tokens);
                 return axum::Json(if kind == Kind::Chat {
@@ -312,6 +370,13 @@ fn refuse() -> Response {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| error(500, "cannot build response"))
+}
+
+fn with_retry_after(mut response: Response, value: Option<&str>) -> Response {
+    if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 fn error(status: u16, message: &str) -> Response {
@@ -372,6 +437,110 @@ fn response_object(model: &str, reply: &str, (p, c): (u64, u64), status: &str) -
             "content": [{"type": "output_text", "text": reply, "annotations": []}]}],
         "usage": {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
     })
+}
+
+fn chat_tool_call(model: &str, name: &str, arguments: &str, (p, c): (u64, u64)) -> Value {
+    json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_fake", "type": "function", "function": {"name": name, "arguments": arguments}}
+        ]}, "finish_reason": "tool_calls", "logprobs": null}],
+        "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    })
+}
+
+fn function_call_item(name: &str, arguments: &str, status: &str) -> Value {
+    json!({"id": "fc_fake", "type": "function_call", "status": status, "call_id": "call_fake",
+        "name": name, "arguments": arguments})
+}
+
+fn response_tool_call(
+    model: &str,
+    name: &str,
+    arguments: &str,
+    (p, c): (u64, u64),
+    status: &str,
+) -> Value {
+    json!({
+        "id": "resp_fake", "object": "response", "created_at": 0, "status": status, "model": model,
+        "output": [function_call_item(name, arguments, "completed")],
+        "usage": {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
+    })
+}
+
+fn chat_tool_call_events(model: &str, name: &str, parts: Vec<String>) -> Vec<Wire> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut events = vec![(
+        None,
+        chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_fake",
+                "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            Value::Null,
+        ),
+    )];
+    for piece in parts {
+        events.push((
+            None,
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ),
+        ));
+    }
+    events.push((None, chunk(json!({}), json!("tool_calls"))));
+    events.push((None, "[DONE]".into()));
+    events
+}
+
+fn responses_tool_call_events(
+    model: &str,
+    name: &str,
+    arguments: &str,
+    parts: Vec<String>,
+    usage: (u64, u64),
+) -> Vec<Wire> {
+    let mut seq = 0u64;
+    let mut ev = |kind: &'static str, mut body: Value| {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("type".into(), kind.into());
+            o.insert("sequence_number".into(), seq.into());
+        }
+        seq += 1;
+        (Some(kind), body.to_string())
+    };
+    let mut events = vec![
+        ev(
+            "response.created",
+            json!({"response": response_object(model, "", (0, 0), "in_progress")}),
+        ),
+        ev(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": function_call_item(name, "", "in_progress")}),
+        ),
+    ];
+    for piece in parts {
+        events.push(ev(
+            "response.function_call_arguments.delta",
+            json!({"item_id": "fc_fake", "output_index": 0, "delta": piece}),
+        ));
+    }
+    events.push(ev(
+        "response.function_call_arguments.done",
+        json!({"item_id": "fc_fake", "output_index": 0, "arguments": arguments}),
+    ));
+    events.push(ev(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": function_call_item(name, arguments, "completed")}),
+    ));
+    events.push(ev(
+        "response.completed",
+        json!({"response": response_tool_call(model, name, arguments, usage, "completed")}),
+    ));
+    events
 }
 
 /// Split `text` into pieces of `n` characters (never inside a character).
@@ -479,6 +648,10 @@ fn stream_events(state: Arc<FakeState>, events: Vec<Wire>, config: FakeConfig) -
         Fault::Cut => Some(events.len() / 2),
         _ => None,
     };
+    let stall_at = match config.fault {
+        Fault::Stall => Some(events.len() / 2),
+        _ => None,
+    };
     let malformed = config.fault == Fault::Malformed;
     let stream =
         futures_util::stream::unfold((0usize, events, guard), move |(i, events, guard)| {
@@ -486,6 +659,9 @@ fn stream_events(state: Arc<FakeState>, events: Vec<Wire>, config: FakeConfig) -
             async move {
                 if i > 0 && !delay.is_zero() {
                     tokio::time::sleep(delay).await;
+                }
+                if stall_at == Some(i) {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
                 if cut_at == Some(i) {
                     return Some((

@@ -49,6 +49,19 @@ pub fn scan_request(
     vault: &mut Vault,
     verdicts: &mut Verdicts,
 ) -> Result<(), Blocked> {
+    scan_request_with(endpoint, body, policy, vault, verdicts, None)
+}
+
+/// [`scan_request`], also appending each scanned text as it leaves for the upstream (after
+/// redaction) to `prompt`, one line apart.
+pub fn scan_request_with(
+    endpoint: Endpoint,
+    body: &mut Map<String, Value>,
+    policy: &dyn Policy,
+    vault: &mut Vault,
+    verdicts: &mut Verdicts,
+    mut prompt: Option<&mut String>,
+) -> Result<(), Blocked> {
     let mut scan = |value: &mut Value| -> Result<(), Blocked> {
         let Value::String(text) = value else {
             return Ok(());
@@ -65,6 +78,12 @@ pub fn scan_request(
         }
         if let Some(rewritten) = result.rewritten {
             *text = rewritten;
+        }
+        if let Some(prompt) = prompt.as_deref_mut() {
+            if !prompt.is_empty() {
+                prompt.push('\n');
+            }
+            prompt.push_str(text);
         }
         Ok(())
     };
@@ -170,8 +189,22 @@ pub fn filter_response(
         Endpoint::ChatCompletions => {
             if let Some(Value::Array(choices)) = body.get_mut("choices") {
                 for choice in choices {
-                    if let Some(content) = choice.pointer_mut("/message/content") {
+                    let Some(message) = choice.get_mut("message") else {
+                        continue;
+                    };
+                    if let Some(content) = message.get_mut("content") {
                         filter(content)?;
+                    }
+                    // Tool-call arguments are output too: each goes through the policy alone.
+                    if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+                        for call in calls {
+                            if let Some(arguments) = call.pointer_mut("/function/arguments") {
+                                filter(arguments)?;
+                            }
+                        }
+                    }
+                    if let Some(arguments) = message.pointer_mut("/function_call/arguments") {
+                        filter(arguments)?;
                     }
                 }
             }
@@ -179,6 +212,11 @@ pub fn filter_response(
         Endpoint::Responses => {
             if let Some(Value::Array(items)) = body.get_mut("output") {
                 for item in items {
+                    if item.get("type").and_then(Value::as_str) == Some("function_call") {
+                        if let Some(arguments) = item.get_mut("arguments") {
+                            filter(arguments)?;
+                        }
+                    }
                     if let Some(Value::Array(parts)) = item.get_mut("content") {
                         for part in parts {
                             if part.get("type").and_then(Value::as_str) == Some("output_text") {
@@ -220,9 +258,14 @@ pub enum StreamEnd {
     Malformed(&'static str),
 }
 
+/// The second half of the pipeline key of a chat choice's tool call `i` is `TOOL_KEY + i`
+/// (its content is 0); that of a Responses function call's arguments is `ARGUMENTS_KEY`.
+const TOOL_KEY: u64 = 1;
+const ARGUMENTS_KEY: u64 = u64::MAX;
+
 /// Rewrites a streamed response event by event: text goes through one output pipeline per
-/// choice (chat) or content part (Responses API); what a pipeline holds back is released in
-/// order, and nothing it blocks is ever encoded.
+/// choice (chat) or content part (Responses API), and tool-call arguments through one per call;
+/// what a pipeline holds back is released in order, and nothing it blocks is ever encoded.
 pub struct StreamFilter {
     endpoint: Endpoint,
     policy: Arc<dyn Policy>,
@@ -420,6 +463,36 @@ impl StreamFilter {
                         delta.insert("content".into(), Value::String(text));
                     }
                 }
+                if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
+                    for call in calls.iter_mut() {
+                        let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                        let Some(function) =
+                            call.get_mut("function").and_then(Value::as_object_mut)
+                        else {
+                            continue;
+                        };
+                        let Some(Value::String(fragment)) = function.get_mut("arguments") else {
+                            continue;
+                        };
+                        let fragment = std::mem::take(fragment);
+                        self.run((index, TOOL_KEY.saturating_add(i)), Some(&fragment))?;
+                        function.insert("arguments".into(), Value::String(self.text.clone()));
+                    }
+                }
+                if finished {
+                    let tails = self.finish_tool_calls(index)?;
+                    if !tails.is_empty() {
+                        if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut)
+                        {
+                            let calls = delta
+                                .entry("tool_calls")
+                                .or_insert_with(|| Value::Array(Vec::new()));
+                            if let Value::Array(calls) = calls {
+                                calls.extend(tails);
+                            }
+                        }
+                    }
+                }
             }
         }
         let data = serde_json::to_string(&chunk).unwrap_or_default();
@@ -468,6 +541,24 @@ impl StreamFilter {
         Ok(())
     }
 
+    /// Finish the tool-call pipelines of one choice: the deltas that carry what they held back.
+    fn finish_tool_calls(&mut self, choice: u64) -> Result<Vec<Value>, StreamEnd> {
+        let keys: Vec<_> = self
+            .pipelines
+            .range((choice, TOOL_KEY)..=(choice, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut tails = Vec::new();
+        for key in keys {
+            self.run(key, None)?;
+            if !self.text.is_empty() {
+                tails
+                    .push(json!({"index": key.1 - TOOL_KEY, "function": {"arguments": self.text}}));
+            }
+        }
+        Ok(tails)
+    }
+
     /// Release what is still held back for choices that never sent a `finish_reason`.
     fn flush_chat(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
         let keys: Vec<_> = self.pipelines.keys().copied().collect();
@@ -476,10 +567,15 @@ impl StreamFilter {
             if self.text.is_empty() {
                 continue;
             }
+            let delta = if key.1 == 0 {
+                json!({"content": self.text})
+            } else {
+                json!({"tool_calls": [{"index": key.1 - TOOL_KEY, "function": {"arguments": self.text}}]})
+            };
             let mut chunk = self.last_chunk.clone().unwrap_or_default();
             chunk.insert(
                 "choices".into(),
-                json!([{"index": key.0, "delta": {"content": self.text}, "finish_reason": null}]),
+                json!([{"index": key.0, "delta": delta, "finish_reason": null}]),
             );
             sse::encode(None, &Value::Object(chunk).to_string(), out);
         }
@@ -533,6 +629,49 @@ impl StreamFilter {
                 let text = self.released.get(&k).cloned().unwrap_or_default();
                 body.insert("text".into(), Value::String(text));
             }
+            "response.function_call_arguments.delta" => {
+                let k = (key(&body).0, ARGUMENTS_KEY);
+                let delta = body
+                    .get("delta")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                self.run(k, Some(&delta))?;
+                self.released.entry(k).or_default().push_str(&self.text);
+                body.insert("delta".into(), Value::String(self.text.clone()));
+            }
+            "response.function_call_arguments.done" => {
+                let k = (key(&body).0, ARGUMENTS_KEY);
+                self.run(k, None)?;
+                if !self.text.is_empty() {
+                    self.released.entry(k).or_default().push_str(&self.text);
+                    let mut delta = body.clone();
+                    delta.remove("arguments");
+                    delta.insert(
+                        "type".into(),
+                        "response.function_call_arguments.delta".into(),
+                    );
+                    delta.insert("delta".into(), Value::String(self.text.clone()));
+                    sse::encode(
+                        Some("response.function_call_arguments.delta"),
+                        &Value::Object(delta).to_string(),
+                        out,
+                    );
+                }
+                let arguments = self.released.get(&k).cloned().unwrap_or_default();
+                body.insert("arguments".into(), Value::String(arguments));
+            }
+            "response.output_item.added" => {
+                let index = body
+                    .get("output_index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                if let Some(item) = body.get_mut("item") {
+                    if item.get("type").and_then(Value::as_str) == Some("function_call") {
+                        self.rewrite_item(index, item);
+                    }
+                }
+            }
             "response.content_part.done" => {
                 let k = key(&body);
                 if let Some(text) = self.released.get(&k) {
@@ -572,6 +711,17 @@ impl StreamFilter {
     /// Replace the text of an output item's parts with what was released for them; parts the
     /// stream never delivered as deltas are emptied rather than passed unscanned.
     fn rewrite_item(&self, output_index: u64, item: &mut Value) {
+        if item.get("type").and_then(Value::as_str) == Some("function_call") {
+            let arguments = self
+                .released
+                .get(&(output_index, ARGUMENTS_KEY))
+                .cloned()
+                .unwrap_or_default();
+            if let Some(i) = item.as_object_mut() {
+                i.insert("arguments".into(), Value::String(arguments));
+            }
+            return;
+        }
         if let Some(Value::Array(parts)) = item.get_mut("content") {
             for (j, part) in parts.iter_mut().enumerate() {
                 if part.get("type").and_then(Value::as_str) != Some("output_text") {

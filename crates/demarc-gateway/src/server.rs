@@ -24,13 +24,14 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
+use crate::config::StorePrompt;
 use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
 use crate::error::ApiError;
 use crate::grounding::{Grounding, GroundingUse};
 use crate::keys::{Authenticator, KeySource, Rejection};
 use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
-use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request};
+use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request_with};
 use crate::policy::{Coverage, Policy, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::{self, Endpoint, Upstream};
@@ -40,6 +41,9 @@ const MAX_COALESCED: usize = 8;
 
 /// The longest end-user id accepted in the user header.
 const MAX_USER_LEN: usize = 256;
+
+/// The most prompt text (bytes) an audit event keeps under `audit.store_prompt`.
+pub const MAX_STORED_PROMPT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -137,6 +141,15 @@ impl Gateway {
                 message,
             })?;
             let mut coverage = policy.coverage();
+            if a.store_prompt == StorePrompt::Redacted && !coverage.input {
+                // The stored prompt is the text after the input policy's redaction; a policy
+                // that does not scan input would make it the raw text.
+                return Err(GatewayError::Policy {
+                    id: a.id.clone(),
+                    message: "`audit.store_prompt: redacted` needs a policy that scans input"
+                        .into(),
+                });
+            }
             let grounding = grounding.remove(&a.id);
             coverage.grounding = grounding.as_ref().map(|g| g.source_ids.clone());
             let activity = Default::default();
@@ -297,6 +310,7 @@ impl Gateway {
             completion_tokens: ctx.usage.completion,
             verdicts: ctx.verdicts,
             grounding: ctx.grounding,
+            prompt: ctx.prompt,
         };
         self.auditor.emit(slot, event);
     }
@@ -384,12 +398,14 @@ impl Gateway {
             .unwrap_or(false);
 
         let mut vault = Vault::default();
-        if let Err(blocked) = scan_request(
+        let mut prompt = (app.config.store_prompt == StorePrompt::Redacted).then(String::new);
+        if let Err(blocked) = scan_request_with(
             ctx.endpoint,
             &mut request,
             app.policy.as_ref(),
             &mut vault,
             &mut ctx.verdicts,
+            prompt.as_mut(),
         ) {
             let error = ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -401,6 +417,16 @@ impl Gateway {
                 ),
             );
             return self.fail(ctx, slot, error);
+        }
+        if let Some(mut prompt) = prompt {
+            if prompt.len() > MAX_STORED_PROMPT {
+                let mut end = MAX_STORED_PROMPT;
+                while !prompt.is_char_boundary(end) {
+                    end -= 1;
+                }
+                prompt.truncate(end);
+            }
+            ctx.prompt = Some(prompt);
         }
         if let Some(grounding) = &app.grounding {
             let groups: Vec<String> = headers
@@ -958,6 +984,8 @@ struct Ctx {
     usage: Usage,
     verdicts: Verdicts,
     grounding: Option<GroundingUse>,
+    /// The prompt after input redaction, when the application stores it.
+    prompt: Option<String>,
     /// Held while the request (or its stream) is in progress.
     admission: Option<Admission>,
 }
@@ -997,6 +1025,7 @@ impl Ctx {
             usage: Usage::default(),
             verdicts: Verdicts::default(),
             grounding: None,
+            prompt: None,
             admission: None,
         }
     }

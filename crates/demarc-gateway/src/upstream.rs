@@ -205,9 +205,39 @@ fn retryable(status: StatusCode) -> bool {
         || status.is_server_error()
 }
 
+/// How long an upstream asks to be left alone: `Retry-After` as seconds or as an HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`); a date in the past means now.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+}
+
+/// The `Retry-After` of a 429 or 503 answer, if it has a readable one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let status = response.status();
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    parse_retry_after(value.to_str().ok()?, time::OffsetDateTime::now_utc())
+}
+
 /// Send to the first healthy upstream in `order`, retrying retryable failures with exponential
 /// backoff and failing over to the next upstream. Non-retryable answers (2xx, most 4xx) come back
-/// as they are. `on_error(upstream_index)` is called for each failed attempt (metrics).
+/// as they are. A 429 or 503 with `Retry-After` is retried after the time it asks for, when that
+/// fits both the upstream's `retry_after_max` and what is left of its total timeout (counted from
+/// the start of this request); otherwise the next upstream is tried, and if none answers, the
+/// error carries a `retry-after` of its own. `on_error(upstream_index)` is called for each failed
+/// attempt (metrics).
 pub async fn send(
     upstreams: &[Upstream],
     order: &[usize],
@@ -216,6 +246,7 @@ pub async fn send(
     body: Option<Bytes>,
     on_error: &(dyn Fn(usize) + Sync),
 ) -> Result<Answer, Failure> {
+    let started = Instant::now();
     let mut attempts = 0u32;
     let mut last: Option<(usize, ApiError)> = None;
     let mut tried_any = false;
@@ -228,13 +259,18 @@ pub async fn send(
         }
         tried_any = true;
         let timeouts = upstream.config.timeouts;
+        // What the upstream asked for in its last `Retry-After`, when it is to be honoured.
+        let mut asked: Option<Duration> = None;
         for retry in 0..=upstream.config.max_retries {
             if retry > 0 {
-                let factor = 1u32 << (retry - 1).min(8);
-                // Half to full backoff: spreads retries of concurrent requests apart.
-                let jitter = 0.5 + f64::from(attempts.wrapping_mul(2_654_435_761) % 1000) / 2000.0;
-                tokio::time::sleep(upstream.config.backoff.mul_f64(f64::from(factor) * jitter))
-                    .await;
+                let wait = asked.take().unwrap_or_else(|| {
+                    let factor = 1u32 << (retry - 1).min(8);
+                    // Half to full backoff: spreads retries of concurrent requests apart.
+                    let jitter =
+                        0.5 + f64::from(attempts.wrapping_mul(2_654_435_761) % 1000) / 2000.0;
+                    upstream.config.backoff.mul_f64(f64::from(factor) * jitter)
+                });
+                tokio::time::sleep(wait).await;
             }
             attempts += 1;
             let deadline = Instant::now() + timeouts.total;
@@ -244,7 +280,8 @@ pub async fn send(
                 upstream.request(endpoint, model, body.clone()).send(),
             )
             .await;
-            let error = match sent {
+            let mut wants: Option<Duration> = None;
+            let mut error = match sent {
                 Ok(Ok(response)) if !retryable(response.status()) => {
                     upstream.breaker.success();
                     return Ok(Answer {
@@ -256,6 +293,7 @@ pub async fn send(
                 }
                 Ok(Ok(response)) => {
                     let status = response.status();
+                    wants = retry_after(&response);
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         ApiError::rate_limited(
                             "upstream_rate_limited",
@@ -301,8 +339,22 @@ pub async fn send(
             if error.status != StatusCode::TOO_MANY_REQUESTS {
                 upstream.breaker.failure();
             }
+            let mut give_up = upstream.breaker.is_open();
+            if let Some(wait) = wants {
+                // Should no upstream answer, the caller hears when to come back.
+                error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+                if error.status == StatusCode::BAD_GATEWAY {
+                    error.status = StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let left = (started + timeouts.total).saturating_duration_since(Instant::now());
+                if wait > upstream.config.retry_after_max || wait >= left {
+                    give_up = true;
+                } else {
+                    asked = Some(wait);
+                }
+            }
             last = Some((index, error));
-            if upstream.breaker.is_open() {
+            if give_up {
                 break;
             }
         }
@@ -348,6 +400,7 @@ mod tests {
             },
             max_retries: 0,
             backoff: Duration::from_millis(1),
+            retry_after_max: Duration::from_secs(10),
             breaker_failures: 2,
             breaker_open: Duration::from_millis(50),
         }
@@ -374,6 +427,23 @@ mod tests {
         let o = Upstream::new(config(UpstreamKind::OpenAi)).unwrap();
         assert_eq!(o.url(Endpoint::Responses, "m"), "https://h/v1/responses");
         assert_eq!(o.auth.as_ref().unwrap().1.to_str().unwrap(), "Bearer k");
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = time::macros::datetime!(2026-11-26 10:00:00 UTC);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use demarc_gateway::fake::{FakeConfig, Fault};
+use demarc_gateway::fake::{FakeConfig, FakeUpstream, Fault};
 use harness::{Harness, sse_text};
 use serde_json::{Value, json};
 
@@ -548,4 +548,379 @@ async fn requests_beyond_max_in_flight_are_shed_while_a_stream_runs() {
     );
     let events = h.stop().await;
     assert_eq!(events.len(), 3);
+}
+
+/// One upstream at the fake with a `Retry-After` cap, serving application `assistant`.
+fn retry_after_config(cap_ms: u64) -> String {
+    format!(
+        "upstreams:\n\
+         - {{id: primary, base_url: '{{fake}}', api_key_env: UPSTREAM_KEY, \
+         timeouts: {{first_byte_ms: 2000, total_ms: 5000}}, \
+         retries: {{max: 2, backoff_ms: 5, retry_after_max_ms: {cap_ms}}}}}\n\
+         applications:\n\
+         - {{id: assistant, upstreams: [primary], models: {{chat: fake-model}}}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_retry_after_is_waited_for_when_within_the_cap() {
+    let h = Harness::from_yaml(
+        &retry_after_config(3000),
+        FakeConfig::default(),
+        harness::off(),
+        None,
+    )
+    .await;
+    // 429 with `Retry-After: 1` once, then 200: the retry waits the second it was asked to.
+    let mut body = chat("patience");
+    body["fake"] = json!({"fault": "fail-first-1", "fail_status": 429, "retry_after": "1"});
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &body).await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 200);
+    assert!(took >= Duration::from_millis(950), "retried after {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(h.fake.received().len(), 2);
+    let events = h.stop().await;
+    assert_eq!(events[0].attempts, 2);
+
+    // The same as an HTTP date two seconds ahead (a 503 this time): waited for too.
+    let h = Harness::from_yaml(
+        &retry_after_config(3000),
+        FakeConfig::default(),
+        harness::off(),
+        None,
+    )
+    .await;
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+        .format(&format)
+        .unwrap();
+    let mut body = chat("patience");
+    body["fake"] = json!({"fault": "fail-first-1", "fail_status": 503, "retry_after": at});
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &body).await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 200);
+    assert!(took >= Duration::from_millis(950), "retried after {took:?}");
+    let events = h.stop().await;
+    assert_eq!(events[0].attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_retry_after_beyond_the_cap_fails_over_or_answers_429() {
+    // The first upstream always asks for a second; with a cap of 0 the gateway does not wait
+    // but goes on to the next upstream at once.
+    let busy = FakeUpstream::start(
+        "127.0.0.1:0".parse().unwrap(),
+        FakeConfig {
+            fault: Fault::Status(429),
+            retry_after: Some("1".into()),
+            ..FakeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let yaml = format!(
+        "upstreams:\n\
+         - {{id: busy, base_url: '{}', retries: {{max: 2, backoff_ms: 5, retry_after_max_ms: 0}}}}\n\
+         - {{id: primary, base_url: '{{fake}}'}}\n\
+         applications:\n\
+         - {{id: assistant, upstreams: [busy, primary], models: {{chat: fake-model}}}}\n",
+        busy.base_url()
+    );
+    let h = Harness::from_yaml(&yaml, FakeConfig::default(), harness::off(), None).await;
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &chat("elsewhere")).await;
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_millis(900));
+    assert_eq!(busy.received().len(), 1, "one attempt, no retry");
+    assert_eq!(h.fake.received().len(), 1);
+    let events = h.stop().await;
+    assert_eq!(events[0].upstream.as_deref(), Some("primary"));
+    assert_eq!(events[0].attempts, 2);
+
+    // The only upstream asks for more than the cap: 429 at once, with our own `retry-after`.
+    let h = Harness::from_yaml(
+        &retry_after_config(500),
+        FakeConfig {
+            fault: Fault::Status(429),
+            retry_after: Some("30".into()),
+            ..FakeConfig::default()
+        },
+        harness::off(),
+        None,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &chat("now")).await;
+    assert!(started.elapsed() < Duration::from_millis(900));
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "30");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_rate_limited");
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    let events = h.stop().await;
+    assert_eq!(events[0].attempts, 1);
+    assert_eq!(events[0].status, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_upstream_gets_deployment_path_api_version_and_its_own_key() {
+    let yaml = "upstreams:\n\
+         - {id: az, kind: azure, base_url: '{fake_root}', api_version: '2024-10-21', \
+         deployments: {fake-model: prod-4o}, api_key_env: UPSTREAM_KEY}\n\
+         applications:\n\
+         - {id: assistant, upstreams: [az], models: {chat: fake-model}}\n";
+    let h = Harness::from_yaml(yaml, FakeConfig::default(), harness::off(), None).await;
+    let r = h.post("/v1/chat/completions", &chat("hello azure")).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: hello azure");
+    // The caller's key in `api-key` (Azure style), streamed.
+    let mut body = chat("streamed");
+    body["stream"] = json!(true);
+    let r = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("api-key", &h.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sse_text(&r.text().await.unwrap()), "echo: streamed");
+    let r = h
+        .post("/v1/embeddings", &json!({"model": "chat", "input": "x"}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let got = h.fake.received();
+    assert_eq!(got.len(), 3);
+    let paths: Vec<_> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/openai/deployments/prod-4o/chat/completions",
+            "/openai/deployments/prod-4o/chat/completions",
+            "/openai/deployments/prod-4o/embeddings",
+        ]
+    );
+    for r in &got {
+        assert_eq!(r.query, "api-version=2024-10-21");
+        assert_eq!(
+            r.headers["api-key"], "sk-upstream",
+            "the upstream's own key"
+        );
+        assert!(r.headers.get("authorization").is_none());
+        for (name, value) in &r.headers {
+            assert!(
+                !value.as_bytes().windows(4).any(|w| w == b"dmk_")
+                    && !String::from_utf8_lossy(value.as_bytes()).contains(&h.key),
+                "the caller's key went upstream in `{name}`"
+            );
+        }
+    }
+    let events = h.stop().await;
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.upstream.as_deref() == Some("az")));
+}
+
+/// A gateway whose audit queue holds one event, with the given `on_full`.
+async fn tiny_audit_queue(on_full: &str) -> Harness {
+    let yaml = format!(
+        "audit: {{queue: 1, on_full: {on_full}}}\n\
+         upstreams:\n- {{id: primary, base_url: '{{fake}}'}}\n\
+         applications:\n- {{id: assistant, upstreams: [primary], models: {{chat: fake-model}}}}\n"
+    );
+    let fake = FakeConfig {
+        chunk_chars: 1,
+        chunk_delay: Duration::from_millis(20),
+        ..FakeConfig::default()
+    };
+    Harness::from_yaml(&yaml, fake, harness::off(), None).await
+}
+
+async fn audit_lost(h: &Harness) -> String {
+    let text = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("demarc_gateway_audit_lost "))
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_audit_queue_refuses_when_fail_closed_and_serves_when_fail_open() {
+    let mut body = chat("a slow stream");
+    body["stream"] = json!(true);
+
+    // fail-closed: while a stream holds the only slot, another request is refused.
+    let h = tiny_audit_queue("fail-closed").await;
+    let mut stream = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(stream.status(), 200);
+    stream.chunk().await.unwrap();
+    let r = h.post("/v1/chat/completions", &chat("one more")).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "audit_unavailable");
+    assert_eq!(
+        h.fake.received().len(),
+        1,
+        "the refused request never went upstream"
+    );
+    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost 1");
+    while stream.chunk().await.unwrap().is_some() {}
+    let r = h.post("/v1/chat/completions", &chat("after")).await;
+    assert_eq!(r.status(), 200, "the slot came back when the stream ended");
+    let events = h.stop().await;
+    assert_eq!(events.len(), 2, "the stream and the last request");
+    assert!(events.iter().all(|e| e.status == 200));
+
+    // fail-open: the same request is served, and its lost event counted.
+    let h = tiny_audit_queue("fail-open").await;
+    let mut stream = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(stream.status(), 200);
+    stream.chunk().await.unwrap();
+    let r = h.post("/v1/chat/completions", &chat("one more")).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: one more");
+    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost 1");
+    while stream.chunk().await.unwrap().is_some() {}
+    let events = h.stop().await;
+    assert_eq!(events.len(), 1, "only the stream's event was written");
+    assert!(events[0].stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_budgets_per_application_and_per_user() {
+    let expect_budget_refusal = |r: reqwest::Response, what: &'static str| async move {
+        assert_eq!(r.status(), 429, "{what}");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1, "{retry}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(v["error"]["type"], "rate_limit_error");
+        assert!(v["error"]["param"].is_null());
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(what), "{message}");
+    };
+
+    // The application's budget: the first answer's tokens (more than 10) use it up.
+    let h = Harness::start_with_limits("{tokens_per_minute: 10}", FakeConfig::default()).await;
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            &chat("a prompt of a few dozen tokens at least"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = h.post("/v1/chat/completions", &chat("again")).await;
+    expect_budget_refusal(r, "the application's token budget").await;
+    let events = h.stop().await;
+    assert_eq!(events.len(), 2);
+    assert!(events[0].prompt_tokens + events[0].completion_tokens > 10);
+    assert_eq!(events[1].error.as_deref(), Some("rate_limit_exceeded"));
+
+    // Per user: ann's budget is spent by a plain answer, bob's by a streamed one (usage from
+    // the stream's last chunk); each user is refused alone.
+    let h = Harness::start_with_limits("{user_tokens_per_minute: 10}", FakeConfig::default()).await;
+    let send = |user: &'static str, body: Value| {
+        h.client
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(&h.key)
+            .header("x-demarc-user", user)
+            .json(&body)
+            .send()
+    };
+    let long = chat("a prompt of a few dozen tokens at least");
+    assert_eq!(send("ann", long.clone()).await.unwrap().status(), 200);
+    let mut streamed = long.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let r = send("bob", streamed).await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    expect_budget_refusal(
+        send("ann", chat("hi")).await.unwrap(),
+        "the user's token budget",
+    )
+    .await;
+    expect_budget_refusal(
+        send("bob", chat("hi")).await.unwrap(),
+        "the user's token budget",
+    )
+    .await;
+    assert_eq!(
+        send("cy", chat("hi")).await.unwrap().status(),
+        200,
+        "another user still has a budget"
+    );
+    let events = h.stop().await;
+    assert_eq!(events.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stalls_midway_ends_at_the_total_timeout() {
+    let yaml = "upstreams:\n\
+         - {id: primary, base_url: '{fake}', timeouts: {first_byte_ms: 1000, total_ms: 800}}\n\
+         applications:\n\
+         - {id: assistant, upstreams: [primary], models: {chat: fake-model}}\n";
+    let fake = FakeConfig {
+        chunk_chars: 3,
+        ..FakeConfig::default()
+    };
+    let h = Harness::from_yaml(yaml, fake, harness::off(), None).await;
+    let mut body = chat("this answer stops half way through");
+    body["stream"] = json!(true);
+    body["fake"] = json!({"fault": "stall"});
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 200);
+    let wire = r.text().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let text = sse_text(&wire);
+    assert!(
+        !text.is_empty() && "echo: this answer stops half way through".starts_with(&text),
+        "the first half arrived: {text:?}"
+    );
+    assert!(!wire.contains("[DONE]"));
+    let last = wire.trim_end().lines().last().unwrap();
+    let v: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], "upstream_timeout", "{wire}");
+    let mut closed = false;
+    for _ in 0..100 {
+        if h.fake
+            .state
+            .open_streams
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed, "the stalled upstream request was dropped");
+    let events = h.stop().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].error.as_deref(), Some("upstream_timeout"));
 }

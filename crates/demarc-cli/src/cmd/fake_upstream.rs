@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         fault,
         reply: args.reply,
         record: 0,
-        split_at: Vec::new(),
+        ..FakeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

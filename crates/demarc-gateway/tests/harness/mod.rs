@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use demarc_gateway::audit::{AuditEvent, MemorySink};
+use demarc_gateway::audit::{AuditEvent, AuditSink, MemorySink};
 use demarc_gateway::config::{ApplicationConfig, GatewayConfig};
 use demarc_gateway::fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::grounding::Grounding;
@@ -79,6 +79,25 @@ impl Harness {
         Self::build("", None, None, limits, fake, off()).await
     }
 
+    /// A gateway from config YAML written by the test (everything but `listen`): `{fake}` in it
+    /// stands for the fake's base URL, `{fake_root}` for the same without `/v1`. The key is for
+    /// application `assistant`; `UPSTREAM_KEY` is `sk-upstream`. Audit events go to `sink`
+    /// when one is given (then `stop` returns none).
+    pub async fn from_yaml(
+        yaml: &str,
+        fake: FakeConfig,
+        policy_for: PolicyFor,
+        sink: Option<Arc<dyn AuditSink>>,
+    ) -> Self {
+        let fake = FakeUpstream::start("127.0.0.1:0".parse().unwrap(), fake)
+            .await
+            .unwrap();
+        let yaml = format!("listen: 127.0.0.1:0\n{yaml}")
+            .replace("{fake}", &fake.base_url())
+            .replace("{fake_root}", &format!("http://{}", fake.addr));
+        Self::launch(fake, &yaml, policy_for, Default::default(), None, sink).await
+    }
+
     /// The only upstream is at `url` (the fake runs but is not used).
     pub async fn start_with_upstream_url(url: &str, fake: FakeConfig) -> Self {
         Self::build("", Some(url), None, "{}", fake, off()).await
@@ -142,7 +161,18 @@ impl Harness {
             "listen: 127.0.0.1:0\n{extra}upstreams:\n{upstreams}applications:\n\
              - {{id: assistant, upstreams: {order}, models: {{chat: fake-model}}, limits: {limits}}}\n"
         );
-        let config = GatewayConfig::parse("test.yaml", &yaml, &|name| {
+        Self::launch(fake, &yaml, policy_for, grounding, counters, None).await
+    }
+
+    async fn launch(
+        fake: FakeUpstream,
+        yaml: &str,
+        policy_for: PolicyFor,
+        grounding: std::collections::HashMap<String, Arc<Grounding>>,
+        counters: Option<Arc<dyn SharedCounters>>,
+        audit: Option<Arc<dyn AuditSink>>,
+    ) -> Self {
+        let config = GatewayConfig::parse("test.yaml", yaml, &|name| {
             (name == "UPSTREAM_KEY").then(|| "sk-upstream".to_string())
         })
         .unwrap();
@@ -154,7 +184,7 @@ impl Harness {
         let (gateway, writer) = Gateway::start_with_grounding(
             config,
             keys.clone(),
-            sink.clone(),
+            audit.unwrap_or_else(|| sink.clone()),
             &*policy_for,
             grounding,
             counters,
