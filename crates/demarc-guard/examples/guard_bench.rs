@@ -93,6 +93,35 @@ fn main() {
             out.push(mbs(t.stop().1));
         }
     }
+    // Output streamed as a model sends it (4-byte tokens): throughput, and how much text is
+    // held back after each token (what delays the client's view of the answer).
+    let tokens = &text[..text.len().min(4 << 20)];
+    let mut token_mbs = Vec::new();
+    let mut held = Vec::new();
+    let whole_tokens = {
+        let t = Clock::start();
+        std::hint::black_box(guard.scan(tokens, Direction::Output));
+        tokens.len() as f64 / t.stop().1 / 1e6
+    };
+    for run in 0..3 {
+        let t = Clock::start();
+        let mut s = guard.stream(Direction::Output);
+        let mut at = 0;
+        while at < tokens.len() {
+            let mut end = (at + 4).min(tokens.len());
+            while !tokens.is_char_boundary(end) {
+                end += 1;
+            }
+            let out = s.push(&tokens[at..end]);
+            at = end;
+            if run == 0 {
+                held.push(s.held() as f64);
+            }
+            std::hint::black_box(out);
+        }
+        std::hint::black_box(s.finish());
+        token_mbs.push(tokens.len() as f64 / t.stop().1 / 1e6);
+    }
     let prompt = corpus::prompt_4k(&text);
     let mut lat = Vec::new();
     for _ in 0..2000 {
@@ -124,6 +153,20 @@ fn main() {
     println!(
         "incremental input, 64 KiB chunks: {s64:.0} MB/s ({:.0}% of whole-text)",
         100.0 * s64 / wi
+    );
+    let tm = median(token_mbs);
+    held.sort_by(f64::total_cmp);
+    println!(
+        "output streamed in 4-byte tokens ({:.1} MB): {tm:.0} MB/s ({:.0}% of whole-text output)",
+        tokens.len() as f64 / 1e6,
+        100.0 * tm / whole_tokens
+    );
+    println!(
+        "held back after each token: median {:.0} B, p90 {:.0} B, p99 {:.0} B (most possible: {} B)",
+        held[held.len() / 2],
+        held[held.len() * 9 / 10],
+        held[held.len() * 99 / 100],
+        guard.hold(Direction::Output)
     );
     println!(
         "4 KB prompt ({} bytes), default input policy: median {:.1} us, p99 {:.1} us",

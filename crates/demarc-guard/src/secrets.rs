@@ -409,11 +409,12 @@ impl Secrets {
                         continue;
                     }
                     let open = match r.regex.find(&text[at..]) {
-                        None => true,
+                        None => may_become_long_match(r.spec.kind, &bytes[at..]),
                         Some(m) => {
                             at + m.end() + 1 >= text.len()
                                 || (r.spec.kind == "private_key"
-                                    && !m.as_str().contains("-----END"))
+                                    && !m.as_str().contains("-----END")
+                                    && bytes[at + m.end()..].iter().all(|&b| is_key_body(b)))
                         }
                     };
                     if open {
@@ -425,6 +426,43 @@ impl Secrets {
         }
         earliest
     }
+}
+
+/// Whether `rest` (from a long rule's keyword to the end of the text, not matching yet) may
+/// still become a match with more text. A keyword followed by text that can never match (a
+/// certificate, `Bearer` in prose) must not hold a stream back.
+fn may_become_long_match(kind: &str, rest: &[u8]) -> bool {
+    let token =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'-');
+    match kind {
+        "jwt" => rest
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')),
+        "bearer_token" => {
+            let after = rest.get(6..).unwrap_or_default();
+            let value = after.iter().position(|&b| b != b' ' && b != b'\t');
+            let value = value.map_or(&[][..], |i| &after[i..]);
+            let pad = value.iter().position(|&b| !token(b)).unwrap_or(value.len());
+            value[pad..].iter().all(|&b| b == b'=')
+        }
+        "private_key" => {
+            let header = rest.get(10..).unwrap_or_default();
+            header.len() < 64
+                && header.iter().all(|&b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b' ' | b'-')
+                })
+        }
+        _ => true,
+    }
+}
+
+/// A character of a PEM body (base64, headers such as `Proc-Type: 4,ENCRYPTED`, line breaks).
+fn is_key_body(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'+' | b'/' | b'=' | b':' | b',' | b'-' | b' ' | b'\r' | b'\n'
+        )
 }
 
 /// Where a vendor format and a generic rule (`key = value`, `Bearer ...`) report overlapping

@@ -110,6 +110,11 @@ impl StreamScanner {
         &self.redactions
     }
 
+    /// Bytes pushed but not released yet (what may still be part of a match).
+    pub fn held(&self) -> usize {
+        self.base + self.buf.len() - self.released
+    }
+
     /// Whether the stream has been blocked.
     pub fn blocked(&self) -> bool {
         self.blocked

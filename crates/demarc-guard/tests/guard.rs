@@ -292,6 +292,29 @@ fn stream_releases_safe_text_early() {
     );
 }
 
+#[test]
+fn keywords_that_cannot_become_secrets_do_not_hold_the_stream() {
+    let g = default_guard();
+    let mut s = g.stream(Direction::Output);
+    s.push("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgI\n-----END CERTIFICATE----- ");
+    s.push("and eyJhbGci is how a token starts; send Bearer tokens over TLS. ");
+    assert_eq!(s.held(), 0);
+
+    let mut s = g.stream(Direction::Output);
+    let out = s.push("key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC ");
+    assert_eq!(
+        out.text, "key: ",
+        "a private key in progress is held from its header"
+    );
+    let out = s.push("\n-----END PRIVATE KEY----- done ");
+    assert_eq!(s.held(), 0);
+    assert!(
+        out.text.ends_with(" done ") && !out.text.contains("MIIE"),
+        "{}",
+        out.text
+    );
+}
+
 /// A text generator mixing prose with values every detector finds, split at random places.
 fn corpus_piece() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
