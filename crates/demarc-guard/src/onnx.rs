@@ -48,8 +48,8 @@ pub struct OnnxOptions {
     pub injection_label: usize,
     /// ONNX Runtime intra-op threads per run.
     pub threads: usize,
-    /// The ONNX Runtime shared library; when `None`, `ORT_DYLIB_PATH`, then the system's
-    /// library search path.
+    /// The ONNX Runtime shared library; when `None`, the one `ORT_DYLIB_PATH` names. The
+    /// first classifier loaded in a process fixes the library for the process.
     pub runtime: Option<PathBuf>,
     /// The name in findings (`classifier:NAME`); when `None`, the model file's stem.
     pub name: Option<String>,
@@ -79,6 +79,11 @@ pub enum OnnxError {
     Model { path: PathBuf, message: String },
     #[error("model `{}` does not fit: {message}", path.display())]
     Inputs { path: PathBuf, message: String },
+    #[error(
+        "no ONNX Runtime library: set {ORT_DYLIB_PATH} to the path of libonnxruntime.so (for \
+         example from `pip install onnxruntime`: site-packages/onnxruntime/capi/libonnxruntime.so.*)"
+    )]
+    NoRuntime,
     #[error(
         "cannot load the ONNX Runtime library `{library}`: {message}; set {ORT_DYLIB_PATH} to the \
          path of libonnxruntime.so (for example from `pip install onnxruntime`: \
@@ -312,25 +317,47 @@ fn load_tokenizer(path: &Path, max_length: usize) -> Result<Tokenizer, OnnxError
     Ok(tokenizer)
 }
 
-/// The runtime library to open: the option, `ORT_DYLIB_PATH`, or the loader's search path.
-fn runtime_library(opts: &OnnxOptions) -> Result<(String, bool), OnnxError> {
-    let explicit = opts.runtime.clone().or_else(|| {
-        std::env::var_os(ORT_DYLIB_PATH)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+/// The runtime library to open: the option, else `ORT_DYLIB_PATH`. Checked here, because
+/// `ort` panics on a library it cannot open.
+fn runtime_library(opts: &OnnxOptions) -> Result<PathBuf, OnnxError> {
+    let path = opts
+        .runtime
+        .clone()
+        .or_else(|| {
+            std::env::var_os(ORT_DYLIB_PATH)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .ok_or(OnnxError::NoRuntime)?;
+    let err = |message: &str| OnnxError::Runtime {
+        library: path.display().to_string(),
+        message: message.into(),
+    };
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(&path).and_then(|mut f| {
+        use std::io::Read;
+        f.read_exact(&mut magic)
     });
-    match explicit {
-        Some(path) if !path.is_file() => Err(OnnxError::Runtime {
-            library: path.display().to_string(),
-            message: "no such file".into(),
-        }),
-        Some(path) => Ok((path.display().to_string(), true)),
-        None => Ok(("libonnxruntime.so".into(), false)),
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err("no such file")),
+        Err(e) => Err(err(&e.to_string())),
+        Ok(()) if is_shared_library(magic) => Ok(path),
+        Ok(()) => Err(err("not a shared library")),
     }
 }
 
+/// ELF, Mach-O (thin or fat) or PE.
+fn is_shared_library(magic: [u8; 4]) -> bool {
+    magic == *b"\x7fELF"
+        || matches!(
+            u32::from_be_bytes(magic),
+            0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe | 0xcafe_babe
+        )
+        || magic.starts_with(b"MZ")
+}
+
 fn open_session(model: &Path, opts: &OnnxOptions) -> Result<Session, OnnxError> {
-    let (library, explicit) = runtime_library(opts)?;
+    let library = runtime_library(opts)?.display().to_string();
     let model_err = |message: String| OnnxError::Model {
         path: model.into(),
         message,
@@ -338,12 +365,10 @@ fn open_session(model: &Path, opts: &OnnxOptions) -> Result<Session, OnnxError> 
     // `ort` opens the library on first use and panics if it cannot (missing, not ONNX Runtime,
     // too old a version); turn that into an error that says what to do.
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        if explicit {
-            ort::init_from(&library)
-                .with_name("demarc")
-                .commit()
-                .map_err(|e| e.to_string())?;
-        }
+        ort::init_from(&library)
+            .with_name("demarc")
+            .commit()
+            .map_err(|e| e.to_string())?;
         ort::session::Session::builder()
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -183,3 +183,23 @@ fn a_runtime_path_that_does_not_exist_says_what_to_set() {
         "{text}"
     );
 }
+
+#[test]
+fn a_runtime_that_is_not_a_shared_library_is_refused_before_loading() {
+    let dir = fixtures();
+    let err = OnnxClassifier::load(
+        &dir.join("model.onnx"),
+        &dir.join("tokenizer.json"),
+        OnnxOptions {
+            runtime: Some(dir.join("model.onnx")),
+            ..OnnxOptions::default()
+        },
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not a shared library"), "{text}");
+    assert!(
+        text.contains("model.onnx") && text.contains("ORT_DYLIB_PATH"),
+        "{text}"
+    );
+}

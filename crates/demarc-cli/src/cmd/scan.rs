@@ -29,6 +29,25 @@ pub struct Args {
     /// Print the text with the policy's redactions applied instead of the findings.
     #[arg(long, conflicts_with = "jsonl")]
     redact: bool,
+    /// An ONNX prompt-injection classifier whose score joins the injection detector (needs a
+    /// build with the `onnx` feature and ONNX Runtime at ORT_DYLIB_PATH). The input is then
+    /// read whole rather than streamed.
+    #[arg(long, value_name = "MODEL.onnx")]
+    classifier: Option<PathBuf>,
+    /// The classifier's Hugging Face tokenizer [default: tokenizer.json beside the model].
+    #[arg(long, value_name = "tokenizer.json", requires = "classifier")]
+    tokenizer: Option<PathBuf>,
+    /// Which of the classifier's output labels means injection.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "classifier")]
+    injection_label: usize,
+    /// Tokens per classifier window (the model's maximum sequence length).
+    #[arg(
+        long,
+        value_name = "TOKENS",
+        default_value_t = 512,
+        requires = "classifier"
+    )]
+    max_length: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -53,6 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot load guard policy `{}`", args.policy))?;
     let guard = Guard::new(&policy)
         .with_context(|| format!("cannot compile guard policy `{}`", args.policy))?;
+    let guard = match &args.classifier {
+        Some(model) => with_classifier(guard, model, &args)?,
+        None => guard,
+    };
     let direction = match args.direction {
         DirectionArg::Input => Direction::Input,
         DirectionArg::Output => Direction::Output,
@@ -60,7 +83,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.jsonl {
         return batch(&guard, direction, path);
     }
-    let (report, redacted) = scan_stream(&guard, direction, args.input.as_ref(), args.redact)?;
+    let (report, redacted) = if args.classifier.is_some() {
+        // A classifier sees whole texts only (see `Guard::scan`).
+        scan_whole(&guard, direction, args.input.as_ref())?
+    } else {
+        scan_stream(&guard, direction, args.input.as_ref(), args.redact)?
+    };
     let mut stdout = std::io::stdout().lock();
     if args.redact {
         stdout.write_all(redacted.as_bytes())?;
@@ -75,6 +103,56 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+#[cfg(feature = "onnx")]
+fn with_classifier(guard: Guard, model: &std::path::Path, args: &Args) -> anyhow::Result<Guard> {
+    use demarc_guard::onnx::{OnnxClassifier, OnnxOptions};
+    let tokenizer = args.tokenizer.clone().unwrap_or_else(|| {
+        model
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join("tokenizer.json")
+    });
+    let opts = OnnxOptions {
+        injection_label: args.injection_label,
+        max_length: args.max_length,
+        ..OnnxOptions::default()
+    };
+    let classifier = OnnxClassifier::load(model, &tokenizer, opts)?;
+    tracing::info!(model = %model.display(), tokenizer = %tokenizer.display(), "classifier loaded");
+    Ok(guard.with_classifier(std::sync::Arc::new(classifier)))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn with_classifier(_guard: Guard, _model: &std::path::Path, _args: &Args) -> anyhow::Result<Guard> {
+    bail!(
+        "`--classifier` needs the ONNX classifier, and this demarc was built without the `onnx` \
+         feature; rebuild with `cargo build --release -p demarc-cli --features onnx`"
+    )
+}
+
+/// Read a file or stdin whole (invalid UTF-8 becomes U+FFFD) and scan it in one piece.
+fn scan_whole(
+    guard: &Guard,
+    direction: Direction,
+    input: Option<&PathBuf>,
+) -> anyhow::Result<(Report, String)> {
+    let mut bytes = Vec::new();
+    match input {
+        Some(p) if p.as_os_str() != "-" => {
+            bytes = std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .context("cannot read `stdin`")?;
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let applied = guard.apply(&text, direction);
+    Ok((applied.report, applied.text))
 }
 
 /// Scan a file or stdin chunk by chunk (bounded memory); invalid UTF-8 becomes U+FFFD, so
