@@ -234,6 +234,32 @@ pub fn filter_response(
     Ok(())
 }
 
+/// Add the held-back end of a streamed tool call's (or legacy function call's) arguments to a
+/// chat delta; clients concatenate argument fragments of the same call.
+fn add_tool_tail(delta: &mut Map<String, Value>, key: u64, tail: String) {
+    if key == ARGUMENTS_KEY {
+        match delta.get_mut("function_call") {
+            Some(Value::Object(call)) => match call.get_mut("arguments") {
+                Some(Value::String(arguments)) => arguments.push_str(&tail),
+                _ => {
+                    call.insert("arguments".into(), Value::String(tail));
+                }
+            },
+            _ => {
+                delta.insert("function_call".into(), json!({"arguments": tail}));
+            }
+        }
+        return;
+    }
+    let entry = json!({"index": key - TOOL_KEY, "function": {"arguments": tail}});
+    match delta.get_mut("tool_calls") {
+        Some(Value::Array(calls)) => calls.push(entry),
+        _ => {
+            delta.insert("tool_calls".into(), Value::Array(vec![entry]));
+        }
+    }
+}
+
 fn record_output(
     verdicts: &mut Verdicts,
     hits: &[crate::policy::Hit],
@@ -259,7 +285,8 @@ pub enum StreamEnd {
 }
 
 /// The second half of the pipeline key of a chat choice's tool call `i` is `TOOL_KEY + i`
-/// (its content is 0); that of a Responses function call's arguments is `ARGUMENTS_KEY`.
+/// (its content is 0); that of its legacy `function_call`'s arguments, and of a Responses
+/// function call's arguments, is `ARGUMENTS_KEY`.
 const TOOL_KEY: u64 = 1;
 const ARGUMENTS_KEY: u64 = u64::MAX;
 
@@ -475,21 +502,27 @@ impl StreamFilter {
                             continue;
                         };
                         let fragment = std::mem::take(fragment);
-                        self.run((index, TOOL_KEY.saturating_add(i)), Some(&fragment))?;
+                        let key = TOOL_KEY.saturating_add(i).min(ARGUMENTS_KEY - 1);
+                        self.run((index, key), Some(&fragment))?;
                         function.insert("arguments".into(), Value::String(self.text.clone()));
+                    }
+                }
+                if let Some(Value::String(fragment)) =
+                    choice.pointer_mut("/delta/function_call/arguments")
+                {
+                    let fragment = std::mem::take(fragment);
+                    self.run((index, ARGUMENTS_KEY), Some(&fragment))?;
+                    if let Some(Value::String(released)) =
+                        choice.pointer_mut("/delta/function_call/arguments")
+                    {
+                        released.push_str(&self.text);
                     }
                 }
                 if finished {
                     let tails = self.finish_tool_calls(index)?;
-                    if !tails.is_empty() {
-                        if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut)
-                        {
-                            let calls = delta
-                                .entry("tool_calls")
-                                .or_insert_with(|| Value::Array(Vec::new()));
-                            if let Value::Array(calls) = calls {
-                                calls.extend(tails);
-                            }
+                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
+                        for (key, tail) in tails {
+                            add_tool_tail(delta, key, tail);
                         }
                     }
                 }
@@ -541,19 +574,18 @@ impl StreamFilter {
         Ok(())
     }
 
-    /// Finish the tool-call pipelines of one choice: the deltas that carry what they held back.
-    fn finish_tool_calls(&mut self, choice: u64) -> Result<Vec<Value>, StreamEnd> {
+    /// Finish the tool-call pipelines of one choice: what each held back, by key.
+    fn finish_tool_calls(&mut self, choice: u64) -> Result<Vec<(u64, String)>, StreamEnd> {
         let keys: Vec<_> = self
             .pipelines
-            .range((choice, TOOL_KEY)..=(choice, u64::MAX))
-            .map(|(k, _)| *k)
+            .range((choice, TOOL_KEY)..=(choice, ARGUMENTS_KEY))
+            .map(|(k, _)| k.1)
             .collect();
         let mut tails = Vec::new();
         for key in keys {
-            self.run(key, None)?;
+            self.run((choice, key), None)?;
             if !self.text.is_empty() {
-                tails
-                    .push(json!({"index": key.1 - TOOL_KEY, "function": {"arguments": self.text}}));
+                tails.push((key, self.text.clone()));
             }
         }
         Ok(tails)
@@ -567,11 +599,12 @@ impl StreamFilter {
             if self.text.is_empty() {
                 continue;
             }
-            let delta = if key.1 == 0 {
-                json!({"content": self.text})
+            let mut delta = Map::new();
+            if key.1 == 0 {
+                delta.insert("content".into(), Value::String(self.text.clone()));
             } else {
-                json!({"tool_calls": [{"index": key.1 - TOOL_KEY, "function": {"arguments": self.text}}]})
-            };
+                add_tool_tail(&mut delta, key.1, self.text.clone());
+            }
             let mut chunk = self.last_chunk.clone().unwrap_or_default();
             chunk.insert(
                 "choices".into(),
@@ -852,6 +885,130 @@ mod tests {
             })
         );
         assert!(f.saw_done);
+    }
+
+    /// Upper-cases output and holds back the last character of every push until the next.
+    struct Shout;
+    struct ShoutScanner(String);
+    impl crate::policy::OutputScanner for ShoutScanner {
+        fn push(&mut self, chunk: &str, out: &mut String) -> Result<(), Blocked> {
+            self.0.push_str(&chunk.to_uppercase());
+            let keep = self.0.chars().last().map_or(0, char::len_utf8);
+            out.push_str(&self.0[..self.0.len() - keep]);
+            self.0.drain(..self.0.len() - keep);
+            Ok(())
+        }
+        fn finish(&mut self, out: &mut String) -> Result<(), Blocked> {
+            out.push_str(&std::mem::take(&mut self.0));
+            Ok(())
+        }
+        fn take_hits(&mut self) -> (Vec<crate::policy::Hit>, u32) {
+            (Vec::new(), 0)
+        }
+    }
+    impl Policy for Shout {
+        fn scan_input(&self, text: &str, vault: &mut Vault) -> crate::policy::InputScan {
+            Off.scan_input(text, vault)
+        }
+        fn output_scanner(&self) -> Box<dyn crate::policy::OutputScanner> {
+            Box::new(ShoutScanner(String::new()))
+        }
+    }
+
+    #[test]
+    fn streamed_tool_call_and_function_call_arguments_are_filtered_with_their_tails() {
+        let ev = |d: Value| sse::Event {
+            event: None,
+            data: d.to_string(),
+        };
+        let chunk = |delta: Value, finish: Value| {
+            ev(
+                json!({"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+            )
+        };
+        let assembled = |wire: &str, pointer: &str| -> String {
+            wire.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .filter_map(|v| {
+                    v.pointer(pointer)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect()
+        };
+        let done = sse::Event {
+            event: None,
+            data: "[DONE]".into(),
+        };
+        // Tool calls, finished by `finish_reason`.
+        let mut f = StreamFilter::new(
+            Endpoint::ChatCompletions,
+            Arc::new(Shout),
+            Arc::new(Vault::default()),
+        );
+        let mut out = Vec::new();
+        for event in [
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": ""}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "ab"}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "cd"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({}), json!("tool_calls")),
+            done.clone(),
+        ] {
+            f.on_event(&event, &mut out).unwrap();
+            f.flush_held(&mut out).unwrap();
+        }
+        let wire = String::from_utf8(out).unwrap();
+        let mut args = String::new();
+        for line in wire.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                for call in v
+                    .pointer("/choices/0/delta/tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    assert_eq!(call["index"], 0);
+                    args.push_str(call["function"]["arguments"].as_str().unwrap());
+                }
+            }
+        }
+        assert_eq!(args, "ABCD", "{wire}");
+        assert!(!wire.contains("ab") && !wire.contains("cd"), "{wire}");
+
+        // A legacy function call that never gets a `finish_reason`: its tail leaves at `[DONE]`.
+        let mut f = StreamFilter::new(
+            Endpoint::ChatCompletions,
+            Arc::new(Shout),
+            Arc::new(Vault::default()),
+        );
+        let mut out = Vec::new();
+        for event in [
+            chunk(
+                json!({"function_call": {"name": "f", "arguments": "xy"}}),
+                Value::Null,
+            ),
+            chunk(json!({"function_call": {"arguments": "z"}}), Value::Null),
+        ] {
+            f.on_event(&event, &mut out).unwrap();
+        }
+        f.on_event(&done, &mut out).unwrap();
+        let wire = String::from_utf8(out).unwrap();
+        assert_eq!(
+            assembled(&wire, "/choices/0/delta/function_call/arguments"),
+            "XYZ",
+            "{wire}"
+        );
+        assert!(wire.ends_with("data: [DONE]\n\n"));
     }
 
     #[test]
