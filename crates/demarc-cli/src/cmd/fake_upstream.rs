@@ -23,7 +23,7 @@ pub struct Args {
     /// Delay between streamed events, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     chunk_delay_ms: u64,
-    /// Fault to inject: none, refuse, timeout, cut, malformed, 429, 500, 503, fail-first-N.
+    /// Fault to inject: none, refuse, timeout, cut, stall, malformed, 429, 500, 503, fail-first-N.
     #[arg(long, default_value = "none", value_name = "FAULT")]
     fault: String,
     /// A fixed reply (default: `echo: ` and the last user message).
