@@ -187,7 +187,7 @@ impl OnnxClassifier {
     pub fn try_score(&self, text: &str) -> Result<f32, String> {
         let encoding = self
             .tokenizer
-            .encode(text, true)
+            .encode_fast(text, true)
             .map_err(|e| format!("cannot tokenize: {e}"))?;
         let mut session = self
             .session
