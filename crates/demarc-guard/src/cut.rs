@@ -24,6 +24,10 @@ pub(crate) struct CutRules {
     /// Hold for detectors bounded by length only (0 when none runs).
     length_hold: usize,
     secrets: bool,
+    /// Every secret rule's keyword.
+    secret_keywords: Keywords,
+    /// Keywords after which a secret may continue past whitespace.
+    assignment_keys: Keywords,
     pii: bool,
     /// Longest decoded run when decoding runs.
     decode: Option<usize>,
@@ -41,6 +45,12 @@ impl CutRules {
         CutRules {
             length_hold,
             secrets: plan.on(Detector::Secrets),
+            secret_keywords: Keywords::new(
+                crate::secrets::RULES
+                    .iter()
+                    .flat_map(|r| r.keywords.iter().copied()),
+            ),
+            assignment_keys: Keywords::new(ASSIGNMENT_KEYS.iter().copied()),
             pii: plan.on(Detector::Pii),
             decode,
             terms,
@@ -52,13 +62,24 @@ impl CutRules {
     pub(crate) fn cut(&self, buf: &[u8], floor: usize) -> usize {
         let end = buf.len();
         let by_length = |hold: usize| end.saturating_sub(hold + LOOKAHEAD);
-        // Every shape-bounded detector holds at least the last word, which may still grow.
-        let mut cut = last_word_start(buf, end);
+        // A shape-bounded detector holds at least the last word, which may still grow (secrets
+        // only from where a keyword may begin in it).
+        let mut cut = if self.pii || self.decode.is_some() || self.terms.is_some() {
+            last_word_start(buf, end)
+        } else {
+            end
+        };
         if self.length_hold > 0 {
             cut = cut.min(by_length(self.length_hold));
         }
         if self.secrets {
-            let walked = walk(buf, floor, secret_gap, secret_word, usize::MAX);
+            let gap = |before: &[u8]| secret_gap(before, &self.assignment_keys);
+            let walked = walk(buf, floor, gap, secret_word, usize::MAX);
+            let walked = if walked == last_word_start(buf, end) {
+                secret_start_in_last_word(buf, &self.secret_keywords)
+            } else {
+                walked
+            };
             cut = cut.min(walked.max(by_length(crate::secrets::SHORT_MAX)));
         }
         if self.pii {
@@ -143,22 +164,64 @@ fn all_ascii(word: &[u8], class: impl Fn(u8) -> bool) -> bool {
 // ------------------------------------------------------------------------------- secrets
 
 /// Keywords after which a secret rule allows whitespace (`password = x`, `Bearer x`).
-const SECRET_KEYS: [&[u8]; 14] = [
-    b"password",
-    b"passwd",
-    b"pwd",
-    b"secret",
-    b"token",
-    b"api_key",
-    b"apikey",
-    b"api-key",
-    b"access_key",
-    b"auth_key",
-    b"private_key",
-    b"client_secret",
-    b"credential",
-    b"bearer",
+const ASSIGNMENT_KEYS: [&str; 14] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "auth_key",
+    "private_key",
+    "client_secret",
+    "credential",
+    "bearer",
 ];
+
+/// ASCII keywords grouped by their lowercased first byte, for case-insensitive checks of the
+/// few words at the end of a stream (cheaper than building a searcher per call).
+#[derive(Debug, Clone)]
+struct Keywords {
+    by_first: Vec<Vec<Vec<u8>>>,
+}
+
+impl Keywords {
+    fn new<'a>(words: impl Iterator<Item = &'a str>) -> Keywords {
+        let mut by_first = vec![Vec::new(); 256];
+        for w in words.filter(|w| !w.is_empty()) {
+            let w = w.to_ascii_lowercase().into_bytes();
+            by_first[usize::from(w[0])].push(w);
+        }
+        Keywords { by_first }
+    }
+
+    /// The earliest offset in `word` where a keyword occurs or where a tail of `word` is the
+    /// beginning of one.
+    fn earliest_start(&self, word: &[u8]) -> Option<usize> {
+        (0..word.len()).find(|&p| {
+            let rest = &word[p..];
+            self.by_first[usize::from(rest[0].to_ascii_lowercase())]
+                .iter()
+                .any(|k| {
+                    let n = rest.len().min(k.len());
+                    rest[..n].eq_ignore_ascii_case(&k[..n])
+                })
+        })
+    }
+
+    /// Whether a whole keyword occurs in `word`.
+    fn occurs_in(&self, word: &[u8]) -> bool {
+        (0..word.len()).any(|p| {
+            let rest = &word[p..];
+            self.by_first[usize::from(rest[0].to_ascii_lowercase())]
+                .iter()
+                .any(|k| rest.len() >= k.len() && rest[..k.len()].eq_ignore_ascii_case(k))
+        })
+    }
+}
 
 fn is_secret_operator(b: u8) -> bool {
     matches!(b, b'=' | b':' | b'>' | b'"' | b'\'' | b'`')
@@ -166,14 +229,24 @@ fn is_secret_operator(b: u8) -> bool {
 
 /// The gap after `before` may lie inside a secret: after an assignment operator or a quote,
 /// or after a word holding a keyword (the operator may follow).
-fn secret_gap(before: &[u8]) -> bool {
-    if has_non_ascii(before) || last_ascii(before).is_some_and(is_secret_operator) {
-        return true;
+fn secret_gap(before: &[u8], keys: &Keywords) -> bool {
+    has_non_ascii(before)
+        || last_ascii(before).is_some_and(is_secret_operator)
+        || keys.occurs_in(before)
+}
+
+/// Where in the last word a secret may begin: its earliest keyword (a token in progress), or
+/// the earliest tail that may still grow into a keyword. Secrets start at their keyword, so
+/// `Hello` can be released while `ghp_12` or `sk` cannot.
+fn secret_start_in_last_word(buf: &[u8], keywords: &Keywords) -> usize {
+    let start = last_word_start(buf, buf.len());
+    let word = &buf[start..];
+    if !word.is_ascii() {
+        return start;
     }
-    let lower = before.to_ascii_lowercase();
-    SECRET_KEYS
-        .iter()
-        .any(|k| memchr::memmem::find(&lower, k).is_some())
+    keywords
+        .earliest_start(word)
+        .map_or(buf.len(), |p| start + p)
 }
 
 /// A whole word inside a secret: an operator between gaps (`password = value`).
@@ -266,14 +339,18 @@ fn open_ascii85(buf: &[u8], max_bytes: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn cut_with(text: &str, gap: fn(&[u8]) -> bool, word: fn(&[u8]) -> bool) -> usize {
+    fn cut_with(text: &str, gap: impl Fn(&[u8]) -> bool, word: fn(&[u8]) -> bool) -> usize {
         walk(text.as_bytes(), 0, gap, word, usize::MAX)
+    }
+
+    fn secret_gap_default(before: &[u8]) -> bool {
+        secret_gap(before, &Keywords::new(ASSIGNMENT_KEYS.iter().copied()))
     }
 
     #[test]
     fn prose_ending_in_a_space_is_final() {
         let t = "the meeting moved to Thursday ";
-        assert_eq!(cut_with(t, secret_gap, secret_word), t.len());
+        assert_eq!(cut_with(t, secret_gap_default, secret_word), t.len());
         assert_eq!(cut_with(t, pii_gap, pii_word), t.len());
     }
 
@@ -292,12 +369,24 @@ mod tests {
         let t = "to GB82 WEST 12";
         assert_eq!(cut_with(t, pii_gap, pii_word), "to ".len());
         let t = "my password = hunt";
-        assert_eq!(cut_with(t, secret_gap, secret_word), "my ".len());
+        assert_eq!(cut_with(t, secret_gap_default, secret_word), "my ".len());
         let t = "Authorization: Bearer ";
         assert_eq!(
-            cut_with(t, secret_gap, secret_word),
+            cut_with(t, secret_gap_default, secret_word),
             "Authorization: ".len()
         );
+    }
+
+    #[test]
+    fn a_word_is_held_only_from_where_a_secret_may_begin() {
+        let keywords = CutRules::new(&Plan::default(), 0, None, None).secret_keywords;
+        assert!(secret_gap_default(b"DB_PASSWORD"));
+        let at = |t: &str| secret_start_in_last_word(t.as_bytes(), &keywords);
+        assert_eq!(at("say Hello"), "say Hello".len());
+        assert_eq!(at("say ghp_12"), "say ".len());
+        assert_eq!(at("mytoken"), "my".len());
+        assert_eq!(at("a ta"), "a t".len(), "`t` may begin `token`");
+        assert_eq!(at("x Bear"), "x ".len());
     }
 
     #[test]

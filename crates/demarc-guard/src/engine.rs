@@ -80,7 +80,7 @@ pub struct Applied {
 }
 
 /// Which detectors run in one pass, with their actions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Plan {
     actions: [Option<Action>; 7],
     decode: bool,
@@ -93,6 +93,18 @@ impl Plan {
 
     pub(crate) fn action(&self, d: Detector) -> Option<Action> {
         self.actions[d.index()]
+    }
+
+    /// The detectors of this plan whose action changes the text (redact, block).
+    pub(crate) fn enforced(&self) -> Plan {
+        let mut plan = *self;
+        for a in &mut plan.actions {
+            if !a.is_some_and(Action::changes_text) {
+                *a = None;
+            }
+        }
+        plan.decode = self.decode && plan.on(Detector::Injection);
+        plan
     }
 }
 

@@ -100,6 +100,12 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the action changes what passes (redact, block), so a stream must decide it
+    /// before releasing text.
+    pub fn changes_text(self) -> bool {
+        matches!(self, Action::Redact | Action::Block)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Allow => "allow",

@@ -268,6 +268,9 @@ pub(crate) struct Rule {
 pub(crate) struct Secrets {
     pub rules: Vec<Rule>,
     generic_entropy: f32,
+    /// Searchers for the keywords of the long rules (index into `rules`), built once: a
+    /// stream asks for them after every chunk.
+    long_keywords: Vec<(usize, memchr::memmem::Finder<'static>)>,
 }
 
 impl Secrets {
@@ -279,9 +282,21 @@ impl Secrets {
             })?;
             rules.push(Rule { spec, regex });
         }
+        let long_keywords = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.spec.max_len > SHORT_MAX)
+            .flat_map(|(i, r)| {
+                r.spec
+                    .keywords
+                    .iter()
+                    .map(move |k| (i, memchr::memmem::Finder::new(k.as_bytes())))
+            })
+            .collect();
         Ok(Secrets {
             rules,
             generic_entropy: min_entropy,
+            long_keywords,
         })
     }
 
@@ -397,30 +412,29 @@ impl Secrets {
     pub fn pending(&self, text: &str) -> Option<usize> {
         let bytes = text.as_bytes();
         let mut earliest: Option<usize> = None;
-        for r in self.rules.iter().filter(|r| r.spec.max_len > SHORT_MAX) {
+        for (rule, finder) in &self.long_keywords {
+            let r = &self.rules[*rule];
             let from = text.len().saturating_sub(r.spec.max_len);
-            for kw in r.spec.keywords {
-                for at in memchr::memmem::find_iter(&bytes[from..], kw.as_bytes()) {
-                    let at = from + at;
-                    if earliest.is_some_and(|e| e <= at) {
-                        break;
+            for at in finder.find_iter(&bytes[from..]) {
+                let at = from + at;
+                if earliest.is_some_and(|e| e <= at) {
+                    break;
+                }
+                if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
+                    continue;
+                }
+                let open = match r.regex.find(&text[at..]) {
+                    None => may_become_long_match(r.spec.kind, &bytes[at..]),
+                    Some(m) => {
+                        at + m.end() + 1 >= text.len()
+                            || (r.spec.kind == "private_key"
+                                && !m.as_str().contains("-----END")
+                                && bytes[at + m.end()..].iter().all(|&b| is_key_body(b)))
                     }
-                    if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
-                        continue;
-                    }
-                    let open = match r.regex.find(&text[at..]) {
-                        None => may_become_long_match(r.spec.kind, &bytes[at..]),
-                        Some(m) => {
-                            at + m.end() + 1 >= text.len()
-                                || (r.spec.kind == "private_key"
-                                    && !m.as_str().contains("-----END")
-                                    && bytes[at + m.end()..].iter().all(|&b| is_key_body(b)))
-                        }
-                    };
-                    if open {
-                        earliest = Some(at);
-                        break;
-                    }
+                };
+                if open {
+                    earliest = Some(at);
+                    break;
                 }
             }
         }

@@ -5,11 +5,15 @@
 //! word, and earlier words only while a detector's match could still reach across them). When
 //! the cut has moved past the released text, it rescans its buffer (the unreleased tail plus a
 //! little context before it: the furthest any detector looks back) and accepts the findings
-//! that start in `[accepted_to, cut)`: such a finding is complete and is exactly what
-//! whole-text scanning finds there. Duplicates a later window sees again are removed by the
-//! final report's dedup, as in whole-text scanning. Text before the cut (extended to the end
-//! of an accepted finding) is released at once, with redactions applied. A long secret whose
+//! that start before the cut: such a finding is complete and is exactly what whole-text
+//! scanning finds there. Duplicates a later window sees again are removed by the final
+//! report's dedup, as in whole-text scanning. Text before the cut (extended to the end of an
+//! accepted finding) is released at once, with redactions applied. A long secret whose
 //! keyword has been seen (a private key block) moves the cut back to its start until it ends.
+//!
+//! Two cuts: only detectors that change the text (redact, block) decide what is released;
+//! findings that are only reported (flag) are accepted behind their own, later cut, so a
+//! flagged e-mail address in progress does not hold the answer back.
 //!
 //! Invariant: the findings accumulated over a stream equal those of scanning the whole text
 //! (property-tested over random chunkings in `tests/stream.rs`).
@@ -34,8 +38,11 @@ pub struct StreamOutput {
 pub struct StreamScanner {
     guard: Guard,
     plan: Plan,
-    rules: CutRules,
-    /// How far before `accepted_to` a detector may look (word boundaries, context keywords,
+    /// The detectors whose action changes the text (redact, block): they decide the release.
+    enforced: Plan,
+    release_rules: CutRules,
+    observe_rules: CutRules,
+    /// How far before an accepted offset a detector may look (word boundaries, context keywords,
     /// e-mail local parts, allow-list matches).
     context: usize,
     /// Unreleased text plus up to `context` bytes before it.
@@ -44,8 +51,10 @@ pub struct StreamScanner {
     base: usize,
     /// Stream offset up to which text has been released.
     released: usize,
-    /// Findings starting before this stream offset have been accepted already.
-    accepted_to: usize,
+    /// Findings of enforced detectors starting before this stream offset have been accepted.
+    enforced_to: usize,
+    /// The same for the other (reported-only) detectors; never past `enforced_to`.
+    observed_to: usize,
     findings: Vec<Finding>,
     /// Index of the first finding that may still overlap unreleased text.
     open_from: usize,
@@ -57,17 +66,22 @@ pub struct StreamScanner {
 impl StreamScanner {
     pub(crate) fn new(guard: Guard, direction: Direction) -> StreamScanner {
         let plan = guard.plan(direction);
-        let rules = guard.cut_rules(&plan);
+        let enforced = plan.enforced();
+        let release_rules = guard.cut_rules(&enforced);
+        let observe_rules = guard.cut_rules(&plan);
         let context = guard.lookbehind();
         StreamScanner {
             guard,
             plan,
-            rules,
+            enforced,
+            release_rules,
+            observe_rules,
             context,
             buf: String::new(),
             base: 0,
             released: 0,
-            accepted_to: 0,
+            enforced_to: 0,
+            observed_to: 0,
             findings: Vec::new(),
             open_from: 0,
             score: crate::injection::Score::default(),
@@ -79,28 +93,25 @@ impl StreamScanner {
     /// Feed the next chunk.
     pub fn push(&mut self, chunk: &str) -> StreamOutput {
         self.buf.push_str(chunk);
-        let mut cut = self
-            .rules
-            .cut(self.buf.as_bytes(), self.accepted_to - self.base);
-        if let Some(p) = self.guard.pending_long(&self.buf, &self.plan) {
-            cut = cut.min(p);
-        }
-        let cut = self.floor(self.base + cut).max(self.accepted_to);
-        if cut <= self.released {
+        let release = self.cut(&self.release_rules, &self.enforced, self.enforced_to);
+        if release <= self.released {
             // Nothing new can be released; scan later when there is more to decide on.
             return StreamOutput {
                 blocked: self.blocked,
                 ..StreamOutput::default()
             };
         }
-        self.step(cut, false)
+        let observe = self
+            .cut(&self.observe_rules, &self.plan, self.observed_to)
+            .min(release);
+        self.step(release, observe, false)
     }
 
     /// End of stream: scan and release the rest. Returns the last output and the report over
     /// the whole stream (equal to scanning the whole text at once).
     pub fn finish(mut self) -> (StreamOutput, Report, Redactions) {
         let end = self.base + self.buf.len();
-        let out = self.step(end, true);
+        let out = self.step(end, end, true);
         let report = self.guard.report(self.findings);
         (out, report, self.redactions)
     }
@@ -120,6 +131,15 @@ impl StreamScanner {
         self.blocked
     }
 
+    /// The stream offset before which `rules` (and long secrets in progress) allow accepting.
+    fn cut(&self, rules: &CutRules, plan: &Plan, accepted: usize) -> usize {
+        let mut cut = rules.cut(self.buf.as_bytes(), accepted - self.base);
+        if let Some(p) = self.guard.pending_long(&self.buf, plan) {
+            cut = cut.min(p);
+        }
+        self.floor(self.base + cut).max(accepted)
+    }
+
     fn floor(&self, mut at: usize) -> usize {
         while at > self.base && !self.buf.is_char_boundary(at - self.base) {
             at -= 1;
@@ -127,7 +147,8 @@ impl StreamScanner {
         at
     }
 
-    fn step(&mut self, cut: usize, last: bool) -> StreamOutput {
+    /// Accept findings before the cuts, release text before `cut` (redacted), trim the buffer.
+    fn step(&mut self, cut: usize, observe: usize, last: bool) -> StreamOutput {
         let mut raw = self.guard.scan_unsorted(&self.buf, &self.plan);
         for f in &mut raw {
             f.start += self.base;
@@ -136,10 +157,22 @@ impl StreamScanner {
         raw.sort_by_key(|f| (f.start, f.end));
         let new: Vec<Finding> = raw
             .into_iter()
-            .filter(|f| f.start >= self.accepted_to && (last || f.start < cut))
+            .filter(|f| {
+                let (from, to) = if f.action.changes_text() {
+                    (self.enforced_to, cut)
+                } else {
+                    (self.observed_to, observe)
+                };
+                f.start >= from && (last || f.start < to)
+            })
             .collect();
-        self.accepted_to = cut;
-        let mut release_to = cut.max(new.iter().map(|f| f.end).max().unwrap_or(0));
+        self.enforced_to = cut;
+        self.observed_to = observe;
+        let enforced_end = new
+            .iter()
+            .filter(|f| f.action.changes_text())
+            .map(|f| f.end);
+        let mut release_to = cut.max(enforced_end.max().unwrap_or(0));
         if last {
             release_to = self.base + self.buf.len();
         }
@@ -186,7 +219,7 @@ impl StreamScanner {
         }
         // Keep `context` bytes before the next accepted finding.
         let keep_from = self.floor(
-            self.accepted_to
+            self.observed_to
                 .min(self.released)
                 .saturating_sub(self.context)
                 .max(self.base),
