@@ -31,6 +31,10 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::engine::Classifier;
 
+/// Bytes of text per token that the windows are assumed to need at most: tokens of real
+/// tokenizers average 3 to 5 bytes, so the windows stay full unless text is pathological.
+const BYTES_PER_TOKEN: usize = 32;
+
 /// The environment variable naming the ONNX Runtime shared library.
 pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
 
@@ -42,7 +46,9 @@ pub struct OnnxOptions {
     /// DeBERTa models).
     pub max_length: usize,
     /// Longer texts are scored in up to this many overlapping windows of `max_length` tokens;
-    /// the score is the highest window's. Text past the last window is not seen by the model.
+    /// the score is the highest window's. Text past the last window is not seen by the model,
+    /// and only the first `max_windows * max_length * 32` bytes are tokenized at all (so a
+    /// huge input costs no more than the windows need).
     pub max_windows: usize,
     /// The output label (index into the logits) that means "prompt injection".
     pub injection_label: usize,
@@ -105,6 +111,8 @@ pub struct OnnxClassifier {
     output: String,
     injection_label: usize,
     max_windows: usize,
+    /// Bytes tokenized at most (see [`OnnxOptions::max_windows`]).
+    max_bytes: usize,
 }
 
 impl std::fmt::Debug for OnnxClassifier {
@@ -171,6 +179,10 @@ impl OnnxClassifier {
             output,
             injection_label: opts.injection_label,
             max_windows: opts.max_windows,
+            max_bytes: opts
+                .max_windows
+                .saturating_mul(opts.max_length)
+                .saturating_mul(BYTES_PER_TOKEN),
         };
         // One run now, so that a model with the wrong inputs or outputs fails here, with its
         // name, and not as a silent zero score later.
@@ -187,7 +199,7 @@ impl OnnxClassifier {
     pub fn try_score(&self, text: &str) -> Result<f32, String> {
         let encoding = self
             .tokenizer
-            .encode_fast(text, true)
+            .encode_fast(prefix(text, self.max_bytes), true)
             .map_err(|e| format!("cannot tokenize: {e}"))?;
         let mut session = self
             .session
@@ -278,6 +290,18 @@ impl ModelInput {
             ModelInput::TypeIds => "token_type_ids",
         }
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The injection probability from one row of logits: softmax over two or more labels, a
@@ -461,6 +485,14 @@ mod tests {
     fn a_label_past_the_logits_is_an_error() {
         let err = probability(&[0.1, 0.2], 2).unwrap_err();
         assert!(err.contains("injection_label 2"), "{err}");
+    }
+
+    #[test]
+    fn the_tokenized_prefix_ends_on_a_character_boundary() {
+        assert_eq!(prefix("abc", 10), "abc");
+        assert_eq!(prefix("abcdef", 3), "abc");
+        assert_eq!(prefix("aé", 2), "a"); // é is 2 bytes: cutting inside it backs off
+        assert_eq!(prefix("", 0), "");
     }
 
     #[test]

@@ -203,3 +203,28 @@ fn a_runtime_that_is_not_a_shared_library_is_refused_before_loading() {
         "{text}"
     );
 }
+
+#[test]
+fn a_huge_text_is_tokenized_only_as_far_as_the_windows_reach() {
+    let opts = OnnxOptions {
+        max_length: 16,
+        max_windows: 2,
+        ..OnnxOptions::default()
+    };
+    let Some(c) = tiny(opts) else {
+        return;
+    };
+    // 2 windows x 16 tokens x 32 bytes = 1 KiB tokenized; the injection sits far past it.
+    let text = format!("{}{INJECTION}", "cats and dogs ".repeat(200_000));
+    let started = std::time::Instant::now();
+    let score = c.score(&text);
+    assert!(score < 0.1, "{score}");
+    // Tokenizing the whole 2.8 MB takes seconds in a debug build; the prefix, milliseconds.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // At the start it is seen (its window also holds some benign words).
+    assert!(c.score(&format!("{INJECTION} {text}")) > 0.5);
+}
