@@ -3,12 +3,14 @@
 # generator on this machine. Measures, side by side in one run:
 #   - added latency at RATE req/s (default 1000), non-streaming and streaming, 2 KB prompts,
 #     against calling the fake upstream directly (p50/p99 from the intended send time);
-#   - time to first byte added by output scanning (default policy vs policy off, streaming);
+#   - time to first token added by output scanning (default policy vs policy off, streaming),
+#     with the fake answering at once and with it paced like a model (PACE_MS per event);
 #   - the highest sustained rate (no errors, p99 < 100 ms, >= 98% of the asked rate),
 #     direct and through the gateway;
 #   - RSS of the gateway idle and under load;
 #   - optionally (LITELLM=1) LiteLLM's proxy in front of the same fake upstream.
-# Usage: bench/gateway.sh [SECONDS_PER_RUN]   (env RATE, SRATE for streaming, SKIP_SUSTAIN=1, LITELLM=1)
+# Usage: bench/gateway.sh [SECONDS_PER_RUN]
+#   env: RATE, SRATE (streaming), PRATE and PACE_MS (paced streaming), SKIP_SUSTAIN=1, LITELLM=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
@@ -34,6 +36,14 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
 UP="$(cat "$WORK/fake.url")"
 
+# The same answer paced like a model (one event every PACE_MS ms, ~50 tokens/s by default): a
+# stream scanner that holds text back shows here as added time to first token.
+PACE_MS="${PACE_MS:-20}"
+"$BIN" fake-upstream --listen 127.0.0.1:0 --chunk-chars 4 --chunk-delay-ms "$PACE_MS" --reply "$REPLY" > "$WORK/paced.url" 2>/dev/null &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/paced.url" ] && break; sleep 0.1; done
+PACED="$(cat "$WORK/paced.url")"
+
 GW_PORT="$(port)"
 DB="sqlite://$WORK/bench.db"
 cat > "$WORK/gateway.yaml" <<YAML
@@ -41,12 +51,17 @@ listen: 127.0.0.1:$GW_PORT
 db: $DB
 upstreams:
   - {id: fake, base_url: '$UP', timeouts: {first_byte_ms: 30000, total_ms: 60000}}
+  - {id: paced, base_url: '$PACED', timeouts: {first_byte_ms: 30000, total_ms: 60000}}
 applications:
   - {id: bench-default, upstreams: [fake]}
   - {id: bench-off, upstreams: [fake], policy: 'off'}
+  - {id: paced-default, upstreams: [paced]}
+  - {id: paced-off, upstreams: [paced], policy: 'off'}
 YAML
 KEY_DEFAULT="$("$BIN" keys create bench-default --db "$DB" 2>/dev/null)"
 KEY_OFF="$("$BIN" keys create bench-off --db "$DB" 2>/dev/null)"
+KEY_PACED_DEFAULT="$("$BIN" keys create paced-default --db "$DB" 2>/dev/null)"
+KEY_PACED_OFF="$("$BIN" keys create paced-off --db "$DB" 2>/dev/null)"
 "$BIN" gateway --config "$WORK/gateway.yaml" 2>"$WORK/gateway.log" &
 GW_PID=$!
 PIDS+=($GW_PID)
@@ -70,6 +85,10 @@ run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.json"
 echo "## time to first token added by output scanning (streaming, policy off vs default)"
 run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_OFF" | tee "$WORK/gw_off_s.json"
 run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_def_s.json"
+PRATE="${PRATE:-100}"
+echo "## time to first token with a paced upstream (one event per ${PACE_MS} ms), $PRATE req/s, policy off vs default"
+run "$GW" "$PRATE" "$SECS" --stream --key "$KEY_PACED_OFF" | tee "$WORK/paced_off.json"
+run "$GW" "$PRATE" "$SECS" --stream --key "$KEY_PACED_DEFAULT" | tee "$WORK/paced_def.json"
 RSS_LOAD2="$(hwm_kb $GW_PID)"
 
 python3 - "$WORK" <<'PY'
@@ -82,6 +101,9 @@ print(f"non-streaming added latency: p50 {g['p50_ms']-d['p50_ms']:.3f} ms, p99 {
 print(f"streaming added latency:     p50 {gs['p50_ms']-ds['p50_ms']:.3f} ms, p99 {gs['p99_ms']-ds['p99_ms']:.3f} ms; errors direct {ds['errors']} gateway {gs['errors']}")
 print(f"time to first token, policy off: p50 {off['ttft_p50_ms']:.3f} ms, p99 {off['ttft_p99_ms']:.3f} ms; default: p50 {de['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']:.3f} ms")
 print(f"TTFT added by output scanning: p50 {de['ttft_p50_ms']-off['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']-off['ttft_p99_ms']:.3f} ms")
+po, pd = j("paced_off"), j("paced_def")
+print(f"paced upstream, TTFT policy off: p50 {po['ttft_p50_ms']:.3f} ms, p99 {po['ttft_p99_ms']:.3f} ms; default: p50 {pd['ttft_p50_ms']:.3f} ms, p99 {pd['ttft_p99_ms']:.3f} ms")
+print(f"paced upstream, TTFT added by output scanning: p50 {pd['ttft_p50_ms']-po['ttft_p50_ms']:.3f} ms, p99 {pd['ttft_p99_ms']-po['ttft_p99_ms']:.3f} ms; whole stream added p50 {pd['p50_ms']-po['p50_ms']:.3f} ms, p99 {pd['p99_ms']-po['p99_ms']:.3f} ms")
 PY
 echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming run: $((RSS_LOAD / 1024)) MB)"
 
