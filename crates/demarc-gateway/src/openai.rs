@@ -490,38 +490,14 @@ impl StreamFilter {
                         delta.insert("content".into(), Value::String(text));
                     }
                 }
-                if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
-                    for call in calls.iter_mut() {
-                        let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        let Some(function) =
-                            call.get_mut("function").and_then(Value::as_object_mut)
-                        else {
-                            continue;
-                        };
-                        let Some(Value::String(fragment)) = function.get_mut("arguments") else {
-                            continue;
-                        };
-                        let fragment = std::mem::take(fragment);
-                        let key = TOOL_KEY.saturating_add(i).min(ARGUMENTS_KEY - 1);
-                        self.run((index, key), Some(&fragment))?;
-                        function.insert("arguments".into(), Value::String(self.text.clone()));
+                // Tool-call arguments (rare next to text): looked up without JSON pointers,
+                // which allocate, so text chunks cost what they did.
+                if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
+                    if delta.contains_key("tool_calls") || delta.contains_key("function_call") {
+                        self.filter_tool_deltas(index, delta)?;
                     }
-                }
-                if let Some(Value::String(fragment)) =
-                    choice.pointer_mut("/delta/function_call/arguments")
-                {
-                    let fragment = std::mem::take(fragment);
-                    self.run((index, ARGUMENTS_KEY), Some(&fragment))?;
-                    if let Some(Value::String(released)) =
-                        choice.pointer_mut("/delta/function_call/arguments")
-                    {
-                        released.push_str(&self.text);
-                    }
-                }
-                if finished {
-                    let tails = self.finish_tool_calls(index)?;
-                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
-                        for (key, tail) in tails {
+                    if finished {
+                        for (key, tail) in self.finish_tool_calls(index)? {
                             add_tool_tail(delta, key, tail);
                         }
                     }
@@ -571,6 +547,40 @@ impl StreamFilter {
             ));
         }
         sse::encode(event.event.as_deref(), data, out);
+        Ok(())
+    }
+
+    /// Filter the argument fragments of a chat delta's tool calls (and legacy function call)
+    /// in place.
+    fn filter_tool_deltas(
+        &mut self,
+        choice: u64,
+        delta: &mut Map<String, Value>,
+    ) -> Result<(), StreamEnd> {
+        if let Some(Value::Array(calls)) = delta.get_mut("tool_calls") {
+            for call in calls.iter_mut() {
+                let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let Some(function) = call.get_mut("function").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let Some(Value::String(fragment)) = function.get_mut("arguments") else {
+                    continue;
+                };
+                let fragment = std::mem::take(fragment);
+                let key = TOOL_KEY.saturating_add(i).min(ARGUMENTS_KEY - 1);
+                self.run((choice, key), Some(&fragment))?;
+                function.insert("arguments".into(), Value::String(self.text.clone()));
+            }
+        }
+        let legacy = delta
+            .get_mut("function_call")
+            .and_then(Value::as_object_mut)
+            .and_then(|f| f.get_mut("arguments"));
+        if let Some(Value::String(arguments)) = legacy {
+            let fragment = std::mem::take(arguments);
+            self.run((choice, ARGUMENTS_KEY), Some(&fragment))?;
+            arguments.push_str(&self.text);
+        }
         Ok(())
     }
 
