@@ -65,6 +65,10 @@ impl Policy for GuardPolicy {
         Coverage {
             name: policy.name.clone().unwrap_or_else(|| "custom".into()),
             input: !policy.input.is_empty(),
+            redacts_input: policy
+                .input
+                .values()
+                .any(|a| *a == demarc_guard::Action::Redact),
             output: !policy.output.is_empty(),
             ip: policy
                 .output

@@ -109,6 +109,8 @@ pub struct Coverage {
     pub name: String,
     /// Input is scanned (prompt filtering).
     pub input: bool,
+    /// Some input detector redacts (so a stored prompt is not the raw text).
+    pub redacts_input: bool,
     /// Output is scanned.
     pub output: bool,
     /// Output is checked against registered protected content (IP and copyright).

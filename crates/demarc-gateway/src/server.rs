@@ -141,12 +141,12 @@ impl Gateway {
                 message,
             })?;
             let mut coverage = policy.coverage();
-            if a.store_prompt == StorePrompt::Redacted && !coverage.input {
+            if a.store_prompt == StorePrompt::Redacted && !coverage.redacts_input {
                 // The stored prompt is the text after the input policy's redaction; a policy
-                // that does not scan input would make it the raw text.
+                // that redacts nothing on input (off, monitor) would make it the raw text.
                 return Err(GatewayError::Policy {
                     id: a.id.clone(),
-                    message: "`audit.store_prompt: redacted` needs a policy that scans input"
+                    message: "`audit.store_prompt: redacted` needs a policy that redacts input"
                         .into(),
                 });
             }

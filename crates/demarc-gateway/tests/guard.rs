@@ -514,23 +514,24 @@ async fn the_prompt_is_stored_redacted_only_when_the_application_asks() {
         store.close().await;
     }
 
-    // A policy that does not scan input cannot store a redacted prompt.
-    let config = demarc_gateway::config::GatewayConfig::parse(
-        "t.yaml",
-        "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1'}]\n\
-         applications: [{id: assistant, upstreams: [a], audit: {store_prompt: redacted}}]\n",
-        &|_| None,
-    )
-    .unwrap();
-    let off = harness::off();
-    let started = demarc_gateway::server::Gateway::start(
-        config,
-        Arc::new(demarc_gateway::keys::MemoryKeys::default()),
-        Arc::new(demarc_gateway::audit::MemorySink::default()),
-        &*off,
-    );
-    let Err(e) = started else {
-        panic!("started with store_prompt and policy off")
-    };
-    assert!(e.to_string().contains("store_prompt"), "{e}");
+    // A policy that redacts nothing on input (off, monitor) cannot store a redacted prompt.
+    for refused in [harness::off(), policy("monitor")] {
+        let config = demarc_gateway::config::GatewayConfig::parse(
+            "t.yaml",
+            "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1'}]\n\
+             applications: [{id: assistant, upstreams: [a], audit: {store_prompt: redacted}}]\n",
+            &|_| None,
+        )
+        .unwrap();
+        let started = demarc_gateway::server::Gateway::start(
+            config,
+            Arc::new(demarc_gateway::keys::MemoryKeys::default()),
+            Arc::new(demarc_gateway::audit::MemorySink::default()),
+            &*refused,
+        );
+        let Err(e) = started else {
+            panic!("started with store_prompt under a policy that redacts nothing")
+        };
+        assert!(e.to_string().contains("store_prompt"), "{e}");
+    }
 }
