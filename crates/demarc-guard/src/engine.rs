@@ -401,7 +401,14 @@ impl Guard {
         if !(plan.on(Detector::Secrets) || plan.on(Detector::Injection)) {
             return None;
         }
-        self.inner.secrets.pending(text)
+        if text.is_ascii() {
+            return self.inner.secrets.pending(text);
+        }
+        // Secrets are matched in the clean view (NFKC, invisible characters removed): a header
+        // written with a no-break space or a zero-width character must hold the stream too.
+        let views = Views::new(text);
+        let at = self.inner.secrets.pending(&views.clean)?;
+        Some(views.clean_span(at, at).0)
     }
 
     /// All findings of one text, original offsets, before report filtering.

@@ -350,6 +350,66 @@ fn corpus_piece() -> impl Strategy<Value = String> {
     .prop_map(str::to_string)
 }
 
+/// Atoms that make the shapes the stream's cut rules reason about collide in random ways:
+/// digit groups and separators, IBAN groups, assignments, keyword prefixes, encodings,
+/// invisible and non-ASCII characters.
+fn atom() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "4",
+        "1",
+        "0",
+        "9",
+        " ",
+        "  ",
+        "\n",
+        "-",
+        ".",
+        "(",
+        ")",
+        "+",
+        "/",
+        "@",
+        "a",
+        "x",
+        "Z",
+        "GB82",
+        "WEST",
+        "1234",
+        "password",
+        "=",
+        ":",
+        "\"",
+        "'",
+        "ghp_",
+        "sk-",
+        "eyJ",
+        "Bearer ",
+        "abcdefghij0123456789",
+        "\u{200B}",
+        "\u{00A0}",
+        "é",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "-----END ",
+        "<~",
+        "~>",
+        "01101001",
+        ".-",
+        "--.",
+        "ignore ",
+        "previous instructions",
+        "top secret ",
+        "project",
+        "cnry-7f3a9c2e1b5d",
+        "call me on ",
+        "jane.doe",
+        "example.com",
+        "NHS ",
+        "943 476 5919",
+    ])
+    .prop_map(str::to_string)
+}
+
 /// A policy with multi-word deny terms and a canary, output direction.
 fn terms_guard() -> Guard {
     static GUARD: std::sync::OnceLock<Guard> = std::sync::OnceLock::new();
@@ -397,9 +457,17 @@ fn stream_holds_back_only_what_may_still_match() {
     // A word is held only from where a secret's keyword may begin in it.
     assert_eq!(s.push("Hello").text, "Hello");
     assert_eq!(s.push(" gh").text, " ");
-    assert_eq!(s.push("p_0123456789abcdefghij").text, "", "a token in progress");
+    assert_eq!(
+        s.push("p_0123456789abcdefghij").text,
+        "",
+        "a token in progress"
+    );
     let out = s.push("ABCDEFGHIJklmnop and more ");
-    assert!(out.text.ends_with(" and more ") && !out.text.contains("ghp_"), "{}", out.text);
+    assert!(
+        out.text.ends_with(" and more ") && !out.text.contains("ghp_"),
+        "{}",
+        out.text
+    );
     // Personal data the default output policy only flags does not hold text back.
     assert_eq!(s.push("call +44 20 ").text, "call +44 20 ");
     s.push("7946 0958 today ");
@@ -433,6 +501,22 @@ proptest! {
             prop_assert_eq!(report.verdict, whole.verdict);
             if !report.blocked() {
                 prop_assert_eq!(redactions.restore(&released), text.clone());
+            }
+        }
+    }
+
+    /// Random collisions of the shapes the cut rules reason about, in random chunkings.
+    #[test]
+    fn stream_of_random_atoms_equals_whole_text(atoms in prop::collection::vec(atom(), 1..120), cuts in prop::collection::vec(1usize..24, 1..20)) {
+        let text: String = atoms.concat();
+        let default = default_guard();
+        let terms = terms_guard();
+        for (g, dir) in [(&default, Direction::Input), (&default, Direction::Output), (&terms, Direction::Output)] {
+            let whole = g.apply(&text, dir);
+            let (released, report, _) = stream_in_pieces(g, dir, &text, &cuts);
+            prop_assert_eq!(&report.findings, &whole.report.findings);
+            if !report.blocked() {
+                prop_assert_eq!(released, whole.text);
             }
         }
     }
