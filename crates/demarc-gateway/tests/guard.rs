@@ -260,7 +260,7 @@ fn stream_filter_blocks_at_every_split_without_merging() {
     .unwrap();
     let policy: Arc<dyn Policy> =
         Arc::new(GuardPolicy::from_spec(&PolicySpec::Document(spec)).unwrap());
-    // Longer than the scanner's hold-back, so text is released before the token arrives.
+    // Safe text first, so it is released before the token arrives.
     let reply = format!(
         "{}Sure: {CANARY} and {AWS_KEY} end.",
         "All fine here. ".repeat(50)
@@ -313,10 +313,14 @@ fn stream_filter_blocks_at_every_split_without_merging() {
                 ended && !wire.contains("CANARY") && !wire.contains("AKIA"),
                 "{a},{b}: {wire}"
             );
-            assert!(
-                wire.contains("All fine here."),
-                "safe text before the token was released"
-            );
+            // An upstream event that holds the whole blocked token is withheld whole; text
+            // that arrived in earlier events, before the token, reaches the client.
+            if a <= start {
+                assert!(
+                    wire.contains("All fine here."),
+                    "{a},{b}: safe text before the token was released"
+                );
+            }
         }
     }
 }

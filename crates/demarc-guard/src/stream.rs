@@ -182,15 +182,23 @@ impl StreamScanner {
             self.score.add(&f.kind, f.score);
         }
 
-        let hard_block = new
+        // A blocked finding ends the stream; the text before it is still released (it was
+        // safe), unless an injection score tipped over, which condemns its whole context.
+        let block_at = new
             .iter()
-            .any(|f| f.action == Action::Block && f.detector != Detector::Injection);
+            .filter(|f| f.action == Action::Block && f.detector != Detector::Injection)
+            .map(|f| f.start)
+            .min();
         let injection_block = self.plan.action(Detector::Injection) == Some(Action::Block)
             && self.score.value() >= self.guard.threshold();
-        self.blocked |= hard_block || injection_block;
+        let was_blocked = self.blocked;
+        self.blocked |= block_at.is_some() || injection_block;
+        if let Some(at) = block_at {
+            release_to = release_to.min(at);
+        }
 
         let mut text = String::new();
-        if !self.blocked && release_to > self.released {
+        if !was_blocked && !injection_block && release_to > self.released {
             let from = self.released - self.base;
             let to = release_to - self.base;
             // Findings are appended in stream order; those ending before released text stay closed.

@@ -278,6 +278,17 @@ fn stream_blocks_and_stops_releasing() {
 }
 
 #[test]
+fn a_blocked_token_ends_the_stream_after_the_safe_text_before_it() {
+    let g = terms_guard();
+    let mut s = g.stream(Direction::Output);
+    let out = s.push("Sure, here it is: cnry-7f3a9c2e1b5d and more text ");
+    assert!(out.blocked);
+    assert_eq!(out.text, "Sure, here it is: ");
+    let out = s.push("after the block ");
+    assert!(out.blocked && out.text.is_empty());
+}
+
+#[test]
 fn stream_releases_safe_text_early() {
     let g = default_guard();
     let mut s = g.stream(Direction::Output);
