@@ -27,6 +27,8 @@ LOAD=target/release/examples/loadgen
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # A 600-character answer streamed 4 characters (about one token) per event.
@@ -69,7 +71,16 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GW_PORT/readyz" >/dev/null &
 sleep 1
 RSS_IDLE="$(rss_kb $GW_PID)"
 
-run() { "$LOAD" "$@"; }
+# One load run; also prints the gateway's CPU time per request during it (the part of the
+# 2 cores the gateway itself needs, whatever the load generator and fake upstream take).
+run() {
+  local before after n
+  before="$(cpu_s "$GW_PID")"
+  "$LOAD" "$@" | tee "$WORK/last.json"
+  after="$(cpu_s "$GW_PID")"
+  n="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/last.json")"
+  python3 -c 'import sys; b,a,n=map(float,sys.argv[1:]); print(f"  gateway CPU: {(a-b)*1e6/max(n,1):.0f} us per request ({a-b:.2f} s for {n:.0f})")' "$before" "$after" "$n" >&2
+}
 GW="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 DIRECT="$UP/chat/completions"
 
@@ -110,8 +121,8 @@ echo "peak gateway RSS under load: $((RSS_LOAD2 / 1024)) MB (after non-streaming
 echo "## highest sustained rate (no errors, p99 < 100 ms, >= 98% of asked rate), 2 KB non-streaming"
 sustain() {
   local url="$1" key="$2" best=0
-  for r in 1000 1500 2000 2500 3000 4000 5000 6000 8000; do
-    out="$("$LOAD" "$url" "$r" 5 --key "$key")"
+  for r in ${LADDER:-1000 1500 2000 2500 3000 4000 5000 6000 8000}; do
+    out="$("$LOAD" "$url" "$r" 5 --key "$key" ${STREAM_FLAG:-})"
     ok="$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(int(d['errors']==0 and d['p99_ms']<100 and d['achieved_rate']>=0.98*d['rate']))" "$out")"
     echo "  $r/s: $out" >&2
     [ "$ok" = 1 ] || break
@@ -122,6 +133,9 @@ sustain() {
 if [ "${SKIP_SUSTAIN:-0}" != 1 ]; then
   echo "direct:  $(sustain "$DIRECT" none) req/s"
   echo "gateway: $(sustain "$GW" "$KEY_DEFAULT") req/s"
+  echo "## highest sustained rate, streaming (150 events per answer)"
+  echo "direct:  $(LADDER="200 300 400 500 600 800 1000" STREAM_FLAG=--stream sustain "$DIRECT" none) req/s"
+  echo "gateway: $(LADDER="200 300 400 500 600 800 1000" STREAM_FLAG=--stream sustain "$GW" "$KEY_DEFAULT") req/s"
 fi
 
 if [ "${LITELLM:-0}" = 1 ]; then
