@@ -44,6 +44,10 @@ pub struct Args {
     /// Address to listen on (overrides the config's `listen`; default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Worker threads serving requests (default: one per core). Fewer leave cores to
+    /// processes beside the gateway on the same machine.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    workers: Option<u16>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -90,7 +94,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let store_args = StoreArgs { db: db_url };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .worker_threads(args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            usize::from,
+        ))
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

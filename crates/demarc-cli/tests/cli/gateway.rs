@@ -127,6 +127,13 @@ fn bad_gateway_config_names_the_field() {
         .args(["gateway", "--upstream", "http://127.0.0.1:1/v1"])
         .assert()
         .code(2);
+    demarc()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .args(["--workers", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--workers"));
 }
 
 #[test]
@@ -168,6 +175,8 @@ fn quick_start_serves_the_estate_enforces_policy_and_audits_every_request() {
             &db,
         ])
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        // One worker thread: the gateway must serve (streams included) on a single thread.
+        .args(["--workers", "1"])
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
