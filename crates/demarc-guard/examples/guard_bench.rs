@@ -1,5 +1,5 @@
 //! Quick side-by-side timing of the guard (used by `bench/guard.sh`; criterion has the careful
-//! numbers). Usage: guard_bench [--write-corpus FILE] [--mb N]
+//! numbers). Usage: guard_bench [--write-corpus FILE] [--mb N] [--profile-whole]
 //! Prints whole-text and incremental throughput (median of runs) and the 4 KB prompt median.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -61,6 +61,13 @@ fn main() {
     }
     let guard = Guard::new(&Policy::default()).unwrap();
     let mbs = |secs: f64| text.len() as f64 / secs / 1e6;
+    if args.iter().any(|a| a == "--profile-whole") {
+        // For `perf record`: whole-text input scans only, nothing else in the profile.
+        for _ in 0..10 {
+            std::hint::black_box(guard.scan(&text, Direction::Input));
+        }
+        return;
+    }
     let runs = 7;
     let mut whole_in = Vec::new();
     let mut whole_out = Vec::new();
