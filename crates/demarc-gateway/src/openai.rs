@@ -625,6 +625,31 @@ impl StreamFilter {
         Ok(())
     }
 
+    /// A Responses `*.done` event for text or arguments: release what the pipeline held back
+    /// as a last `delta_type` event before it, and make the done event's `field` carry the
+    /// whole released (filtered) value.
+    fn finish_part(
+        &mut self,
+        k: (u64, u64),
+        body: &mut Map<String, Value>,
+        field: &str,
+        delta_type: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StreamEnd> {
+        self.run(k, None)?;
+        if !self.text.is_empty() {
+            self.released.entry(k).or_default().push_str(&self.text);
+            let mut delta = body.clone();
+            delta.remove(field);
+            delta.insert("type".into(), delta_type.into());
+            delta.insert("delta".into(), Value::String(self.text.clone()));
+            sse::encode(Some(delta_type), &Value::Object(delta).to_string(), out);
+        }
+        let whole = self.released.get(&k).cloned().unwrap_or_default();
+        body.insert(field.into(), Value::String(whole));
+        Ok(())
+    }
+
     fn on_responses_event(
         &mut self,
         mut body: Map<String, Value>,
@@ -655,22 +680,7 @@ impl StreamFilter {
             }
             "response.output_text.done" => {
                 let k = key(&body);
-                self.run(k, None)?;
-                if !self.text.is_empty() {
-                    // Release the held-back tail as a last delta before `done`.
-                    self.released.entry(k).or_default().push_str(&self.text);
-                    let mut delta = body.clone();
-                    delta.remove("text");
-                    delta.insert("type".into(), "response.output_text.delta".into());
-                    delta.insert("delta".into(), Value::String(self.text.clone()));
-                    sse::encode(
-                        Some("response.output_text.delta"),
-                        &Value::Object(delta).to_string(),
-                        out,
-                    );
-                }
-                let text = self.released.get(&k).cloned().unwrap_or_default();
-                body.insert("text".into(), Value::String(text));
+                self.finish_part(k, &mut body, "text", "response.output_text.delta", out)?;
             }
             "response.function_call_arguments.delta" => {
                 let k = (key(&body).0, ARGUMENTS_KEY);
@@ -685,24 +695,8 @@ impl StreamFilter {
             }
             "response.function_call_arguments.done" => {
                 let k = (key(&body).0, ARGUMENTS_KEY);
-                self.run(k, None)?;
-                if !self.text.is_empty() {
-                    self.released.entry(k).or_default().push_str(&self.text);
-                    let mut delta = body.clone();
-                    delta.remove("arguments");
-                    delta.insert(
-                        "type".into(),
-                        "response.function_call_arguments.delta".into(),
-                    );
-                    delta.insert("delta".into(), Value::String(self.text.clone()));
-                    sse::encode(
-                        Some("response.function_call_arguments.delta"),
-                        &Value::Object(delta).to_string(),
-                        out,
-                    );
-                }
-                let arguments = self.released.get(&k).cloned().unwrap_or_default();
-                body.insert("arguments".into(), Value::String(arguments));
+                let delta_type = "response.function_call_arguments.delta";
+                self.finish_part(k, &mut body, "arguments", delta_type, out)?;
             }
             "response.output_item.added" => {
                 let index = body

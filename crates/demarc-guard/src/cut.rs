@@ -50,7 +50,7 @@ impl CutRules {
                     .iter()
                     .flat_map(|r| r.keywords.iter().copied()),
             ),
-            assignment_keys: Keywords::new(ASSIGNMENT_KEYS.iter().copied()),
+            assignment_keys: assignment_keys(),
             pii: plan.on(Detector::Pii),
             decode,
             terms,
@@ -163,23 +163,18 @@ fn all_ascii(word: &[u8], class: impl Fn(u8) -> bool) -> bool {
 
 // ------------------------------------------------------------------------------- secrets
 
-/// Keywords after which a secret rule allows whitespace (`password = x`, `Bearer x`).
-const ASSIGNMENT_KEYS: [&str; 14] = [
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "access_key",
-    "auth_key",
-    "private_key",
-    "client_secret",
-    "credential",
-    "bearer",
-];
+/// The secret rules whose match may cross whitespace after the keyword (`password = x`,
+/// `aws_secret_access_key: x`, `Bearer x`).
+const ASSIGNMENT_RULES: [&str; 3] = ["generic_secret", "aws_secret_access_key", "bearer_token"];
+
+fn assignment_keys() -> Keywords {
+    Keywords::new(
+        crate::secrets::RULES
+            .iter()
+            .filter(|r| ASSIGNMENT_RULES.contains(&r.kind))
+            .flat_map(|r| r.keywords.iter().map(|k| k.trim())),
+    )
+}
 
 /// ASCII keywords grouped by their lowercased first byte, for case-insensitive checks of the
 /// few words at the end of a stream (cheaper than building a searcher per call).
@@ -344,7 +339,7 @@ mod tests {
     }
 
     fn secret_gap_default(before: &[u8]) -> bool {
-        secret_gap(before, &Keywords::new(ASSIGNMENT_KEYS.iter().copied()))
+        secret_gap(before, &assignment_keys())
     }
 
     #[test]

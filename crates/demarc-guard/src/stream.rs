@@ -155,7 +155,11 @@ impl StreamScanner {
             f.end += self.base;
         }
         raw.sort_by_key(|f| (f.start, f.end));
-        let new: Vec<Finding> = raw
+        // A finding that reaches past its cut waits, and the cut moves back to its start: a
+        // match still open there may yet overrule it (a private key over a bearer token), and
+        // text is never released through the middle of a finding. Repeated until no accepted
+        // finding crosses the cut.
+        let candidates: Vec<Finding> = raw
             .into_iter()
             .filter(|f| {
                 let (from, to) = if f.action.changes_text() {
@@ -166,16 +170,48 @@ impl StreamScanner {
                 f.start >= from && (last || f.start < to)
             })
             .collect();
-        self.enforced_to = cut;
-        self.observed_to = observe;
-        let enforced_end = new
-            .iter()
-            .filter(|f| f.action.changes_text())
-            .map(|f| f.end);
-        let mut release_to = cut.max(enforced_end.max().unwrap_or(0));
-        if last {
-            release_to = self.base + self.buf.len();
-        }
+        let settle = |mut at: usize, enforced: bool| {
+            if last {
+                return usize::MAX;
+            }
+            loop {
+                let crossing = candidates
+                    .iter()
+                    .filter(|f| f.action.changes_text() == enforced)
+                    .filter(|f| f.start < at && f.end > at)
+                    .map(|f| f.start)
+                    .min();
+                match crossing {
+                    Some(start) => at = start,
+                    None => return at,
+                }
+            }
+        };
+        let enforced_to = settle(cut, true);
+        let observed_to = settle(observe, false);
+        let new: Vec<Finding> = candidates
+            .into_iter()
+            .filter(|f| {
+                f.start
+                    < if f.action.changes_text() {
+                        enforced_to
+                    } else {
+                        observed_to
+                    }
+            })
+            .collect();
+        let (enforced_to, observed_to) = if last {
+            (self.base + self.buf.len(), self.base + self.buf.len())
+        } else {
+            (enforced_to, observed_to)
+        };
+        self.enforced_to = enforced_to;
+        self.observed_to = observed_to.min(enforced_to);
+        let mut release_to = if last {
+            self.base + self.buf.len()
+        } else {
+            enforced_to
+        };
         release_to = release_to.min(self.base + self.buf.len());
         self.findings.extend(new.iter().cloned());
         for f in new.iter().filter(|f| f.detector == Detector::Injection) {
@@ -214,7 +250,10 @@ impl StreamScanner {
                 })
                 .cloned()
                 .collect();
-            redactable.sort_by_key(|f| (f.start, f.end));
+            // As in the report: a finding inside another of the same detector (a national id
+            // inside an e-mail address) is not redacted on its own.
+            crate::engine::dedup(&mut redactable);
+            redactable.sort_by_key(|f| (f.start, f.end, f.detector));
             text = self.guard.redact_findings(
                 &self.buf[from..to],
                 self.released,
