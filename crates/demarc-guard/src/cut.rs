@@ -29,6 +29,8 @@ pub(crate) struct CutRules {
     /// Keywords after which a secret may continue past whitespace.
     assignment_keys: Keywords,
     pii: bool,
+    /// Invisible characters: a run of them at the end may still grow.
+    invisible: bool,
     /// Longest decoded run when decoding runs.
     decode: Option<usize>,
     /// Multi-word terms (deny terms, canaries): most whitespace bytes in one, longest in bytes.
@@ -52,6 +54,7 @@ impl CutRules {
             ),
             assignment_keys: assignment_keys(),
             pii: plan.on(Detector::Pii),
+            invisible: plan.on(Detector::Invisible),
             decode,
             terms,
         }
@@ -64,7 +67,8 @@ impl CutRules {
         let by_length = |hold: usize| end.saturating_sub(hold + LOOKAHEAD);
         // A shape-bounded detector holds at least the last word, which may still grow (secrets
         // only from where a keyword may begin in it).
-        let mut cut = if self.pii || self.decode.is_some() || self.terms.is_some() {
+        let mut cut = if self.pii || self.invisible || self.decode.is_some() || self.terms.is_some()
+        {
             last_word_start(buf, end)
         } else {
             end
