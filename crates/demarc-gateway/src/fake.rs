@@ -503,15 +503,7 @@ fn responses_tool_call_events(
     parts: Vec<String>,
     usage: (u64, u64),
 ) -> Vec<Wire> {
-    let mut seq = 0u64;
-    let mut ev = |kind: &'static str, mut body: Value| {
-        if let Some(o) = body.as_object_mut() {
-            o.insert("type".into(), kind.into());
-            o.insert("sequence_number".into(), seq.into());
-        }
-        seq += 1;
-        (Some(kind), body.to_string())
-    };
+    let mut ev = responses_sequencer();
     let mut events = vec![
         ev(
             "response.created",
@@ -589,16 +581,21 @@ fn chat_events(model: &str, parts: Vec<String>, usage: Option<(u64, u64)>) -> Ve
     events
 }
 
-fn responses_events(model: &str, reply: &str, parts: Vec<String>, usage: (u64, u64)) -> Vec<Wire> {
+/// Builds Responses API events: each gets its `type` and the next `sequence_number`.
+fn responses_sequencer() -> impl FnMut(&'static str, Value) -> Wire {
     let mut seq = 0u64;
-    let mut ev = |name: &'static str, mut body: Value| {
+    move |kind, mut body| {
         if let Some(o) = body.as_object_mut() {
-            o.insert("type".into(), name.into());
+            o.insert("type".into(), kind.into());
             o.insert("sequence_number".into(), seq.into());
         }
         seq += 1;
-        (Some(name), body.to_string())
-    };
+        (Some(kind), body.to_string())
+    }
+}
+
+fn responses_events(model: &str, reply: &str, parts: Vec<String>, usage: (u64, u64)) -> Vec<Wire> {
+    let mut ev = responses_sequencer();
     let mut events = vec![
         ev(
             "response.created",

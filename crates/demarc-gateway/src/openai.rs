@@ -625,6 +625,24 @@ impl StreamFilter {
         Ok(())
     }
 
+    /// A Responses `*.delta` event for text or arguments: its `delta` goes through the
+    /// pipeline for `k` and becomes what the pipeline released.
+    fn filter_part_delta(
+        &mut self,
+        k: (u64, u64),
+        body: &mut Map<String, Value>,
+    ) -> Result<(), StreamEnd> {
+        let delta = body
+            .get("delta")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        self.run(k, Some(&delta))?;
+        self.released.entry(k).or_default().push_str(&self.text);
+        body.insert("delta".into(), Value::String(self.text.clone()));
+        Ok(())
+    }
+
     /// A Responses `*.done` event for text or arguments: release what the pipeline held back
     /// as a last `delta_type` event before it, and make the done event's `field` carry the
     /// whole released (filtered) value.
@@ -669,14 +687,7 @@ impl StreamFilter {
         match kind.as_str() {
             "response.output_text.delta" => {
                 let k = key(&body);
-                let delta = body
-                    .get("delta")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.run(k, Some(&delta))?;
-                self.released.entry(k).or_default().push_str(&self.text);
-                body.insert("delta".into(), Value::String(self.text.clone()));
+                self.filter_part_delta(k, &mut body)?;
             }
             "response.output_text.done" => {
                 let k = key(&body);
@@ -684,14 +695,7 @@ impl StreamFilter {
             }
             "response.function_call_arguments.delta" => {
                 let k = (key(&body).0, ARGUMENTS_KEY);
-                let delta = body
-                    .get("delta")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.run(k, Some(&delta))?;
-                self.released.entry(k).or_default().push_str(&self.text);
-                body.insert("delta".into(), Value::String(self.text.clone()));
+                self.filter_part_delta(k, &mut body)?;
             }
             "response.function_call_arguments.done" => {
                 let k = (key(&body).0, ARGUMENTS_KEY);
