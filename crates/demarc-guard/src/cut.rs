@@ -25,9 +25,9 @@ pub(crate) struct CutRules {
     length_hold: usize,
     secrets: bool,
     /// Every secret rule's keyword.
-    secret_keywords: Keywords,
+    secret_keywords: &'static Keywords,
     /// Keywords after which a secret may continue past whitespace.
-    assignment_keys: Keywords,
+    assignment_keys: &'static Keywords,
     pii: bool,
     /// Invisible characters: a run of them at the end may still grow.
     invisible: bool,
@@ -47,11 +47,7 @@ impl CutRules {
         CutRules {
             length_hold,
             secrets: plan.on(Detector::Secrets),
-            secret_keywords: Keywords::new(
-                crate::secrets::RULES
-                    .iter()
-                    .flat_map(|r| r.keywords.iter().copied()),
-            ),
+            secret_keywords: secret_keywords(),
             assignment_keys: assignment_keys(),
             pii: plan.on(Detector::Pii),
             invisible: plan.on(Detector::Invisible),
@@ -77,10 +73,10 @@ impl CutRules {
             cut = cut.min(by_length(self.length_hold));
         }
         if self.secrets {
-            let gap = |before: &[u8]| secret_gap(before, &self.assignment_keys);
+            let gap = |before: &[u8]| secret_gap(before, self.assignment_keys);
             let walked = walk(buf, floor, gap, secret_word, usize::MAX);
             let walked = if walked == last_word_start(buf, end) {
-                secret_start_in_last_word(buf, &self.secret_keywords)
+                secret_start_in_last_word(buf, self.secret_keywords)
             } else {
                 walked
             };
@@ -171,13 +167,28 @@ fn all_ascii(word: &[u8], class: impl Fn(u8) -> bool) -> bool {
 /// `aws_secret_access_key: x`, `Bearer x`).
 const ASSIGNMENT_RULES: [&str; 3] = ["generic_secret", "aws_secret_access_key", "bearer_token"];
 
-fn assignment_keys() -> Keywords {
-    Keywords::new(
-        crate::secrets::RULES
-            .iter()
-            .filter(|r| ASSIGNMENT_RULES.contains(&r.kind))
-            .flat_map(|r| r.keywords.iter().map(|k| k.trim())),
-    )
+/// Built once: every stream scanner shares them.
+fn assignment_keys() -> &'static Keywords {
+    static KEYS: std::sync::OnceLock<Keywords> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        Keywords::new(
+            crate::secrets::RULES
+                .iter()
+                .filter(|r| ASSIGNMENT_RULES.contains(&r.kind))
+                .flat_map(|r| r.keywords.iter().map(|k| k.trim())),
+        )
+    })
+}
+
+fn secret_keywords() -> &'static Keywords {
+    static KEYS: std::sync::OnceLock<Keywords> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        Keywords::new(
+            crate::secrets::RULES
+                .iter()
+                .flat_map(|r| r.keywords.iter().copied()),
+        )
+    })
 }
 
 /// ASCII keywords grouped by their lowercased first byte, for case-insensitive checks of the
@@ -343,7 +354,7 @@ mod tests {
     }
 
     fn secret_gap_default(before: &[u8]) -> bool {
-        secret_gap(before, &assignment_keys())
+        secret_gap(before, assignment_keys())
     }
 
     #[test]
@@ -378,9 +389,9 @@ mod tests {
 
     #[test]
     fn a_word_is_held_only_from_where_a_secret_may_begin() {
-        let keywords = CutRules::new(&Plan::default(), 0, None, None).secret_keywords;
+        let keywords = secret_keywords();
         assert!(secret_gap_default(b"DB_PASSWORD"));
-        let at = |t: &str| secret_start_in_last_word(t.as_bytes(), &keywords);
+        let at = |t: &str| secret_start_in_last_word(t.as_bytes(), keywords);
         assert_eq!(at("say Hello"), "say Hello".len());
         assert_eq!(at("say ghp_12"), "say ".len());
         assert_eq!(at("mytoken"), "my".len());

@@ -80,7 +80,7 @@ pub struct Applied {
 }
 
 /// Which detectors run in one pass, with their actions.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     actions: [Option<Action>; 7],
     decode: bool,
