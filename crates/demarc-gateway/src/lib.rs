@@ -4,38 +4,39 @@
 //! on input and on output (streamed output included, event by event); requests are routed to
 //! upstreams with timeouts, retries, failover and a circuit breaker; every request leaves
 //! exactly one audit event. The library has no knowledge of the CLI: the binary builds a
-//! [`config::GatewayConfig`], a [`keys::KeyRing`], an [`audit::AuditSink`] and the policies,
+//! [`config::GatewayConfig`], a [`keys::KeySource`], an [`audit::AuditSink`] and the policies,
 //! then calls [`server::Gateway::start`] and [`server::serve`].
 
-/// One audit event per request, a bounded queue and a batching writer.
+// Code map (each module's own docs say more).
+// One audit event per request, a bounded queue and a batching writer.
 pub mod audit;
-/// The config file (YAML), validated into domain types; every problem named by field.
+// The config file (YAML), validated into domain types; every problem named by field.
 pub mod config;
-/// Errors in OpenAI's JSON shape.
+// Errors in OpenAI's JSON shape.
 pub mod error;
-/// The fake upstream for tests and benchmarks (latency, pacing, faults, tool calls).
+// The fake upstream for tests and benchmarks (latency, pacing, faults, tool calls).
 pub mod fake;
-/// Grounding passages from approved sources, filtered by the caller's groups.
+// Grounding passages from approved sources, filtered by the caller's groups.
 pub mod grounding;
-/// The adapter from `demarc-guard` to the [`policy::Policy`] seam.
+// The adapter from `demarc-guard` to the [`policy::Policy`] seam.
 pub mod guard;
-/// Gateway keys: random, shown once, stored hashed, compared in constant time.
+// Gateway keys: random, shown once, stored hashed, compared in constant time.
 pub mod keys;
-/// Rate limits and token budgets per application and per end user.
+// Rate limits and token budgets per application and per end user.
 pub mod limits;
-/// Prometheus metrics.
+// Prometheus metrics.
 pub mod metrics;
-/// Where text lives in OpenAI-shaped bodies (messages, tool-call arguments, Responses
-/// items), and the filter every streamed event passes through.
+// Where text lives in OpenAI-shaped bodies (messages, tool-call arguments, Responses
+// items), and the filter every streamed event passes through.
 pub mod openai;
-/// The gateway's view of a guard policy: input scan, incremental output scan, restore.
+// The gateway's view of a guard policy: input scan, incremental output scan, restore.
 pub mod policy;
-/// The router, the proxy pipeline, streaming, admission and shutdown.
+// The router, the proxy pipeline, streaming, admission and shutdown.
 pub mod server;
-/// Server-sent events: bounded incremental parser and encoder.
+// Server-sent events: bounded incremental parser and encoder.
 pub mod sse;
-/// Keys, audit and evidence in `demarc-store`.
+// Keys, audit and evidence in `demarc-store`.
 pub mod store;
-/// Upstream requests (OpenAI-compatible, Azure): timeouts, retries honouring
-/// `Retry-After`, failover, circuit breaker.
+// Upstream requests (OpenAI-compatible, Azure): timeouts, retries honouring
+// `Retry-After`, failover, circuit breaker.
 pub mod upstream;
