@@ -18,7 +18,7 @@ pub mod error;
 pub mod fake;
 // Grounding passages from approved sources, filtered by the caller's groups.
 pub mod grounding;
-// The adapter from `demarc-guard` to the [`policy::Policy`] seam.
+// The adapter from `demarc-guard` to the `policy::Policy` seam.
 pub mod guard;
 // Gateway keys: random, shown once, stored hashed, compared in constant time.
 pub mod keys;
