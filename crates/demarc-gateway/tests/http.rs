@@ -293,10 +293,7 @@ async fn retry_then_success_and_failover_to_the_next_upstream() {
     assert_eq!(events[0].attempts, 3);
 
     // The first upstream refuses connections (nothing listens there); the second answers.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_reserved, dead) = refusing_address();
     let h = Harness::start_with_first_upstream(&format!("http://{dead}/v1"), FakeConfig::default())
         .await;
     let r = h.post("/v1/chat/completions", &chat("failover")).await;
@@ -311,10 +308,7 @@ async fn retry_then_success_and_failover_to_the_next_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_and_timeout() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_reserved, dead) = refusing_address();
     let h =
         Harness::start_with_upstream_url(&format!("http://{dead}/v1"), FakeConfig::default()).await;
     let r = h.post("/v1/chat/completions", &chat("anyone?")).await;
@@ -923,4 +917,13 @@ async fn a_stream_that_stalls_midway_ends_at_the_total_timeout() {
     let events = h.stop().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].error.as_deref(), Some("upstream_timeout"));
+}
+
+/// An address where connections are refused: the port stays bound (so no other test's server
+/// can take it while this test runs) but nothing listens on it.
+fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }
