@@ -309,7 +309,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             .into_response()
         }
         Kind::Chat | Kind::Responses => {
-            let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {}", last_user_text(&body)));
+            let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {}", body.as_object().map(crate::openai::last_user_text).unwrap_or_default()));
             let prompt_tokens = (bytes.len() / 4) as u64;
             let completion_tokens = (reply.len() / 4).max(1) as u64;
             let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -384,41 +384,6 @@ fn error(status: u16, message: &str) -> Response {
     let body =
         json!({"error": {"message": message, "type": "fake_error", "param": null, "code": "fake"}});
     (status, axum::Json(body)).into_response()
-}
-
-/// The text of the last user message or input.
-pub fn last_user_text(body: &Value) -> String {
-    let text_of = |content: &Value| -> String {
-        match content {
-            Value::String(s) => s.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-            _ => String::new(),
-        }
-    };
-    if let Some(Value::Array(messages)) = body.get("messages") {
-        if let Some(m) = messages
-            .iter()
-            .rev()
-            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        {
-            return m.get("content").map(text_of).unwrap_or_default();
-        }
-    }
-    match body.get("input") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .rev()
-            .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
-            .and_then(|i| i.get("content"))
-            .map(text_of)
-            .unwrap_or_default(),
-        _ => String::new(),
-    }
 }
 
 fn chat_completion(model: &str, reply: &str, (p, c): (u64, u64)) -> Value {

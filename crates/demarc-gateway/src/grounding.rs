@@ -84,7 +84,7 @@ impl Grounding {
         if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Responses) {
             return Ok(None);
         }
-        let question = last_user_text(request);
+        let question = crate::openai::last_user_text(request);
         if question.trim().is_empty() {
             return Ok(None);
         }
@@ -127,39 +127,5 @@ impl Grounding {
                 .map(|p| format!("{}/{}", p.source, p.document))
                 .collect(),
         }))
-    }
-}
-
-/// The text of the last user message (chat) or input (Responses API).
-fn last_user_text(request: &Map<String, Value>) -> String {
-    let text_of = |content: &Value| match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    let user = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("user");
-    if let Some(Value::Array(messages)) = request.get("messages") {
-        return messages
-            .iter()
-            .rev()
-            .find(user)
-            .and_then(|m| m.get("content"))
-            .map(text_of)
-            .unwrap_or_default();
-    }
-    match request.get("input") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .rev()
-            .find(user)
-            .and_then(|m| m.get("content"))
-            .map(text_of)
-            .unwrap_or_default(),
-        _ => String::new(),
     }
 }

@@ -5,6 +5,25 @@
 
 use std::path::Path;
 
+/// `text` in pieces of about `size` bytes, each ending on a character boundary (how a stream
+/// scanner is fed in the benchmarks).
+#[allow(dead_code)] // each including target uses what it needs
+pub fn chunks(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        let mut end = (at + size).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let piece = &text[at..end];
+        at = end;
+        Some(piece)
+    })
+}
+
 /// Build about `target` bytes of corpus from the repository at `repo`.
 pub fn build(repo: &Path, target: usize) -> String {
     let prose =

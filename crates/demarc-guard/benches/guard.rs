@@ -28,14 +28,8 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("stream_input", chunk), |b| {
             b.iter(|| {
                 let mut s = guard.stream(Direction::Input);
-                let mut at = 0;
-                while at < text.len() {
-                    let mut end = (at + chunk).min(text.len());
-                    while !text.is_char_boundary(end) {
-                        end += 1;
-                    }
-                    std::hint::black_box(s.push(&text[at..end]));
-                    at = end;
+                for piece in corpus::chunks(&text, chunk) {
+                    std::hint::black_box(s.push(piece));
                 }
                 s.finish()
             })

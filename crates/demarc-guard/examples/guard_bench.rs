@@ -87,14 +87,8 @@ fn main() {
         for (chunk, out) in [(4096usize, &mut stream_4k), (65536, &mut stream_64k)] {
             let t = Clock::start();
             let mut s = guard.stream(Direction::Input);
-            let mut at = 0;
-            while at < text.len() {
-                let mut end = (at + chunk).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end += 1;
-                }
-                std::hint::black_box(s.push(&text[at..end]));
-                at = end;
+            for piece in corpus::chunks(&text, chunk) {
+                std::hint::black_box(s.push(piece));
             }
             std::hint::black_box(s.finish());
             out.push(mbs(t.stop().1));
@@ -113,14 +107,8 @@ fn main() {
     for run in 0..3 {
         let t = Clock::start();
         let mut s = guard.stream(Direction::Output);
-        let mut at = 0;
-        while at < tokens.len() {
-            let mut end = (at + 4).min(tokens.len());
-            while !tokens.is_char_boundary(end) {
-                end += 1;
-            }
-            let out = s.push(&tokens[at..end]);
-            at = end;
+        for piece in corpus::chunks(tokens, 4) {
+            let out = s.push(piece);
             if run == 0 {
                 held.push(s.held() as f64);
             }

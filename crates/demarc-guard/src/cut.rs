@@ -211,25 +211,22 @@ impl Keywords {
     /// The earliest offset in `word` where a keyword occurs or where a tail of `word` is the
     /// beginning of one.
     fn earliest_start(&self, word: &[u8]) -> Option<usize> {
-        (0..word.len()).find(|&p| {
-            let rest = &word[p..];
-            self.by_first[usize::from(rest[0].to_ascii_lowercase())]
-                .iter()
-                .any(|k| {
-                    let n = rest.len().min(k.len());
-                    rest[..n].eq_ignore_ascii_case(&k[..n])
-                })
-        })
+        (0..word.len()).find(|&p| self.begins(&word[p..], true))
     }
 
     /// Whether a whole keyword occurs in `word`.
     fn occurs_in(&self, word: &[u8]) -> bool {
-        (0..word.len()).any(|p| {
-            let rest = &word[p..];
-            self.by_first[usize::from(rest[0].to_ascii_lowercase())]
-                .iter()
-                .any(|k| rest.len() >= k.len() && rest[..k.len()].eq_ignore_ascii_case(k))
-        })
+        (0..word.len()).any(|p| self.begins(&word[p..], false))
+    }
+
+    /// Whether a keyword begins `rest` (or, with `or_prefix`, `rest` begins a keyword).
+    fn begins(&self, rest: &[u8], or_prefix: bool) -> bool {
+        self.by_first[usize::from(rest[0].to_ascii_lowercase())]
+            .iter()
+            .any(|k| {
+                let n = rest.len().min(k.len());
+                (or_prefix || n == k.len()) && rest[..n].eq_ignore_ascii_case(&k[..n])
+            })
     }
 }
 
