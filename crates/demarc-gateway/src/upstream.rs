@@ -446,6 +446,19 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
     }
 
+    proptest::proptest! {
+        /// Whatever an upstream puts in the header: no panic, and any wait it yields is finite
+        /// (a number of seconds never overflows into a wrapped or negative wait).
+        #[test]
+        fn retry_after_never_panics(value in "\\PC{0,40}", secs in proptest::num::u64::ANY) {
+            let now = time::macros::datetime!(2026-11-26 10:00:00 UTC);
+            let _ = parse_retry_after(&value, now);
+            if let Some(d) = parse_retry_after(&secs.to_string(), now) {
+                proptest::prop_assert_eq!(d, Duration::from_secs(secs));
+            }
+        }
+    }
+
     #[test]
     fn breaker_opens_after_threshold_and_allows_one_trial() {
         let b = Breaker::new(2, Duration::from_millis(30));
