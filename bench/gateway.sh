@@ -21,7 +21,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cargo build --release -q -p demarc-cli -p demarc-gateway --example loadgen
+cargo build --release -q -p demarc-cli && cargo build --release -q -p demarc-gateway --example loadgen
 BIN=target/release/demarc
 LOAD=target/release/examples/loadgen
 

@@ -21,7 +21,7 @@ OUT=bench-out/guard
 mkdir -p "$OUT"
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null 2>&1 || true
 
-cargo build --release -q -p demarc-cli -p demarc-guard --example guard_bench
+cargo build --release -q -p demarc-cli && cargo build --release -q -p demarc-guard --example guard_bench
 BIN=target/release
 "$BIN/examples/guard_bench" --mb "$MB" --write-corpus "$OUT/corpus.txt"
 echo "## in-process (guard_bench, $MB MB corpus)"
