@@ -194,6 +194,9 @@ impl Auditor {
     }
 }
 
+/// How long the writer waits for more events once one has arrived.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 async fn write_loop(
     mut rx: mpsc::Receiver<AuditEvent>,
     sink: Arc<dyn AuditSink>,
@@ -203,6 +206,18 @@ async fn write_loop(
 ) {
     let mut buf = Vec::with_capacity(batch);
     while rx.recv_many(&mut buf, batch).await > 0 {
+        // Wait a moment for more events so that one transaction carries many: under load, a
+        // write per request costs the store (and the threads handing it over) more than the
+        // request itself. A full batch goes out without waiting.
+        if buf.len() < batch {
+            tokio::time::sleep(LINGER).await;
+            while buf.len() < batch {
+                match rx.try_recv() {
+                    Ok(event) => buf.push(event),
+                    Err(_) => break,
+                }
+            }
+        }
         // A failed write is retried a few times; the store may be briefly busy.
         let mut ok = false;
         for attempt in 0..3u32 {

@@ -39,27 +39,33 @@ impl Parser {
     }
 
     /// Parse `bytes`, appending every event they complete to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
-        for &b in bytes {
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
+        while !bytes.is_empty() {
             if self.after_cr {
                 self.after_cr = false;
-                if b == b'\n' {
+                if bytes[0] == b'\n' {
+                    bytes = &bytes[1..];
                     continue;
                 }
             }
-            match b {
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
-                    self.end_line(out)?;
-                }
-                _ => {
-                    if self.line.len() >= MAX_EVENT_BYTES {
-                        return Err(SseError::TooLarge);
-                    }
-                    self.line.push(b);
-                }
-            }
+            // Whole runs up to the next line break at a time, not byte by byte.
+            let Some(at) = memchr::memchr2(b'\n', b'\r', bytes) else {
+                self.extend_line(bytes)?;
+                break;
+            };
+            self.extend_line(&bytes[..at])?;
+            self.after_cr = bytes[at] == b'\r';
+            self.end_line(out)?;
+            bytes = &bytes[at + 1..];
         }
+        Ok(())
+    }
+
+    fn extend_line(&mut self, part: &[u8]) -> Result<(), SseError> {
+        if self.line.len() + part.len() > MAX_EVENT_BYTES {
+            return Err(SseError::TooLarge);
+        }
+        self.line.extend_from_slice(part);
         Ok(())
     }
 
