@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
@@ -474,6 +472,7 @@ impl Gateway {
             ctx.endpoint,
             &upstream_model,
             Some(body),
+            ctx.stream,
             &on_error,
         )
         .await;
@@ -496,11 +495,11 @@ impl Gateway {
 
         let is_sse = answer
             .response
-            .headers()
+            .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        if is_sse && answer.response.status().is_success() {
+        if is_sse && answer.response.status.is_success() {
             return Arc::clone(&self).stream(ctx, slot, app.policy.clone(), vault, answer);
         }
         self.complete(ctx, slot, app.policy.as_ref(), &vault, answer)
@@ -753,6 +752,7 @@ impl Gateway {
             Endpoint::Models,
             "",
             None,
+            false,
             &on_error,
         )
         .await
@@ -788,7 +788,7 @@ impl Gateway {
         vault: &Arc<Vault>,
         answer: upstream::Answer,
     ) -> Response {
-        let status = answer.response.status();
+        let status = answer.response.status;
         let bytes = match read_limited(answer.response, answer.deadline).await {
             Ok(bytes) => bytes,
             Err(e) => return self.fail(ctx, slot, e),
@@ -855,7 +855,7 @@ impl Gateway {
         let state = StreamState {
             gateway: self,
             finish: Some((ctx, slot)),
-            upstream: Box::pin(answer.response.bytes_stream()),
+            upstream: answer.response,
             deadline: answer.deadline,
             parser: sse::Parser::new(),
             events: Vec::new(),
@@ -934,10 +934,7 @@ fn route_model(app: &App, request: &mut Map<String, Value>) -> Result<(String, S
     }
 }
 
-async fn read_limited(
-    mut response: reqwest::Response,
-    deadline: Instant,
-) -> Result<Bytes, ApiError> {
+async fn read_limited(mut response: upstream::Reply, deadline: Instant) -> Result<Bytes, ApiError> {
     let mut buf = Vec::new();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -1039,13 +1036,11 @@ impl Ctx {
     }
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
 struct StreamState {
     gateway: Arc<Gateway>,
     /// Taken when the audit event is written; still here on drop means the client left.
     finish: Option<(Ctx, Slot)>,
-    upstream: ByteStream,
+    upstream: upstream::Reply,
     deadline: Instant,
     parser: sse::Parser,
     events: Vec<sse::Event>,
@@ -1071,7 +1066,7 @@ impl StreamState {
                 return None;
             }
             let remaining = self.deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(remaining, self.upstream.next()).await {
+            match tokio::time::timeout(remaining, self.upstream.chunk()).await {
                 Err(_) => self.end_early(
                     "upstream_timeout",
                     "upstream did not finish the stream in time",
@@ -1085,14 +1080,14 @@ impl StreamState {
                 if self.done {
                     break;
                 }
-                let mut item = self.upstream.next().now_or_never();
-                if self.chunk_gap < BURST_GAP {
+                let mut item = self.upstream.chunk().now_or_never();
+                if self.chunk_gap < BURST_GAP && !self.upstream.reads_whole_bursts() {
                     for _ in 0..BURST_YIELDS {
                         if item.is_some() {
                             break;
                         }
                         tokio::task::yield_now().await;
-                        item = self.upstream.next().now_or_never();
+                        item = self.upstream.chunk().now_or_never();
                     }
                 }
                 match item {
@@ -1108,14 +1103,16 @@ impl StreamState {
         }
     }
 
-    fn on_item(&mut self, item: Option<reqwest::Result<Bytes>>) {
+    fn on_item(&mut self, item: Result<Option<Bytes>, upstream::BodyCut>) {
         let now = Instant::now();
         self.chunk_gap = now.saturating_duration_since(self.last_chunk);
         self.last_chunk = now;
         match item {
-            Some(Ok(bytes)) => self.on_bytes(&bytes),
-            Some(Err(_)) => self.end_early("upstream_cut", "upstream broke off the stream"),
-            None => {
+            Ok(Some(bytes)) => self.on_bytes(&bytes),
+            Err(upstream::BodyCut) => {
+                self.end_early("upstream_cut", "upstream broke off the stream")
+            }
+            Ok(None) => {
                 let incomplete = self.parser.finish();
                 if incomplete || !self.filter.saw_done {
                     self.end_early(

@@ -4,11 +4,14 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
 
 use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::error::ApiError;
+use crate::h1;
 
 /// The API operation a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -31,10 +34,13 @@ impl Endpoint {
     }
 }
 
-/// One configured upstream with its HTTP client and breaker state.
+/// One configured upstream with its HTTP clients and breaker state.
 pub struct Upstream {
     pub config: UpstreamConfig,
     client: reqwest::Client,
+    /// The lean client for streamed answers; `None` where an HTTP proxy is configured (only the
+    /// general client honours `HTTP(S)_PROXY`) or the URL is not plain `http`/`https`.
+    streaming: Option<Arc<h1::Client>>,
     auth: Option<(&'static str, HeaderValue)>,
     breaker: Breaker,
 }
@@ -58,9 +64,13 @@ impl Upstream {
             Some((name, value))
         });
         let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
+        let streaming = (!proxy_configured())
+            .then(|| h1::Client::new(&config.base_url, config.timeouts.connect))
+            .flatten();
         Ok(Self {
             config,
             client,
+            streaming,
             auth,
             breaker,
         })
@@ -94,6 +104,53 @@ impl Upstream {
                 }
             },
         }
+    }
+
+    /// One attempt: send the request and wait for the answer's head. Streamed requests go
+    /// through the lean client where there is one.
+    async fn call(
+        &self,
+        endpoint: Endpoint,
+        model: &str,
+        body: Option<Bytes>,
+        stream: bool,
+    ) -> Result<Reply, CallError> {
+        if let (true, Some(client), Some(body)) = (stream, &self.streaming, &body) {
+            let url = self.url(endpoint, model);
+            let url = reqwest::Url::parse(&url).map_err(|_| CallError { connect: true })?;
+            let path = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_string(),
+            };
+            let json = HeaderValue::from_static("application/json");
+            let mut headers = vec![("content-type", &json)];
+            if let Some((name, value)) = &self.auth {
+                headers.push((name, value));
+            }
+            let response = client
+                .send("POST", &path, &headers, body)
+                .await
+                .map_err(|e| CallError {
+                    connect: e.is_connect(),
+                })?;
+            return Ok(Reply {
+                status: response.status,
+                headers: response.headers,
+                body: ReplyBody::Streaming(response.body),
+            });
+        }
+        let mut response = self
+            .request(endpoint, model, body)
+            .send()
+            .await
+            .map_err(|e| CallError {
+                connect: e.is_connect(),
+            })?;
+        Ok(Reply {
+            status: response.status(),
+            headers: std::mem::take(response.headers_mut()),
+            body: ReplyBody::General(response),
+        })
     }
 
     fn request(
@@ -181,9 +238,56 @@ impl Breaker {
     }
 }
 
+/// Whether the environment routes HTTP through a proxy.
+fn proxy_configured() -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|name| {
+            [name.to_string(), name.to_lowercase()]
+                .iter()
+                .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+        })
+}
+
+/// An attempt that got no answer.
+struct CallError {
+    connect: bool,
+}
+
+/// An upstream's answer: its head, and its body to read.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: ReplyBody,
+}
+
+enum ReplyBody {
+    General(reqwest::Response),
+    Streaming(h1::Body),
+}
+
+/// The connection broke before the body was complete.
+#[derive(Debug)]
+pub struct BodyCut;
+
+impl Reply {
+    /// The next piece of the body, `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, BodyCut> {
+        match &mut self.body {
+            ReplyBody::General(response) => response.chunk().await.map_err(|_| BodyCut),
+            ReplyBody::Streaming(body) => body.chunk().await.map_err(|_| BodyCut),
+        }
+    }
+
+    /// Whether each read already returns all that arrived (so waiting for more is useless).
+    pub fn reads_whole_bursts(&self) -> bool {
+        matches!(self.body, ReplyBody::Streaming(_))
+    }
+}
+
 /// A response whose headers arrived from an upstream, and what it took to get it.
 pub struct Answer {
-    pub response: reqwest::Response,
+    pub response: Reply,
     pub upstream: usize,
     pub attempts: u32,
     /// Deadline for the whole exchange, body included.
@@ -222,12 +326,12 @@ pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Durat
 }
 
 /// The `Retry-After` of a 429 or 503 answer, if it has a readable one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let status = response.status();
+fn retry_after(response: &Reply) -> Option<Duration> {
+    let status = response.status;
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
         return None;
     }
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let value = response.headers.get(reqwest::header::RETRY_AFTER)?;
     parse_retry_after(value.to_str().ok()?, time::OffsetDateTime::now_utc())
 }
 
@@ -244,6 +348,7 @@ pub async fn send(
     endpoint: Endpoint,
     model: &str,
     body: Option<Bytes>,
+    stream: bool,
     on_error: &(dyn Fn(usize) + Sync),
 ) -> Result<Answer, Failure> {
     let started = Instant::now();
@@ -277,12 +382,12 @@ pub async fn send(
             let first_byte = timeouts.first_byte.min(timeouts.total);
             let sent = tokio::time::timeout(
                 first_byte,
-                upstream.request(endpoint, model, body.clone()).send(),
+                upstream.call(endpoint, model, body.clone(), stream),
             )
             .await;
             let mut wants: Option<Duration> = None;
             let mut error = match sent {
-                Ok(Ok(response)) if !retryable(response.status()) => {
+                Ok(Ok(response)) if !retryable(response.status) => {
                     upstream.breaker.success();
                     return Ok(Answer {
                         response,
@@ -292,7 +397,7 @@ pub async fn send(
                     });
                 }
                 Ok(Ok(response)) => {
-                    let status = response.status();
+                    let status = response.status;
                     wants = retry_after(&response);
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         ApiError::rate_limited(
@@ -308,7 +413,7 @@ pub async fn send(
                     }
                 }
                 Ok(Err(e)) => {
-                    let what = if e.is_connect() {
+                    let what = if e.connect {
                         "cannot connect to"
                     } else {
                         "request failed at"
