@@ -72,6 +72,7 @@ struct RawUpstream {
     kind: String,
     base_url: String,
     api_key_env: Option<String>,
+    ca_file: Option<PathBuf>,
     api_version: Option<String>,
     #[serde(default)]
     deployments: BTreeMap<String, String>,
@@ -233,6 +234,8 @@ pub struct UpstreamConfig {
     pub base_url: String,
     /// The upstream credential, read from the environment at start-up; never logged.
     pub api_key: Option<String>,
+    /// PEM certificates trusted for this upstream besides the public roots (a private CA).
+    pub ca_file: Option<PathBuf>,
     pub timeouts: Timeouts,
     pub max_retries: u32,
     pub backoff: Duration,
@@ -287,6 +290,7 @@ impl GatewayConfig {
             api_key: std::env::var("DEMARC_UPSTREAM_API_KEY")
                 .ok()
                 .filter(|k| !k.is_empty()),
+            ca_file: None,
             timeouts: default_timeouts(),
             max_retries: 2,
             backoff: Duration::from_millis(100),
@@ -352,6 +356,13 @@ impl GatewayConfig {
                     if source.path.is_relative() {
                         source.path = base.join(&source.path);
                     }
+                }
+            }
+        }
+        for upstream in &mut config.upstreams {
+            if let Some(ca_file) = &upstream.ca_file {
+                if ca_file.is_relative() {
+                    upstream.ca_file = Some(base.join(ca_file));
                 }
             }
         }
@@ -493,6 +504,7 @@ impl GatewayConfig {
                 kind,
                 base_url: u.base_url.trim_end_matches('/').to_string(),
                 api_key,
+                ca_file: u.ca_file,
                 timeouts,
                 max_retries: u.retries.max.unwrap_or(2).min(10),
                 backoff: Duration::from_millis(u.retries.backoff_ms.unwrap_or(100)),
@@ -696,5 +708,22 @@ mod example_tests {
         assert_eq!(c.applications.len(), 4);
         assert!(c.estate.unwrap().ends_with("bank-estate.yaml"));
         assert!(matches!(c.applications[3].policy, PolicySpec::Document(_)));
+    }
+
+    #[test]
+    fn a_relative_ca_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.yaml");
+        std::fs::write(
+            &path,
+            "upstreams: [{id: a, base_url: 'https://x', ca_file: certs/ca.pem}]\n\
+             applications: [{id: app, upstreams: [a]}]\n",
+        )
+        .unwrap();
+        let c = GatewayConfig::load(&path).unwrap();
+        assert_eq!(
+            c.upstreams[0].ca_file.as_deref(),
+            Some(dir.path().join("certs/ca.pem").as_path())
+        );
     }
 }

@@ -18,6 +18,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use rustls::pki_types::CertificateDer;
+
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 16 * 1024;
 /// The largest response head (status line and headers) accepted.
@@ -70,8 +72,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base_url`'s scheme, host and port; `None` for a URL it cannot serve.
-    pub fn new(base_url: &str, connect_timeout: Duration) -> Option<Arc<Self>> {
+    /// A client for `base_url`'s scheme, host and port, trusting `extra_roots` besides the
+    /// public roots; `None` for a URL it cannot serve.
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Option<Arc<Self>> {
         let url = reqwest::Url::parse(base_url).ok()?;
         let host = url
             .host_str()?
@@ -82,7 +89,10 @@ impl Client {
             "http" => None,
             "https" => {
                 let name = rustls::pki_types::ServerName::try_from(host.to_string()).ok()?;
-                Some((tokio_rustls::TlsConnector::from(tls_config()?), name))
+                Some((
+                    tokio_rustls::TlsConnector::from(tls_config(extra_roots)?),
+                    name,
+                ))
             }
             _ => return None,
         };
@@ -239,24 +249,31 @@ impl Client {
     }
 }
 
-/// The roots the general client trusts too (Mozilla's, through `webpki-roots`).
-fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
-    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
+/// The roots the general client trusts too (Mozilla's, through `webpki-roots`), and any the
+/// upstream adds. The common case, no additions, is built once.
+fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Option<Arc<rustls::ClientConfig>> {
+    fn build(extra_roots: &[CertificateDer<'static>]) -> Option<Arc<rustls::ClientConfig>> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for cert in extra_roots {
+            roots.add(cert.clone()).ok()?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Some(Arc::new(config))
+    }
+    static PUBLIC: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
         std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .ok()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Some(Arc::new(config))
-        })
-        .clone()
+    if extra_roots.is_empty() {
+        PUBLIC.get_or_init(|| build(&[])).clone()
+    } else {
+        build(extra_roots)
+    }
 }
 
 /// A response whose head has arrived.
@@ -524,8 +541,133 @@ impl AsyncWrite for Io {
     }
 }
 
+/// A loopback HTTP/1.1 server with canned answers, plain or TLS, for this module's tests and
+/// the upstream tests.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+    pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+    pub struct Server {
+        pub url: String,
+        pub connections: Arc<AtomicUsize>,
+        /// The request heads received, in order.
+        pub heads: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Server {
+        pub fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    fn acceptor() -> tokio_rustls::TlsAcceptor {
+        let certs = CertificateDer::pem_file_iter(format!("{FIXTURES}/test-upstream.crt"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/test-upstream.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    /// Answer each request with the next canned answer. An answer that ends in `CLOSE` is sent
+    /// without it and the connection is then closed.
+    pub async fn serve(answers: Vec<&'static [u8]>, tls: bool) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}/v1", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let (count, seen) = (connections.clone(), heads.clone());
+        let tls = tls.then(acceptor);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let (answers, seen, tls) = (answers.clone(), seen.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => answer(socket, answers, seen).await,
+                        Some(tls) => {
+                            if let Ok(socket) = tls.accept(socket).await {
+                                answer(socket, answers, seen).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            url,
+            connections,
+            heads,
+        }
+    }
+
+    async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+        mut socket: S,
+        answers: Arc<Mutex<VecDeque<&'static [u8]>>>,
+        seen: Arc<Mutex<Vec<String>>>,
+    ) {
+        let mut buf = Vec::new();
+        let mut piece = [0u8; 4096];
+        loop {
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match socket.read(&mut piece).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&piece[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_string)
+                })
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while buf.len() < head_end + length {
+                let n = socket.read(&mut piece).await.unwrap();
+                buf.extend_from_slice(&piece[..n]);
+            }
+            buf.drain(..head_end + length);
+            seen.lock().unwrap().push(head);
+            let Some(answer) = answers.lock().unwrap().pop_front() else {
+                return;
+            };
+            match answer.strip_suffix(b"CLOSE") {
+                Some(answer) => {
+                    socket.write_all(answer).await.unwrap();
+                    let _ = socket.shutdown().await;
+                    return;
+                }
+                None => socket.write_all(answer).await.unwrap(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_server::{FIXTURES, serve};
     use super::*;
     use proptest::prelude::*;
 
@@ -605,6 +747,176 @@ mod tests {
             framing(StatusCode::NO_CONTENT, &HeaderMap::new()),
             Ok(Framing::Length(0))
         ));
+    }
+
+    const CHUNKED_OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n7\r\ndata: 1\r\n2\r\n\n\n\r\n0\r\n\r\n";
+
+    async fn body_of(response: Response) -> Result<Vec<u8>, Error> {
+        let mut body = response.body;
+        let mut all = Vec::new();
+        while let Some(piece) = body.chunk().await? {
+            all.extend_from_slice(&piece);
+        }
+        Ok(all)
+    }
+
+    async fn post(client: &Arc<Client>) -> Result<Response, Error> {
+        let key = HeaderValue::from_static("Bearer upstream-key");
+        client
+            .send(
+                "POST",
+                "/v1/chat/completions?x=1",
+                &[("authorization", &key)],
+                b"{}",
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn keep_alive_connections_are_reused_and_requests_are_well_formed() {
+        let server = serve(vec![CHUNKED_OK, CHUNKED_OK], false).await;
+        let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+        for _ in 0..2 {
+            let response = post(&client).await.unwrap();
+            assert_eq!(response.status, StatusCode::OK);
+            assert_eq!(response.headers["content-type"], "text/event-stream");
+            assert_eq!(body_of(response).await.unwrap(), b"data: 1\n\n");
+        }
+        assert_eq!(server.connections(), 1, "one pooled connection");
+        let head = server.heads.lock().unwrap()[0].clone();
+        let authority = server
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1");
+        assert!(
+            head.starts_with("POST /v1/chat/completions?x=1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        for line in [
+            format!("host: {authority}"),
+            "content-length: 2".into(),
+            "authorization: Bearer upstream-key".into(),
+        ] {
+            assert!(head.contains(&line), "{line} in {head}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_closed_by_the_server_is_replaced() {
+        // The server closes after the first answer without saying so (an idle timeout).
+        let first: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokCLOSE";
+        let server = serve(vec![first, CHUNKED_OK], false).await;
+        let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+        assert_eq!(body_of(post(&client).await.unwrap()).await.unwrap(), b"ok");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let again = post(&client).await.unwrap();
+        assert_eq!(body_of(again).await.unwrap(), b"data: 1\n\n");
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn informational_heads_are_skipped_and_close_delimited_bodies_end_at_close() {
+        let answer: &'static [u8] =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nretry-after: 2\r\n\r\nlater";
+        let server = serve(vec![answer, b"CLOSE"], false).await;
+        let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+        let server2 = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nuntil closeCLOSE"], false).await;
+        let response = post(&client).await.unwrap();
+        assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers["retry-after"], "2");
+        drop(response); // no framing: the body runs to a close that never comes
+        let client2 = Client::new(&server2.url, Duration::from_secs(1), &[]).unwrap();
+        assert_eq!(
+            body_of(post(&client2).await.unwrap()).await.unwrap(),
+            b"until close"
+        );
+    }
+
+    #[tokio::test]
+    async fn broken_answers_are_errors() {
+        for (answer, expect) in [
+            (&b"NOT HTTP\r\n\r\n"[..], "invalid response head"),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-len",
+                "connection closed inside the head",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
+                "invalid content-length",
+            ),
+        ] {
+            let closing: &'static [u8] = Box::leak([answer, b"CLOSE"].concat().into_boxed_slice());
+            let server = serve(vec![closing], false).await;
+            let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+            match post(&client).await {
+                Err(Error::Malformed(m)) => assert_eq!(m, expect),
+                Err(e) => panic!("{expect}: {e}"),
+                Ok(r) => panic!("{expect}: got {}", r.status),
+            }
+        }
+        // A chunked body cut before its last chunk.
+        let cut: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhelCLOSE";
+        let server = serve(vec![cut], false).await;
+        let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+        assert!(matches!(
+            body_of(post(&client).await.unwrap()).await,
+            Err(Error::Cut)
+        ));
+        // Nobody listening.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let closed = format!("http://{}/v1", socket.local_addr().unwrap());
+        let client = Client::new(&closed, Duration::from_secs(1), &[]).unwrap();
+        assert!(post(&client).await.is_err_and(|e| e.is_connect()));
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_midway_is_not_pooled() {
+        let endless: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\ndata: 1\r\n";
+        let server = serve(vec![endless, CHUNKED_OK], false).await;
+        let client = Client::new(&server.url, Duration::from_secs(1), &[]).unwrap();
+        let mut body = post(&client).await.unwrap().body;
+        assert_eq!(body.chunk().await.unwrap().unwrap().as_ref(), b"data: 1");
+        drop(body);
+        assert_eq!(
+            body_of(post(&client).await.unwrap()).await.unwrap(),
+            b"data: 1\n\n"
+        );
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn tls_with_a_private_ca_and_keep_alive() {
+        use rustls::pki_types::pem::PemObject;
+        let ca = CertificateDer::from_pem_file(format!("{FIXTURES}/test-ca.crt")).unwrap();
+        let server = serve(vec![CHUNKED_OK, CHUNKED_OK], true).await;
+        let client = Client::new(&server.url, Duration::from_secs(2), &[ca]).unwrap();
+        for _ in 0..2 {
+            let response = post(&client).await.unwrap();
+            assert_eq!(body_of(response).await.unwrap(), b"data: 1\n\n");
+        }
+        assert_eq!(server.connections(), 1);
+        // Without the private CA the certificate is not trusted.
+        let untrusting = Client::new(&server.url, Duration::from_secs(2), &[]).unwrap();
+        match post(&untrusting).await {
+            Err(e) => assert!(
+                e.is_connect() && e.to_string().contains("certificate"),
+                "{e}"
+            ),
+            Ok(_) => panic!("an unknown CA was trusted"),
+        }
+    }
+
+    #[test]
+    fn urls_it_cannot_serve() {
+        assert!(Client::new("ftp://h/v1", Duration::from_secs(1), &[]).is_none());
+        assert!(Client::new("not a url", Duration::from_secs(1), &[]).is_none());
+        let c = Client::new("https://example.com:8443/v1", Duration::from_secs(1), &[]).unwrap();
+        assert_eq!(c.target.authority, "example.com:8443");
+        let c = Client::new("http://[::1]/v1", Duration::from_secs(1), &[]).unwrap();
+        assert_eq!((c.target.host.as_str(), c.target.port), ("::1", 80));
     }
 
     fn encode_chunked(parts: &[Vec<u8>]) -> Vec<u8> {

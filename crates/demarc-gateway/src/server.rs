@@ -51,8 +51,11 @@ pub const MAX_STORED_PROMPT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("upstream `{id}`: cannot build its HTTP client: {source}")]
-    Client { id: String, source: reqwest::Error },
+    #[error("upstream `{id}`: {source}")]
+    Client {
+        id: String,
+        source: crate::upstream::ClientError,
+    },
     #[error("application `{id}`: {message}")]
     Policy { id: String, message: String },
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::error::ApiError;
 use crate::h1;
+use rustls::pki_types::CertificateDer;
 
 /// The API operation a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,15 +46,48 @@ pub struct Upstream {
     breaker: Breaker,
 }
 
+/// Why an upstream's clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build its HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+    #[error("ca_file `{path}`: {message}")]
+    CaFile { path: String, message: String },
+}
+
+/// The certificates in a PEM file (at least one).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    let fail = |message: String| ClientError::CaFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("not PEM certificates ({e:?})")))?;
+    if certs.is_empty() {
+        return Err(fail("holds no `BEGIN CERTIFICATE` block".into()));
+    }
+    Ok(certs)
+}
+
 impl Upstream {
-    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    pub fn new(config: UpstreamConfig) -> Result<Self, ClientError> {
+        let extra_roots = match &config.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        for cert in &extra_roots {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert)?);
+        }
+        let client = builder.build()?;
         let auth = config.api_key.as_ref().and_then(|key| {
             let (name, value) = match config.kind {
                 UpstreamKind::OpenAi => ("authorization", format!("Bearer {key}")),
@@ -65,7 +99,7 @@ impl Upstream {
         });
         let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
         let streaming = (!proxy_configured())
-            .then(|| h1::Client::new(&config.base_url, config.timeouts.connect))
+            .then(|| h1::Client::new(&config.base_url, config.timeouts.connect, &extra_roots))
             .flatten();
         Ok(Self {
             config,
@@ -498,6 +532,7 @@ mod tests {
             kind,
             base_url: "https://h/v1".into(),
             api_key: Some("k".into()),
+            ca_file: None,
             timeouts: Timeouts {
                 connect: Duration::from_secs(1),
                 first_byte: Duration::from_secs(1),
@@ -561,6 +596,62 @@ mod tests {
             if let Some(d) = parse_retry_after(&secs.to_string(), now) {
                 proptest::prop_assert_eq!(d, Duration::from_secs(secs));
             }
+        }
+    }
+
+    /// Both clients (the general one for whole answers, the lean one for streams) reach a TLS
+    /// upstream whose certificate comes from the private CA in `ca_file`.
+    #[tokio::test]
+    async fn both_clients_trust_the_upstreams_ca_file() {
+        use crate::h1::test_server::{FIXTURES, serve};
+        let json: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let server = serve(vec![json, json], true).await;
+        let mut c = config(UpstreamKind::OpenAi);
+        c.base_url = server.url.clone();
+        c.ca_file = Some(format!("{FIXTURES}/test-ca.crt").into());
+        let upstream = Upstream::new(c).unwrap();
+        assert!(upstream.streaming.is_some());
+        for stream in [false, true] {
+            let answer = send(
+                std::slice::from_ref(&upstream),
+                &[0],
+                Endpoint::ChatCompletions,
+                "m",
+                Some(Bytes::from_static(b"{}")),
+                stream,
+                &|_| {},
+            )
+            .await
+            .unwrap_or_else(|f| panic!("stream {stream}: {}", f.error.message));
+            let mut reply = answer.response;
+            assert_eq!(reply.reads_whole_bursts(), stream);
+            assert_eq!(reply.chunk().await.unwrap().unwrap().as_ref(), b"{}");
+        }
+        let heads = server.heads.lock().unwrap().clone();
+        assert!(
+            heads
+                .iter()
+                .all(|h| h.to_lowercase().contains("authorization: bearer k"))
+        );
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        for (path, says) in [
+            (dir.path().join("missing.pem"), "No such file"),
+            (not_pem, "no `BEGIN CERTIFICATE`"),
+        ] {
+            let mut c = config(UpstreamKind::OpenAi);
+            c.ca_file = Some(path.clone());
+            let e = Upstream::new(c).err().unwrap().to_string();
+            assert!(
+                e.contains(&path.display().to_string()) && e.contains(says),
+                "{e}"
+            );
         }
     }
 
