@@ -310,6 +310,8 @@ pub struct StreamFilter {
     pass_through: bool,
     /// A text-only event (merged with those that followed it in the same batch), not yet scanned.
     held: Option<Held>,
+    /// The last text-only event that arrived through a full parse.
+    template: Option<Template>,
 }
 
 struct Held {
@@ -317,6 +319,80 @@ struct Held {
     envelope: Map<String, Value>,
     text: String,
     event: Option<String>,
+}
+
+/// A text-only event in wire form, split around its text: an event that matches it but for a
+/// JSON string in that place is the same event with other text.
+struct Template {
+    key: (u64, u64),
+    event: Option<String>,
+    /// The data before and after the text's JSON string literal.
+    prefix: String,
+    suffix: String,
+    envelope: Map<String, Value>,
+}
+
+impl Template {
+    /// The template of `event`, whose `field` holds `text`; `None` where the field's place is
+    /// ambiguous (the name occurs more than once in the data).
+    fn new(
+        event: &sse::Event,
+        field: &str,
+        key: (u64, u64),
+        text: &str,
+        envelope: &Map<String, Value>,
+    ) -> Option<Self> {
+        let data = event.data.as_str();
+        let name = format!("\"{field}\":");
+        let mut places = data.match_indices(&name);
+        let (at, _) = places.next()?;
+        if places.next().is_some() {
+            return None;
+        }
+        let after = &data[at + name.len()..];
+        let start = data.len() - after.trim_start().len();
+        let end = start + string_literal_len(&data[start..])?;
+        if serde_json::from_str::<String>(&data[start..end]).ok()? != text {
+            return None;
+        }
+        Some(Self {
+            key,
+            event: event.event.clone(),
+            prefix: data[..start].to_string(),
+            suffix: data[end..].to_string(),
+            envelope: envelope.clone(),
+        })
+    }
+
+    /// The text of `event` if it matches the template.
+    fn text_of(&self, event: &sse::Event) -> Option<String> {
+        if event.event != self.event {
+            return None;
+        }
+        let middle = event
+            .data
+            .strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())?;
+        // Exactly one JSON string (and nothing else) keeps the event's shape the template's.
+        serde_json::from_str::<String>(middle).ok()
+    }
+}
+
+/// The length of the JSON string literal `s` starts with (quotes included).
+fn string_literal_len(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 impl StreamFilter {
@@ -341,6 +417,7 @@ impl StreamFilter {
             text: String::new(),
             pass_through: false,
             held: None,
+            template: None,
         }
     }
 
@@ -383,30 +460,49 @@ impl StreamFilter {
             sse::encode(None, "[DONE]", out);
             return Ok(());
         }
-        let map: Map<String, Value> = serde_json::from_str(&event.data)
-            .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+        // Most events of a stream differ from a text-only event before them only in their text:
+        // those are read by comparing them with it, not by parsing them.
+        let seen = self
+            .template
+            .as_ref()
+            .and_then(|t| Some((t.key, t.text_of(event)?)));
+        let (key, text, envelope) = match seen {
+            Some((key, text)) => (key, text, None),
+            None => {
+                let map: Map<String, Value> = serde_json::from_str(&event.data)
+                    .map_err(|_| StreamEnd::Malformed("upstream sent an event that is not JSON"))?;
+                let Some((key, text)) = self.mergeable(&map) else {
+                    self.flush_held(out)?;
+                    return if chat {
+                        self.on_chat_chunk(map, event.event.as_deref(), out)
+                    } else {
+                        self.on_responses_event(map, event.event.as_deref(), out)
+                    };
+                };
+                let field = if chat { "content" } else { "delta" };
+                self.template = Template::new(event, field, key, &text, &map);
+                (key, text, Some(map))
+            }
+        };
         // Adjacent text-only events of the same choice are merged (the caller flushes at the end
         // of each batch that arrived together), so a burst costs one scan and one event.
-        if let Some((key, text)) = self.mergeable(&map) {
-            if let Some(held) = self.held.as_mut().filter(|h| h.key == key) {
-                held.text.push_str(&text);
-                return Ok(());
-            }
-            self.flush_held(out)?;
-            self.held = Some(Held {
-                key,
-                envelope: map,
-                text,
-                event: event.event.clone(),
-            });
+        if let Some(held) = self.held.as_mut().filter(|h| h.key == key) {
+            held.text.push_str(&text);
             return Ok(());
         }
         self.flush_held(out)?;
-        if chat {
-            self.on_chat_chunk(map, event.event.as_deref(), out)
-        } else {
-            self.on_responses_event(map, event.event.as_deref(), out)
-        }
+        let envelope = match (envelope, &self.template) {
+            (Some(map), _) => map,
+            (None, Some(template)) => template.envelope.clone(),
+            (None, None) => Map::new(), // not reached: `seen` came from the template
+        };
+        self.held = Some(Held {
+            key,
+            envelope,
+            text,
+            event: event.event.clone(),
+        });
+        Ok(())
     }
 
     /// Process the merged text event held back, if any.
@@ -927,6 +1023,88 @@ mod tests {
             })
         );
         assert!(f.saw_done);
+    }
+
+    #[test]
+    fn template_reads_events_that_differ_only_in_their_text() {
+        let ev = |d: &str| sse::Event {
+            event: None,
+            data: d.into(),
+        };
+        let first = ev(
+            r#"{"id":"c","choices":[{"index":0,"delta":{"content":"he"},"finish_reason":null}]}"#,
+        );
+        let map: Map<String, Value> = serde_json::from_str(&first.data).unwrap();
+        let t = Template::new(&first, "content", (0, 0), "he", &map).unwrap();
+        let with = |middle: &str| ev(&format!("{}{middle}{}", t.prefix, t.suffix));
+        assert_eq!(
+            t.text_of(&with(r#""a\"b\\ é""#)).as_deref(),
+            Some("a\"b\\ é")
+        );
+        assert_eq!(t.text_of(&with(r#" "spaced" "#)).as_deref(), Some("spaced"));
+        // Anything but one JSON string in that place is another shape: parsed in full.
+        for middle in [
+            r#""a","role":"x""#,
+            "null",
+            r#""open"#,
+            r#""a"}]}{"b""#,
+            "1",
+        ] {
+            assert_eq!(t.text_of(&with(middle)), None, "{middle}");
+        }
+        let named = sse::Event {
+            event: Some("x".into()),
+            data: first.data.clone(),
+        };
+        assert_eq!(t.text_of(&named), None, "another event name");
+        // The field's place is ambiguous when its name occurs twice.
+        let twice = ev(r#"{"content":"x","choices":[{"index":0,"delta":{"content":"he"}}]}"#);
+        assert!(Template::new(&twice, "content", (0, 0), "he", &map).is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever the texts (quotes, escapes, any script) and wherever batches end, the client
+        /// gets every text, in order, through the policy, and other fields intact.
+        #[test]
+        fn merged_and_templated_chat_events_keep_every_text(
+            texts in proptest::collection::vec("[a-z \"\\\\é\u{1F600}\n]{0,6}", 1..30),
+            flushes in proptest::collection::vec(proptest::bool::ANY, 30),
+            odd in proptest::collection::vec(0usize..30, 0..3),
+        ) {
+            let mut f = StreamFilter::new(
+                Endpoint::ChatCompletions,
+                Arc::new(Shout),
+                Arc::new(Vault::default()),
+            );
+            let mut out = Vec::new();
+            for (i, text) in texts.iter().enumerate() {
+                let mut chunk = json!({"id": "c", "model": "m", "choices": [
+                    {"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+                if odd.contains(&i) {
+                    chunk["system_fingerprint"] = json!(format!("fp{i}"));
+                }
+                let ev = sse::Event { event: None, data: chunk.to_string() };
+                f.on_event(&ev, &mut out).unwrap();
+                if flushes[i] {
+                    f.flush_held(&mut out).unwrap();
+                }
+            }
+            let end = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+            f.on_event(&sse::Event { event: None, data: end.to_string() }, &mut out).unwrap();
+            f.on_event(&sse::Event { event: None, data: "[DONE]".into() }, &mut out).unwrap();
+            let mut parser = sse::Parser::new();
+            let mut events = Vec::new();
+            parser.push(&out, &mut events).unwrap();
+            let mut got = String::new();
+            for e in &events[..events.len() - 1] {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                proptest::prop_assert_eq!(&v["model"], &json!("m"));
+                if let Some(c) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                    got.push_str(c);
+                }
+            }
+            proptest::prop_assert_eq!(got, texts.concat().to_uppercase());
+        }
     }
 
     /// Upper-cases output and holds back the last character of every push until the next.
