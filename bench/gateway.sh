@@ -134,8 +134,10 @@ if [ "${SKIP_SUSTAIN:-0}" != 1 ]; then
   echo "direct:  $(sustain "$DIRECT" none) req/s"
   echo "gateway: $(sustain "$GW" "$KEY_DEFAULT") req/s"
   echo "## highest sustained rate, streaming (150 events per answer)"
-  echo "direct:  $(LADDER="200 300 400 500 600 800 1000" STREAM_FLAG=--stream sustain "$DIRECT" none) req/s"
-  echo "gateway: $(LADDER="200 300 400 500 600 800 1000" STREAM_FLAG=--stream sustain "$GW" "$KEY_DEFAULT") req/s"
+  SLADDER="${SLADDER:-200 400 600 800 1000 1200 1500 2000}"
+  echo "direct:  $(LADDER="$SLADDER" STREAM_FLAG=--stream sustain "$DIRECT" none) req/s"
+  echo "gateway: $(LADDER="$SLADDER" STREAM_FLAG=--stream sustain "$GW" "$KEY_DEFAULT") req/s"
+  echo "peak gateway RSS after the ladders (the last step overloads it): $(($(hwm_kb $GW_PID) / 1024)) MB"
 fi
 
 if [ "${LITELLM:-0}" = 1 ]; then

@@ -1,13 +1,17 @@
 //! The gateway's parsers of upstream and caller input: the SSE event parser (fed in two
-//! pieces split at an arbitrary point), the streamed-event filter, and the config file.
+//! pieces split at an arbitrary point), the streamed-event filter (passing through, and
+//! scanning with the default policy, which merges text events and reads them by template),
+//! and the config file.
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 
+use demarc_gateway::config::PolicySpec;
+use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::openai::StreamFilter;
-use demarc_gateway::policy::{Off, Vault};
+use demarc_gateway::policy::{Off, Policy, Vault};
 use demarc_gateway::sse::Parser;
 use demarc_gateway::upstream::Endpoint;
 
@@ -19,12 +23,24 @@ fuzz_target!(|data: &[u8]| {
         let _ = parser.push(&data[split..], &mut events);
     }
     parser.finish();
+    static DEFAULT: OnceLock<Arc<dyn Policy>> = OnceLock::new();
+    let default = DEFAULT.get_or_init(|| match GuardPolicy::from_spec(&PolicySpec::Default) {
+        Ok(p) => Arc::new(p),
+        Err(_) => Arc::new(Off),
+    });
+    let policies: [Arc<dyn Policy>; 2] = [Arc::new(Off), default.clone()];
     for endpoint in [Endpoint::ChatCompletions, Endpoint::Responses] {
-        let mut filter = StreamFilter::new(endpoint, Arc::new(Off), Arc::new(Vault::default()));
-        let mut out = Vec::new();
-        for event in &events {
-            if filter.on_event(event, &mut out).is_err() {
-                break;
+        for policy in &policies {
+            let mut filter = StreamFilter::new(endpoint, policy.clone(), Arc::new(Vault::default()));
+            let mut out = Vec::new();
+            for (i, event) in events.iter().enumerate() {
+                if filter.on_event(event, &mut out).is_err() {
+                    break;
+                }
+                // End a batch now and then, as the stream does.
+                if i % 3 == 2 && filter.flush_held(&mut out).is_err() {
+                    break;
+                }
             }
         }
     }

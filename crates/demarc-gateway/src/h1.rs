@@ -158,53 +158,29 @@ impl Client {
         written.await.map_err(|_| Error::Closed)?;
         let mut buf = Vec::with_capacity(READ_BYTES);
         loop {
-            let mut slots = [httparse::EMPTY_HEADER; 64];
-            let mut parsed = httparse::Response::new(&mut slots);
-            let len = match parsed.parse(&buf) {
-                Ok(httparse::Status::Complete(len)) => len,
-                Ok(httparse::Status::Partial) => {
-                    match read_more(&mut io, &mut buf, MAX_HEAD_BYTES).await {
-                        Ok(0) | Err(_) if buf.is_empty() => return Err(Error::Closed),
-                        Ok(0) => return Err(Error::Malformed("connection closed inside the head")),
-                        Err(_) if buf.len() >= MAX_HEAD_BYTES => {
-                            return Err(Error::Malformed("response head too large"));
-                        }
-                        Err(e) => return Err(e.into()),
-                        Ok(_) => continue,
+            let Some(head) = parse_head(&buf)? else {
+                match read_more(&mut io, &mut buf, MAX_HEAD_BYTES).await {
+                    Ok(0) | Err(_) if buf.is_empty() => return Err(Error::Closed),
+                    Ok(0) => return Err(Error::Malformed("connection closed inside the head")),
+                    Err(_) if buf.len() >= MAX_HEAD_BYTES => {
+                        return Err(Error::Malformed("response head too large"));
                     }
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => continue,
                 }
-                Err(_) => return Err(Error::Malformed("invalid response head")),
             };
-            let status = parsed
-                .code
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .ok_or(Error::Malformed("invalid status"))?;
-            if status.is_informational() {
-                buf.drain(..len); // 100 Continue, 103 Early Hints: the real head follows
-                continue;
+            buf.drain(..head.len);
+            if head.status.is_informational() {
+                continue; // 100 Continue, 103 Early Hints: the real head follows
             }
-            let keep_alive = parsed.version == Some(1);
-            let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-            for h in parsed.headers.iter() {
-                let name = HeaderName::from_bytes(h.name.as_bytes())
-                    .map_err(|_| Error::Malformed("invalid header name"))?;
-                let value = HeaderValue::from_bytes(h.value)
-                    .map_err(|_| Error::Malformed("invalid header value"))?;
-                headers.append(name, value);
-            }
-            buf.drain(..len);
-            let framing = framing(status, &headers)?;
-            let reusable = keep_alive
-                && !matches!(framing, Framing::Close)
-                && !has_token(&headers, "connection", "close");
             return Ok(Response {
-                status,
-                headers,
+                status: head.status,
+                headers: head.headers,
                 body: Body {
                     io: Some(io),
                     buf,
-                    framing,
-                    reusable,
+                    framing: head.framing,
+                    reusable: head.reusable,
                     owner: Arc::clone(self),
                 },
             });
@@ -348,6 +324,85 @@ fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
         v.to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
+}
+
+/// A response head, parsed.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+    framing: Framing,
+    /// Whether the connection may carry another request once the body is read.
+    reusable: bool,
+    /// Its length in bytes, blank line included.
+    len: usize,
+}
+
+/// The head at the start of `buf`, or `None` while it is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(Error::Malformed("invalid response head")),
+    };
+    let status = parsed
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(Error::Malformed("invalid status"))?;
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| Error::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .map_err(|_| Error::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let framing = framing(status, &headers)?;
+    let reusable = parsed.version == Some(1)
+        && !matches!(framing, Framing::Close)
+        && !has_token(&headers, "connection", "close");
+    Ok(Some(Head {
+        status,
+        headers,
+        framing,
+        reusable,
+        len,
+    }))
+}
+
+/// Decode a whole response from `wire` as if it arrived `piece` bytes at a time: its status,
+/// its body, and whether the body was complete. The read path without sockets, for fuzzing.
+pub fn decode_response(wire: &[u8], piece: usize) -> Result<(StatusCode, Vec<u8>, bool), Error> {
+    let mut buf = Vec::new();
+    let mut pieces = wire.chunks(piece.max(1));
+    let head = loop {
+        match parse_head(&buf)? {
+            Some(head) if head.status.is_informational() => {
+                buf.drain(..head.len);
+            }
+            Some(head) => break head,
+            None if buf.len() >= MAX_HEAD_BYTES => {
+                return Err(Error::Malformed("response head too large"));
+            }
+            None => match pieces.next() {
+                Some(p) => buf.extend_from_slice(p),
+                None => return Err(Error::Closed),
+            },
+        }
+    };
+    buf.drain(..head.len);
+    let mut framing = head.framing;
+    let mut body = Vec::new();
+    let mut done = framing.decode(&mut buf, &mut body)?;
+    for p in pieces {
+        if done {
+            break;
+        }
+        buf.extend_from_slice(p);
+        done = framing.decode(&mut buf, &mut body)?;
+    }
+    Ok((head.status, body, done))
 }
 
 fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, Error> {
@@ -947,6 +1002,20 @@ mod tests {
             let (out, done) = decode_all(&mut Framing::Chunked(Chunked::Size), &pieces).unwrap();
             prop_assert!(done);
             prop_assert_eq!(out, parts.concat());
+        }
+
+        /// A whole response decodes the same whatever size its reads have.
+        #[test]
+        fn responses_decode_the_same_in_any_read_size(
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6),
+            piece in 1usize..64,
+        ) {
+            let mut wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            wire.extend(encode_chunked(&parts));
+            let (status, body, done) = decode_response(&wire, piece).unwrap();
+            prop_assert_eq!(status, StatusCode::OK);
+            prop_assert!(done);
+            prop_assert_eq!(body, parts.concat());
         }
 
         /// Arbitrary bytes never panic, and buffered input stays within the line limits.
