@@ -10,7 +10,8 @@
 #   - RSS of the gateway idle and under load;
 #   - optionally (LITELLM=1) LiteLLM's proxy in front of the same fake upstream.
 # Usage: bench/gateway.sh [SECONDS_PER_RUN]
-#   env: RATE, SRATE (streaming), PRATE and PACE_MS (paced streaming), SKIP_SUSTAIN=1, LITELLM=1
+#   env: RATE, SRATE (streaming), PRATE and PACE_MS (paced streaming), SKIP_SUSTAIN=1, LITELLM=1,
+#        REPEAT (added-latency runs, direct and gateway alternately; medians are reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
@@ -87,12 +88,17 @@ DIRECT="$UP/chat/completions"
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), ${SECS}s per run, rate $RATE/s (streaming $SRATE/s)"
 echo "# idle gateway RSS: $((RSS_IDLE / 1024)) MB"
 echo "## added latency at $RATE req/s (non-streaming, 2 KB prompt)"
-run "$DIRECT" "$RATE" "$SECS" | tee "$WORK/direct.json"
-run "$GW" "$RATE" "$SECS" --key "$KEY_DEFAULT" | tee "$WORK/gw.json"
+REPEAT="${REPEAT:-1}"
+for i in $(seq "$REPEAT"); do
+  run "$DIRECT" "$RATE" "$SECS" | tee "$WORK/direct.$i.json"
+  run "$GW" "$RATE" "$SECS" --key "$KEY_DEFAULT" | tee "$WORK/gw.$i.json"
+done
 RSS_LOAD="$(hwm_kb $GW_PID)"
 echo "## added latency at $SRATE req/s (streaming)"
-run "$DIRECT" "$SRATE" "$SECS" --stream | tee "$WORK/direct_s.json"
-run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.json"
+for i in $(seq "$REPEAT"); do
+  run "$DIRECT" "$SRATE" "$SECS" --stream | tee "$WORK/direct_s.$i.json"
+  run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_s.$i.json"
+done
 echo "## time to first token added by output scanning (streaming, policy off vs default)"
 run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_OFF" | tee "$WORK/gw_off_s.json"
 run "$GW" "$SRATE" "$SECS" --stream --key "$KEY_DEFAULT" | tee "$WORK/gw_def_s.json"
@@ -103,13 +109,20 @@ run "$GW" "$PRATE" "$SECS" --stream --key "$KEY_PACED_DEFAULT" | tee "$WORK/pace
 RSS_LOAD2="$(hwm_kb $GW_PID)"
 
 python3 - "$WORK" <<'PY'
-import json, sys, os
+import json, sys, os, glob, statistics
 w = sys.argv[1]
 j = lambda n: json.load(open(os.path.join(w, n + ".json")))
-d, g, ds, gs, off, de = j("direct"), j("gw"), j("direct_s"), j("gw_s"), j("gw_off_s"), j("gw_def_s")
-print("## summary")
-print(f"non-streaming added latency: p50 {g['p50_ms']-d['p50_ms']:.3f} ms, p99 {g['p99_ms']-d['p99_ms']:.3f} ms; errors direct {d['errors']} gateway {g['errors']}")
-print(f"streaming added latency:     p50 {gs['p50_ms']-ds['p50_ms']:.3f} ms, p99 {gs['p99_ms']-ds['p99_ms']:.3f} ms; errors direct {ds['errors']} gateway {gs['errors']}")
+def med(name):
+    """Median p50 and p99, and total errors, over the repeated runs of one kind."""
+    runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(w, name + ".*.json")))]
+    return {"p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs), "n": len(runs)}
+d, g, ds, gs = med("direct"), med("gw"), med("direct_s"), med("gw_s")
+off, de = j("gw_off_s"), j("gw_def_s")
+print(f"## summary (added latency: medians over {d['n']} alternating runs each)")
+print(f"non-streaming added latency: p50 {g['p50_ms']-d['p50_ms']:.3f} ms, p99 {g['p99_ms']-d['p99_ms']:.3f} ms (direct {d['p50_ms']:.3f} / {d['p99_ms']:.3f}); errors direct {d['errors']} gateway {g['errors']}")
+print(f"streaming added latency:     p50 {gs['p50_ms']-ds['p50_ms']:.3f} ms, p99 {gs['p99_ms']-ds['p99_ms']:.3f} ms (direct {ds['p50_ms']:.3f} / {ds['p99_ms']:.3f}); errors direct {ds['errors']} gateway {gs['errors']}")
 print(f"time to first token, policy off: p50 {off['ttft_p50_ms']:.3f} ms, p99 {off['ttft_p99_ms']:.3f} ms; default: p50 {de['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']:.3f} ms")
 print(f"TTFT added by output scanning: p50 {de['ttft_p50_ms']-off['ttft_p50_ms']:.3f} ms, p99 {de['ttft_p99_ms']-off['ttft_p99_ms']:.3f} ms")
 po, pd = j("paced_off"), j("paced_def")

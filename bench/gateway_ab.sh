@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Two gateway binaries side by side on streamed answers: latency, the gateway's CPU time per
-# request and its write system calls per request (perf stat), with the fake upstream sending
-# each answer at once (or paced with PACE_MS).
+# Two gateway binaries side by side on streamed answers (STREAM=0: whole answers): latency, the
+# gateway's CPU time per request and its write system calls per request (perf stat), with the
+# fake upstream sending each answer at once (or paced with PACE_MS).
 #
 #   bench/gateway_ab.sh OLD_DEMARC NEW_DEMARC [RATE] [SECONDS]     (default 300 req/s, 5 s)
 #
@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="$1"; NEW="$2"; RATE="${3:-300}"; SECS="${4:-5}"; PACE_MS="${PACE_MS:-0}"
+STREAM_FLAG=--stream; [ "${STREAM:-1}" = 0 ] && STREAM_FLAG=""
 cargo build --release -q -p demarc-gateway --example loadgen
 LOAD=target/release/examples/loadgen
 REPLY="$(python3 -c 'print(("The quarterly report shows approvals rose; risks remain in unsecured lending. ")*8, end="")')"
@@ -36,7 +37,7 @@ one() {
     perf stat -e syscalls:sys_enter_writev -p "$gp" -o "$w/stat.txt" -- sleep "$((SECS + 1))" >/dev/null 2>&1 &
     stat=$!
   fi
-  "$LOAD" "http://127.0.0.1:$gw_port/v1/chat/completions" "$RATE" "$SECS" --stream --key "$key" > "$w/out.json"
+  "$LOAD" "http://127.0.0.1:$gw_port/v1/chat/completions" "$RATE" "$SECS" $STREAM_FLAG --key "$key" > "$w/out.json"
   after="$(cpu_s "$gp")"
   [ -n "$stat" ] && wait "$stat" || true
   local writes; writes="$(awk '/sys_enter_writev/ {gsub(",","",$1); print $1}' "$w/stat.txt" 2>/dev/null || true)"
@@ -51,5 +52,5 @@ PY
   wait "$gp" 2>/dev/null || true
   rm -rf "$w"
 }
-echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), pace ${PACE_MS} ms"
+echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), pace ${PACE_MS} ms, ${STREAM_FLAG:-not streamed}"
 for _ in 1 2; do one "$OLD"; one "$NEW"; done
