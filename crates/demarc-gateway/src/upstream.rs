@@ -636,6 +636,39 @@ mod tests {
         );
     }
 
+    /// Behind an HTTP proxy streams go through the general client: the same answer, a piece
+    /// per read of the connection task.
+    #[tokio::test]
+    async fn streams_without_the_lean_client_use_the_general_one() {
+        use crate::h1::test_server::serve;
+        let sse: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n";
+        let server = serve(vec![sse], false).await;
+        let mut c = config(UpstreamKind::OpenAi);
+        c.base_url = server.url.clone();
+        let mut upstream = Upstream::new(c).unwrap();
+        upstream.streaming = None; // as when HTTP_PROXY is set
+        let body = Some(Bytes::from_static(b"{}"));
+        let answer = send(
+            std::slice::from_ref(&upstream),
+            &[0],
+            Endpoint::ChatCompletions,
+            "m",
+            body,
+            true,
+            &|_| {},
+        )
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error.message));
+        let mut reply = answer.response;
+        assert!(!reply.reads_whole_bursts());
+        assert_eq!(reply.headers["content-type"], "text/event-stream");
+        let mut all = Vec::new();
+        while let Some(piece) = reply.chunk().await.unwrap() {
+            all.extend_from_slice(&piece);
+        }
+        assert_eq!(all, b"data: 1\n\ndata: 2\n\n");
+    }
+
     #[test]
     fn a_bad_ca_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
