@@ -53,4 +53,4 @@ PY
   rm -rf "$w"
 }
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), pace ${PACE_MS} ms, ${STREAM_FLAG:-not streamed}"
-for _ in 1 2; do one "$OLD"; one "$NEW"; done
+for _ in $(seq "${ROUNDS:-2}"); do one "$OLD"; one "$NEW"; done

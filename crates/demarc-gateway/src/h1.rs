@@ -1,12 +1,13 @@
-//! A lean HTTP/1.1 client for streamed answers.
+//! A lean HTTP/1.1 client for model API calls.
 //!
 //! The general client (reqwest over hyper) runs each connection in its own task and hands the
-//! body over one decoded chunk at a time, so an upstream that sends 150 small events costs about
-//! 150 task switches and as many writes to the caller. This client reads the socket in the
-//! request's own task, 16 KiB at a time, and returns everything one read decoded: a burst of
-//! events becomes one scan and one write. It speaks only what streaming needs (one request per
-//! connection at a time, `Content-Length`, chunked or close-delimited bodies, keep-alive with an
-//! idle pool) over TCP or rustls, and is used only where no HTTP proxy is configured.
+//! body over one decoded chunk at a time, so an upstream that streams 150 small events costs
+//! about 150 task switches and as many writes to the caller. This client reads the socket in
+//! the request's own task, 16 KiB at a time, and returns everything one read decoded: a burst
+//! of events becomes one scan and one write, and a whole answer costs no task switch at all. It
+//! speaks only what the gateway needs (one request per connection at a time, `Content-Length`,
+//! chunked or close-delimited bodies, keep-alive with an idle pool) over TCP or rustls, and is
+//! used only where no HTTP proxy is configured.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -120,6 +121,7 @@ impl Client {
         path_and_query: &str,
         headers: &[(&str, &HeaderValue)],
         body: &[u8],
+        stream: bool,
     ) -> Result<Response, Error> {
         let mut request = Vec::with_capacity(256 + body.len());
         request.extend_from_slice(method.as_bytes());
@@ -127,7 +129,11 @@ impl Client {
         request.extend_from_slice(path_and_query.as_bytes());
         request.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         request.extend_from_slice(self.target.authority.as_bytes());
-        request.extend_from_slice(b"\r\naccept: text/event-stream\r\ncontent-length: ");
+        request.extend_from_slice(if stream {
+            b"\r\naccept: text/event-stream\r\ncontent-length: ".as_slice()
+        } else {
+            b"\r\naccept: application/json\r\ncontent-length: ".as_slice()
+        });
         request.extend_from_slice(body.len().to_string().as_bytes());
         for (name, value) in headers {
             request.extend_from_slice(b"\r\n");
@@ -823,6 +829,7 @@ mod tests {
                 "/v1/chat/completions?x=1",
                 &[("authorization", &key)],
                 b"{}",
+                true,
             )
             .await
     }

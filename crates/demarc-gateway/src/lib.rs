@@ -20,7 +20,7 @@ pub mod fake;
 pub mod grounding;
 // The adapter from `demarc-guard` to the `policy::Policy` seam.
 pub mod guard;
-// The lean HTTP/1.1 client that reads streamed answers in the request's own task.
+// The lean HTTP/1.1 client that reads upstream answers in the request's own task.
 pub mod h1;
 // Gateway keys: random, shown once, stored hashed, compared in constant time.
 pub mod keys;

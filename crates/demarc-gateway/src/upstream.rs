@@ -39,9 +39,9 @@ impl Endpoint {
 pub struct Upstream {
     pub config: UpstreamConfig,
     client: reqwest::Client,
-    /// The lean client for streamed answers; `None` where an HTTP proxy is configured (only the
+    /// The lean client for API calls; `None` where an HTTP proxy is configured (only the
     /// general client honours `HTTP(S)_PROXY`) or the URL is not plain `http`/`https`.
-    streaming: Option<Arc<h1::Client>>,
+    lean: Option<Arc<h1::Client>>,
     auth: Option<(&'static str, HeaderValue)>,
     breaker: Breaker,
 }
@@ -98,13 +98,13 @@ impl Upstream {
             Some((name, value))
         });
         let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
-        let streaming = (!proxy_configured())
+        let lean = (!proxy_configured())
             .then(|| h1::Client::new(&config.base_url, config.timeouts.connect, &extra_roots))
             .flatten();
         Ok(Self {
             config,
             client,
-            streaming,
+            lean,
             auth,
             breaker,
         })
@@ -140,8 +140,9 @@ impl Upstream {
         }
     }
 
-    /// One attempt: send the request and wait for the answer's head. Streamed requests go
-    /// through the lean client where there is one.
+    /// One attempt: send the request and wait for the answer's head. Requests with a body
+    /// (every model call) go through the lean client where there is one; `GET /models` and
+    /// requests behind a proxy through the general one.
     async fn call(
         &self,
         endpoint: Endpoint,
@@ -149,7 +150,7 @@ impl Upstream {
         body: Option<Bytes>,
         stream: bool,
     ) -> Result<Reply, CallError> {
-        if let (true, Some(client), Some(body)) = (stream, &self.streaming, &body) {
+        if let (Some(client), Some(body)) = (&self.lean, &body) {
             let url = self.url(endpoint, model);
             let url = reqwest::Url::parse(&url).map_err(|_| CallError { connect: true })?;
             let path = match url.query() {
@@ -162,7 +163,7 @@ impl Upstream {
                 headers.push((name, value));
             }
             let response = client
-                .send("POST", &path, &headers, body)
+                .send("POST", &path, &headers, body, stream)
                 .await
                 .map_err(|e| CallError {
                     connect: e.is_connect(),
@@ -599,8 +600,8 @@ mod tests {
         }
     }
 
-    /// Both clients (the general one for whole answers, the lean one for streams) reach a TLS
-    /// upstream whose certificate comes from the private CA in `ca_file`.
+    /// Both clients (the general one for `GET /models`, the lean one for model calls) reach a
+    /// TLS upstream whose certificate comes from the private CA in `ca_file`.
     #[tokio::test]
     async fn both_clients_trust_the_upstreams_ca_file() {
         use crate::h1::test_server::{FIXTURES, serve};
@@ -611,24 +612,34 @@ mod tests {
         c.base_url = server.url.clone();
         c.ca_file = Some(format!("{FIXTURES}/test-ca.crt").into());
         let upstream = Upstream::new(c).unwrap();
-        assert!(upstream.streaming.is_some());
-        for stream in [false, true] {
+        assert!(upstream.lean.is_some());
+        for (endpoint, body) in [
+            (Endpoint::Models, None),
+            (Endpoint::ChatCompletions, Some(Bytes::from_static(b"{}"))),
+        ] {
+            let lean = body.is_some();
             let answer = send(
                 std::slice::from_ref(&upstream),
                 &[0],
-                Endpoint::ChatCompletions,
+                endpoint,
                 "m",
-                Some(Bytes::from_static(b"{}")),
-                stream,
+                body,
+                false,
                 &|_| {},
             )
             .await
-            .unwrap_or_else(|f| panic!("stream {stream}: {}", f.error.message));
+            .unwrap_or_else(|f| panic!("{endpoint:?}: {}", f.error.message));
             let mut reply = answer.response;
-            assert_eq!(reply.reads_whole_bursts(), stream);
+            assert_eq!(reply.reads_whole_bursts(), lean);
             assert_eq!(reply.chunk().await.unwrap().unwrap().as_ref(), b"{}");
         }
         let heads = server.heads.lock().unwrap().clone();
+        assert!(heads[0].starts_with("GET /v1/models "), "{}", heads[0]);
+        assert!(
+            heads[1].contains("accept: application/json"),
+            "{}",
+            heads[1]
+        );
         assert!(
             heads
                 .iter()
@@ -636,7 +647,7 @@ mod tests {
         );
     }
 
-    /// Behind an HTTP proxy streams go through the general client: the same answer, a piece
+    /// Behind an HTTP proxy calls go through the general client: the same answer, a piece
     /// per read of the connection task.
     #[tokio::test]
     async fn streams_without_the_lean_client_use_the_general_one() {
@@ -646,7 +657,7 @@ mod tests {
         let mut c = config(UpstreamKind::OpenAi);
         c.base_url = server.url.clone();
         let mut upstream = Upstream::new(c).unwrap();
-        upstream.streaming = None; // as when HTTP_PROXY is set
+        upstream.lean = None; // as when HTTP_PROXY is set
         let body = Some(Bytes::from_static(b"{}"));
         let answer = send(
             std::slice::from_ref(&upstream),
