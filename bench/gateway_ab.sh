@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two gateway binaries side by side on streamed answers (STREAM=0: whole answers): latency, the
 # gateway's CPU time per request and its write system calls per request (perf stat), with the
-# fake upstream sending each answer at once (or paced with PACE_MS).
+# fake upstream sending each answer at once (or paced with PACE_MS); ROUNDS pairs (default 2).
 #
 #   bench/gateway_ab.sh OLD_DEMARC NEW_DEMARC [RATE] [SECONDS]     (default 300 req/s, 5 s)
 #
