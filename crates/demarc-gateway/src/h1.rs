@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use bytes::Bytes;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-
-use rustls::pki_types::CertificateDer;
 
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 16 * 1024;

@@ -1,18 +1,17 @@
 //! Upstream model providers: building requests (OpenAI-compatible or Azure OpenAI), timeouts,
 //! retries with backoff, failover in the application's order, and a circuit breaker per upstream.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
+use rustls::pki_types::CertificateDer;
 
 use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::error::ApiError;
 use crate::h1;
-use rustls::pki_types::CertificateDer;
 
 /// The API operation a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
