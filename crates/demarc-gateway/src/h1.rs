@@ -56,6 +56,8 @@ impl Error {
 struct Target {
     host: String,
     port: u16,
+    /// The base URL's path, without a trailing slash; request routes follow it.
+    base_path: String,
     /// The `Host` header value (with the port when it is not the scheme's default).
     authority: String,
     tls: Option<(
@@ -104,6 +106,7 @@ impl Client {
             target: Target {
                 host: host.to_string(),
                 port,
+                base_path: url.path().trim_end_matches('/').to_string(),
                 authority,
                 tls,
             },
@@ -112,12 +115,13 @@ impl Client {
         }))
     }
 
-    /// Send one request and read the response head. A pooled connection that turns out to be
-    /// closed before any byte of the response is replaced by a new one, once.
+    /// Send one request to `route` (path and query after the base URL's path; its caller
+    /// encodes it) and read the response head. A pooled connection that turns out to be closed
+    /// before any byte of the response is replaced by a new one, once.
     pub async fn send(
         self: &Arc<Self>,
         method: &str,
-        path_and_query: &str,
+        route: &str,
         headers: &[(&str, &HeaderValue)],
         body: &[u8],
         stream: bool,
@@ -125,7 +129,8 @@ impl Client {
         let mut request = Vec::with_capacity(256 + body.len());
         request.extend_from_slice(method.as_bytes());
         request.push(b' ');
-        request.extend_from_slice(path_and_query.as_bytes());
+        request.extend_from_slice(self.target.base_path.as_bytes());
+        request.extend_from_slice(route.as_bytes());
         request.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         request.extend_from_slice(self.target.authority.as_bytes());
         request.extend_from_slice(if stream {
@@ -825,7 +830,7 @@ mod tests {
         client
             .send(
                 "POST",
-                "/v1/chat/completions?x=1",
+                "/chat/completions?x=1",
                 &[("authorization", &key)],
                 b"{}",
                 true,

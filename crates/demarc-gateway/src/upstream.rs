@@ -115,27 +115,33 @@ impl Upstream {
 
     /// The URL for `endpoint` and (for Azure) the deployment that serves `model`.
     pub fn url(&self, endpoint: Endpoint, model: &str) -> String {
-        let base = &self.config.base_url;
+        format!("{}{}", self.config.base_url, self.route(endpoint, model))
+    }
+
+    /// What follows the base URL for `endpoint`: path and query. The deployment may be the
+    /// caller's model name, so it is percent-encoded as one path segment.
+    fn route(&self, endpoint: Endpoint, model: &str) -> String {
         match &self.config.kind {
-            UpstreamKind::OpenAi => format!("{base}/{}", endpoint.path()),
+            UpstreamKind::OpenAi => format!("/{}", endpoint.path()),
             UpstreamKind::Azure {
                 api_version,
                 deployments,
-            } => match endpoint {
-                Endpoint::Responses | Endpoint::Models => {
-                    format!(
-                        "{base}/openai/{}?api-version={api_version}",
-                        endpoint.path()
-                    )
+            } => {
+                let version = encode_component(api_version);
+                match endpoint {
+                    Endpoint::Responses | Endpoint::Models => {
+                        format!("/openai/{}?api-version={version}", endpoint.path())
+                    }
+                    _ => {
+                        let deployment = deployments.get(model).map_or(model, String::as_str);
+                        format!(
+                            "/openai/deployments/{}/{}?api-version={version}",
+                            encode_component(deployment),
+                            endpoint.path()
+                        )
+                    }
                 }
-                _ => {
-                    let deployment = deployments.get(model).map_or(model, String::as_str);
-                    format!(
-                        "{base}/openai/deployments/{deployment}/{}?api-version={api_version}",
-                        endpoint.path()
-                    )
-                }
-            },
+            }
         }
     }
 
@@ -150,19 +156,14 @@ impl Upstream {
         stream: bool,
     ) -> Result<Reply, CallError> {
         if let (Some(client), Some(body)) = (&self.lean, &body) {
-            let url = self.url(endpoint, model);
-            let url = reqwest::Url::parse(&url).map_err(|_| CallError { connect: true })?;
-            let path = match url.query() {
-                Some(query) => format!("{}?{query}", url.path()),
-                None => url.path().to_string(),
-            };
+            let route = self.route(endpoint, model);
             let json = HeaderValue::from_static("application/json");
             let mut headers = vec![("content-type", &json)];
             if let Some((name, value)) = &self.auth {
                 headers.push((name, value));
             }
             let response = client
-                .send("POST", &path, &headers, body, stream)
+                .send("POST", &route, &headers, body, stream)
                 .await
                 .map_err(|e| CallError {
                     connect: e.is_connect(),
@@ -270,6 +271,24 @@ impl Breaker {
         let until = self.open_until.load(Ordering::Acquire);
         until != 0 && self.now_ms() < until
     }
+}
+
+/// `text` with every byte but RFC 3986's unreserved characters percent-encoded: safe as one
+/// path segment or query value, whatever it holds (`/`, spaces, line breaks).
+fn encode_component(text: &str) -> std::borrow::Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if text.bytes().all(unreserved) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.into()
 }
 
 /// Whether the environment routes HTTP through a proxy.
@@ -564,6 +583,11 @@ mod tests {
             "https://h/v1/openai/deployments/other/embeddings?api-version=2024-10-21"
         );
         assert_eq!(u.auth.as_ref().unwrap().0, "api-key");
+        assert_eq!(
+            u.url(Endpoint::ChatCompletions, "a b/../x\r\nk: v"),
+            "https://h/v1/openai/deployments/a%20b%2F..%2Fx%0D%0Ak%3A%20v/chat/completions?api-version=2024-10-21",
+            "a caller's model name stays one path segment"
+        );
         let o = Upstream::new(config(UpstreamKind::OpenAi)).unwrap();
         assert_eq!(o.url(Endpoint::Responses, "m"), "https://h/v1/responses");
         assert_eq!(o.auth.as_ref().unwrap().1.to_str().unwrap(), "Bearer k");
