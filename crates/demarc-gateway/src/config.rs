@@ -345,31 +345,29 @@ impl GatewayConfig {
         let mut config = Self::parse(&file, &text, &|name| std::env::var(name).ok())?;
         // Relative paths in the file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(estate) = &config.estate {
-            if estate.is_relative() {
-                config.estate = Some(base.join(estate));
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
             }
+        };
+        if let Some(estate) = &mut config.estate {
+            anchor(estate);
         }
         for app in &mut config.applications {
             if let Some(grounding) = &mut app.grounding {
-                for source in &mut grounding.sources {
-                    if source.path.is_relative() {
-                        source.path = base.join(&source.path);
-                    }
-                }
+                grounding
+                    .sources
+                    .iter_mut()
+                    .for_each(|s| anchor(&mut s.path));
             }
         }
         for upstream in &mut config.upstreams {
-            if let Some(ca_file) = &upstream.ca_file {
-                if ca_file.is_relative() {
-                    upstream.ca_file = Some(base.join(ca_file));
-                }
+            if let Some(ca_file) = &mut upstream.ca_file {
+                anchor(ca_file);
             }
         }
-        if let Some(audit_file) = &config.audit.file {
-            if audit_file.is_relative() {
-                config.audit.file = Some(base.join(audit_file));
-            }
+        if let Some(file) = &mut config.audit.file {
+            anchor(file);
         }
         Ok(config)
     }

@@ -491,11 +491,10 @@ impl StreamFilter {
             return Ok(());
         }
         self.flush_held(out)?;
-        let envelope = match (envelope, &self.template) {
-            (Some(map), _) => map,
-            (None, Some(template)) => template.envelope.clone(),
-            (None, None) => Map::new(), // not reached: `seen` came from the template
-        };
+        // Read through the template, the event's envelope is the template's.
+        let envelope = envelope
+            .or_else(|| self.template.as_ref().map(|t| t.envelope.clone()))
+            .unwrap_or_default();
         self.held = Some(Held {
             key,
             envelope,
@@ -1071,11 +1070,7 @@ mod tests {
             flushes in proptest::collection::vec(proptest::bool::ANY, 30),
             odd in proptest::collection::vec(0usize..30, 0..3),
         ) {
-            let mut f = StreamFilter::new(
-                Endpoint::ChatCompletions,
-                Arc::new(Shout),
-                Arc::new(Vault::default()),
-            );
+            let mut f = shouting_filter();
             let mut out = Vec::new();
             for (i, text) in texts.iter().enumerate() {
                 let mut chunk = json!({"id": "c", "model": "m", "choices": [
@@ -1126,6 +1121,14 @@ mod tests {
             (Vec::new(), 0)
         }
     }
+    fn shouting_filter() -> StreamFilter {
+        StreamFilter::new(
+            Endpoint::ChatCompletions,
+            Arc::new(Shout),
+            Arc::new(Vault::default()),
+        )
+    }
+
     impl Policy for Shout {
         fn scan_input(&self, text: &str, vault: &mut Vault) -> crate::policy::InputScan {
             Off.scan_input(text, vault)
@@ -1162,11 +1165,7 @@ mod tests {
             data: "[DONE]".into(),
         };
         // Tool calls, finished by `finish_reason`.
-        let mut f = StreamFilter::new(
-            Endpoint::ChatCompletions,
-            Arc::new(Shout),
-            Arc::new(Vault::default()),
-        );
+        let mut f = shouting_filter();
         let mut out = Vec::new();
         for event in [
             chunk(
@@ -1206,11 +1205,7 @@ mod tests {
         assert!(!wire.contains("ab") && !wire.contains("cd"), "{wire}");
 
         // A legacy function call that never gets a `finish_reason`: its tail leaves at `[DONE]`.
-        let mut f = StreamFilter::new(
-            Endpoint::ChatCompletions,
-            Arc::new(Shout),
-            Arc::new(Vault::default()),
-        );
+        let mut f = shouting_filter();
         let mut out = Vec::new();
         for event in [
             chunk(
