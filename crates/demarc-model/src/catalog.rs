@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::observe::ObservationKind;
 use crate::parse;
 
 /// The version of the catalog data format this build reads.
@@ -143,6 +144,14 @@ pub struct Area {
     pub mappings: Mappings,
     /// Service model id -> who owns this area under that service model.
     pub cells: BTreeMap<String, Cell>,
+    /// Facts demarc can observe by itself that support this area (gateway enforcement,
+    /// discovery). Observation is listed beside reviewed evidence, never instead of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed_by: Vec<ObservationKind>,
+    /// Reviewed evidence without an `expires` date goes stale this many days after its review
+    /// (the estate's `evidence_policy` may override it). None: such evidence never goes stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_review_age_days: Option<u32>,
 }
 
 /// Where an area meets other frameworks. Ids are checked against the known sets.
@@ -364,6 +373,14 @@ impl CheckedCatalog {
 
     /// The cell of `area` under `service_model`. Validation guarantees it exists for
     /// every area and service model of this catalog.
+    /// The areas an observation of `kind` supports, in catalog order.
+    pub fn areas_observed_by(&self, kind: ObservationKind) -> impl Iterator<Item = &Area> {
+        self.catalog
+            .areas
+            .iter()
+            .filter(move |a| a.observed_by.contains(&kind))
+    }
+
     pub fn cell<'a>(&self, area: &'a Area, service_model: &str) -> Option<&'a Cell> {
         area.cells.get(service_model)
     }

@@ -109,10 +109,11 @@ fn bank_estate_resolves_each_layer_from_its_supplier() {
         accountable(&catalog, estate, "complaints-llm", "infrastructure"),
         provider("aws")
     );
-    // Shared with the provider leading: Hugging Face distributes the base weights.
+    // Shared with the customer leading: the bank selects and tunes the open-weights model;
+    // Hugging Face, which distributes the base weights, is only also responsible.
     assert_eq!(
         accountable(&catalog, estate, "complaints-llm", "foundation-model"),
-        provider("hugging-face")
+        team("ml-engineering")
     );
     // SaaS: the copilot's model is Microsoft's.
     assert_eq!(
