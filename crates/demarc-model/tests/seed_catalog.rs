@@ -31,8 +31,10 @@ fn seed_cells_match_the_seed_prose() {
         ),
         (
             "foundation-model",
+            // demarc's reading: IaaS users select and tune the model; a provider may only
+            // supply a curated one (IaaS use cases s1, IaaS responsibilities s3, s5).
             [
-                (Shared, Some(Side::Provider)),
+                (Shared, Some(Side::Customer)),
                 (Provider, None),
                 (Provider, None),
             ],
@@ -171,4 +173,30 @@ areas:
         assert!(shown.contains(needle), "missing `{needle}` in:\n{shown}");
     }
     assert!(err.items.iter().all(|d| d.location.is_some()), "{shown}");
+}
+
+#[test]
+fn seed_areas_name_what_demarc_can_observe_for_them() {
+    use demarc_model::ObservationKind;
+    let catalog = CheckedCatalog::default_catalog().unwrap();
+    let areas = |k| {
+        catalog
+            .areas_observed_by(k)
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(areas(ObservationKind::GatewayInputScan), ["prompt-filtering"]);
+    assert_eq!(
+        areas(ObservationKind::GatewayAccessControl),
+        ["application-security"]
+    );
+    assert_eq!(
+        areas(ObservationKind::GatewayProtectedContent),
+        ["ip-copyright"]
+    );
+    assert_eq!(areas(ObservationKind::GatewayGrounding), ["grounding"]);
+    assert_eq!(areas(ObservationKind::Discovery), ["usage-governance"]);
+    for area in catalog.areas() {
+        assert!(area.max_review_age_days.is_some(), "{}", area.id);
+    }
 }
