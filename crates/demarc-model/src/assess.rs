@@ -6,19 +6,45 @@ use serde::Serialize;
 use crate::catalog::CheckedCatalog;
 use crate::date::Date;
 use crate::estate::{AppStatus, Application, CheckedEstate, ControlStatus, Evidence};
+use crate::observe::ObservationKind;
 use crate::resolve::{self, Duty, Party};
 
-/// Evidence that another part of demarc observed (for example the gateway enforcing a
-/// policy), as kept in the store. It counts like reviewed evidence until it expires.
+/// A fact demarc observed itself about one application and area (the gateway scanning every
+/// request with a policy, discovery seeing the service in logs), as kept in the store. It is
+/// listed beside reviewed evidence and never replaces it: see [`AssessOptions`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedEvidence {
     pub application: String,
+    /// The area it supports; the catalog's `observed_by` maps `kind` to areas.
     pub area: String,
-    /// What observed it, e.g. `gateway`.
+    pub kind: ObservationKind,
+    /// What saw it: `gateway` (with the audit chain when known) or a discovery run.
     pub source: String,
     pub observed_at: Date,
+    /// The fact in words, e.g. "input scanned by policy `strict` on every request; 812
+    /// requests, 3 blocked, since 2026-11-02".
     pub summary: String,
     pub expires: Date,
+}
+
+/// Traffic demarc saw for an application within the observation window: the gateway
+/// serving it (from the audit trail) or discovery finding it in network logs. Traffic that
+/// a claim says cannot happen (an unsanctioned application, a control that blocks it) is a
+/// contradiction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedTraffic {
+    pub application: String,
+    /// `gateway-traffic` or `discovery`.
+    pub kind: ObservationKind,
+    /// Where it was seen: the gateway's audit chain, or the discovery run and log file.
+    pub source: String,
+    /// Requests served (gateway) or seen (discovery) in the window.
+    pub requests: u64,
+    pub first_seen: Date,
+    pub last_seen: Date,
+    /// One line of detail (hosts, users, blocked counts), already free of secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Settings of one assessment.
@@ -28,8 +54,12 @@ pub struct AssessOptions {
     pub today: Date,
     /// Evidence expiring within this many days is reported as `expiring`.
     pub expiring_within_days: i64,
-    /// Evidence observed automatically, from the store.
+    /// Evidence observed automatically, from the store (within the observation window).
     pub observed: Vec<ObservedEvidence>,
+    /// Traffic observed for applications, from the store (within the observation window).
+    pub traffic: Vec<ObservedTraffic>,
+    /// The first day of the observation window, when observations were read.
+    pub observed_since: Option<Date>,
 }
 
 impl AssessOptions {
@@ -38,6 +68,8 @@ impl AssessOptions {
             today,
             expiring_within_days: 30,
             observed: Vec::new(),
+            traffic: Vec::new(),
+            observed_since: None,
         }
     }
 }

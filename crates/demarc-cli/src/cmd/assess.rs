@@ -131,6 +131,8 @@ impl StoreSession {
             .map(|e| ObservedEvidence {
                 application: e.application,
                 area: e.area,
+                // Placeholder until the store keeps the observation kind (issue 11 item 11).
+                kind: demarc_model::ObservationKind::GatewayTraffic,
                 source: e.source,
                 observed_at: day(e.observed_at),
                 summary: e.summary,
