@@ -1,8 +1,9 @@
 //! Estates imported and assessment runs with their per-duty results, for
-//! `demarc history`: coverage over time, per application.
+//! `demarc history`: coverage over time, per application, the date each run assessed
+//! for, and what changed per duty between two runs.
 
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::error::{Result, StoreError};
 use crate::{BeginWrite, Store, check_text, dispatch, from_ms, to_ms};
@@ -10,11 +11,20 @@ use crate::{BeginWrite, Store, check_text, dispatch, from_ms, to_ms};
 /// Most duty results in one run.
 pub const MAX_RESULTS: usize = 1_000_000;
 const MAX_FIELD: usize = 1024;
-/// Rows per multi-row INSERT (8 parameters each, under both backends' limits).
+/// Rows per multi-row INSERT (9 parameters each, under both backends' limits).
 pub(crate) const ROWS_PER_INSERT: usize = 1000;
 
 /// A `duty_results` row as selected by [`Store::duty_results`].
-type DutyRow = (String, String, String, Option<String>, String, String, bool);
+type DutyRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    bool,
+);
 
 /// Identifies a stored run.
 pub type RunId = i64;
@@ -45,6 +55,10 @@ pub struct DutyResult {
     pub application: String,
     /// Responsibility area id.
     pub area: String,
+    /// The component the duty was resolved from (one area may have several); `None` in runs
+    /// recorded before demarc kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
     /// The accountable party (a provider or a team).
     pub accountable: String,
     /// The internal team owning the duty, when there is one.
@@ -62,9 +76,89 @@ pub struct HistoryPoint {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub estate: String,
+    /// The date the run assessed for (`demarc assess --today`, else the day it ran);
+    /// `None` for runs recorded before demarc kept it.
+    #[serde(with = "iso_date")]
+    pub assessed_on: Option<Date>,
     pub application: String,
     pub covered: i64,
     pub total: i64,
+}
+
+/// One recorded run: when, for which date, on which estate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunInfo {
+    pub run: RunId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(with = "iso_date")]
+    pub assessed_on: Option<Date>,
+    pub estate: String,
+    /// SHA-256 of the estate file the run assessed.
+    pub estate_sha256: String,
+    pub duties: i64,
+}
+
+/// How one duty differs between two runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Only in the later run.
+    Added,
+    /// Only in the earlier run.
+    Removed,
+    /// In both, with a different owner, accountable party, control, evidence or verdict.
+    Changed,
+}
+
+/// One duty that differs between two runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DutyChange {
+    pub application: String,
+    pub area: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    pub change: ChangeKind,
+    /// What changed, for `changed`: any of `accountable`, `owner`, `control`, `evidence`,
+    /// `covered`.
+    pub fields: Vec<&'static str>,
+    pub before: Option<DutyResult>,
+    pub after: Option<DutyResult>,
+}
+
+/// What changed per duty from one run to another.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunDiff {
+    pub from: RunInfo,
+    pub to: RunInfo,
+    /// Changed, added and removed duties, by application, area and component.
+    pub changes: Vec<DutyChange>,
+    /// Duties present in both runs with nothing changed.
+    pub unchanged: usize,
+}
+
+/// `YYYY-MM-DD` for an optional [`Date`].
+mod iso_date {
+    use time::Date;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_date(*d)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    let mut parts = s.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, month, day).ok()
 }
 
 impl Store {
@@ -80,6 +174,19 @@ impl Store {
         &self,
         estate: &EstateRecord,
         at: OffsetDateTime,
+        results: &[DutyResult],
+    ) -> Result<RunId> {
+        self.record_assessment_on(estate, at, at.date(), results)
+            .await
+    }
+
+    /// [`Store::record_assessment`] for an assessment made as of `assessed_on`
+    /// (`demarc assess --today`), which may differ from the day it ran (`at`).
+    pub async fn record_assessment_on(
+        &self,
+        estate: &EstateRecord,
+        at: OffsetDateTime,
+        assessed_on: Date,
         results: &[DutyResult],
     ) -> Result<RunId> {
         check_text("estate name", &estate.name, MAX_FIELD)?;
@@ -106,7 +213,11 @@ impl Store {
             if let Some(team) = &r.owner_team {
                 check_text("duty owner team", team, MAX_FIELD)?;
             }
+            if let Some(component) = &r.component {
+                check_text("duty component", component, MAX_FIELD)?;
+            }
         }
+        let assessed_on = format_date(assessed_on);
         let at_ms = to_ms(at);
         dispatch!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -121,22 +232,25 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let run: i64 = sqlx::query_scalar(
-                "INSERT INTO assessment_runs (estate_id, at_ms) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO assessment_runs (estate_id, at_ms, assessed_on) VALUES ($1, $2, $3)
+                 RETURNING id",
             )
             .bind(estate_id)
             .bind(at_ms)
+            .bind(&assessed_on)
             .fetch_one(&mut *tx)
             .await?;
             // Multi-row inserts: one round trip per chunk, not per duty.
             for chunk in results.chunks(ROWS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO duty_results (run_id, application, area, accountable, owner_team,
-                     control_status, evidence_status, covered) ",
+                    "INSERT INTO duty_results (run_id, application, area, component, accountable,
+                     owner_team, control_status, evidence_status, covered) ",
                 );
                 insert.push_values(chunk, |mut row, r| {
                     row.push_bind(run)
                         .push_bind(&r.application)
                         .push_bind(&r.area)
+                        .push_bind(&r.component)
                         .push_bind(&r.accountable)
                         .push_bind(&r.owner_team)
                         .push_bind(&r.control_status)
@@ -153,15 +267,16 @@ impl Store {
     /// Coverage (covered / total duties) per run and application, oldest run
     /// first; only `application` when given.
     pub async fn history(&self, application: Option<&str>) -> Result<Vec<HistoryPoint>> {
-        let rows: Vec<(i64, i64, String, String, i64, i64)> = dispatch!(self, |pool| {
+        type Row = (i64, i64, Option<String>, String, String, i64, i64);
+        let rows: Vec<Row> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.id, r.at_ms, e.name, d.application,
+                "SELECT r.id, r.at_ms, r.assessed_on, e.name, d.application,
                         SUM(CASE WHEN d.covered THEN 1 ELSE 0 END), COUNT(*)
                  FROM assessment_runs r
                  JOIN estates e ON e.id = r.estate_id
                  JOIN duty_results d ON d.run_id = r.id
                  WHERE $1 OR d.application = $2
-                 GROUP BY r.id, r.at_ms, e.name, d.application
+                 GROUP BY r.id, r.at_ms, r.assessed_on, e.name, d.application
                  ORDER BY r.at_ms, r.id, d.application",
             )
             .bind(application.is_none())
@@ -172,9 +287,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(run, at_ms, estate, application, covered, total)| HistoryPoint {
+                |(run, at_ms, assessed_on, estate, application, covered, total)| HistoryPoint {
                     run,
                     at: from_ms(at_ms),
+                    assessed_on: assessed_on.as_deref().and_then(parse_date),
                     estate,
                     application,
                     covered,
@@ -188,8 +304,9 @@ impl Store {
     pub async fn duty_results(&self, run: RunId) -> Result<Vec<DutyResult>> {
         let rows: Vec<DutyRow> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT application, area, accountable, owner_team, control_status, evidence_status, covered
-                 FROM duty_results WHERE run_id = $1 ORDER BY application, area",
+                "SELECT application, area, component, accountable, owner_team, control_status,
+                        evidence_status, covered
+                 FROM duty_results WHERE run_id = $1 ORDER BY application, area, component",
             )
             .bind(run)
             .fetch_all(pool)
@@ -201,6 +318,7 @@ impl Store {
                 |(
                     application,
                     area,
+                    component,
                     accountable,
                     owner_team,
                     control_status,
@@ -209,6 +327,7 @@ impl Store {
                 )| DutyResult {
                     application,
                     area,
+                    component,
                     accountable,
                     owner_team,
                     control_status,
@@ -217,5 +336,133 @@ impl Store {
                 },
             )
             .collect())
+    }
+
+    /// One recorded run, or `None` when there is no run `run`.
+    pub async fn run_info(&self, run: RunId) -> Result<Option<RunInfo>> {
+        type Row = (i64, i64, Option<String>, String, String, i64);
+        let row: Option<Row> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.id, r.at_ms, r.assessed_on, e.name, e.content_sha256,
+                        (SELECT COUNT(*) FROM duty_results d WHERE d.run_id = r.id)
+                 FROM assessment_runs r JOIN estates e ON e.id = r.estate_id
+                 WHERE r.id = $1",
+            )
+            .bind(run)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(
+            |(run, at_ms, assessed_on, estate, estate_sha256, duties)| RunInfo {
+                run,
+                at: from_ms(at_ms),
+                assessed_on: assessed_on.as_deref().and_then(parse_date),
+                estate,
+                estate_sha256,
+                duties,
+            },
+        ))
+    }
+
+    /// What changed per duty from run `from` to run `to`: duties added, removed, or whose
+    /// accountable party, owner team, control, evidence or verdict changed. Duties are
+    /// matched by application, area and component (by application and area alone when
+    /// either run was recorded before components were kept).
+    pub async fn diff_runs(&self, from: RunId, to: RunId) -> Result<RunDiff> {
+        let missing = |run| {
+            StoreError::invalid(
+                "assessment run",
+                format!("no recorded run {run} (see `demarc history`)"),
+            )
+        };
+        let from_info = self.run_info(from).await?.ok_or_else(|| missing(from))?;
+        let to_info = self.run_info(to).await?.ok_or_else(|| missing(to))?;
+        let before = self.duty_results(from).await?;
+        let after = self.duty_results(to).await?;
+        let by_component = before.iter().chain(&after).all(|d| d.component.is_some());
+        let key = |d: &DutyResult| {
+            (
+                d.application.clone(),
+                d.area.clone(),
+                if by_component {
+                    d.component.clone()
+                } else {
+                    None
+                },
+            )
+        };
+        // Several duties under one key (older runs: several components of one area) are
+        // paired in the order they were recorded.
+        let mut old: std::collections::BTreeMap<_, std::collections::VecDeque<DutyResult>> =
+            std::collections::BTreeMap::new();
+        for d in before {
+            old.entry(key(&d)).or_default().push_back(d);
+        }
+        let mut changes = Vec::new();
+        let mut unchanged = 0;
+        for d in after {
+            let k = key(&d);
+            match old
+                .get_mut(&k)
+                .and_then(std::collections::VecDeque::pop_front)
+            {
+                Some(b) => {
+                    let fields: Vec<&'static str> = [
+                        ("accountable", b.accountable != d.accountable),
+                        ("owner", b.owner_team != d.owner_team),
+                        ("control", b.control_status != d.control_status),
+                        ("evidence", b.evidence_status != d.evidence_status),
+                        ("covered", b.covered != d.covered),
+                    ]
+                    .into_iter()
+                    .filter_map(|(f, differs)| differs.then_some(f))
+                    .collect();
+                    if fields.is_empty() {
+                        unchanged += 1;
+                    } else {
+                        changes.push(DutyChange {
+                            application: k.0,
+                            area: k.1,
+                            component: d.component.clone(),
+                            change: ChangeKind::Changed,
+                            fields,
+                            before: Some(b),
+                            after: Some(d),
+                        });
+                    }
+                }
+                None => changes.push(DutyChange {
+                    application: k.0,
+                    area: k.1,
+                    component: d.component.clone(),
+                    change: ChangeKind::Added,
+                    fields: Vec::new(),
+                    before: None,
+                    after: Some(d),
+                }),
+            }
+        }
+        for (k, rest) in old {
+            for b in rest {
+                changes.push(DutyChange {
+                    application: k.0.clone(),
+                    area: k.1.clone(),
+                    component: b.component.clone(),
+                    change: ChangeKind::Removed,
+                    fields: Vec::new(),
+                    before: Some(b),
+                    after: None,
+                });
+            }
+        }
+        changes.sort_by(|a, b| {
+            (&a.application, &a.area, &a.component).cmp(&(&b.application, &b.area, &b.component))
+        });
+        Ok(RunDiff {
+            from: from_info,
+            to: to_info,
+            changes,
+            unchanged,
+        })
     }
 }

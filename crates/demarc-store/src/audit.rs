@@ -139,6 +139,10 @@ pub struct ChainPrune {
 pub struct PruneReport {
     pub chains: Vec<ChainPrune>,
     pub findings_removed: u64,
+    /// Per-day gateway traffic summaries removed with the audit events.
+    pub traffic_days_removed: u64,
+    /// Daily evidence rows (and expired latest observations) removed.
+    pub evidence_removed: u64,
 }
 
 /// SHA-256 over the canonical encoding of one event: a version tag, then each
@@ -286,13 +290,19 @@ impl Store {
                 ),
             ));
         }
+        // Validates every payload as JSON and tallies the gateway traffic it records.
+        let mut tallies = crate::traffic::Tallies::default();
         for (i, event) in events.iter().enumerate() {
             check_text("audit payload", &event.payload, MAX_PAYLOAD_LEN)?;
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.payload) {
-                return Err(StoreError::invalid(
-                    "audit payload",
-                    format!("event {i} of the batch is not JSON: {e}"),
-                ));
+            match crate::traffic::classify(&event.payload) {
+                Ok(Some((app, outcome))) => tallies.add(app, outcome, to_ms(event.at)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(StoreError::invalid(
+                        "audit payload",
+                        format!("event {i} of the batch is not JSON: {e}"),
+                    ));
+                }
             }
         }
         let (first_seq, last) = match &self.pool {
@@ -315,6 +325,7 @@ impl Store {
                     query.execute(&mut *tx).await?;
                 }
                 let last = set_head!(tx, chain, rows);
+                crate::traffic::upsert_tallies!(tx, chain, tallies);
                 tx.commit().await?;
                 (head_seq + 1, last)
             }
@@ -341,6 +352,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 let last = set_head!(tx, chain, rows);
+                crate::traffic::upsert_tallies!(tx, chain, tallies);
                 tx.commit().await?;
                 (head_seq + 1, last)
             }
@@ -543,16 +555,23 @@ impl Store {
     }
 
     /// Retention in one call: audit events older than `audit_before` (see
-    /// [`Store::prune_audit`]) and discovery findings last seen before
-    /// `findings_before`; `None` keeps that kind of record.
+    /// [`Store::prune_audit`]; the per-day traffic summaries of days that ended before it go
+    /// too), discovery findings last seen before `findings_before`, and daily evidence rows
+    /// older than `evidence_before` (see [`Store::prune_evidence`]); `None` keeps that kind
+    /// of record.
     pub async fn prune(
         &self,
         audit_before: Option<OffsetDateTime>,
         findings_before: Option<OffsetDateTime>,
+        evidence_before: Option<OffsetDateTime>,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         if let Some(before) = audit_before {
             report.chains = self.prune_audit(before).await?;
+            report.traffic_days_removed = self.prune_traffic(before).await?;
+        }
+        if let Some(before) = evidence_before {
+            report.evidence_removed = self.prune_evidence(before).await?;
         }
         if let Some(before) = findings_before {
             report.findings_removed = self.prune_discovery_findings(before).await?;

@@ -12,9 +12,10 @@
 //! of [`schema`] in one transaction, idempotently.
 //!
 //! What it keeps, one module each: assessment history ([`assessments`]),
-//! discovery findings ([`discovery`]), automatic evidence ([`evidence`]), the
-//! hash-chained gateway audit trail ([`audit`]), and gateway API keys and shared
-//! rate-limit counters ([`keys`]). Times are [`time::OffsetDateTime`] in the API
+//! discovery findings ([`discovery`]), automatic evidence, bounded: the latest
+//! observation per application × area × kind plus one row per day ([`evidence`]), the
+//! hash-chained gateway audit trail ([`audit`]) with its per-day traffic summary
+//! ([`traffic`]), and gateway API keys and shared rate-limit counters ([`keys`]). Times are [`time::OffsetDateTime`] in the API
 //! and unix milliseconds in the tables.
 
 pub mod assessments;
@@ -25,6 +26,7 @@ pub mod evidence;
 pub mod keys;
 mod location;
 pub mod schema;
+pub mod traffic;
 
 use std::path::Path;
 use std::time::Duration;
@@ -40,11 +42,12 @@ pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
 pub use discovery::{DiscoveryFinding, DiscoveryRun};
 pub use error::{Result, StoreError};
-pub use evidence::Evidence;
+pub use evidence::{Evidence, EvidenceDay};
 pub use keys::{ApiKey, NewApiKey};
 pub use location::{Backend, default_url, redact};
 pub use schema::SCHEMA_VERSION;
 pub use time;
+pub use traffic::Traffic;
 
 /// How long to wait for PostgreSQL to accept a connection before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -142,9 +145,11 @@ const COUNTED_TABLES: &[&str] = &[
     "discovery_runs",
     "discovery_findings",
     "evidence",
+    "evidence_days",
     "audit_chains",
     "audit_events",
     "audit_checkpoints",
+    "audit_traffic",
     "api_keys",
     "rate_counters",
 ];
@@ -220,6 +225,10 @@ impl Store {
                 tracing::info!(version = index + 1, "applying store migration");
                 for statement in *statements {
                     sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                if index + 1 == 2 && found >= 1 {
+                    // Audit events appended before version 2 get their traffic summary.
+                    traffic::backfill_traffic!(tx);
                 }
             }
             if found < SCHEMA_VERSION {

@@ -2,21 +2,25 @@
 //! released; a change is a new version appended to both lists.
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Statements of each version for SQLite, oldest first (index 0 is version 1).
-pub(crate) const SQLITE: &[&[&str]] = &[&[
-    "CREATE TABLE estates (
+/// (Public for the migration tests, which build a store of an older version.)
+#[doc(hidden)]
+pub const SQLITE: &[&[&str]] = &[
+    // Version 1.
+    &[
+        "CREATE TABLE estates (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
         content_sha256 TEXT NOT NULL,
         imported_at_ms INTEGER NOT NULL,
         UNIQUE (name, content_sha256))",
-    "CREATE TABLE assessment_runs (
+        "CREATE TABLE assessment_runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         estate_id INTEGER NOT NULL REFERENCES estates (id),
         at_ms INTEGER NOT NULL)",
-    "CREATE TABLE duty_results (
+        "CREATE TABLE duty_results (
         run_id INTEGER NOT NULL REFERENCES assessment_runs (id) ON DELETE CASCADE,
         application TEXT NOT NULL,
         area TEXT NOT NULL,
@@ -25,12 +29,12 @@ pub(crate) const SQLITE: &[&[&str]] = &[&[
         control_status TEXT NOT NULL,
         evidence_status TEXT NOT NULL,
         covered BOOLEAN NOT NULL)",
-    "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
-    "CREATE TABLE discovery_runs (
+        "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
+        "CREATE TABLE discovery_runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         source TEXT NOT NULL,
         at_ms INTEGER NOT NULL)",
-    "CREATE TABLE discovery_findings (
+        "CREATE TABLE discovery_findings (
         run_id INTEGER NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
         service TEXT NOT NULL,
         user_name TEXT NOT NULL,
@@ -39,9 +43,9 @@ pub(crate) const SQLITE: &[&[&str]] = &[&[
         bytes_received INTEGER NOT NULL,
         first_seen_ms INTEGER NOT NULL,
         last_seen_ms INTEGER NOT NULL)",
-    "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
-    "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
-    "CREATE TABLE evidence (
+        "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
+        "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
+        "CREATE TABLE evidence (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         application TEXT NOT NULL,
         area TEXT NOT NULL,
@@ -49,8 +53,8 @@ pub(crate) const SQLITE: &[&[&str]] = &[&[
         observed_at_ms INTEGER NOT NULL,
         summary TEXT NOT NULL,
         expires_at_ms INTEGER)",
-    "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
-    "CREATE TABLE audit_events (
+        "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
+        "CREATE TABLE audit_events (
         chain TEXT NOT NULL,
         seq INTEGER NOT NULL,
         at_ms INTEGER NOT NULL,
@@ -58,11 +62,11 @@ pub(crate) const SQLITE: &[&[&str]] = &[&[
         prev_hash BLOB NOT NULL,
         hash BLOB NOT NULL,
         PRIMARY KEY (chain, seq)) WITHOUT ROWID",
-    "CREATE TABLE audit_chains (
+        "CREATE TABLE audit_chains (
         chain TEXT PRIMARY KEY,
         head_seq INTEGER NOT NULL,
         head_hash BLOB NOT NULL)",
-    "CREATE TABLE audit_checkpoints (
+        "CREATE TABLE audit_checkpoints (
         chain TEXT NOT NULL,
         seq INTEGER NOT NULL,
         hash BLOB NOT NULL,
@@ -70,33 +74,107 @@ pub(crate) const SQLITE: &[&[&str]] = &[&[
         prev_seal BLOB NOT NULL,
         seal BLOB NOT NULL,
         PRIMARY KEY (chain, seq))",
-    "CREATE TABLE api_keys (
+        "CREATE TABLE api_keys (
         id TEXT PRIMARY KEY,
         application TEXT NOT NULL,
         key_hash BLOB NOT NULL UNIQUE,
         prefix TEXT NOT NULL,
         created_at_ms INTEGER NOT NULL,
         revoked_at_ms INTEGER)",
-    "CREATE TABLE rate_counters (
+        "CREATE TABLE rate_counters (
         key TEXT NOT NULL,
         window_start_ms INTEGER NOT NULL,
         count INTEGER NOT NULL,
         PRIMARY KEY (key, window_start_ms))",
-]];
+    ],
+    // Version 2: evidence keeps its observation kind and is bounded (the latest per
+    // application x area x kind, plus one row per day); gateway traffic per day, derived
+    // from the audit trail at append time (backfilled in `Store::migrate`).
+    &[
+        "ALTER TABLE evidence RENAME TO evidence_v1",
+        "CREATE TABLE evidence (
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        observed_at_ms INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms INTEGER,
+        PRIMARY KEY (application, area, kind))",
+        "CREATE TABLE evidence_days (
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        observations INTEGER NOT NULL,
+        first_observed_ms INTEGER NOT NULL,
+        last_observed_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms INTEGER,
+        PRIMARY KEY (application, area, kind, day))",
+        "CREATE INDEX evidence_days_day ON evidence_days (day)",
+        // Rows of version 1 did not say which fact they showed: they keep their history
+        // under the kind `unclassified`, which no catalog maps to an area.
+        "INSERT INTO evidence_days (application, area, kind, day, observations,
+        first_observed_ms, last_observed_ms, source, summary, expires_at_ms)
+     SELECT application, area, 'unclassified', day, n, first_ms, observed_at_ms, source,
+        summary, expires_at_ms
+     FROM (SELECT application, area, source, observed_at_ms, summary, expires_at_ms,
+             observed_at_ms / 86400000 AS day,
+             ROW_NUMBER() OVER (PARTITION BY application, area, observed_at_ms / 86400000
+                                ORDER BY observed_at_ms DESC, id DESC) AS rn,
+             COUNT(*) OVER (PARTITION BY application, area, observed_at_ms / 86400000) AS n,
+             MIN(observed_at_ms) OVER (PARTITION BY application, area, observed_at_ms / 86400000)
+                AS first_ms
+           FROM evidence_v1) t
+     WHERE rn = 1",
+        "INSERT INTO evidence (application, area, kind, source, observed_at_ms, summary,
+        expires_at_ms)
+     SELECT application, area, 'unclassified', source, observed_at_ms, summary, expires_at_ms
+     FROM (SELECT application, area, source, observed_at_ms, summary, expires_at_ms,
+             ROW_NUMBER() OVER (PARTITION BY application, area
+                                ORDER BY observed_at_ms DESC, id DESC) AS rn
+           FROM evidence_v1) t
+     WHERE rn = 1",
+        "DROP TABLE evidence_v1",
+        "CREATE TABLE audit_traffic (
+        application TEXT NOT NULL,
+        chain TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        blocked INTEGER NOT NULL,
+        refused INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (day, application, chain))",
+    ],
+    // Version 3: an assessment run keeps the date it assessed for (`--today`), and a duty
+    // result the component it was resolved from.
+    &[
+        "ALTER TABLE assessment_runs ADD COLUMN assessed_on TEXT",
+        "ALTER TABLE duty_results ADD COLUMN component TEXT",
+    ],
+];
 
 /// Statements of each version for PostgreSQL, oldest first.
-pub(crate) const POSTGRES: &[&[&str]] = &[&[
-    "CREATE TABLE estates (
+#[doc(hidden)]
+pub const POSTGRES: &[&[&str]] = &[
+    // Version 1.
+    &[
+        "CREATE TABLE estates (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         name TEXT NOT NULL,
         content_sha256 TEXT NOT NULL,
         imported_at_ms BIGINT NOT NULL,
         UNIQUE (name, content_sha256))",
-    "CREATE TABLE assessment_runs (
+        "CREATE TABLE assessment_runs (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         estate_id BIGINT NOT NULL REFERENCES estates (id),
         at_ms BIGINT NOT NULL)",
-    "CREATE TABLE duty_results (
+        "CREATE TABLE duty_results (
         run_id BIGINT NOT NULL REFERENCES assessment_runs (id) ON DELETE CASCADE,
         application TEXT NOT NULL,
         area TEXT NOT NULL,
@@ -105,12 +183,12 @@ pub(crate) const POSTGRES: &[&[&str]] = &[&[
         control_status TEXT NOT NULL,
         evidence_status TEXT NOT NULL,
         covered BOOLEAN NOT NULL)",
-    "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
-    "CREATE TABLE discovery_runs (
+        "CREATE INDEX duty_results_run_app ON duty_results (run_id, application)",
+        "CREATE TABLE discovery_runs (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         source TEXT NOT NULL,
         at_ms BIGINT NOT NULL)",
-    "CREATE TABLE discovery_findings (
+        "CREATE TABLE discovery_findings (
         run_id BIGINT NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
         service TEXT NOT NULL,
         user_name TEXT NOT NULL,
@@ -119,9 +197,9 @@ pub(crate) const POSTGRES: &[&[&str]] = &[&[
         bytes_received BIGINT NOT NULL,
         first_seen_ms BIGINT NOT NULL,
         last_seen_ms BIGINT NOT NULL)",
-    "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
-    "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
-    "CREATE TABLE evidence (
+        "CREATE INDEX discovery_findings_run ON discovery_findings (run_id)",
+        "CREATE INDEX discovery_findings_last_seen ON discovery_findings (last_seen_ms)",
+        "CREATE TABLE evidence (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         application TEXT NOT NULL,
         area TEXT NOT NULL,
@@ -129,8 +207,8 @@ pub(crate) const POSTGRES: &[&[&str]] = &[&[
         observed_at_ms BIGINT NOT NULL,
         summary TEXT NOT NULL,
         expires_at_ms BIGINT)",
-    "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
-    "CREATE TABLE audit_events (
+        "CREATE INDEX evidence_app_area ON evidence (application, area, observed_at_ms)",
+        "CREATE TABLE audit_events (
         chain TEXT NOT NULL,
         seq BIGINT NOT NULL,
         at_ms BIGINT NOT NULL,
@@ -138,11 +216,11 @@ pub(crate) const POSTGRES: &[&[&str]] = &[&[
         prev_hash BYTEA NOT NULL,
         hash BYTEA NOT NULL,
         PRIMARY KEY (chain, seq))",
-    "CREATE TABLE audit_chains (
+        "CREATE TABLE audit_chains (
         chain TEXT PRIMARY KEY,
         head_seq BIGINT NOT NULL,
         head_hash BYTEA NOT NULL)",
-    "CREATE TABLE audit_checkpoints (
+        "CREATE TABLE audit_checkpoints (
         chain TEXT NOT NULL,
         seq BIGINT NOT NULL,
         hash BYTEA NOT NULL,
@@ -150,19 +228,90 @@ pub(crate) const POSTGRES: &[&[&str]] = &[&[
         prev_seal BYTEA NOT NULL,
         seal BYTEA NOT NULL,
         PRIMARY KEY (chain, seq))",
-    "CREATE TABLE api_keys (
+        "CREATE TABLE api_keys (
         id TEXT PRIMARY KEY,
         application TEXT NOT NULL,
         key_hash BYTEA NOT NULL UNIQUE,
         prefix TEXT NOT NULL,
         created_at_ms BIGINT NOT NULL,
         revoked_at_ms BIGINT)",
-    "CREATE TABLE rate_counters (
+        "CREATE TABLE rate_counters (
         key TEXT NOT NULL,
         window_start_ms BIGINT NOT NULL,
         count BIGINT NOT NULL,
         PRIMARY KEY (key, window_start_ms))",
-]];
+    ],
+    // Version 2: evidence keeps its observation kind and is bounded (the latest per
+    // application x area x kind, plus one row per day); gateway traffic per day, derived
+    // from the audit trail at append time (backfilled in `Store::migrate`).
+    &[
+        "ALTER TABLE evidence RENAME TO evidence_v1",
+        "CREATE TABLE evidence (
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        observed_at_ms BIGINT NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms BIGINT,
+        PRIMARY KEY (application, area, kind))",
+        "CREATE TABLE evidence_days (
+        application TEXT NOT NULL,
+        area TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        day BIGINT NOT NULL,
+        observations BIGINT NOT NULL,
+        first_observed_ms BIGINT NOT NULL,
+        last_observed_ms BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        expires_at_ms BIGINT,
+        PRIMARY KEY (application, area, kind, day))",
+        "CREATE INDEX evidence_days_day ON evidence_days (day)",
+        // Rows of version 1 did not say which fact they showed: they keep their history
+        // under the kind `unclassified`, which no catalog maps to an area.
+        "INSERT INTO evidence_days (application, area, kind, day, observations,
+        first_observed_ms, last_observed_ms, source, summary, expires_at_ms)
+     SELECT application, area, 'unclassified', day, n, first_ms, observed_at_ms, source,
+        summary, expires_at_ms
+     FROM (SELECT application, area, source, observed_at_ms, summary, expires_at_ms,
+             observed_at_ms / 86400000 AS day,
+             ROW_NUMBER() OVER (PARTITION BY application, area, observed_at_ms / 86400000
+                                ORDER BY observed_at_ms DESC, id DESC) AS rn,
+             COUNT(*) OVER (PARTITION BY application, area, observed_at_ms / 86400000) AS n,
+             MIN(observed_at_ms) OVER (PARTITION BY application, area, observed_at_ms / 86400000)
+                AS first_ms
+           FROM evidence_v1) t
+     WHERE rn = 1",
+        "INSERT INTO evidence (application, area, kind, source, observed_at_ms, summary,
+        expires_at_ms)
+     SELECT application, area, 'unclassified', source, observed_at_ms, summary, expires_at_ms
+     FROM (SELECT application, area, source, observed_at_ms, summary, expires_at_ms,
+             ROW_NUMBER() OVER (PARTITION BY application, area
+                                ORDER BY observed_at_ms DESC, id DESC) AS rn
+           FROM evidence_v1) t
+     WHERE rn = 1",
+        "DROP TABLE evidence_v1",
+        "CREATE TABLE audit_traffic (
+        application TEXT NOT NULL,
+        chain TEXT NOT NULL,
+        day BIGINT NOT NULL,
+        requests BIGINT NOT NULL,
+        served BIGINT NOT NULL,
+        blocked BIGINT NOT NULL,
+        refused BIGINT NOT NULL,
+        failed BIGINT NOT NULL,
+        first_ms BIGINT NOT NULL,
+        last_ms BIGINT NOT NULL,
+        PRIMARY KEY (day, application, chain))",
+    ],
+    // Version 3: an assessment run keeps the date it assessed for (`--today`), and a duty
+    // result the component it was resolved from.
+    &[
+        "ALTER TABLE assessment_runs ADD COLUMN assessed_on TEXT",
+        "ALTER TABLE duty_results ADD COLUMN component TEXT",
+    ],
+];
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,7 @@ fn duty(app: &str, area: &str, covered: bool) -> DutyResult {
     DutyResult {
         application: app.into(),
         area: area.into(),
+        component: Some("llm".into()),
         accountable: "team:platform".into(),
         owner_team: Some("platform".into()),
         control_status: "implemented".into(),
@@ -255,58 +256,321 @@ async fn discovery_round_trip_and_retention(t: &Target) {
 }
 both!(discovery_round_trip_and_retention);
 
-async fn latest_evidence_per_application_and_area(t: &Target) {
-    let store = Store::open(t.url()).await.unwrap();
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-    let ev = |app: &str, area: &str, at: OffsetDateTime, summary: &str| Evidence {
+fn ev(app: &str, area: &str, kind: &str, at: OffsetDateTime, summary: &str) -> Evidence {
+    Evidence {
         application: app.into(),
         area: area.into(),
-        source: "gateway:prompt-filter".into(),
+        kind: kind.into(),
+        source: "gateway".into(),
         observed_at: at,
         summary: summary.into(),
         expires_at: Some(at + Duration::days(30)),
-    };
+    }
+}
+
+async fn latest_evidence_per_application_area_and_kind(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let scan = "gateway-input-scan";
     store
-        .put_evidence(&ev("chat", "prompt-filtering", t0, "old"))
+        .put_evidence(&ev("chat", "filtering", scan, t0, "old"))
         .await
         .unwrap();
     store
         .put_evidence(&ev(
             "chat",
-            "prompt-filtering",
+            "filtering",
+            scan,
             t0 + Duration::days(1),
             "new",
         ))
         .await
         .unwrap();
+    // An older observation written late does not replace the newer one.
     store
-        .put_evidence(&ev("chat", "audit", t0, "audit on"))
+        .put_evidence(&ev("chat", "filtering", scan, t0, "late"))
         .await
         .unwrap();
     store
-        .put_evidence(&ev("search", "audit", t0, "search audit"))
+        .put_evidence_batch(&[
+            ev("chat", "filtering", "gateway-output-scan", t0, "output"),
+            ev("chat", "audit", "gateway-traffic", t0, "audit on"),
+            ev("search", "audit", "gateway-traffic", t0, "search audit"),
+        ])
         .await
         .unwrap();
     let chat = store.latest_evidence(Some("chat")).await.unwrap();
     let got: Vec<_> = chat
         .iter()
-        .map(|e| (e.area.as_str(), e.summary.as_str()))
+        .map(|e| (e.area.as_str(), e.kind.as_str(), e.summary.as_str()))
         .collect();
     assert_eq!(
         got,
-        vec![("audit", "audit on"), ("prompt-filtering", "new")]
+        vec![
+            ("audit", "gateway-traffic", "audit on"),
+            ("filtering", "gateway-input-scan", "new"),
+            ("filtering", "gateway-output-scan", "output"),
+        ]
     );
-    assert_eq!(store.latest_evidence(None).await.unwrap().len(), 3);
+    assert_eq!(store.latest_evidence(None).await.unwrap().len(), 4);
     assert!(chat[1].is_current(t0 + Duration::days(2)));
     assert!(!chat[1].is_current(t0 + Duration::days(40)));
-    let mut backwards = ev("chat", "audit", t0, "x");
+    // The observation window: only what was observed from `since` on.
+    let recent = store
+        .observed_evidence(t0 + Duration::hours(12))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].summary, "new");
+    // Two days of the input scan: one row each, the first day counted twice.
+    let days = store
+        .evidence_days(Some("chat"), t0 - Duration::days(1))
+        .await
+        .unwrap();
+    let scan_days: Vec<_> = days
+        .iter()
+        .filter(|d| d.kind == scan)
+        .map(|d| (d.observations, d.summary.as_str()))
+        .collect();
+    // Among equal times the last written wins.
+    assert_eq!(scan_days, vec![(2, "late"), (1, "new")]);
+    let mut backwards = ev("chat", "audit", "gateway-traffic", t0, "x");
     backwards.expires_at = Some(t0 - Duration::days(1));
     assert!(matches!(
         store.put_evidence(&backwards).await,
         Err(StoreError::Invalid { .. })
     ));
+    let mut no_kind = ev("chat", "audit", "", t0, "x");
+    no_kind.kind.clear();
+    assert!(matches!(
+        store.put_evidence(&no_kind).await,
+        Err(StoreError::Invalid { .. })
+    ));
 }
-both!(latest_evidence_per_application_and_area);
+both!(latest_evidence_per_application_area_and_kind);
+
+/// A gateway writing its observations once a minute for a week: the store keeps one latest
+/// row per application × area × kind and one row per day, and retention trims the days.
+async fn evidence_stays_bounded_over_a_week_of_minutely_writes(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let start = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap(); // 2026-01-01
+    let keys = [
+        ("chat", "prompt-filtering", "gateway-input-scan"),
+        ("chat", "prompt-filtering", "gateway-output-scan"),
+        ("chat", "usage-governance", "gateway-traffic"),
+        ("search", "usage-governance", "gateway-traffic"),
+    ];
+    let minutes = 7 * 24 * 60;
+    for minute in 0..minutes {
+        let at = start + Duration::minutes(minute);
+        let batch: Vec<Evidence> = keys
+            .iter()
+            .map(|(app, area, kind)| ev(app, area, kind, at, &format!("{minute} requests")))
+            .collect();
+        store.put_evidence_batch(&batch).await.unwrap();
+    }
+    let status = store.status().await.unwrap();
+    let count = |name: &str| status.counts.iter().find(|(t, _)| t == name).unwrap().1;
+    assert_eq!(count("evidence"), 4, "one latest row per key");
+    assert_eq!(count("evidence_days"), 4 * 7, "one row per key and day");
+    let latest = store.latest_evidence(Some("search")).await.unwrap();
+    assert_eq!(latest[0].summary, format!("{} requests", minutes - 1));
+    let days = store.evidence_days(Some("search"), start).await.unwrap();
+    assert!(days.iter().all(|d| d.observations == 1440), "{days:?}");
+    assert_eq!(days[6].summary, format!("{} requests", minutes - 1));
+    // Retention of three days, applied at the end of the week.
+    let end = start + Duration::days(7);
+    let report = store
+        .prune(None, None, Some(end - Duration::days(3)))
+        .await
+        .unwrap();
+    assert_eq!(report.evidence_removed, 4 * 4);
+    let status = store.status().await.unwrap();
+    let count = |name: &str| status.counts.iter().find(|(t, _)| t == name).unwrap().1;
+    assert_eq!(count("evidence_days"), 4 * 3);
+    assert_eq!(count("evidence"), 4, "the latest rows are still current");
+    // Once they have expired and fall out of retention, they go too.
+    store
+        .prune_evidence(end + Duration::days(40))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_evidence(None).await.unwrap().len(), 0);
+}
+both!(evidence_stays_bounded_over_a_week_of_minutely_writes);
+
+fn gateway_event(
+    app: Option<&str>,
+    status: u16,
+    error: Option<&str>,
+    at: OffsetDateTime,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        at,
+        payload: serde_json::json!({
+            "time": "x", "request_id": "r", "application": app, "status": status, "error": error,
+            "verdicts": {"input": "allow"}
+        })
+        .to_string(),
+    }
+}
+
+async fn gateway_traffic_is_summarised_per_day(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let old = now - Duration::days(40);
+    let day = |t: OffsetDateTime| t.unix_timestamp().div_euclid(86_400);
+    store
+        .append_audit_batch(
+            "gw-1",
+            &[
+                gateway_event(Some("chat"), 200, None, old),
+                gateway_event(Some("chat"), 200, None, now - Duration::days(2)),
+                gateway_event(Some("chat"), 400, Some("input_blocked"), now),
+                gateway_event(Some("chat"), 200, Some("output_blocked"), now),
+                gateway_event(Some("chat"), 429, Some("rate_limit_exceeded"), now),
+                gateway_event(Some("chat"), 502, Some("upstream_error"), now),
+                gateway_event(Some("shadow"), 403, Some("application_not_served"), now),
+                gateway_event(None, 401, Some("invalid_api_key"), now),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .append_audit_batch("gw-2", &[gateway_event(Some("chat"), 200, None, now)])
+        .await
+        .unwrap();
+    let traffic = store
+        .gateway_traffic(now - Duration::days(30))
+        .await
+        .unwrap();
+    let got: Vec<_> = traffic
+        .iter()
+        .map(|t| {
+            (
+                t.application.as_str(),
+                t.chain.as_str(),
+                [t.requests, t.served, t.blocked, t.refused, t.failed],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("chat", "gw-1", [5, 1, 2, 1, 1]),
+            ("chat", "gw-2", [1, 1, 0, 0, 0]),
+            ("shadow", "gw-1", [1, 0, 0, 1, 0]),
+        ]
+    );
+    let chat = &traffic[0];
+    assert_eq!(chat.first_served_day, Some(day(now - Duration::days(2))));
+    assert_eq!(chat.last_served_day, Some(day(now - Duration::days(2))));
+    assert_eq!(traffic[2].first_served_day, None);
+    assert_eq!(
+        chat.first_at.unix_timestamp(),
+        (now - Duration::days(2)).unix_timestamp()
+    );
+    // The 40-day-old request is in a wider window; pruning the audit trail removes it.
+    let all = store.gateway_traffic(old).await.unwrap();
+    assert_eq!(all[0].requests, 6);
+    let report = store
+        .prune(Some(now - Duration::days(30)), None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.traffic_days_removed, 1);
+    assert_eq!(store.gateway_traffic(old).await.unwrap()[0].requests, 5);
+}
+both!(gateway_traffic_is_summarised_per_day);
+
+/// A schema-1 store with evidence and audit events: migrating keeps the evidence's latest
+/// and daily rows under the kind `unclassified` and backfills the traffic summary.
+async fn schema_1_store_migrates(t: &Target) {
+    let v1 = if t.is_postgres() {
+        demarc_store::schema::POSTGRES[0]
+    } else {
+        demarc_store::schema::SQLITE[0]
+    };
+    let mut sql = String::from(
+        "CREATE TABLE demarc_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO demarc_meta VALUES ('schema_version', '1');\n",
+    );
+    for statement in v1 {
+        sql.push_str(statement);
+        sql.push_str(";\n");
+    }
+    let day0 = 1_750_000_000_000_i64 - 1_750_000_000_000_i64 % 86_400_000;
+    for (i, (app, area, at)) in [
+        ("chat", "prompt-filtering", day0 + 1000),
+        ("chat", "prompt-filtering", day0 + 2000),
+        ("chat", "prompt-filtering", day0 + 86_400_000 + 5),
+        ("chat", "application-security", day0 + 1000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        sql.push_str(&format!(
+            "INSERT INTO evidence (application, area, source, observed_at_ms, summary, expires_at_ms)
+             VALUES ('{app}', '{area}', 'gateway', {at}, 'summary {i}', NULL);\n"
+        ));
+    }
+    // Two gateway events and one other payload (hashes are not checked by the backfill).
+    let blob = if t.is_postgres() { "'\\x00'" } else { "X'00'" };
+    sql.push_str(&format!(
+        "INSERT INTO audit_chains VALUES ('gw', 3, {blob});
+         INSERT INTO audit_events VALUES ('gw', 1, {day0}, '{{\"application\":\"chat\",\"status\":200}}', {blob}, {blob});
+         INSERT INTO audit_events VALUES ('gw', 2, {}, '{{\"application\":\"chat\",\"status\":400,\"error\":\"input_blocked\"}}', {blob}, {blob});
+         INSERT INTO audit_events VALUES ('gw', 3, {day0}, '{{\"other\":1}}', {blob}, {blob});",
+        day0 + 10
+    ));
+    t.raw(&sql).await;
+    let store = Store::open(t.url()).await.unwrap();
+    assert_eq!(store.status().await.unwrap().schema_version, SCHEMA_VERSION);
+    let latest = store.latest_evidence(None).await.unwrap();
+    let got: Vec<_> = latest
+        .iter()
+        .map(|e| (e.area.as_str(), e.kind.as_str(), e.summary.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("application-security", "unclassified", "summary 3"),
+            ("prompt-filtering", "unclassified", "summary 2"),
+        ]
+    );
+    // Unclassified rows support no duty: they are not observations for assess.
+    assert!(
+        store
+            .observed_evidence(OffsetDateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let days = store
+        .evidence_days(Some("chat"), OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    let got: Vec<_> = days
+        .iter()
+        .map(|d| (d.area.as_str(), d.observations, d.summary.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("application-security", 1, "summary 3"),
+            ("prompt-filtering", 2, "summary 1"),
+            ("prompt-filtering", 1, "summary 2"),
+        ]
+    );
+    let traffic = store
+        .gateway_traffic(OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    assert_eq!(traffic.len(), 1);
+    assert_eq!(
+        (traffic[0].requests, traffic[0].served, traffic[0].blocked),
+        (2, 1, 1)
+    );
+}
+both!(schema_1_store_migrates);
 
 async fn api_keys_and_rate_counters(t: &Target) {
     let store = Store::open(t.url()).await.unwrap();
@@ -609,6 +873,7 @@ async fn pruning_leaves_a_verifiable_chain(t: &Target) {
         .prune(
             Some(now - Duration::days(30)),
             Some(now - Duration::days(30)),
+            None,
         )
         .await
         .unwrap();
