@@ -1,13 +1,30 @@
 //! Assessment: for every duty that falls on the customer, is there an owner, a control and
 //! current evidence? Coverage per application and overall, and the list of gaps.
+//!
+//! The rules that make a verdict safe to show an auditor:
+//! - Reviewed (declared) evidence decides a duty's evidence status. What demarc observed is
+//!   listed beside it and never replaces it, unless the estate accepts observation alone for
+//!   that application and area (`accept_observed`).
+//! - Evidence whose file is missing or whose content no longer matches its `sha256`, or whose
+//!   review date lies in the future, does not count, and the duty gets `evidence-mismatch`.
+//! - Reviewed evidence without `expires` goes stale after the area's maximum review age.
+//! - Observed traffic that a claim says cannot happen (an unsanctioned application, a control
+//!   that blocks the traffic, an area declared not applicable) is a `contradicted` gap.
+//! - A risk acceptance is shown as such: the duty stays uncovered, but its gaps are accepted
+//!   until the acceptance expires.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::catalog::CheckedCatalog;
+use crate::catalog::{Area, CheckedCatalog};
 use crate::date::Date;
-use crate::estate::{AppStatus, Application, CheckedEstate, ControlStatus, Evidence};
+use crate::estate::{
+    AppStatus, Application, CheckedEstate, Control, ControlStatus, Evidence, EvidencePolicy,
+    RiskAcceptance,
+};
 use crate::observe::ObservationKind;
-use crate::resolve::{self, Duty, Party};
+use crate::resolve::{self, Duty, Party, TeamSource};
 
 /// A fact demarc observed itself about one application and area (the gateway scanning every
 /// request with a policy, discovery seeing the service in logs), as kept in the store. It is
@@ -47,6 +64,36 @@ pub struct ObservedTraffic {
     pub detail: Option<String>,
 }
 
+/// What was found at a reviewed evidence file's path (the path as written in the estate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileCheck {
+    /// The file's SHA-256 equals the estate's `sha256`.
+    Verified,
+    /// The file exists; the estate gives no `sha256` to compare with.
+    Unpinned,
+    /// The file's SHA-256 differs from the estate's `sha256`.
+    Mismatch { actual: String },
+    /// No readable file at the path.
+    Missing { reason: String },
+}
+
+impl FileCheck {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Unpinned => "unpinned",
+            Self::Mismatch { .. } => "mismatch",
+            Self::Missing { .. } => "missing",
+        }
+    }
+
+    /// Whether the file shows what the estate claims (verified or at least present).
+    fn holds(&self) -> bool {
+        matches!(self, Self::Verified | Self::Unpinned)
+    }
+}
+
 /// Settings of one assessment.
 #[derive(Debug, Clone)]
 pub struct AssessOptions {
@@ -60,6 +107,9 @@ pub struct AssessOptions {
     pub traffic: Vec<ObservedTraffic>,
     /// The first day of the observation window, when observations were read.
     pub observed_since: Option<Date>,
+    /// Evidence files checked on disk, by the path written in the estate. A file not in the
+    /// map was not checked (a library caller without a file system).
+    pub files: BTreeMap<String, FileCheck>,
 }
 
 impl AssessOptions {
@@ -70,18 +120,21 @@ impl AssessOptions {
             observed: Vec::new(),
             traffic: Vec::new(),
             observed_since: None,
+            files: BTreeMap::new(),
         }
     }
 }
 
-/// The state of the evidence for one duty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// The state of the evidence for one duty, or of one piece of evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EvidenceStatus {
-    Current,
-    Expiring,
-    Expired,
     Missing,
+    Expired,
+    Expiring,
+    Current,
+    /// The control is justified as not applicable: no evidence is needed.
+    NotNeeded,
 }
 
 impl EvidenceStatus {
@@ -91,7 +144,23 @@ impl EvidenceStatus {
             Self::Expiring => "expiring",
             Self::Expired => "expired",
             Self::Missing => "missing",
+            Self::NotNeeded => "not-needed",
         }
+    }
+
+    fn of(valid_until: Option<Date>, options: &AssessOptions) -> Self {
+        match valid_until {
+            None => Self::Current,
+            Some(d) if d < options.today => Self::Expired,
+            Some(d) if options.today.days_until(d) <= options.expiring_within_days => {
+                Self::Expiring
+            }
+            Some(_) => Self::Current,
+        }
+    }
+
+    fn counts(self) -> bool {
+        matches!(self, Self::Current | Self::Expiring)
     }
 }
 
@@ -107,10 +176,15 @@ pub enum Gap {
     ControlPlanned,
     /// The control is only partly in place.
     ControlPartial,
-    /// No evidence at all.
+    /// No evidence that counts.
     EvidenceMissing,
-    /// All evidence has expired.
+    /// All evidence has expired (or gone stale past the maximum review age).
     EvidenceExpired,
+    /// An evidence file is missing or no longer matches its `sha256`, or a review date lies
+    /// in the future.
+    EvidenceMismatch,
+    /// What demarc observed contradicts what the estate claims.
+    Contradicted,
 }
 
 impl Gap {
@@ -122,12 +196,20 @@ impl Gap {
             Self::ControlPartial => "control-partial",
             Self::EvidenceMissing => "evidence-missing",
             Self::EvidenceExpired => "evidence-expired",
+            Self::EvidenceMismatch => "evidence-mismatch",
+            Self::Contradicted => "contradicted",
         }
+    }
+
+    /// Gaps a risk acceptance cannot waive: they say the estate's claims are untrue.
+    fn is_untruth(self) -> bool {
+        matches!(self, Self::EvidenceMismatch | Self::Contradicted)
     }
 }
 
-/// The control status as assessed: the estate's statement, `observed` when only
-/// observed evidence shows the control, or `missing`.
+/// The control status as assessed: the estate's statement, `observed` when the estate
+/// accepts observation alone for the area and demarc observed the control working, or
+/// `missing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AssessedControl {
@@ -135,7 +217,7 @@ pub enum AssessedControl {
     Partial,
     Planned,
     NotApplicable,
-    /// No statement, but demarc observed the control working (e.g. gateway enforcement).
+    /// No statement, observation accepted for the area, and demarc observed the control.
     Observed,
     Missing,
 }
@@ -164,6 +246,99 @@ impl From<ControlStatus> for AssessedControl {
     }
 }
 
+/// One piece of reviewed evidence from the estate, as judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeclaredEvidence {
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// What was found at `file`; absent when there is no file or it was not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_check: Option<FileCheck>,
+    pub reviewer: String,
+    pub reviewed: Date,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Date>,
+    /// When it stops counting: `expires`, else the review date plus the maximum review age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Date>,
+    pub status: EvidenceStatus,
+    /// Why it does not count although its dates are fine (file missing or changed, review
+    /// date in the future).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl DeclaredEvidence {
+    /// Whether it counts for the duty.
+    pub fn counts(&self) -> bool {
+        self.problem.is_none() && self.status.counts()
+    }
+}
+
+/// One observation demarc made itself, for the duty's application and area.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedItem {
+    pub kind: ObservationKind,
+    pub source: String,
+    pub observed_at: Date,
+    pub summary: String,
+    pub expires: Date,
+    pub status: EvidenceStatus,
+    /// Whether it counts as evidence on its own (the estate's `accept_observed`).
+    pub accepted: bool,
+}
+
+/// A risk acceptance that applies to a duty, as judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptedRisk {
+    pub owner: String,
+    pub reason: String,
+    pub approved_by: String,
+    pub approved: Date,
+    pub expires: Date,
+    pub status: EvidenceStatus,
+}
+
+/// What kind of claim an observation contradicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContradictionKind {
+    /// Traffic for an application whose status is `unsanctioned`.
+    UnsanctionedTraffic,
+    /// Traffic for an application whose control for the area says it is blocked.
+    BlockedTraffic,
+    /// Observation in an area whose control says it does not apply.
+    NotApplicableObserved,
+}
+
+impl ContradictionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnsanctionedTraffic => "unsanctioned-traffic",
+            Self::BlockedTraffic => "blocked-traffic",
+            Self::NotApplicableObserved => "not-applicable-observed",
+        }
+    }
+}
+
+/// Something demarc saw that disagrees with the estate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contradiction {
+    pub kind: ContradictionKind,
+    /// What was seen, in one line.
+    pub detail: String,
+    /// Where it was seen (the gateway's audit chain, a discovery run).
+    pub source: String,
+    /// The last day it was seen.
+    pub time: Date,
+    pub first_seen: Date,
+}
+
 /// One customer duty of one application, assessed.
 #[derive(Debug, Clone, Serialize)]
 pub struct DutyAssessment {
@@ -173,18 +348,38 @@ pub struct DutyAssessment {
     pub owner: &'static str,
     pub accountable: Party,
     pub also_responsible: Vec<Party>,
-    /// The component the area was resolved from.
+    /// Why the accountable party is accountable (cell, lead, team assignment).
+    pub accountable_reason: String,
+    /// The component the area was resolved from (an area supplied by several components has
+    /// one duty per component).
     pub component: String,
     pub service_model: String,
     pub owner_team: Option<String>,
+    /// Where the owning team comes from: `area`, `default` or `application-owner`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_team_source: Option<TeamSource>,
     pub control: AssessedControl,
+    /// The control statement, or the justification of a not-applicable control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_statement: Option<String>,
     pub evidence: EvidenceStatus,
-    /// The latest expiry among the evidence that counts, if any.
+    /// The latest validity date among the evidence that counts, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_expires: Option<Date>,
-    /// Summaries of observed evidence that counted.
+    /// Summaries of current observations (also in `observed_evidence`, with details).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub observed: Vec<String>,
+    /// Reviewed evidence from the estate, each judged.
+    pub declared_evidence: Vec<DeclaredEvidence>,
+    /// What demarc observed for this application and area.
+    pub observed_evidence: Vec<ObservedItem>,
+    /// A risk acceptance for the duty, if any (current or expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_acceptance: Option<AcceptedRisk>,
+    /// The duty's gaps are accepted by a current risk acceptance.
+    pub risk_accepted: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contradictions: Vec<Contradiction>,
     pub covered: bool,
     pub gaps: Vec<Gap>,
 }
@@ -198,6 +393,17 @@ impl DutyAssessment {
             .collect::<Vec<_>>()
             .join(separator)
     }
+
+    /// The provider a shared duty is shared with, if any.
+    pub fn shared_with(&self) -> Option<&str> {
+        self.also_responsible
+            .iter()
+            .chain(std::iter::once(&self.accountable))
+            .find_map(|p| match p {
+                Party::Provider { id } if self.owner == "shared" => Some(id.as_str()),
+                _ => None,
+            })
+    }
 }
 
 /// An area that falls wholly on a provider: inherited, nothing for the customer to show.
@@ -205,27 +411,34 @@ impl DutyAssessment {
 pub struct InheritedArea {
     pub area: String,
     pub provider: String,
+    /// The component the area was resolved from.
+    pub component: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Coverage {
     pub covered: usize,
     pub total: usize,
-    /// Covered duties as a percentage of all customer duties (100 when there are none).
-    pub percent: f64,
+    /// Covered duties as a percentage of all customer duties; `None` (JSON `null`) when there
+    /// are no duties: nothing assessed is not "100% covered".
+    pub percent: Option<f64>,
 }
 
 impl Coverage {
-    fn new(covered: usize, total: usize) -> Self {
-        let percent = if total == 0 {
-            100.0
-        } else {
-            (covered as f64 * 1000.0 / total as f64).round() / 10.0
-        };
+    pub fn new(covered: usize, total: usize) -> Self {
+        let percent = (total > 0).then(|| (covered as f64 * 1000.0 / total as f64).round() / 10.0);
         Self {
             covered,
             total,
             percent,
+        }
+    }
+
+    /// `83.3%`, or `n/a` when there are no duties.
+    pub fn percent_label(&self) -> String {
+        match self.percent {
+            Some(p) => format!("{p}%"),
+            None => "n/a".to_string(),
         }
     }
 }
@@ -241,6 +454,9 @@ pub struct ApplicationAssessment {
     pub service_models: Vec<String>,
     pub duties: Vec<DutyAssessment>,
     pub inherited: Vec<InheritedArea>,
+    /// Everything demarc saw that disagrees with the estate for this application.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contradictions: Vec<Contradiction>,
     pub coverage: Coverage,
     pub gaps: usize,
 }
@@ -248,16 +464,28 @@ pub struct ApplicationAssessment {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub applications: usize,
-    /// Applications not sanctioned (tolerated, unsanctioned or discovered).
+    /// Applications whose status is `unsanctioned`.
     pub unsanctioned_applications: usize,
+    /// Applications per status (`sanctioned`, `tolerated`, `unsanctioned`, `discovered`).
+    pub applications_by_status: BTreeMap<&'static str, usize>,
     pub duties: usize,
     pub coverage: Coverage,
-    /// Duties that are not covered.
+    /// Duties that are not covered (risk-accepted ones included).
     pub gaps: usize,
+    /// Duties not covered whose gaps a current risk acceptance accepts.
+    pub risk_accepted: usize,
     pub unowned: usize,
     pub evidence_expired: usize,
     pub evidence_expiring: usize,
+    /// Duties with no evidence that counts (not-applicable duties need none).
     pub evidence_missing: usize,
+    pub evidence_mismatch: usize,
+    /// Duties whose control is justified as not applicable.
+    pub not_applicable: usize,
+    /// Duties with a `contradicted` gap.
+    pub contradicted: usize,
+    /// Areas wholly on a provider, over all applications.
+    pub inherited: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -273,6 +501,9 @@ pub struct Assessment {
     pub organisation: String,
     pub date: Date,
     pub expiring_within_days: i64,
+    /// The first day of the observation window, when observations were read from a store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_since: Option<Date>,
     pub applications: Vec<ApplicationAssessment>,
     pub summary: Summary,
 }
@@ -286,37 +517,9 @@ pub fn assess(
     let applications: Vec<ApplicationAssessment> = estate
         .applications()
         .iter()
-        .map(|app| assess_application(app, catalog, options))
+        .map(|app| assess_application(estate, app, catalog, options))
         .collect();
-    let duties = applications.iter().flat_map(|a| &a.duties);
-    let mut summary = Summary {
-        applications: applications.len(),
-        unsanctioned_applications: applications
-            .iter()
-            .filter(|a| a.status != AppStatus::Sanctioned)
-            .count(),
-        duties: 0,
-        coverage: Coverage::new(0, 0),
-        gaps: 0,
-        unowned: 0,
-        evidence_expired: 0,
-        evidence_expiring: 0,
-        evidence_missing: 0,
-    };
-    let mut covered = 0;
-    for d in duties {
-        summary.duties += 1;
-        covered += usize::from(d.covered);
-        summary.gaps += usize::from(!d.covered);
-        summary.unowned += usize::from(d.owner_team.is_none());
-        match d.evidence {
-            EvidenceStatus::Expired => summary.evidence_expired += 1,
-            EvidenceStatus::Expiring => summary.evidence_expiring += 1,
-            EvidenceStatus::Missing => summary.evidence_missing += 1,
-            EvidenceStatus::Current => {}
-        }
-    }
-    summary.coverage = Coverage::new(covered, summary.duties);
+    let summary = summarise(&applications);
     Assessment {
         catalog: CatalogRef {
             id: catalog.id().to_string(),
@@ -325,29 +528,90 @@ pub fn assess(
         organisation: estate.estate().organisation.name.clone(),
         date: options.today,
         expiring_within_days: options.expiring_within_days,
+        observed_since: options.observed_since,
         applications,
         summary,
     }
 }
 
-/// Assess one application.
+fn summarise(applications: &[ApplicationAssessment]) -> Summary {
+    let mut by_status = BTreeMap::new();
+    for a in applications {
+        *by_status.entry(a.status.as_str()).or_insert(0) += 1;
+    }
+    let mut summary = Summary {
+        applications: applications.len(),
+        unsanctioned_applications: by_status.get("unsanctioned").copied().unwrap_or(0),
+        applications_by_status: by_status,
+        duties: 0,
+        coverage: Coverage::new(0, 0),
+        gaps: 0,
+        risk_accepted: 0,
+        unowned: 0,
+        evidence_expired: 0,
+        evidence_expiring: 0,
+        evidence_missing: 0,
+        evidence_mismatch: 0,
+        not_applicable: 0,
+        contradicted: 0,
+        inherited: applications.iter().map(|a| a.inherited.len()).sum(),
+    };
+    let mut covered = 0;
+    for d in applications.iter().flat_map(|a| &a.duties) {
+        summary.duties += 1;
+        covered += usize::from(d.covered);
+        summary.gaps += usize::from(!d.covered);
+        summary.risk_accepted += usize::from(d.risk_accepted);
+        summary.unowned += usize::from(d.owner_team.is_none());
+        summary.not_applicable += usize::from(d.control == AssessedControl::NotApplicable);
+        summary.contradicted += usize::from(d.gaps.contains(&Gap::Contradicted));
+        summary.evidence_mismatch += usize::from(d.gaps.contains(&Gap::EvidenceMismatch));
+        match d.evidence {
+            EvidenceStatus::Expired => summary.evidence_expired += 1,
+            EvidenceStatus::Expiring => summary.evidence_expiring += 1,
+            EvidenceStatus::Missing => summary.evidence_missing += 1,
+            EvidenceStatus::Current | EvidenceStatus::NotNeeded => {}
+        }
+    }
+    summary.coverage = Coverage::new(covered, summary.duties);
+    summary
+}
+
+/// Assess one application of `estate`.
 pub fn assess_application(
+    estate: &CheckedEstate,
     app: &Application,
     catalog: &CheckedCatalog,
     options: &AssessOptions,
 ) -> ApplicationAssessment {
+    let policy = estate.estate().evidence_policy.as_ref();
     let mut duties = Vec::new();
     let mut inherited = Vec::new();
     for duty in resolve::resolve_application(app, catalog) {
         if duty.customer_involved {
-            duties.push(assess_duty(app, &duty, options));
+            duties.push(assess_duty(app, &duty, policy, options));
         } else if let Party::Provider { id } = &duty.accountable {
             inherited.push(InheritedArea {
                 area: duty.area.id.clone(),
                 provider: id.clone(),
+                component: duty.component.id.clone(),
             });
         }
     }
+    let mut contradictions: Vec<Contradiction> = duties
+        .iter()
+        .flat_map(|d| d.contradictions.iter().cloned())
+        .collect();
+    // Traffic of an unsanctioned application is a contradiction even where the catalog maps
+    // the observation to no duty of the application.
+    if app.status == AppStatus::Unsanctioned {
+        contradictions.extend(
+            traffic_of(app, options)
+                .map(|t| contradiction(ContradictionKind::UnsanctionedTraffic, t)),
+        );
+    }
+    contradictions.sort_by(|a, b| (a.kind, &a.source).cmp(&(b.kind, &b.source)));
+    contradictions.dedup();
     let covered = duties.iter().filter(|d| d.covered).count();
     let mut service_models: Vec<String> = Vec::new();
     for c in &app.components {
@@ -366,23 +630,116 @@ pub fn assess_application(
         gaps: duties.len() - covered,
         duties,
         inherited,
+        contradictions,
     }
 }
 
-fn assess_duty(app: &Application, duty: &Duty<'_>, options: &AssessOptions) -> DutyAssessment {
-    let area = duty.area.id.as_str();
-    let observed: Vec<&ObservedEvidence> = options
+fn traffic_of<'a>(
+    app: &'a Application,
+    options: &'a AssessOptions,
+) -> impl Iterator<Item = &'a ObservedTraffic> {
+    options
+        .traffic
+        .iter()
+        .filter(move |t| t.application == app.id && t.requests > 0)
+}
+
+fn contradiction(kind: ContradictionKind, t: &ObservedTraffic) -> Contradiction {
+    let what = match t.kind {
+        ObservationKind::Discovery => "seen in network logs",
+        _ => "served by the gateway",
+    };
+    let mut detail = format!(
+        "{} {} {what} between {} and {}",
+        t.requests,
+        if t.requests == 1 {
+            "request"
+        } else {
+            "requests"
+        },
+        t.first_seen,
+        t.last_seen
+    );
+    if let Some(more) = &t.detail {
+        detail.push_str(&format!(" ({more})"));
+    }
+    Contradiction {
+        kind,
+        detail,
+        source: t.source.clone(),
+        time: t.last_seen,
+        first_seen: t.first_seen,
+    }
+}
+
+/// The maximum review age for `area`: the estate's per-area value, its global value, then
+/// the catalog's default.
+fn max_review_age(area: &Area, policy: Option<&EvidencePolicy>) -> Option<u32> {
+    policy
+        .and_then(|p| p.areas.get(&area.id).copied().or(p.max_review_age_days))
+        .or(area.max_review_age_days)
+}
+
+fn assess_duty(
+    app: &Application,
+    duty: &Duty<'_>,
+    policy: Option<&EvidencePolicy>,
+    options: &AssessOptions,
+) -> DutyAssessment {
+    let area = duty.area;
+    let component = duty.component.id.as_str();
+    let accepted = app.accept_observed.iter().any(|a| *a == area.id);
+    let observed: Vec<ObservedItem> = options
         .observed
         .iter()
-        .filter(|o| o.application == app.id && o.area == area && o.expires >= options.today)
+        .filter(|o| o.application == app.id && o.area == area.id)
+        .map(|o| ObservedItem {
+            kind: o.kind,
+            source: o.source.clone(),
+            observed_at: o.observed_at,
+            summary: o.summary.clone(),
+            expires: o.expires,
+            status: EvidenceStatus::of(Some(o.expires), options),
+            accepted,
+        })
         .collect();
-    let control = match app.controls.get(area) {
+    let declared: Vec<DeclaredEvidence> = app
+        .evidence
+        .iter()
+        .filter(|e| e.area == area.id && e.applies_to(component))
+        .map(|e| judge_declared(e, max_review_age(area, policy), options))
+        .collect();
+    let statement = app.controls.get(&area.id);
+    let observed_counts = accepted && observed.iter().any(|o| o.status.counts());
+    let control = match statement {
         Some(c) => AssessedControl::from(c.status),
-        None if !observed.is_empty() => AssessedControl::Observed,
+        None if observed_counts => AssessedControl::Observed,
         None => AssessedControl::Missing,
     };
-    let reviewed: Vec<&Evidence> = app.evidence.iter().filter(|e| e.area == area).collect();
-    let (evidence, evidence_expires) = evidence_status(&reviewed, &observed, options);
+
+    // The evidence status: the best among what counts. Observation counts only where the
+    // estate accepts it for this area.
+    let mut best: Option<(EvidenceStatus, Option<Date>)> = None;
+    let candidates = declared
+        .iter()
+        .filter(|e| e.problem.is_none())
+        .map(|e| (e.status, e.valid_until))
+        .chain(
+            observed
+                .iter()
+                .filter(|o| o.accepted)
+                .map(|o| (o.status, Some(o.expires))),
+        );
+    for (status, until) in candidates {
+        // Later validity wins; no end date at all is best.
+        let key = |u: Option<Date>| u.map_or(i64::MAX, Date::days_since_epoch);
+        if best.is_none_or(|(_, b)| key(until) > key(b)) {
+            best = Some((status, until));
+        }
+    }
+    let (mut evidence, evidence_expires) = best.unwrap_or((EvidenceStatus::Missing, None));
+
+    let contradictions = contradictions_for(app, area, statement, &observed, options);
 
     let mut gaps = Vec::new();
     if duty.team.is_none() {
@@ -396,58 +753,217 @@ fn assess_duty(app: &Application, duty: &Duty<'_>, options: &AssessOptions) -> D
         | AssessedControl::NotApplicable
         | AssessedControl::Observed => {}
     }
-    // A justified not-applicable control needs no evidence.
-    if control != AssessedControl::NotApplicable {
+    if control == AssessedControl::NotApplicable {
+        // A justified not-applicable control needs no evidence.
+        evidence = EvidenceStatus::NotNeeded;
+    } else {
         match evidence {
             EvidenceStatus::Missing => gaps.push(Gap::EvidenceMissing),
             EvidenceStatus::Expired => gaps.push(Gap::EvidenceExpired),
-            EvidenceStatus::Current | EvidenceStatus::Expiring => {}
+            EvidenceStatus::Current | EvidenceStatus::Expiring | EvidenceStatus::NotNeeded => {}
         }
     }
+    if declared.iter().any(|e| e.problem.is_some()) {
+        gaps.push(Gap::EvidenceMismatch);
+    }
+    if !contradictions.is_empty() {
+        gaps.push(Gap::Contradicted);
+    }
+
+    let risk_acceptance = app
+        .exceptions
+        .iter()
+        .filter(|x| x.area == area.id && x.applies_to(component))
+        .max_by_key(|x| x.expires)
+        .map(|x| judge_acceptance(x, options));
+    let risk_accepted = !gaps.is_empty()
+        && !gaps.iter().any(|g| g.is_untruth())
+        && risk_acceptance.as_ref().is_some_and(|r| r.status.counts());
+
     DutyAssessment {
-        area: area.to_string(),
-        title: duty.area.title.clone(),
+        area: area.id.clone(),
+        title: area.title.clone(),
         owner: duty.cell.owner.as_str(),
         accountable: duty.accountable.clone(),
         also_responsible: duty.also_responsible.clone(),
-        component: duty.component.id.clone(),
+        accountable_reason: duty.accountable_reason(),
+        component: component.to_string(),
         service_model: duty.component.service_model.clone(),
         owner_team: duty.team.map(|(t, _)| t.to_string()),
+        owner_team_source: duty.team.map(|(_, s)| s),
         control,
+        control_statement: statement.and_then(control_text),
         evidence,
-        evidence_expires,
+        evidence_expires: if evidence == EvidenceStatus::NotNeeded {
+            None
+        } else {
+            evidence_expires
+        },
         observed: observed
             .iter()
+            .filter(|o| o.status.counts())
             .map(|o| format!("{}: {}", o.source, o.summary))
             .collect(),
+        declared_evidence: declared,
+        observed_evidence: observed,
+        risk_acceptance,
+        risk_accepted,
+        contradictions,
         covered: gaps.is_empty(),
         gaps,
     }
 }
 
-/// The best state among the evidence for a duty: current beats expiring beats expired.
-fn evidence_status(
-    reviewed: &[&Evidence],
-    observed: &[&ObservedEvidence],
-    options: &AssessOptions,
-) -> (EvidenceStatus, Option<Date>) {
-    if reviewed.is_empty() && observed.is_empty() {
-        return (EvidenceStatus::Missing, None);
+fn control_text(c: &Control) -> Option<String> {
+    match c.status {
+        ControlStatus::NotApplicable => c.justification.clone().or_else(|| c.statement.clone()),
+        _ => c.statement.clone(),
     }
-    // Evidence without an expiry date never expires.
-    let far_future = Date::from_days_since_epoch(i64::MAX / 4);
-    let latest = reviewed
-        .iter()
-        .map(|e| e.expires.unwrap_or(far_future))
-        .chain(observed.iter().map(|o| o.expires))
-        .max()
-        .unwrap_or(far_future);
-    let shown = (latest != far_future).then_some(latest);
-    if latest < options.today {
-        (EvidenceStatus::Expired, shown)
-    } else if options.today.days_until(latest) <= options.expiring_within_days {
-        (EvidenceStatus::Expiring, shown)
+}
+
+fn judge_declared(e: &Evidence, max_age: Option<u32>, options: &AssessOptions) -> DeclaredEvidence {
+    let valid_until = e
+        .expires
+        .or_else(|| max_age.map(|days| e.reviewed.add_days(i64::from(days))));
+    let file_check = e.file.as_ref().and_then(|f| options.files.get(f)).cloned();
+    let problem = if e.reviewed > options.today {
+        Some(format!(
+            "reviewed on {}, after the assessment date {}",
+            e.reviewed, options.today
+        ))
     } else {
-        (EvidenceStatus::Current, shown)
+        match &file_check {
+            Some(FileCheck::Mismatch { actual }) => Some(format!(
+                "file `{}` changed: its sha256 is {actual}, not the recorded one",
+                e.file.as_deref().unwrap_or_default()
+            )),
+            Some(FileCheck::Missing { reason }) => Some(format!(
+                "file `{}` cannot be read: {reason}",
+                e.file.as_deref().unwrap_or_default()
+            )),
+            Some(c) if !c.holds() => Some("file check failed".to_string()),
+            _ => None,
+        }
+    };
+    DeclaredEvidence {
+        description: e.description.clone(),
+        link: e.link.clone(),
+        file: e.file.clone(),
+        sha256: e.sha256.clone(),
+        file_check,
+        reviewer: e.reviewer.clone(),
+        reviewed: e.reviewed,
+        expires: e.expires,
+        valid_until,
+        status: EvidenceStatus::of(valid_until, options),
+        problem,
     }
+}
+
+fn judge_acceptance(x: &RiskAcceptance, options: &AssessOptions) -> AcceptedRisk {
+    AcceptedRisk {
+        owner: x.owner.clone(),
+        reason: x.reason.clone(),
+        approved_by: x.approved_by.clone(),
+        approved: x.approved,
+        expires: x.expires,
+        status: EvidenceStatus::of(Some(x.expires), options),
+    }
+}
+
+/// What demarc saw that disagrees with the estate's claims for one duty.
+fn contradictions_for(
+    app: &Application,
+    area: &Area,
+    control: Option<&Control>,
+    observed: &[ObservedItem],
+    options: &AssessOptions,
+) -> Vec<Contradiction> {
+    let mut out = Vec::new();
+    for t in traffic_of(app, options) {
+        let maps_here = area.observed_by.contains(&t.kind);
+        if app.status == AppStatus::Unsanctioned && maps_here {
+            out.push(contradiction(ContradictionKind::UnsanctionedTraffic, t));
+        }
+        if control.is_some_and(|c| c.blocked) {
+            out.push(contradiction(ContradictionKind::BlockedTraffic, t));
+        }
+        if control.is_some_and(|c| c.status == ControlStatus::NotApplicable) && maps_here {
+            out.push(contradiction(ContradictionKind::NotApplicableObserved, t));
+        }
+    }
+    if control.is_some_and(|c| c.status == ControlStatus::NotApplicable) {
+        for o in observed.iter().filter(|o| o.status.counts()) {
+            out.push(Contradiction {
+                kind: ContradictionKind::NotApplicableObserved,
+                detail: format!("{} observed: {}", o.kind, o.summary),
+                source: o.source.clone(),
+                time: o.observed_at,
+                first_seen: o.observed_at,
+            });
+        }
+    }
+    out
+}
+
+/// Problems with reviewed evidence and risk acceptances that need the file system or the
+/// date to see: an evidence file that is missing or changed, a review or approval date in the
+/// future. `validate` reports them as errors, located in the estate file; `assess` reports the
+/// affected duties as `evidence-mismatch`.
+pub fn evidence_diagnostics(
+    estate: &CheckedEstate,
+    today: Date,
+    files: &BTreeMap<String, FileCheck>,
+) -> Vec<crate::Diagnostic> {
+    use crate::Diagnostic;
+    let mut out = Vec::new();
+    for (i, app) in estate.applications().iter().enumerate() {
+        for (j, e) in app.evidence.iter().enumerate() {
+            let at = format!("applications[{i}].evidence[{j}]");
+            if e.reviewed > today {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}.reviewed"),
+                        format!(
+                            "evidence reviewed on {}, which is after today ({today})",
+                            e.reviewed
+                        ),
+                    )
+                    .with_help(
+                        "a review date cannot lie in the future; write the day the review happened",
+                    ),
+                );
+            }
+            let Some(file) = &e.file else { continue };
+            match files.get(file) {
+                Some(FileCheck::Missing { reason }) => out.push(
+                    Diagnostic::error(
+                        format!("{at}.file"),
+                        format!("evidence file `{file}` cannot be read: {reason}"),
+                    )
+                    .with_help("paths are relative to the estate file"),
+                ),
+                Some(FileCheck::Mismatch { actual }) => out.push(
+                    Diagnostic::error(
+                        format!("{at}.sha256"),
+                        format!("evidence file `{file}` does not match its sha256: the file's is {actual}"),
+                    )
+                    .with_help("the file changed after its review: review it again and record the new sha256"),
+                ),
+                Some(FileCheck::Verified | FileCheck::Unpinned) | None => {}
+            }
+        }
+        for (j, x) in app.exceptions.iter().enumerate() {
+            if x.approved > today {
+                out.push(Diagnostic::error(
+                    format!("applications[{i}].exceptions[{j}].approved"),
+                    format!(
+                        "risk acceptance approved on {}, which is after today ({today})",
+                        x.approved
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }

@@ -87,6 +87,10 @@ pub struct Layer {
     /// Component kinds that supply this layer, most specific first. An application
     /// resolves the layer from its first component whose kind comes earliest here.
     pub supplied_by: Vec<ComponentKind>,
+    /// Component kinds that supply this layer as well, each with its own duties, beside the
+    /// component chosen by `supplied_by` (e.g. a plugin that feeds the model context).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_supplied_by: Vec<ComponentKind>,
 }
 
 /// What a component of an application is.

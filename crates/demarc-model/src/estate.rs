@@ -13,7 +13,6 @@ use crate::catalog::{CheckedCatalog, ComponentKind, check_id, unique_ids};
 use crate::date::Date;
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::parse;
-use crate::resolve;
 
 /// The version of the estate data format this build reads.
 pub const ESTATE_FORMAT: u32 = 1;
@@ -34,6 +33,21 @@ pub struct Estate {
     pub providers: Vec<Provider>,
     #[serde(default)]
     pub applications: Vec<Application>,
+    /// How old reviewed evidence may be; overrides the catalog's per-area defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_policy: Option<EvidencePolicy>,
+}
+
+/// How long reviewed evidence without an `expires` date counts after its review.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvidencePolicy {
+    /// For every area (overrides the catalog's `max_review_age_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_review_age_days: Option<u32>,
+    /// Area id -> days, for single areas (overrides the line above).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub areas: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -101,6 +115,15 @@ pub struct Application {
     pub controls: BTreeMap<String, Control>,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// Risks the organisation accepted instead of closing a gap: each with an owner, a reason
+    /// and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<RiskAcceptance>,
+    /// Areas for which what demarc observes (gateway enforcement, discovery) is accepted as
+    /// evidence on its own, without a reviewed piece of evidence. Elsewhere observation is
+    /// listed beside reviewed evidence and never replaces it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_observed: Vec<String>,
     /// The guard policy the gateway applies: a policy mapping, or the name of a builtin
     /// policy or policy file. Checked by the guard, not here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +249,10 @@ pub struct Control {
     /// Required when the status is `not-applicable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    /// The control blocks the application's traffic (e.g. at a web proxy): any traffic demarc
+    /// observes for the application contradicts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
@@ -264,9 +291,49 @@ pub struct Evidence {
     pub sha256: Option<String>,
     pub reviewer: String,
     pub reviewed: Date,
-    /// After this date the evidence no longer counts.
+    /// After this date the evidence no longer counts. Without it, evidence goes stale after
+    /// the maximum review age (catalog default per area, estate `evidence_policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Date>,
+    /// Only for this component's duty (a component id); without it, for every component's
+    /// duty in the area.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+}
+
+/// A risk accepted instead of closing a duty's gaps: shown as such, never as covered, and
+/// it expires like evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RiskAcceptance {
+    /// The area whose gaps are accepted.
+    pub area: String,
+    /// Only for this component's duty; without it, for every component's duty in the area.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The team that owns the risk (a team id).
+    pub owner: String,
+    /// Why the risk is accepted, and what limits it.
+    pub reason: String,
+    /// Who accepted it (a person or body).
+    pub approved_by: String,
+    pub approved: Date,
+    /// After this date the acceptance no longer counts.
+    pub expires: Date,
+}
+
+impl Evidence {
+    /// Whether this evidence is for `component`'s duty.
+    pub fn applies_to(&self, component: &str) -> bool {
+        self.component.as_deref().is_none_or(|c| c == component)
+    }
+}
+
+impl RiskAcceptance {
+    /// Whether this acceptance is for `component`'s duty.
+    pub fn applies_to(&self, component: &str) -> bool {
+        self.component.as_deref().is_none_or(|c| c == component)
+    }
 }
 
 /// An estate validated against a catalog: every reference resolves, so resolution and
@@ -307,11 +374,8 @@ impl CheckedEstate {
         for d in validate(&estate, catalog) {
             diagnostics.push(d);
         }
-        if !diagnostics.has_errors() {
-            // Only a structurally valid estate can be resolved.
-            for d in unowned_duties(&estate, catalog) {
-                diagnostics.push(d);
-            }
+        for d in offering_service_models(&estate) {
+            diagnostics.push(d);
         }
         if !diagnostics.is_empty() {
             if let Some(text) = text {
@@ -574,6 +638,45 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                 );
             }
         }
+        let components: Vec<&str> = app.components.iter().map(|c| c.id.as_str()).collect();
+        for (j, area) in app.accept_observed.iter().enumerate() {
+            check_ref(
+                &mut out,
+                format!("{at}.accept_observed[{j}]"),
+                "area",
+                area,
+                &areas,
+            );
+        }
+        for (j, x) in app.exceptions.iter().enumerate() {
+            let xat = format!("{at}.exceptions[{j}]");
+            check_ref(&mut out, format!("{xat}.area"), "area", &x.area, &areas);
+            check_ref(&mut out, format!("{xat}.owner"), "team", &x.owner, &teams);
+            if let Some(c) = &x.component {
+                check_ref(
+                    &mut out,
+                    format!("{xat}.component"),
+                    "component",
+                    c,
+                    &components,
+                );
+            }
+            if x.reason.trim().is_empty() {
+                out.push(Diagnostic::error(
+                    format!("{xat}.reason"),
+                    "a risk acceptance needs a reason",
+                ));
+            }
+            if x.expires < x.approved {
+                out.push(Diagnostic::error(
+                    format!("{xat}.expires"),
+                    format!(
+                        "risk acceptance expires ({}) before it was approved ({})",
+                        x.expires, x.approved
+                    ),
+                ));
+            }
+        }
         for (j, e) in app.evidence.iter().enumerate() {
             let eat = format!("{at}.evidence[{j}]");
             check_ref(&mut out, format!("{eat}.area"), "area", &e.area, &areas);
@@ -599,6 +702,15 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            if let Some(c) = &e.component {
+                check_ref(
+                    &mut out,
+                    format!("{eat}.component"),
+                    "component",
+                    c,
+                    &components,
+                );
+            }
             if let Some(expires) = e.expires {
                 if expires < e.reviewed {
                     out.push(Diagnostic::error(
@@ -615,35 +727,54 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
     for (i, team) in estate.teams.iter().enumerate() {
         check_id(&mut out, &format!("teams[{i}].id"), &team.id);
     }
+    if let Some(policy) = &estate.evidence_policy {
+        for area in policy.areas.keys() {
+            check_ref(
+                &mut out,
+                format!("evidence_policy.areas.{area}#key"),
+                "area",
+                area,
+                &areas,
+            );
+        }
+    }
     out
 }
 
-/// A customer duty with no owning team is a problem a reviewer must fix.
-fn unowned_duties(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
+/// A component that names an offering is consumed under the offering's declared service
+/// model: an offering consumed as SaaS on a component declared IaaS is an error.
+fn offering_service_models(estate: &Estate) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, app) in estate.applications.iter().enumerate() {
-        let mut missing = Vec::new();
-        for duty in resolve::resolve_application(app, catalog) {
-            if duty.customer_involved && duty.team.is_none() {
-                missing.push(duty.area.id.as_str());
+        for (j, c) in app.components.iter().enumerate() {
+            let Some(provider) = estate.providers.iter().find(|p| p.id == c.provider) else {
+                continue;
+            };
+            let Some(offering) = c
+                .offering
+                .as_ref()
+                .and_then(|o| provider.offerings.iter().find(|x| &x.id == o))
+            else {
+                continue;
+            };
+            let Some(declared) = &offering.service_model else {
+                continue;
+            };
+            if declared != &c.service_model {
+                out.push(
+                    Diagnostic::error(
+                        format!("applications[{i}].components[{j}].service_model"),
+                        format!(
+                            "component `{}` of application `{}` is consumed as `{}`, but offering `{}` of provider `{}` is `{declared}`",
+                            c.id, app.id, c.service_model, offering.id, provider.id
+                        ),
+                    )
+                    .with_help(format!(
+                        "set `service_model: {declared}`, or name an offering of `{}` consumed as `{}`",
+                        provider.id, c.service_model
+                    )),
+                );
             }
-        }
-        if !missing.is_empty() {
-            out.push(
-                Diagnostic::warning(
-                    format!("applications[{i}].duties"),
-                    format!(
-                        "application `{}` has customer duties with no owning team: {}",
-                        app.id,
-                        missing
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_help("set `duties.default` or assign each area under `duties.areas`"),
-            );
         }
     }
     out

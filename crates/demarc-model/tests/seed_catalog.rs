@@ -185,7 +185,10 @@ fn seed_areas_name_what_demarc_can_observe_for_them() {
             .map(|a| a.id.as_str())
             .collect::<Vec<_>>()
     };
-    assert_eq!(areas(ObservationKind::GatewayInputScan), ["prompt-filtering"]);
+    assert_eq!(
+        areas(ObservationKind::GatewayInputScan),
+        ["prompt-filtering"]
+    );
     assert_eq!(
         areas(ObservationKind::GatewayAccessControl),
         ["application-security"]

@@ -5,14 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{
-    AssessOptions, AssessedControl, Assessment, EvidenceStatus, ObservedEvidence, assess,
-};
+use demarc_model::assess::{AssessOptions, Assessment, ObservedEvidence, assess};
 
 use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
-use crate::render::table::{Cell, Style, Table};
-use crate::render::{csv_record, html, markdown_table};
+use crate::render::{assessment, html};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -56,7 +53,8 @@ pub enum Format {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailOn {
-    /// Any customer duty not covered (no owner, no control, or no current evidence).
+    /// Any customer duty not covered (no owner, no control, no current evidence, evidence
+    /// that does not match, a contradiction), unless a current risk acceptance covers it.
     Gaps,
     /// Any duty whose evidence has all expired.
     Expired,
@@ -70,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let estate = check_estate(&args.estate, &estate_bytes, &catalog)?;
     let mut options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
     options.expiring_within_days = args.expiring_days;
+    options.files = super::evidence_files::check(&args.estate, &estate);
     let store = if uses_store(&args) {
         Some(StoreSession::open(&args.store)?)
     } else {
@@ -158,6 +157,7 @@ impl StoreSession {
                 app.duties.iter().map(|d| demarc_store::DutyResult {
                     application: app.id.clone(),
                     area: d.area.clone(),
+                    component: Some(d.component.clone()),
                     accountable: d.accountable.label(),
                     owner_team: d.owner_team.clone(),
                     control_status: d.control.as_str().to_string(),
@@ -168,9 +168,16 @@ impl StoreSession {
             .collect();
         let estate = demarc_store::EstateRecord::from_content(estate_name, estate_bytes);
         let now = demarc_store::time::OffsetDateTime::now_utc();
-        Ok(self
-            .runtime
-            .block_on(self.store.record_assessment(&estate, now, &results))?)
+        // The date the run assessed for (`--today`), kept beside the wall clock.
+        let assessed_on = demarc_store::time::Date::from_julian_day(i32::try_from(
+            report.date.days_since_epoch() + 2_440_588,
+        )?)?;
+        Ok(self.runtime.block_on(self.store.record_assessment_on(
+            &estate,
+            now,
+            assessed_on,
+            &results,
+        ))?)
     }
 }
 
@@ -191,9 +198,9 @@ pub fn render(
             serde_json::to_string_pretty(report).context("cannot encode the report")?
         ),
         Format::Html => html::assessment_page(report, catalog),
-        Format::Table => table(report, crate::ui::stdout_color()),
-        Format::Markdown => markdown(report),
-        Format::Csv => csv(report),
+        Format::Table => assessment::table(report, crate::ui::stdout_color()),
+        Format::Markdown => assessment::markdown(report),
+        Format::Csv => assessment::csv(report),
     })
 }
 
@@ -203,7 +210,8 @@ fn check(report: &Assessment, fail_on: &[FailOn]) -> Outcome {
     let mut failed = false;
     for check in fail_on {
         let (count, what) = match check {
-            FailOn::Gaps => (s.gaps, "duties with gaps"),
+            // A current risk acceptance answers for its duty's gaps.
+            FailOn::Gaps => (s.gaps - s.risk_accepted, "duties with gaps"),
             FailOn::Expired => (s.evidence_expired, "duties whose evidence expired"),
             FailOn::Unowned => (s.unowned, "customer duties with no owning team"),
         };
@@ -217,185 +225,4 @@ fn check(report: &Assessment, fail_on: &[FailOn]) -> Outcome {
     } else {
         Outcome::Success
     }
-}
-
-fn evidence_style(e: EvidenceStatus) -> Style {
-    match e {
-        EvidenceStatus::Current => Style::Green,
-        EvidenceStatus::Expiring => Style::Yellow,
-        EvidenceStatus::Expired | EvidenceStatus::Missing => Style::Red,
-    }
-}
-
-fn table(report: &Assessment, color: bool) -> String {
-    let mut out = format!(
-        "{} — assessed {} against {} {}\n",
-        report.organisation, report.date, report.catalog.id, report.catalog.version
-    );
-    for app in &report.applications {
-        out.push_str(&format!(
-            "\n{} ({}) — {}, {}, owner {}: {}/{} duties covered ({}%)\n",
-            app.name,
-            app.id,
-            app.status.as_str(),
-            app.service_models.join("+"),
-            app.owner,
-            app.coverage.covered,
-            app.coverage.total,
-            app.coverage.percent
-        ));
-        let mut t = Table::new(&["area", "accountable", "team", "control", "evidence", "gaps"]);
-        for d in &app.duties {
-            t.row(vec![
-                d.area.clone().into(),
-                d.accountable.label().into(),
-                Cell::styled(
-                    d.owner_team.clone().unwrap_or_else(|| "(unowned)".into()),
-                    if d.owner_team.is_some() {
-                        Style::Plain
-                    } else {
-                        Style::Red
-                    },
-                ),
-                d.control.as_str().into(),
-                if d.control == AssessedControl::NotApplicable
-                    && d.evidence == EvidenceStatus::Missing
-                {
-                    Cell::styled("not needed", Style::Dim)
-                } else {
-                    Cell::styled(
-                        match d.evidence_expires {
-                            Some(date) => format!("{} ({date})", d.evidence.as_str()),
-                            None => d.evidence.as_str().to_string(),
-                        },
-                        evidence_style(d.evidence),
-                    )
-                },
-                if d.covered {
-                    Cell::styled("covered", Style::Green)
-                } else {
-                    Cell::styled(d.gap_list(", "), Style::Red)
-                },
-            ]);
-        }
-        if t.is_empty() {
-            out.push_str("  no customer duties\n");
-        } else {
-            out.push_str(&t.render(color));
-        }
-    }
-    let s = &report.summary;
-    out.push_str(&format!(
-        "\nsummary: {} applications ({} not sanctioned), {} customer duties, {} covered ({}%), {} gaps: {} unowned, {} evidence missing, {} expired, {} expiring within {} days\n",
-        s.applications,
-        s.unsanctioned_applications,
-        s.duties,
-        s.coverage.covered,
-        s.coverage.percent,
-        s.gaps,
-        s.unowned,
-        s.evidence_missing,
-        s.evidence_expired,
-        s.evidence_expiring,
-        report.expiring_within_days
-    ));
-    out
-}
-
-fn markdown(report: &Assessment) -> String {
-    let s = &report.summary;
-    let mut out = format!(
-        "# GenAI responsibility assessment: {}\n\nAssessed {} against `{}` {}. {} applications, {} customer duties, **{}% covered**, {} gaps ({} unowned, {} evidence missing, {} expired, {} expiring).\n",
-        report.organisation,
-        report.date,
-        report.catalog.id,
-        report.catalog.version,
-        s.applications,
-        s.duties,
-        s.coverage.percent,
-        s.gaps,
-        s.unowned,
-        s.evidence_missing,
-        s.evidence_expired,
-        s.evidence_expiring
-    );
-    for app in &report.applications {
-        out.push_str(&format!(
-            "\n## {} (`{}`)\n\n{}, {}, owner `{}`: {}/{} duties covered ({}%).\n\n",
-            app.name,
-            app.id,
-            app.status.as_str(),
-            app.service_models.join("+"),
-            app.owner,
-            app.coverage.covered,
-            app.coverage.total,
-            app.coverage.percent
-        ));
-        let rows: Vec<Vec<String>> = app
-            .duties
-            .iter()
-            .map(|d| {
-                vec![
-                    format!("`{}`", d.area),
-                    d.accountable.label(),
-                    d.owner_team.clone().unwrap_or_else(|| "**unowned**".into()),
-                    d.control.as_str().into(),
-                    d.evidence.as_str().into(),
-                    if d.covered {
-                        "covered".into()
-                    } else {
-                        d.gap_list(", ")
-                    },
-                ]
-            })
-            .collect();
-        out.push_str(&markdown_table(
-            &["Area", "Accountable", "Team", "Control", "Evidence", "Gaps"],
-            &rows,
-        ));
-    }
-    out
-}
-
-fn csv(report: &Assessment) -> String {
-    let mut out = csv_record(
-        &[
-            "application",
-            "area",
-            "owner",
-            "accountable",
-            "also_responsible",
-            "owner_team",
-            "control",
-            "evidence",
-            "evidence_expires",
-            "covered",
-            "gaps",
-        ]
-        .map(String::from),
-    );
-    for app in &report.applications {
-        for d in &app.duties {
-            out.push_str(&csv_record(&[
-                app.id.clone(),
-                d.area.clone(),
-                d.owner.to_string(),
-                d.accountable.label(),
-                d.also_responsible
-                    .iter()
-                    .map(|p| p.label())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                d.owner_team.clone().unwrap_or_default(),
-                d.control.as_str().to_string(),
-                d.evidence.as_str().to_string(),
-                d.evidence_expires
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-                d.covered.to_string(),
-                d.gap_list(" "),
-            ]));
-        }
-    }
-    out
 }

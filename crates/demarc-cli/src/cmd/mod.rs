@@ -5,6 +5,7 @@ pub mod catalogs;
 pub mod common;
 pub mod db;
 pub mod discover;
+pub mod evidence_files;
 pub mod explain;
 pub mod fake_upstream;
 pub mod gateway;

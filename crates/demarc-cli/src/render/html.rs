@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use demarc_model::CheckedCatalog;
-use demarc_model::assess::{ApplicationAssessment, AssessedControl, Assessment, EvidenceStatus};
+use demarc_model::assess::{ApplicationAssessment, Assessment, EvidenceStatus};
 
 const STYLE: &str = r#"
 :root{--provider:#2f6fb3;--customer:#d9822b;--shared:#8e5bb5;--na:#9aa3ad;--ok:#2e8540;--bad:#c62828;--warn:#b7791f;--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee4;--bg:#f6f8fa}
@@ -41,7 +41,10 @@ table.duties{border-collapse:collapse;width:100%;font-size:14px}
 .duties td{border-bottom:1px solid #eef1f4;padding:6px 8px;vertical-align:top}
 .duties tr.gap td{background:#fdf0ef}.duties tr.gap td:first-child{box-shadow:inset 3px 0 var(--bad)}
 .ev-current{color:var(--ok)}.ev-na{color:var(--muted)}.ev-expiring{color:var(--warn);font-weight:600}.ev-expired,.ev-missing{color:var(--bad);font-weight:600}
-.gaps{color:var(--bad);font-size:13px}.ok{color:var(--ok)}
+.gaps{color:var(--bad);font-size:13px}.ok{color:var(--ok)}.accepted{color:var(--warn);font-size:13px}
+.duties tr.proof td{border-bottom:1px solid var(--line);padding:0 8px 8px 20px;font-size:13px;color:var(--muted)}.duties tr.proof ul{margin:0;padding-left:16px}
+.contra{border:1px solid var(--bad);background:#fdf0ef;border-radius:8px;padding:8px 12px;margin:0 0 10px;font-size:13px}.contra ul{margin:4px 0 0;padding-left:18px}
+@media(max-width:700px){table.duties,table.duties tbody,table.duties tr,table.duties td{display:block;width:100%}table.duties thead{display:none}.duties td{border:0;padding:2px 8px}.duties tr{border-bottom:1px solid var(--line);padding:6px 0}}
 .inherited{font-size:13px;color:var(--muted);margin-top:8px}
 footer{margin-top:40px;color:var(--muted);font-size:12px}
 @media print{main{padding:0}.card{page-break-inside:avoid}}
@@ -173,11 +176,12 @@ pub fn matrix_page(catalog: &CheckedCatalog) -> String {
 }
 
 fn app_card(app: &ApplicationAssessment) -> String {
+    use super::assessment::{evidence_label, proof_lines, shared_with, status_label};
     let mut s = String::new();
     let _ = write!(
         s,
         "<section class=\"card\" id=\"app-{}\"><header><h3>{} <code>{}</code></h3><span class=\"badge {}\">{}</span></header>\
-         <div class=\"meta\">{} · data {} · owner <code>{}</code> · {}/{} customer duties covered ({}%)</div>\
+         <div class=\"meta\">{} · data {} · owner <code>{}</code> · {}/{} customer duties covered ({})</div>\
          <div class=\"bar\"><i style=\"width:{}%\"></i></div>",
         escape(&app.id),
         escape(&app.name),
@@ -189,44 +193,66 @@ fn app_card(app: &ApplicationAssessment) -> String {
         escape(&app.owner),
         app.coverage.covered,
         app.coverage.total,
-        app.coverage.percent,
-        app.coverage.percent
+        app.coverage.percent_label(),
+        app.coverage.percent.unwrap_or(0.0)
     );
+    if !app.contradictions.is_empty() {
+        s.push_str("<div class=\"contra\"><b>Contradicted by what demarc observed</b><ul>");
+        for c in &app.contradictions {
+            let _ = write!(
+                s,
+                "<li><code>{}</code> {} <small>({}, last {})</small></li>",
+                c.kind.as_str(),
+                escape(&c.detail),
+                escape(&c.source),
+                c.time
+            );
+        }
+        s.push_str("</ul></div>");
+    }
     if app.duties.is_empty() {
         s.push_str("<p>No customer duties.</p>");
     } else {
-        s.push_str("<table class=\"duties\"><thead><tr><th>Area</th><th>Accountable</th><th>Team</th><th>Control</th><th>Evidence</th><th>Status</th></tr></thead><tbody>");
+        s.push_str("<table class=\"duties\"><thead><tr><th>Area</th><th>Accountable</th><th>Shared with</th><th>Team</th><th>Control</th><th>Evidence</th><th>Status</th></tr></thead><tbody>");
         for d in &app.duties {
-            let not_needed = d.control == AssessedControl::NotApplicable
-                && d.evidence == EvidenceStatus::Missing;
-            let evidence = match d.evidence_expires {
-                _ if not_needed => "not needed".to_string(),
-                Some(date) => format!("{} ({date})", d.evidence.as_str()),
-                None => d.evidence.as_str().to_string(),
-            };
-            let status = if d.covered {
-                "<span class=\"ok\">covered</span>".to_string()
-            } else {
-                format!("<span class=\"gaps\">{}</span>", escape(&d.gap_list(", ")))
-            };
             let ev_class = match d.evidence {
-                _ if not_needed => "ev-na",
+                EvidenceStatus::NotNeeded => "ev-na",
                 EvidenceStatus::Current => "ev-current",
                 EvidenceStatus::Expiring => "ev-expiring",
                 EvidenceStatus::Expired => "ev-expired",
                 EvidenceStatus::Missing => "ev-missing",
             };
+            let status = if d.covered {
+                "<span class=\"ok\">covered</span>".to_string()
+            } else if d.risk_accepted {
+                format!("<span class=\"accepted\">{}</span>", escape(&status_label(d)))
+            } else {
+                format!("<span class=\"gaps\">{}</span>", escape(&status_label(d)))
+            };
+            let proof: String = proof_lines(d)
+                .iter()
+                .map(|l| format!("<li>{}</li>", escape(l)))
+                .collect();
             let _ = write!(
                 s,
-                "<tr class=\"{}\"><td><code>{}</code><br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{ev_class}\">{}</td><td>{status}</td></tr>",
-                if d.covered { "" } else { "gap" },
+                "<tr class=\"{}\"><td><code>{}</code><br><small>{} · component <code>{}</code></small></td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{ev_class}\">{}</td><td>{status}</td></tr>",
+                if d.covered || d.risk_accepted { "" } else { "gap" },
                 escape(&d.area),
                 escape(&d.title),
+                escape(&d.component),
                 escape(&d.accountable.label()),
+                escape(&d.accountable_reason),
+                escape(&shared_with(d)),
                 escape(d.owner_team.as_deref().unwrap_or("unowned")),
                 d.control.as_str(),
-                escape(&evidence)
+                escape(&evidence_label(d))
             );
+            if !proof.is_empty() {
+                let _ = write!(
+                    s,
+                    "<tr class=\"proof\"><td colspan=\"7\"><ul>{proof}</ul></td></tr>"
+                );
+            }
         }
         s.push_str("</tbody></table>");
     }
@@ -234,7 +260,14 @@ fn app_card(app: &ApplicationAssessment) -> String {
         let list: Vec<String> = app
             .inherited
             .iter()
-            .map(|i| format!("<code>{}</code> ({})", escape(&i.area), escape(&i.provider)))
+            .map(|i| {
+                format!(
+                    "<code>{}</code> ({}, via <code>{}</code>)",
+                    escape(&i.area),
+                    escape(&i.provider),
+                    escape(&i.component)
+                )
+            })
             .collect();
         let _ = write!(
             s,
@@ -250,32 +283,37 @@ fn app_card(app: &ApplicationAssessment) -> String {
 pub fn assessment_page(report: &Assessment, catalog: &CheckedCatalog) -> String {
     let s = &report.summary;
     let mut body = format!(
-        "<h1>GenAI responsibility assessment: {}</h1><p class=\"sub\">Assessed {} against catalog <code>{}</code> {}</p>",
+        "<h1>GenAI responsibility assessment: {}</h1><p class=\"sub\">Assessed {} against catalog <code>{}</code> {}{}</p>",
         escape(&report.organisation),
         report.date,
         escape(&report.catalog.id),
-        escape(&report.catalog.version)
+        escape(&report.catalog.version),
+        report
+            .observed_since
+            .map(|d| format!(", observations since {d}"))
+            .unwrap_or_default()
     );
     let kpi = |value: String, label: &str| {
         format!("<div class=\"kpi\"><b>{value}</b><span>{label}</span></div>")
     };
     body.push_str("<div class=\"kpis\">");
-    body.push_str(&kpi(
-        format!("{}%", s.coverage.percent),
-        "customer duties covered",
-    ));
+    body.push_str(&kpi(s.coverage.percent_label(), "customer duties covered"));
     body.push_str(&kpi(s.applications.to_string(), "applications"));
-    body.push_str(&kpi(
-        s.unsanctioned_applications.to_string(),
-        "not sanctioned",
-    ));
-    body.push_str(&kpi(s.gaps.to_string(), "duties with gaps"));
-    body.push_str(&kpi(s.unowned.to_string(), "unowned duties"));
+    for (status, n) in &s.applications_by_status {
+        body.push_str(&kpi(n.to_string(), status));
+    }
+    body.push_str(&kpi(s.gaps.to_string(), "duties not covered"));
+    body.push_str(&kpi(s.contradicted.to_string(), "contradicted by observation"));
+    body.push_str(&kpi(s.evidence_mismatch.to_string(), "evidence not matching"));
+    body.push_str(&kpi(s.evidence_missing.to_string(), "evidence missing"));
     body.push_str(&kpi(s.evidence_expired.to_string(), "evidence expired"));
     body.push_str(&kpi(
         s.evidence_expiring.to_string(),
         &format!("expiring within {} days", report.expiring_within_days),
     ));
+    body.push_str(&kpi(s.risk_accepted.to_string(), "risk accepted"));
+    body.push_str(&kpi(s.not_applicable.to_string(), "not applicable"));
+    body.push_str(&kpi(s.inherited.to_string(), "areas inherited"));
     body.push_str("</div>");
     body.push_str("<h2>Responsibility matrix</h2>");
     body.push_str(&matrix_section(catalog));

@@ -1,8 +1,20 @@
 //! Output formats shared by the commands: aligned terminal tables, Markdown, CSV and the
 //! self-contained HTML report. JSON is serde's and lives with each command's data.
 
+pub mod assessment;
 pub mod html;
 pub mod table;
+
+/// `1 duty`, `2 duties`, `0 applications`: a count with its noun in the right number.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
+        format!("{n} {stem}ies")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 /// Colours for the owner of a responsibility, the same in every format.
 pub fn owner_label(owner: &str, lead: Option<&str>) -> String {
@@ -44,6 +56,14 @@ pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_in_number() {
+        assert_eq!(count(1, "duty"), "1 duty");
+        assert_eq!(count(2, "customer duty"), "2 customer duties");
+        assert_eq!(count(0, "application"), "0 applications");
+        assert_eq!(count(3, "key"), "3 keys");
+    }
 
     #[test]
     fn csv_quotes_only_when_needed() {
