@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
+use crate::assess::{self, AssessOptions, Coverage};
 use crate::catalog::CheckedCatalog;
 use crate::diag::did_you_mean;
-use crate::estate::CheckedEstate;
+use crate::estate::{CheckedEstate, Offering, Provider};
 use crate::resolve::{self, Party};
 
 /// A hypothetical change to one application.
@@ -33,6 +34,44 @@ pub enum WhatIfError {
         given: String,
         help: String,
     },
+    #[error(
+        "provider `{provider}` offers nothing consumed as `{service_model}`; it offers {}{}",
+        offers.join(", "),
+        if *.given { "" } else { " (give `--provider` to move to another provider)" }
+    )]
+    ProviderLacksServiceModel {
+        provider: String,
+        service_model: String,
+        /// `offering (service model)` for each offering that declares one.
+        offers: Vec<String>,
+        /// Whether the provider was named in the change (else it is the component's own).
+        given: bool,
+    },
+}
+
+/// One component the change moves, as it is and as it would be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentMove {
+    pub component: String,
+    pub kind: &'static str,
+    pub before: Placement,
+    pub after: Placement,
+}
+
+/// Where a component comes from: service model, provider and offering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub service_model: String,
+    pub provider: String,
+    pub offering: Option<String>,
+}
+
+/// A gap of one duty (area, component) that the change opens or closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GapChange {
+    pub area: String,
+    pub component: String,
+    pub gap: &'static str,
 }
 
 /// One area's resolution before and after the change.
@@ -60,17 +99,29 @@ pub struct WhatIf {
     pub service_model: String,
     pub provider: Option<String>,
     pub component: Option<String>,
+    /// The components the change moves, before and after.
+    pub components: Vec<ComponentMove>,
     pub areas: Vec<AreaChange>,
     /// How many areas move.
     pub moved: usize,
+    /// The application's coverage of its customer duties as it is, and after the change
+    /// (the estate's declared controls and evidence, judged on `options.today`).
+    pub coverage_before: Coverage,
+    pub coverage_after: Coverage,
+    /// Gaps that the change would open (present after, not before), per duty.
+    pub gaps_opened: Vec<GapChange>,
+    /// Gaps that the change would close (present before, not after), per duty.
+    pub gaps_closed: Vec<GapChange>,
 }
 
-/// Resolve `application` as it is and as it would be after `change`, area by area.
+/// Resolve `application` as it is and as it would be after `change`, area by area, and assess
+/// both with `options` (coverage and the gaps that open or close).
 pub fn what_if(
     estate: &CheckedEstate,
     catalog: &CheckedCatalog,
     application: &str,
     change: &Change,
+    options: &AssessOptions,
 ) -> Result<WhatIf, WhatIfError> {
     let ids = || estate.applications().iter().map(|a| a.id.as_str());
     let before_app =
@@ -107,13 +158,32 @@ pub fn what_if(
         }
     }
     let mut after_app = before_app.clone();
+    let mut components = Vec::new();
     for component in &mut after_app.components {
         if change.component.as_ref().is_none_or(|c| c == &component.id) {
+            let before = Placement {
+                service_model: component.service_model.clone(),
+                provider: component.provider.clone(),
+                offering: component.offering.clone(),
+            };
+            let provider_id = change.provider.as_ref().unwrap_or(&component.provider);
+            let offering = match estate.provider(provider_id) {
+                Some(provider) => offering_for(provider, change, component.offering.as_deref())?,
+                None => None,
+            };
             component.service_model = change.service_model.clone();
-            if let Some(p) = &change.provider {
-                component.provider = p.clone();
-                component.offering = None;
-            }
+            component.provider = provider_id.clone();
+            component.offering = offering;
+            components.push(ComponentMove {
+                component: component.id.clone(),
+                kind: component.kind.as_str(),
+                before,
+                after: Placement {
+                    service_model: component.service_model.clone(),
+                    provider: component.provider.clone(),
+                    offering: component.offering.clone(),
+                },
+            });
         }
     }
     let side = |app, area| match resolve::resolve_area(app, catalog, area) {
@@ -147,12 +217,86 @@ pub fn what_if(
             }
         })
         .collect();
+    let before = assess::assess_application(estate, before_app, catalog, options);
+    let after = assess::assess_application(estate, &after_app, catalog, options);
+    let gaps = |a: &assess::ApplicationAssessment| -> Vec<GapChange> {
+        a.duties
+            .iter()
+            .flat_map(|d| {
+                d.gaps.iter().map(|g| GapChange {
+                    area: d.area.clone(),
+                    component: d.component.clone(),
+                    gap: g.as_str(),
+                })
+            })
+            .collect()
+    };
+    let (gaps_before, gaps_after) = (gaps(&before), gaps(&after));
     Ok(WhatIf {
         application: application.to_string(),
         service_model: change.service_model.clone(),
         provider: change.provider.clone(),
         component: change.component.clone(),
+        components,
         moved: areas.iter().filter(|a| a.moved).count(),
         areas,
+        coverage_before: before.coverage,
+        coverage_after: after.coverage,
+        gaps_opened: gaps_after
+            .iter()
+            .filter(|g| !gaps_before.contains(g))
+            .cloned()
+            .collect(),
+        gaps_closed: gaps_before
+            .into_iter()
+            .filter(|g| !gaps_after.contains(g))
+            .collect(),
     })
+}
+
+/// The offering a moved component would use: its own when it still fits the target service
+/// model, else the provider's first offering consumed that way. A provider whose offerings
+/// declare service models, none of them the target, cannot take the component.
+fn offering_for(
+    provider: &Provider,
+    change: &Change,
+    current: Option<&str>,
+) -> Result<Option<String>, WhatIfError> {
+    let target = change.service_model.as_str();
+    let declared: Vec<&Offering> = provider
+        .offerings
+        .iter()
+        .filter(|o| o.service_model.is_some())
+        .collect();
+    let fits = |o: &&Offering| o.service_model.as_deref() == Some(target);
+    let same_provider = change.provider.as_ref().is_none_or(|p| p == &provider.id);
+    if let Some(current) = current.filter(|_| same_provider) {
+        if let Some(o) = provider.offerings.iter().find(|o| o.id == current) {
+            if o.service_model.as_deref().is_none_or(|sm| sm == target) {
+                return Ok(Some(o.id.clone()));
+            }
+        }
+    }
+    if declared.is_empty() {
+        // The provider declares no service models: nothing to check against.
+        return Ok(None);
+    }
+    match declared.iter().copied().find(fits) {
+        Some(o) => Ok(Some(o.id.clone())),
+        None => Err(WhatIfError::ProviderLacksServiceModel {
+            provider: provider.id.clone(),
+            service_model: target.to_string(),
+            offers: declared
+                .iter()
+                .map(|o| {
+                    format!(
+                        "`{}` ({})",
+                        o.id,
+                        o.service_model.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect(),
+            given: change.provider.is_some(),
+        }),
+    }
 }

@@ -174,3 +174,312 @@ pub fn emit(out: Option<&PathBuf>, content: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `1 duty`, `2 duties`, `0 areas`: a count with its noun in the right number. The last word
+/// of `noun` is inflected (`evidence item` → `evidence items`).
+pub fn count<N: TryInto<u64>>(n: N, noun: &str) -> String {
+    let n = n.try_into().unwrap_or(u64::MAX);
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let (head, word) = match noun.rfind(' ') {
+        Some(i) => noun.split_at(i + 1),
+        None => ("", noun),
+    };
+    let mut chars = word.chars().rev();
+    let (last, before) = (chars.next(), chars.next());
+    let inflected = match (last, before) {
+        (Some('y'), Some(b)) if !"aeiou".contains(b) => format!("{}ies", &word[..word.len() - 1]),
+        (Some('s' | 'x'), _) => format!("{word}es"),
+        (Some('h'), Some('c' | 's')) => format!("{word}es"),
+        _ => format!("{word}s"),
+    };
+    format!("{n} {head}{inflected}")
+}
+
+/// Load and check an estate for a command about one application: only the warnings about
+/// that application and those about the estate as a whole are printed.
+pub fn load_estate_for(
+    path: &Path,
+    catalog: &CheckedCatalog,
+    application: &str,
+) -> anyhow::Result<CheckedEstate> {
+    let bytes = read_bounded(path)?;
+    match CheckedEstate::from_bytes(&path.display().to_string(), &bytes, catalog) {
+        Ok(checked) => {
+            let index = checked
+                .estate
+                .applications()
+                .iter()
+                .position(|a| a.id == application);
+            let mut shown = Diagnostics::new(checked.warnings.file.clone());
+            shown.items = checked
+                .warnings
+                .items
+                .into_iter()
+                .filter(|d| concerns(&d.path, index))
+                .collect();
+            if !shown.is_empty() {
+                print_diagnostics(&shown);
+            }
+            Ok(checked.estate)
+        }
+        Err(d) => fail_with(&d),
+    }
+}
+
+/// Whether a diagnostic at document path `path` concerns the application at `index` (or the
+/// estate as a whole, which concerns every application).
+pub fn concerns(path: &str, index: Option<usize>) -> bool {
+    let Some(rest) = path.strip_prefix("applications[") else {
+        return true;
+    };
+    let Some((i, _)) = rest.split_once(']') else {
+        return true;
+    };
+    i.parse::<usize>().ok() == index || i.parse::<usize>().is_err()
+}
+
+/// A problem with an application's `guard_policy`, as `demarc gateway` meets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// Where inside `guard_policy` (`input.secretz#key`, `injection.threshold`), when known.
+    pub field: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl std::fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " ({help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compile an estate application's `guard_policy` exactly as `demarc gateway` runs it: `off`,
+/// a builtin name, a policy file (a relative path is relative to the estate file's folder),
+/// or an inline policy (its relative paths, e.g. protected documents, resolved against the
+/// estate file's folder too). `demarc validate` calls this same function, so the two never
+/// disagree.
+pub fn estate_guard_policy(
+    value: &demarc_gateway::config::YamlValue,
+    estate_dir: &Path,
+) -> Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem> {
+    use demarc_gateway::config::YamlValue;
+    use demarc_guard::BUILTIN_POLICIES;
+    let problem = |field: Option<String>, message: String, help: Option<String>| PolicyProblem {
+        field,
+        message,
+        help,
+    };
+    let policy = match value {
+        YamlValue::String(name) if name == "off" => {
+            return Ok(std::sync::Arc::new(demarc_gateway::policy::Off));
+        }
+        YamlValue::String(name) => match demarc_guard::Policy::builtin(name) {
+            Some(policy) => policy,
+            None => {
+                let path = estate_dir.join(name);
+                let looks_like_path = name.contains('/')
+                    || name.contains('\\')
+                    || [".yaml", ".yml", ".json"]
+                        .iter()
+                        .any(|ext| name.to_ascii_lowercase().ends_with(ext));
+                if path.is_file() {
+                    demarc_guard::Policy::from_file(&path)
+                        .map_err(|e| policy_error(&e, None, Some(&path)))?
+                } else if path.exists() {
+                    return Err(problem(
+                        None,
+                        format!("guard policy `{name}` is not a file"),
+                        Some("name a builtin policy or a policy file (YAML or JSON)".into()),
+                    ));
+                } else if looks_like_path {
+                    return Err(problem(
+                        None,
+                        format!("guard policy file `{name}` does not exist"),
+                        Some(format!(
+                            "a relative path is read from the estate file's folder (`{}`)",
+                            shown_dir(estate_dir)
+                        )),
+                    ));
+                } else {
+                    return Err(problem(
+                        None,
+                        format!("unknown builtin guard policy `{name}`"),
+                        Some(format!(
+                            "{} (or give the path of a policy file, relative to the estate file)",
+                            demarc_model::diag::did_you_mean(name, BUILTIN_POLICIES.iter().copied())
+                        )),
+                    ));
+                }
+            }
+        },
+        YamlValue::Mapping(_) => {
+            let mut policy = demarc_guard::Policy::from_yaml_value(value.clone())
+                .map_err(|e| policy_error(&e, Some(value), None))?;
+            policy.base_dir = Some(estate_dir.to_path_buf());
+            policy
+        }
+        _ => {
+            return Err(problem(
+                None,
+                "`guard_policy` must be a builtin policy name, a policy file path or a policy mapping".into(),
+                Some(format!("builtins: {}", BUILTIN_POLICIES.join(", "))),
+            ));
+        }
+    };
+    match demarc_guard::Guard::new(&policy) {
+        Ok(guard) => Ok(std::sync::Arc::new(
+            demarc_gateway::guard::GuardPolicy::new(guard),
+        )),
+        Err(e) => Err(policy_error(
+            &e,
+            matches!(value, YamlValue::Mapping(_)).then_some(value),
+            None,
+        )),
+    }
+}
+
+fn shown_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        dir.display().to_string()
+    }
+}
+
+/// A guard `PolicyError` in the estate's terms: the field inside `guard_policy` when it can be
+/// found in the inline document, a "did you mean" for unknown names.
+fn policy_error(
+    error: &demarc_guard::PolicyError,
+    inline: Option<&demarc_gateway::config::YamlValue>,
+    file: Option<&Path>,
+) -> PolicyProblem {
+    use demarc_guard::PolicyError;
+    let (field, message) = match error {
+        PolicyError::Invalid { field, message } => (
+            Some(field.clone()),
+            format!("guard policy field `{field}`: {message}"),
+        ),
+        PolicyError::Yaml {
+            origin,
+            line,
+            column,
+            message,
+        } => (None, format!("guard policy {origin}:{line}:{column}: {message}")),
+        PolicyError::Syntax { origin, message } if file.is_some() => {
+            (None, format!("guard policy {origin}: {message}"))
+        }
+        PolicyError::Syntax { message, .. } => (None, format!("guard policy: {message}")),
+        other => (None, format!("guard policy: {other}")),
+    };
+    let unknown = unknown_name(&message);
+    let help = unknown.and_then(|_| serde_help(&message));
+    // Point at the offending key or value of an inline policy when the message names it.
+    let field = field.or_else(|| {
+        let name = unknown?;
+        inline.and_then(|v| find_in_yaml(v, name, ""))
+    });
+    PolicyProblem {
+        field,
+        message,
+        help,
+    }
+}
+
+/// The name in "unknown field `x`" / "unknown variant `x`".
+fn unknown_name(message: &str) -> Option<&str> {
+    ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| message.find(p).map(|i| &message[i + p.len()..]))
+        .and_then(|rest| rest.find('`').map(|end| &rest[..end]))
+}
+
+/// "did you mean" from serde's "unknown ... `x`, expected one of `a`, `b`".
+fn serde_help(message: &str) -> Option<String> {
+    let given = unknown_name(message)?;
+    let at = message
+        .find("expected one of ")
+        .or_else(|| message.find("expected "))?;
+    let candidates: Vec<&str> = message[at..].split('`').skip(1).step_by(2).collect();
+    (!candidates.is_empty())
+        .then(|| demarc_model::diag::did_you_mean(given, candidates.iter().copied()))
+}
+
+/// The document path (`input.secretz#key`, `input.secrets`) of the first mapping key or
+/// string value equal to `name`.
+fn find_in_yaml(value: &demarc_gateway::config::YamlValue, name: &str, at: &str) -> Option<String> {
+    use demarc_gateway::config::YamlValue;
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        YamlValue::Mapping(map) => map.iter().find_map(|(k, v)| {
+            let key = k.as_str()?;
+            if key == name {
+                return Some(format!("{}#key", join(key)));
+            }
+            find_in_yaml(v, name, &join(key))
+        }),
+        YamlValue::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_in_yaml(v, name, &format!("{at}[{i}]"))),
+        YamlValue::String(s) if s == name => Some(at.to_string()),
+        _ => None,
+    }
+}
+
+/// Check an application's grounding source the way the gateway will index it: a valid id and
+/// groups, and a folder (relative paths against the estate file's folder) that exists.
+pub fn grounding_source_problem(
+    source: &demarc_model::estate::GroundingSource,
+    estate_dir: &Path,
+) -> Option<(&'static str, String, Option<String>)> {
+    let root = estate_dir.join(&source.path);
+    let checked = demarc_ground::Source::new(source.id.clone(), root.clone()).and_then(|s| {
+        if source.groups.is_empty() {
+            Ok(s)
+        } else {
+            s.readable_by(source.groups.iter().cloned())
+        }
+    });
+    if let Err(e) = checked {
+        let field = match e {
+            demarc_ground::GroundError::InvalidGroup { .. } => "groups",
+            _ => "id",
+        };
+        return Some((field, e.to_string(), None));
+    }
+    let problem = match std::fs::metadata(&root) {
+        Ok(meta) if meta.is_dir() => return None,
+        Ok(_) => "is not a folder".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Some((
+        "path",
+        format!(
+            "grounding source `{}`: folder `{}` {problem}",
+            source.id,
+            root.display()
+        ),
+        Some(format!(
+            "a relative path is read from the estate file's folder (`{}`)",
+            shown_dir(estate_dir)
+        )),
+    ))
+}
+
+/// The folder an estate file's relative paths are read from.
+pub fn estate_dir(path: &Path) -> PathBuf {
+    path.parent().map_or_else(PathBuf::new, Path::to_path_buf)
+}

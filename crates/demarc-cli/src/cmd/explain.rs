@@ -7,7 +7,7 @@ use demarc_model::diag::did_you_mean;
 use demarc_model::resolve::{self, Party, SupplyRule, TeamSource};
 use serde::Serialize;
 
-use super::common::{CatalogArg, emit, load_estate};
+use super::common::{CatalogArg, emit, load_estate_for};
 use crate::Outcome;
 
 #[derive(clap::Args, Debug)]
@@ -47,11 +47,17 @@ struct Explanation<'a> {
     accountable: Option<Party>,
     also_responsible: Vec<Party>,
     team_source: Option<TeamSource>,
+    /// Why the accountable party is accountable, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Why this component supplies the area's layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supplied_because: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let catalog = args.catalog.load()?;
-    let estate = load_estate(&args.estate, &catalog)?;
+    let estate = load_estate_for(&args.estate, &catalog, &args.app)?;
     let Some(app) = estate.application(&args.app) else {
         let ids = estate.applications().iter().map(|a| a.id.as_str());
         bail!(
@@ -72,29 +78,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         },
         None => catalog.areas().iter().collect(),
     };
+    // An area supplied by several components explains each component's duty.
     let explanations: Vec<Explanation<'_>> = areas
         .iter()
-        .map(|area| match resolve::resolve_area(app, &catalog, area) {
-            Some(d) => Explanation {
-                area: &area.id,
-                title: &area.title,
-                layer: &area.layer,
-                component: Some(&d.component.id),
-                component_kind: Some(d.component.kind.as_str()),
-                service_model: Some(&d.component.service_model),
-                supply_rule: Some(d.rule),
-                owner: d.cell.owner.as_str(),
-                lead: d.cell.lead.map(|l| l.as_str()),
-                note: Some(&d.cell.note),
-                citation: Some(&d.cell.source),
-                accountable: Some(d.accountable.clone()),
-                also_responsible: d.also_responsible.clone(),
-                team_source: d.team.map(|(_, s)| s),
-            },
-            None => {
+        .flat_map(|area| {
+            let duties = resolve::resolve_area_all(app, &catalog, area);
+            if duties.is_empty() {
                 let supplier = resolve::supplier(app, &catalog, &area.layer);
                 let cell = supplier.and_then(|(c, _)| catalog.cell(area, &c.service_model));
-                Explanation {
+                return vec![Explanation {
                     area: &area.id,
                     title: &area.title,
                     layer: &area.layer,
@@ -109,8 +101,32 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     accountable: None,
                     also_responsible: Vec::new(),
                     team_source: None,
-                }
+                    reason: None,
+                    supplied_because: supplier
+                        .map(|(c, r)| r.explain(c.kind.as_str(), &area.layer)),
+                }];
             }
+            duties
+                .into_iter()
+                .map(|d| Explanation {
+                    area: &area.id,
+                    title: &area.title,
+                    layer: &area.layer,
+                    component: Some(&d.component.id),
+                    component_kind: Some(d.component.kind.as_str()),
+                    service_model: Some(&d.component.service_model),
+                    supply_rule: Some(d.rule),
+                    owner: d.cell.owner.as_str(),
+                    lead: d.cell.lead.map(|l| l.as_str()),
+                    note: Some(&d.cell.note),
+                    citation: Some(&d.cell.source),
+                    accountable: Some(d.accountable.clone()),
+                    also_responsible: d.also_responsible.clone(),
+                    team_source: d.team.map(|(_, s)| s),
+                    reason: Some(d.accountable_reason()),
+                    supplied_because: Some(d.rule.explain(d.component.kind.as_str(), &area.layer)),
+                })
+                .collect()
         })
         .collect();
 
@@ -145,17 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     e.service_model,
                     e.supply_rule,
                 ) {
-                    let why = match rule {
-                        SupplyRule::Explicit => format!("it lists `{}` under `supplies`", e.layer),
-                        SupplyRule::KindPriority => {
-                            format!(
-                                "`{kind}` is the first kind in the layer's `supplied_by` list that the application has"
-                            )
-                        }
-                        SupplyRule::FirstComponent => {
-                            "no component's kind supplies the layer; first component taken".into()
-                        }
-                    };
+                    let why = e
+                        .supplied_because
+                        .clone()
+                        .unwrap_or_else(|| rule.explain(kind, e.layer));
                     s.push_str(&format!(
                         "  supplied by: `{component}` ({kind}, {sm}), because {why}\n"
                     ));
@@ -171,19 +180,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                         source.title, source.date
                     ));
                 }
-                match &e.accountable {
-                    Some(p) => {
-                        let via = match e.team_source {
-                            Some(TeamSource::Area) => " (assigned to this area in `duties.areas`)",
-                            Some(TeamSource::Default) => " (the application's `duties.default`)",
-                            None if matches!(p, Party::Team { id: None }) => {
-                                " — no team assigned: set `duties.default` or `duties.areas`"
-                            }
-                            None => "",
-                        };
-                        s.push_str(&format!("  accountable: {}{via}\n", p.label()));
+                match (&e.accountable, &e.reason) {
+                    (Some(p), Some(reason)) => {
+                        s.push_str(&format!("  accountable: {} — {reason}\n", p.label()));
                     }
-                    None => s.push_str("  accountable: nobody (not applicable)\n"),
+                    (Some(p), None) => s.push_str(&format!("  accountable: {}\n", p.label())),
+                    (None, _) => s.push_str("  accountable: nobody (not applicable)\n"),
                 }
                 if !e.also_responsible.is_empty() {
                     let others: Vec<String> = e.also_responsible.iter().map(Party::label).collect();

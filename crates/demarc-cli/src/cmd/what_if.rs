@@ -1,11 +1,14 @@
-//! `demarc what-if ESTATE APP --service-model SM`: which duties move, from whom to whom.
+//! `demarc what-if ESTATE APP --service-model SM`: which duties move, from whom to whom, which
+//! components move, and what that does to the application's coverage and gaps.
 
 use std::path::PathBuf;
 
+use demarc_model::Date;
+use demarc_model::assess::{AssessOptions, Coverage};
 use demarc_model::resolve::Party;
-use demarc_model::whatif::{Change, Side, what_if};
+use demarc_model::whatif::{Change, GapChange, Placement, Side, what_if};
 
-use super::common::{CatalogArg, emit, load_estate};
+use super::common::{CatalogArg, count, emit, load_estate_for};
 use crate::Outcome;
 use crate::render::table::{Cell, Style, Table};
 
@@ -18,7 +21,8 @@ pub struct Args {
     /// The service model the application (or `--component`) would move to.
     #[arg(long, value_name = "SM")]
     pub service_model: String,
-    /// The provider it would move to (a provider id from the estate).
+    /// The provider it would move to (a provider id from the estate). It must offer the
+    /// service model when its offerings declare service models.
     #[arg(long, value_name = "PROVIDER")]
     pub provider: Option<String>,
     /// Change only this component (default: every component of the application).
@@ -31,6 +35,9 @@ pub struct Args {
     /// List every area, not only those that move.
     #[arg(long)]
     pub all: bool,
+    /// Judge evidence as of this date (YYYY-MM-DD) instead of today.
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<Date>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -41,27 +48,46 @@ pub enum Format {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let catalog = args.catalog.load()?;
-    let estate = load_estate(&args.estate, &catalog)?;
+    let estate = load_estate_for(&args.estate, &catalog, &args.app)?;
     let change = Change {
         service_model: args.service_model.clone(),
         provider: args.provider.clone(),
         component: args.component.clone(),
     };
-    let result = what_if(&estate, &catalog, &args.app, &change)?;
+    let options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
+    let result = what_if(&estate, &catalog, &args.app, &change, &options)?;
     let out = match args.format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&result)?),
         Format::Table => {
-            let target = match &args.provider {
-                Some(p) => format!("{} from {p}", args.service_model),
-                None => args.service_model.clone(),
-            };
-            let mut s = format!(
-                "{}: if it moved to {target}, {} of {} areas would move\n\n",
-                result.application,
+            let mut s = String::new();
+            for m in &result.components {
+                s.push_str(&format!(
+                    "{}: component `{}` ({}) moves from {} to {}\n",
+                    result.application,
+                    m.component,
+                    m.kind,
+                    placement(&m.before),
+                    placement(&m.after)
+                ));
+            }
+            s.push_str(&format!(
+                "{} of {} would move\n",
                 result.moved,
-                result.areas.len()
-            );
-            let mut t = Table::new(&["area", "now", "after", ""]);
+                count(result.areas.len(), "area")
+            ));
+            s.push_str(&format!(
+                "coverage: {} → {}\n",
+                coverage(&result.coverage_before),
+                coverage(&result.coverage_after)
+            ));
+            gap_lines(&mut s, "gaps opened", &result.gaps_opened);
+            gap_lines(&mut s, "gaps closed", &result.gaps_closed);
+            let mut t = Table::new(&[
+                "area",
+                "accountable now (cell)",
+                "accountable after (cell)",
+                "change",
+            ]);
             for a in result.areas.iter().filter(|a| a.moved || args.all) {
                 t.row(vec![
                     a.area.clone().into(),
@@ -78,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 ]);
             }
             if !t.is_empty() {
+                s.push('\n');
                 s.push_str(&t.render(crate::ui::stdout_color()));
             }
             s
@@ -85,6 +112,42 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     emit(None, &out)?;
     Ok(Outcome::Success)
+}
+
+fn placement(p: &Placement) -> String {
+    match &p.offering {
+        Some(o) => format!("{} from `{}` (offering `{o}`)", p.service_model, p.provider),
+        None => format!("{} from `{}`", p.service_model, p.provider),
+    }
+}
+
+fn coverage(c: &Coverage) -> String {
+    match c.percent {
+        Some(p) => format!("{}/{} covered ({p}%)", c.covered, count(c.total, "duty")),
+        None => "no customer duties".into(),
+    }
+}
+
+/// `gaps opened (2):` then one line per duty with its gaps.
+fn gap_lines(s: &mut String, title: &str, gaps: &[GapChange]) {
+    if gaps.is_empty() {
+        s.push_str(&format!("{title}: none\n"));
+        return;
+    }
+    s.push_str(&format!("{title} ({}):\n", gaps.len()));
+    let mut duties: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for g in gaps {
+        match duties
+            .iter_mut()
+            .find(|(a, c, _)| *a == g.area && *c == g.component)
+        {
+            Some((_, _, list)) => list.push(g.gap),
+            None => duties.push((&g.area, &g.component, vec![g.gap])),
+        }
+    }
+    for (area, component, list) in duties {
+        s.push_str(&format!("  {area} (`{component}`): {}\n", list.join(", ")));
+    }
 }
 
 fn describe(side: &Side) -> String {
