@@ -53,6 +53,8 @@ struct RawConfig {
     audit: RawAudit,
     upstreams: Vec<RawUpstream>,
     applications: Vec<RawApplication>,
+    #[serde(default)]
+    serve: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +279,13 @@ pub struct GatewayConfig {
     pub audit: AuditConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub applications: Vec<ApplicationConfig>,
+    /// Applications served although the estate does not sanction or tolerate them (their
+    /// status is `unsanctioned` or `discovered`, or they are not in the estate). Without an
+    /// estate every application listed is served.
+    pub serve: Vec<String>,
+    /// Applications the gateway knows and refuses, with the reason given to their callers
+    /// (403 `application_not_served`). Filled by the binary from the estate, not from the file.
+    pub not_served: BTreeMap<String, String>,
 }
 
 impl GatewayConfig {
@@ -322,6 +331,8 @@ impl GatewayConfig {
             audit: AuditConfig::default(),
             upstreams: vec![upstream],
             applications,
+            serve: Vec::new(),
+            not_served: BTreeMap::new(),
         }
     }
 
@@ -566,6 +577,17 @@ impl GatewayConfig {
             });
         }
 
+        for (i, id) in raw.serve.iter().enumerate() {
+            if !seen_apps.contains_key(id) {
+                let mut known: Vec<_> = seen_apps.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                problems.push(format!(
+                    "serve[{i}]: `{id}` is not one of the config's applications; {}",
+                    demarc_model::diag::did_you_mean(id, known.iter().copied())
+                ));
+            }
+        }
+
         if problems.is_empty() {
             Ok(Self {
                 listen,
@@ -579,6 +601,8 @@ impl GatewayConfig {
                 audit,
                 upstreams,
                 applications,
+                serve: raw.serve,
+                not_served: BTreeMap::new(),
             })
         } else {
             Err(ConfigError::Invalid {

@@ -62,6 +62,24 @@ fn hits(findings: &[Finding]) -> impl Iterator<Item = Hit> + '_ {
 impl Policy for GuardPolicy {
     fn coverage(&self) -> Coverage {
         let policy = self.guard.policy();
+        let on_output = |d: demarc_guard::Detector| {
+            policy
+                .output
+                .get(&d)
+                .is_some_and(|a| *a != demarc_guard::Action::Allow)
+        };
+        let mut ip_checks = Vec::new();
+        let documents = policy.protected.documents.len();
+        if on_output(demarc_guard::Detector::Protected) && documents > 0 {
+            ip_checks.push(format!(
+                "protected content ({documents} registered path{})",
+                if documents == 1 { "" } else { "s" }
+            ));
+        }
+        let tokens = policy.canary.tokens.len();
+        if on_output(demarc_guard::Detector::Canary) && tokens > 0 {
+            ip_checks.push(format!("canary tokens ({tokens} registered)"));
+        }
         Coverage {
             name: policy.name.clone().unwrap_or_else(|| "custom".into()),
             input: !policy.input.is_empty(),
@@ -70,12 +88,8 @@ impl Policy for GuardPolicy {
                 .values()
                 .any(|a| *a == demarc_guard::Action::Redact),
             output: !policy.output.is_empty(),
-            ip: policy
-                .output
-                .get(&demarc_guard::Detector::Protected)
-                .is_some_and(|a| {
-                    *a != demarc_guard::Action::Allow && !policy.protected.documents.is_empty()
-                }),
+            ip: !ip_checks.is_empty(),
+            ip_checks,
             grounding: None,
         }
     }

@@ -113,8 +113,12 @@ pub struct Coverage {
     pub redacts_input: bool,
     /// Output is scanned.
     pub output: bool,
-    /// Output is checked against registered protected content (IP and copyright).
+    /// Output is checked against registered protected content or canary tokens (IP and
+    /// copyright, leaks).
     pub ip: bool,
+    /// Those output checks in words (`protected content (2 registered paths)`, `canary tokens
+    /// (1 registered)`), for evidence.
+    pub ip_checks: Vec<String>,
     /// The approved grounding sources the application's requests are grounded in.
     pub grounding: Option<Vec<String>>,
 }

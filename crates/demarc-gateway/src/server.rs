@@ -74,7 +74,10 @@ pub struct App {
 /// What the gateway did for one application since it started (the basis of evidence).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Activity {
+    /// Requests authenticated for the application, whatever became of them.
     pub requests: u64,
+    /// Requests answered (status below 400, no error).
+    pub served: u64,
     pub input_scanned: u64,
     pub input_blocked: u64,
     pub output_scanned: u64,
@@ -241,6 +244,7 @@ impl Gateway {
             if let Ok(mut a) = app.activity.lock() {
                 let v = &ctx.verdicts;
                 a.requests += 1;
+                a.served += u64::from(status < 400 && error.is_none());
                 a.input_scanned += u64::from(app.coverage.input && v.input.is_some());
                 a.input_blocked += u64::from(v.input == Some(crate::policy::Action::Block));
                 a.output_scanned += u64::from(app.coverage.output && v.output.is_some());
@@ -544,15 +548,22 @@ impl Gateway {
                     "the gateway cannot check keys right now; try again shortly",
                 ),
             })?;
+        // Known from here on, so that a refusal is audited under the application.
+        ctx.application = Some(app_id.clone());
         let app = self.apps.get(app_id.as_ref()).ok_or_else(|| {
+            let message = match self.config.not_served.get(app_id.as_ref()) {
+                Some(reason) => {
+                    format!("application `{app_id}` is not served by this gateway: {reason}")
+                }
+                None => format!("application `{app_id}` is not served by this gateway"),
+            };
             ApiError::new(
                 StatusCode::FORBIDDEN,
                 "permission_error",
                 "application_not_served",
-                format!("application `{app_id}` is not served by this gateway"),
+                message,
             )
         })?;
-        ctx.application = Some(app_id);
         if let Some(user) = headers.get(self.config.user_header.as_str()) {
             let user = user
                 .to_str()

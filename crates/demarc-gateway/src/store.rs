@@ -1,6 +1,11 @@
 //! The gateway on top of `demarc-store`: keys looked up by hash, audit events appended to a
 //! hash-chained log (one chain per gateway process), and evidence of what the gateway enforced.
+//!
+//! Evidence is reported as observation kinds ([`observations`]), each only where its fact
+//! holds; the catalog's `observed_by` maps kinds to areas ([`evidence`]), so no area id is
+//! written here.
 
+use demarc_model::{CheckedCatalog, ObservationKind};
 use demarc_store::{Evidence, NewAuditEvent, Store};
 use time::OffsetDateTime;
 
@@ -13,7 +18,7 @@ use crate::server::Gateway;
 /// minute; one that stopped shows as expiring after 15 days (assess warns 30 days ahead) and
 /// expired after 45.
 pub const EVIDENCE_VALID_FOR: time::Duration = time::Duration::days(45);
-/// What produced the evidence.
+/// What produced the evidence when no audit chain names the gateway.
 pub const EVIDENCE_SOURCE: &str = "gateway";
 
 /// Keys from the store's `api_keys` table.
@@ -109,71 +114,179 @@ impl AuditSink for StoreSink {
     }
 }
 
-/// Evidence for each application the gateway served: `prompt-filtering` when its policy scans
-/// input, `application-security` always (keys, limits), `ip-copyright` when output is checked
-/// against protected content. Applications with no requests yet get none.
-pub fn evidence(gateway: &Gateway, now: OffsetDateTime) -> Vec<Evidence> {
-    let since = gateway.started_at.date();
+/// One fact the gateway observed for one application, before the catalog maps it to areas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub application: String,
+    pub kind: ObservationKind,
+    /// The fact and its window in one line.
+    pub summary: String,
+}
+
+/// What the gateway observed for each application since it started. Each kind is reported
+/// only where its fact holds:
+///
+/// - `gateway-input-scan`: the application's policy scans input and at least one request's
+///   input was scanned;
+/// - `gateway-output-scan`: the policy scans output and at least one answer was scanned;
+/// - `gateway-protected-content`: the policy checks output against registered protected
+///   content or canary tokens, and at least one answer was checked;
+/// - `gateway-access-control`: per-application keys (always), a request or token limit for
+///   the application, and a request size bound are all enforced, and requests came in;
+/// - `gateway-grounding`: the application has approved sources and at least one request was
+///   grounded in them;
+/// - `gateway-traffic`: the gateway answered at least one of the application's requests.
+pub fn observations(gateway: &Gateway) -> Vec<Observation> {
+    let since = window_start(gateway.started_at);
     let max_body = gateway.config.max_body_bytes;
     let mut out = Vec::new();
     for (app, coverage, a) in gateway.activity() {
         if a.requests == 0 {
             continue;
         }
-        let item = |area: &str, summary: String| Evidence {
-            application: app.clone(),
-            area: area.into(),
-            source: EVIDENCE_SOURCE.into(),
-            observed_at: now,
-            summary,
-            expires_at: Some(now + EVIDENCE_VALID_FOR),
+        let mut push = |kind, summary: String| {
+            out.push(Observation {
+                application: app.clone(),
+                kind,
+                summary,
+            });
         };
-        if coverage.input {
-            out.push(item(
-                "prompt-filtering",
+        let policy = &coverage.name;
+        if coverage.input && a.input_scanned > 0 {
+            push(
+                ObservationKind::GatewayInputScan,
                 format!(
-                    "enforced by the demarc gateway (policy `{}`): {} requests scanned on input since {since}, {} blocked, {} values redacted; {} responses scanned on output, {} blocked",
-                    coverage.name, a.input_scanned, a.input_blocked, a.redactions, a.output_scanned, a.output_blocked
+                    "input scanned by policy `{policy}` on every request that reached it: {} of {} requests scanned, {} blocked, {} values redacted, since {since}",
+                    a.input_scanned, a.requests, a.input_blocked, a.redactions
                 ),
-            ));
+            );
         }
-        out.push(item(
-            "application-security",
-            format!(
-                "enforced by the demarc gateway: every request authenticated with a per-application key; {} requests since {since}, {} refused by rate limits; request bodies limited to {max_body} bytes",
-                a.requests, a.rate_limited
-            ),
-        ));
-        if let Some(sources) = &coverage.grounding {
-            out.push(item(
-                "grounding",
+        if coverage.output && a.output_scanned > 0 {
+            push(
+                ObservationKind::GatewayOutputScan,
                 format!(
-                    "enforced by the demarc gateway: answers grounded only in approved sources ({}) with per-group access; {} of {} requests grounded since {since}",
-                    sources.join(", "), a.grounded, a.requests
-                ),
-            ));
-        }
-        if coverage.ip {
-            out.push(item(
-                "ip-copyright",
-                format!(
-                    "enforced by the demarc gateway: output checked against registered protected content; {} responses scanned since {since}, {} blocked",
+                    "output scanned by policy `{policy}` on every answer, streamed ones event by event: {} answers scanned, {} blocked, since {since}",
                     a.output_scanned, a.output_blocked
                 ),
-            ));
+            );
+        }
+        if coverage.ip && a.output_scanned > 0 {
+            push(
+                ObservationKind::GatewayProtectedContent,
+                format!(
+                    "output checked by policy `{policy}` against {}: {} answers checked, {} blocked, since {since}",
+                    coverage.ip_checks.join(" and "),
+                    a.output_scanned,
+                    a.output_blocked
+                ),
+            );
+        }
+        if let Some(limits) = limit_words(gateway, &app).filter(|_| max_body > 0) {
+            push(
+                ObservationKind::GatewayAccessControl,
+                format!(
+                    "every request authenticated with a per-application key; limits enforced: {limits}; request bodies at most {max_body} bytes: {} requests, {} refused by limits, since {since}",
+                    a.requests, a.rate_limited
+                ),
+            );
+        }
+        if let (Some(sources), true) = (&coverage.grounding, a.grounded > 0) {
+            push(
+                ObservationKind::GatewayGrounding,
+                format!(
+                    "answers grounded in approved sources ({}) with per-group access: {} of {} requests grounded, since {since}",
+                    sources.join(", "),
+                    a.grounded,
+                    a.requests
+                ),
+            );
+        }
+        if a.served > 0 {
+            push(
+                ObservationKind::GatewayTraffic,
+                format!(
+                    "served through the demarc gateway: {} requests answered of {} received, since {since}",
+                    a.served, a.requests
+                ),
+            );
         }
     }
     out
 }
 
-/// Write the current evidence to the store.
+/// The application's request or token limits in words; `None` when it has neither.
+fn limit_words(gateway: &Gateway, app: &str) -> Option<String> {
+    let limits = gateway
+        .config
+        .applications
+        .iter()
+        .find(|a| a.id == app)?
+        .limits;
+    let mut words = Vec::new();
+    if let Some(n) = limits.requests_per_minute {
+        words.push(format!("{n} requests/min"));
+    }
+    if let Some(n) = limits.tokens_per_minute {
+        words.push(format!("{n} tokens/min"));
+    }
+    if words.is_empty() {
+        return None;
+    }
+    if let Some(n) = limits.user_requests_per_minute {
+        words.push(format!("{n} requests/min per user"));
+    }
+    if let Some(n) = limits.user_tokens_per_minute {
+        words.push(format!("{n} tokens/min per user"));
+    }
+    Some(words.join(", "))
+}
+
+/// The start of the observation window as written in summaries: `2026-11-02 14:03 UTC`.
+fn window_start(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
+}
+
+/// The observations as evidence rows: one per area of `catalog` whose `observed_by` lists the
+/// observation's kind (an observation no area lists is not stored). `source` names the
+/// observer, e.g. the gateway's audit chain.
+pub fn evidence(
+    observations: &[Observation],
+    catalog: &CheckedCatalog,
+    source: &str,
+    now: OffsetDateTime,
+) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for o in observations {
+        for area in catalog.areas_observed_by(o.kind) {
+            out.push(Evidence {
+                application: o.application.clone(),
+                area: area.id.clone(),
+                kind: o.kind.as_str().into(),
+                source: source.into(),
+                observed_at: now,
+                summary: o.summary.clone(),
+                expires_at: Some(now + EVIDENCE_VALID_FOR),
+            });
+        }
+    }
+    out
+}
+
+/// Write what the gateway observed so far to the store, as evidence under `catalog`'s areas,
+/// in one transaction. Returns the number of rows written.
 pub async fn write_evidence(
     store: &Store,
     gateway: &Gateway,
+    catalog: &CheckedCatalog,
+    source: &str,
 ) -> Result<usize, demarc_store::StoreError> {
-    let items = evidence(gateway, OffsetDateTime::now_utc());
-    for e in &items {
-        store.put_evidence(e).await?;
-    }
+    let items = evidence(
+        &observations(gateway),
+        catalog,
+        source,
+        OffsetDateTime::now_utc(),
+    );
+    store.put_evidence_batch(&items).await?;
     Ok(items.len())
 }

@@ -19,6 +19,9 @@ pub struct Harness {
     pub keys: Arc<MemoryKeys>,
     pub key: String,
     pub client: reqwest::Client,
+    /// The running gateway (its activity, for evidence); dropped by `stop` so the audit
+    /// writer can finish.
+    running: Option<Arc<Gateway>>,
     sink: Arc<MemorySink>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -191,6 +194,7 @@ impl Harness {
         )
         .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let running = gateway.clone();
         let server = tokio::spawn(async move {
             serve(listener, gateway, async move {
                 let _ = rx.await;
@@ -204,11 +208,17 @@ impl Harness {
             keys,
             key,
             client: reqwest::Client::new(),
+            running: Some(running),
             sink,
             shutdown: Some(tx),
             server: Some(server),
             writer: Some(writer),
         }
+    }
+
+    /// The running gateway.
+    pub fn gateway(&self) -> &Gateway {
+        self.running.as_deref().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -227,6 +237,7 @@ impl Harness {
 
     /// Shut down (drain, flush the audit log) and return every audit event written.
     pub async fn stop(mut self) -> Vec<AuditEvent> {
+        self.running = None;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
