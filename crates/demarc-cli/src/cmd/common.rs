@@ -312,7 +312,10 @@ pub fn estate_guard_policy(
                         format!("unknown builtin guard policy `{name}`"),
                         Some(format!(
                             "{} (or give the path of a policy file, relative to the estate file)",
-                            demarc_model::diag::did_you_mean(name, BUILTIN_POLICIES.iter().copied())
+                            demarc_model::diag::did_you_mean(
+                                name,
+                                BUILTIN_POLICIES.iter().copied()
+                            )
                         )),
                     ));
                 }
@@ -370,7 +373,10 @@ fn policy_error(
             line,
             column,
             message,
-        } => (None, format!("guard policy {origin}:{line}:{column}: {message}")),
+        } => (
+            None,
+            format!("guard policy {origin}:{line}:{column}: {message}"),
+        ),
         PolicyError::Syntax { origin, message } if file.is_some() => {
             (None, format!("guard policy {origin}: {message}"))
         }

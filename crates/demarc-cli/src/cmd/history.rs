@@ -165,7 +165,14 @@ fn diff_table(d: &RunDiff) -> String {
     if d.changes.is_empty() {
         return s;
     }
-    let mut t = Table::new(&["application", "area", "component", "change", "before", "after"]);
+    let mut t = Table::new(&[
+        "application",
+        "area",
+        "component",
+        "change",
+        "before",
+        "after",
+    ]);
     for c in &d.changes {
         let (before, after) = describe_change(c);
         t.row(vec![
@@ -196,17 +203,11 @@ fn describe_change(c: &DutyChange) -> (String, String) {
         r.as_ref().map_or_else(
             || "-".to_string(),
             |r| {
-                [
-                    "accountable",
-                    "owner",
-                    "control",
-                    "evidence",
-                    "covered",
-                ]
-                .iter()
-                .map(|f| format!("{f} {}", field(r, f)))
-                .collect::<Vec<_>>()
-                .join(", ")
+                ["accountable", "owner", "control", "evidence", "covered"]
+                    .iter()
+                    .map(|f| format!("{f} {}", field(r, f)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         )
     };

@@ -69,21 +69,20 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 // Evidence files and dates: a missing or changed file, a review in the future.
                 let files = super::evidence_files::check(&args.estate, &checked.estate);
                 let mut warnings = checked.warnings;
-                warnings.items.extend(demarc_model::assess::evidence_diagnostics(
-                    &checked.estate,
-                    demarc_model::Date::today(),
-                    &files,
-                ));
+                warnings
+                    .items
+                    .extend(demarc_model::assess::evidence_diagnostics(
+                        &checked.estate,
+                        demarc_model::Date::today(),
+                        &files,
+                    ));
                 (warnings, checked.estate.applications().len())
             }
             Err(d) => (d, 0),
         };
-    if !outside.is_empty() || diagnostics.items.iter().any(|d| d.location.is_none()) {
-        diagnostics.items.extend(outside);
-        diagnostics.locate_in(text);
-    }
-    let passed =
-        !diagnostics.has_errors() && (!args.strict || diagnostics.warning_count() == 0);
+    diagnostics.items.extend(outside);
+    diagnostics.locate_in(text);
+    let passed = !diagnostics.has_errors() && (!args.strict || diagnostics.warning_count() == 0);
     match args.format {
         Format::Text => {
             if !diagnostics.is_empty() {
@@ -153,10 +152,7 @@ pub fn outside_checks(estate: &Estate, estate_dir: &Path) -> Vec<Diagnostic> {
                     Some(field) => format!("{at}.guard_policy.{field}"),
                     None => format!("{at}.guard_policy"),
                 };
-                let d = Diagnostic::error(
-                    path,
-                    format!("application `{}`: {}", app.id, p.message),
-                );
+                let d = Diagnostic::error(path, format!("application `{}`: {}", app.id, p.message));
                 out.push(match p.help {
                     Some(help) => d.with_help(help),
                     None => d,

@@ -116,8 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
 fn placement(p: &Placement) -> String {
     match &p.offering {
-        Some(o) => format!("{} from `{}` (offering `{o}`)", p.service_model, p.provider),
-        None => format!("{} from `{}`", p.service_model, p.provider),
+        Some(o) => format!("{} (`{}`, offering `{o}`)", p.service_model, p.provider),
+        None => format!("{} (`{}`)", p.service_model, p.provider),
     }
 }
 
@@ -134,7 +134,6 @@ fn gap_lines(s: &mut String, title: &str, gaps: &[GapChange]) {
         s.push_str(&format!("{title}: none\n"));
         return;
     }
-    s.push_str(&format!("{title} ({}):\n", gaps.len()));
     let mut duties: Vec<(&str, &str, Vec<&str>)> = Vec::new();
     for g in gaps {
         match duties
@@ -145,6 +144,11 @@ fn gap_lines(s: &mut String, title: &str, gaps: &[GapChange]) {
             None => duties.push((&g.area, &g.component, vec![g.gap])),
         }
     }
+    s.push_str(&format!(
+        "{title}: {} in {}\n",
+        count(gaps.len(), "gap"),
+        count(duties.len(), "duty")
+    ));
     for (area, component, list) in duties {
         s.push_str(&format!("  {area} (`{component}`): {}\n", list.join(", ")));
     }

@@ -117,7 +117,9 @@ fn history_keeps_dates_and_diffs_runs(db: &str) {
     let estate = write(dir.path(), "estate.yaml", ESTATE);
     let record = |today: &str| {
         let out = demarc()
-            .args(["assess", "--record", "--format", "json", "--db", db, "--today", today])
+            .args([
+                "assess", "--record", "--format", "json", "--db", db, "--today", today,
+            ])
             .arg(&estate)
             .output()
             .unwrap();
@@ -148,15 +150,14 @@ fn history_keeps_dates_and_diffs_runs(db: &str) {
     let points = json(demarc().args(["history", "--format", "json", "--db", db]));
     assert_eq!(points[0]["assessed_on"], "2026-06-01", "{points}");
     assert_eq!(points[1]["assessed_on"], "2027-02-01", "{points}");
-    let table = demarc()
-        .args(["history", "--db", db])
-        .output()
-        .unwrap();
+    let table = demarc().args(["history", "--db", db]).output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("ASSESSED"), "{table}");
     assert!(table.contains("2027-02-01"), "{table}");
 
-    let diff = json(demarc().args(["history", "--diff", &first, &second, "--format", "json", "--db", db]));
+    let diff = json(demarc().args([
+        "history", "--diff", &first, &second, "--format", "json", "--db", db,
+    ]));
     let changes = diff["changes"].as_array().unwrap();
     let find = |area: &str| {
         changes
@@ -167,11 +168,20 @@ fn history_keeps_dates_and_diffs_runs(db: &str) {
     let pf = find("prompt-filtering");
     assert_eq!(pf["change"], "changed");
     assert_eq!(pf["component"], "suite");
-    assert!(pf["fields"].as_array().unwrap().contains(&"evidence".into()), "{pf}");
+    assert!(
+        pf["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&"evidence".into()),
+        "{pf}"
+    );
     assert_eq!(pf["before"]["evidence_status"], "current");
     assert_eq!(pf["after"]["evidence_status"], "expired");
     let appsec = find("application-security");
-    assert_eq!(appsec["fields"], serde_json::json!(["accountable", "owner"]));
+    assert_eq!(
+        appsec["fields"],
+        serde_json::json!(["accountable", "owner"])
+    );
     assert_eq!(appsec["after"]["owner_team"], "appsec");
     assert_eq!(diff["from"]["assessed_on"], "2026-06-01");
     assert_eq!(diff["to"]["assessed_on"], "2027-02-01");

@@ -108,7 +108,7 @@ fn validate_checks_policies_grounding_and_offerings_with_locations() {
     for needle in [
         "estate.yaml:20:19: error: application `chat`: unknown builtin guard policy `strct`",
         "did you mean `strict`?",
-        "estate.yaml:27:77: error: component `llm` of application `helper` is consumed as `iaas`, but offering `copilot` of provider `azure` is `saas`",
+        "estate.yaml:27:47: error: component `llm` of application `helper` is consumed as `iaas`, but offering `copilot` of provider `azure` is `saas`",
         "set `service_model: saas`",
         "estate.yaml:30:9: error: application `helper`: guard policy: unknown variant `secretz`",
         "did you mean `secrets`?",
@@ -175,7 +175,10 @@ fn policy_files_are_read_relative_to_the_estate_file() {
             .arg(&bad),
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("policies/bad.yaml:4:1: unknown field `injecton`"), "{err}");
+    assert!(
+        err.contains("policies/bad.yaml:4:1: unknown field `injecton`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,12 +192,21 @@ fn warnings_pass_unless_strict() {
     let path = write(dir.path(), "estate.yaml", &text);
     let (code, out, err) = stderr_of(demarc().arg("validate").arg(&path));
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("warning: model lineage on a component that is not a model"), "{err}");
-    assert!(out.contains("ok with 1 warning (1 application checked"), "{out}");
+    assert!(
+        err.contains("warning: model lineage on a component that is not a model"),
+        "{err}"
+    );
+    assert!(
+        out.contains("ok with 1 warning (1 application checked"),
+        "{out}"
+    );
     let (code, out, err) = stderr_of(demarc().args(["validate", "--strict"]).arg(&path));
     assert_eq!(code, Some(1), "{err}");
     assert!(out.is_empty(), "{out}");
-    assert!(err.contains("1 warning (`--strict` fails on warnings)"), "{err}");
+    assert!(
+        err.contains("1 warning (`--strict` fails on warnings)"),
+        "{err}"
+    );
     let json = |strict: bool| -> Value {
         let mut cmd = demarc();
         cmd.args(["validate", "--format", "json"]).arg(&path);
@@ -204,7 +216,10 @@ fn warnings_pass_unless_strict() {
         serde_json::from_str(&stderr_of(&mut cmd).1).unwrap()
     };
     let lenient = json(false);
-    assert_eq!((lenient["valid"].clone(), lenient["warnings"].clone()), (Value::Bool(true), 1.into()));
+    assert_eq!(
+        (lenient["valid"].clone(), lenient["warnings"].clone()),
+        (Value::Bool(true), 1.into())
+    );
     assert_eq!(json(true)["valid"], false);
 }
 
@@ -224,7 +239,12 @@ fn gateway_accepts(estate: &Path, db: &str) -> Result<(), String> {
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("demarc"))
         .args(["gateway", "--estate"])
         .arg(estate)
-        .args(["--upstream", "http://127.0.0.1:9/v1", "--listen", "127.0.0.1:0"])
+        .args([
+            "--upstream",
+            "http://127.0.0.1:9/v1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--db", db, "--workers", "1"])
         .env("NO_COLOR", "1")
         .env_remove("DEMARC_CATALOG")
@@ -276,7 +296,11 @@ fn validate_and_the_gateway_agree_on_the_same_estates() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("store.db").display());
     write(dir.path(), "docs/a.md", "# A\n\nApproved text.\n");
-    write(dir.path(), "policies/chat.yaml", "name: chat\ninput:\n  pii: redact\n");
+    write(
+        dir.path(),
+        "policies/chat.yaml",
+        "name: chat\ninput:\n  pii: redact\n",
+    );
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "builtin",
@@ -305,7 +329,10 @@ fn validate_and_the_gateway_agree_on_the_same_estates() {
         ),
         (
             "offering",
-            estate("").replace("service_model: paas, provider: azure, offering: aoai", "service_model: saas, provider: azure, offering: aoai"),
+            estate("").replace(
+                "service_model: paas, provider: azure, offering: aoai",
+                "service_model: saas, provider: azure, offering: aoai",
+            ),
             "is consumed as `saas`, but offering `aoai` of provider `azure` is `paas`",
         ),
     ];
@@ -313,15 +340,23 @@ fn validate_and_the_gateway_agree_on_the_same_estates() {
         let path = write(dir.path(), &format!("{name}.yaml"), &text);
         let (code, _, err) = stderr_of(demarc().arg("validate").arg(&path));
         assert_eq!(code, Some(1), "validate passed `{name}`:\n{err}");
-        assert!(err.contains(needle), "validate on `{name}`: missing `{needle}` in:\n{err}");
+        assert!(
+            err.contains(needle),
+            "validate on `{name}`: missing `{needle}` in:\n{err}"
+        );
         let refused = gateway_accepts(&path, &db).expect_err(&format!("gateway accepted `{name}`"));
-        assert!(refused.contains(needle), "gateway on `{name}`: missing `{needle}` in:\n{refused}");
+        assert!(
+            refused.contains(needle),
+            "gateway on `{name}`: missing `{needle}` in:\n{refused}"
+        );
     }
     // Fixed, with a policy file and a grounding folder next to the estate: both accept it.
     let good = write(
         dir.path(),
         "good.yaml",
-        &estate("    guard_policy: policies/chat.yaml\n    grounding_sources:\n      - {id: docs, path: docs}\n"),
+        &estate(
+            "    guard_policy: policies/chat.yaml\n    grounding_sources:\n      - {id: docs, path: docs}\n",
+        ),
     );
     let (code, _, err) = stderr_of(demarc().arg("validate").arg(&good));
     assert_eq!(code, Some(0), "{err}");
