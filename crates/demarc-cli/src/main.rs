@@ -36,7 +36,8 @@ enum Command {
     Catalogs(cmd::catalogs::Args),
     /// Show a catalog's responsibility matrix: areas by service models, who owns each.
     Matrix(cmd::matrix::Args),
-    /// Check an estate file and report every problem at once (exit 1 when there are any).
+    /// Check an estate file and report every problem at once (exit 1 on errors, or on
+    /// warnings with `--strict`).
     Validate(cmd::validate::Args),
     /// Assess an estate: owner, control and evidence for every customer duty; coverage and gaps.
     Assess(cmd::assess::Args),

@@ -29,7 +29,12 @@ async fn runs_keep_their_assessment_date(t: &Target) {
     let at = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
     let for_date = Date::from_calendar_date(2027, Month::March, 1).unwrap();
     let first = store
-        .record_assessment_on(&estate, at, for_date, &[duty("chat", "a", "llm", "current", true)])
+        .record_assessment_on(
+            &estate,
+            at,
+            for_date,
+            &[duty("chat", "a", "llm", "current", true)],
+        )
         .await
         .unwrap();
     // Without a date, the day it ran.
@@ -51,7 +56,9 @@ async fn runs_keep_their_assessment_date(t: &Target) {
     assert!(store.run_info(first + 100).await.unwrap().is_none());
     // The component comes back as recorded.
     assert_eq!(
-        store.duty_results(first).await.unwrap()[0].component.as_deref(),
+        store.duty_results(first).await.unwrap()[0]
+            .component
+            .as_deref(),
         Some("llm")
     );
 }
@@ -109,7 +116,13 @@ async fn two_runs_compare_per_duty(t: &Target) {
     assert_eq!(
         summary,
         vec![
-            ("chat", "grounding", Some("llm"), ChangeKind::Changed, vec!["owner"]),
+            (
+                "chat",
+                "grounding",
+                Some("llm"),
+                ChangeKind::Changed,
+                vec!["owner"]
+            ),
             (
                 "chat",
                 "prompt-filtering",
@@ -117,8 +130,20 @@ async fn two_runs_compare_per_duty(t: &Target) {
                 ChangeKind::Changed,
                 vec!["evidence", "covered"]
             ),
-            ("new", "usage-governance", Some("app"), ChangeKind::Added, vec![]),
-            ("old", "usage-governance", Some("app"), ChangeKind::Removed, vec![]),
+            (
+                "new",
+                "usage-governance",
+                Some("app"),
+                ChangeKind::Added,
+                vec![]
+            ),
+            (
+                "old",
+                "usage-governance",
+                Some("app"),
+                ChangeKind::Removed,
+                vec![]
+            ),
         ]
     );
     assert_ne!(diff.from.estate_sha256, diff.to.estate_sha256);
@@ -130,7 +155,10 @@ async fn two_runs_compare_per_duty(t: &Target) {
     // A run that does not exist is named.
     let err = store.diff_runs(from, to + 50).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
-    assert!(err.to_string().contains(&format!("no recorded run {}", to + 50)));
+    assert!(
+        err.to_string()
+            .contains(&format!("no recorded run {}", to + 50))
+    );
     // Runs recorded without components compare by application and area.
     let mut bare = duty("chat", "prompt-filtering", "llm", "expired", false);
     bare.component = None;

@@ -114,8 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
             .map(|m| format!("  `{}` line {}: {}", m.file, m.line, m.reason))
             .collect();
         eprintln!(
-            "warning: {} malformed line(s) skipped; the first:\n{}",
-            result.malformed,
+            "warning: {} skipped; the first:\n{}",
+            common::count(result.malformed, "malformed line"),
             first.join("\n")
         );
     }
@@ -144,11 +144,11 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
     };
     common::emit(None, &text)?;
     eprintln!(
-        "{} record(s) in {} file(s), {} malformed; {} GenAI service(s) in use",
-        result.records,
-        result.files.len(),
+        "{} in {}, {} malformed; {} in use",
+        common::count(result.records, "record"),
+        common::count(result.files.len(), "file"),
         result.malformed,
-        report.services.len()
+        common::count(report.services.len(), "GenAI service")
     );
 
     if args.record {
@@ -165,8 +165,8 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
         let offending: Vec<&str> = report.at_or_below(t).map(|s| s.id.as_str()).collect();
         if !offending.is_empty() {
             eprintln!(
-                "check failed: {} service(s) at `{}` or worse: {}",
-                offending.len(),
+                "check failed: {} at `{}` or worse: {}",
+                common::count(offending.len(), "service"),
                 t.as_str(),
                 offending.join(", ")
             );
@@ -373,8 +373,8 @@ fn record(
         anyhow::Ok(run?)
     })?;
     eprintln!(
-        "recorded discovery run {run} ({} finding(s)) in {}",
-        findings.len(),
+        "recorded discovery run {run} ({}) in {}",
+        common::count(findings.len(), "finding"),
         demarc_store::redact(&args.store.url())
     );
     Ok(())

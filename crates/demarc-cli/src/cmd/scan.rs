@@ -276,7 +276,8 @@ fn batch(guard: &Guard, direction: Direction, path: &PathBuf) -> anyhow::Result<
     stdout.flush()?;
     if errors > 0 {
         bail!(
-            "{errors} line(s) of `{}` could not be read (see above)",
+            "{} of `{}` could not be read (see above)",
+            super::common::count(errors, "line"),
             path.display()
         );
     }

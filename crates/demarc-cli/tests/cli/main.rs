@@ -4,6 +4,8 @@ mod discover;
 mod gateway;
 mod ground;
 mod guard;
+mod history;
 mod model;
 mod snapshots_model;
 mod store;
+mod validate;

@@ -57,6 +57,8 @@ fn bank_what_if() {
         "--service-model",
         "iaas",
         "--provider",
-        "aws"
+        "aws",
+        "--today",
+        "2026-12-01"
     ]));
 }
