@@ -102,7 +102,7 @@ fn fail_on_shadow_exits_1_and_table_goes_to_stdout() {
         .code(1)
         .stdout(predicate::str::contains("shadow").and(predicate::str::contains("Claude")))
         .stderr(predicate::str::contains(
-            "check failed: 1 service(s) at `shadow` or worse: claude",
+            "check failed: 1 service at `shadow` or worse: claude",
         ));
     // Only the sanctioned service in the log: the check passes.
     let sanctioned: String = SQUID
@@ -137,7 +137,7 @@ fn gzip_files_globs_and_csv_output() {
                 )),
         )
         .stderr(predicate::str::contains(
-            "12 record(s) in 2 file(s), 0 malformed",
+            "12 records in 2 files, 0 malformed",
         ));
 }
 
@@ -164,7 +164,7 @@ fn strict_stops_at_the_first_malformed_line() {
         .assert()
         .success()
         .stderr(
-            predicate::str::contains("1 malformed line(s) skipped")
+            predicate::str::contains("1 malformed line skipped")
                 .and(predicate::str::contains("`-` line 7:")),
         );
     demarc()
@@ -258,7 +258,7 @@ fn record_stores_findings_in_sqlite() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "recorded discovery run 1 (3 finding(s))",
+            "recorded discovery run 1 (3 findings)",
         ));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
