@@ -9,3 +9,4 @@ mod model;
 mod snapshots_model;
 mod store;
 mod validate;
+mod verdicts;

@@ -1,0 +1,207 @@
+//! Verdicts an auditor can trust, from the command line: evidence files are hashed, review
+//! dates checked, and every output format carries the proof.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn demarc() -> Command {
+    let mut cmd = Command::cargo_bin("demarc").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .env_remove("DEMARC_CATALOG")
+        .env_remove("DEMARC_DB");
+    cmd
+}
+
+const REPORT: &str = "Penetration test summary: no open high findings.\n";
+
+/// An estate whose application-security evidence is a file beside it, pinned by `sha256`.
+fn estate(dir: &Path, sha256: &str, reviewed: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("evidence")).unwrap();
+    std::fs::write(dir.join("evidence/pentest.md"), REPORT).unwrap();
+    let text = format!(
+        "format: 1
+organisation: {{name: Test Bank}}
+teams: [{{id: platform, name: Platform, contact: p@example.com}}]
+providers: [{{id: azure, name: Azure}}]
+applications:
+  - id: assistant
+    name: Assistant
+    owner: platform
+    data_classification: internal
+    status: sanctioned
+    components: [{{id: llm, kind: model, service_model: paas, provider: azure}}]
+    controls:
+      application-security: {{status: implemented, statement: SSO and per-app keys}}
+    evidence:
+      - area: application-security
+        description: Pen test summary
+        file: evidence/pentest.md
+        sha256: {sha256}
+        reviewer: R. Viewer
+        reviewed: {reviewed}
+        expires: 2099-01-01
+"
+    );
+    let path = dir.join("estate.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sha256_of_report() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(REPORT.as_bytes()))
+}
+
+fn appsec(estate: &Path) -> Value {
+    let out = demarc()
+        .args([
+            "assess",
+            "--no-store",
+            "--format",
+            "json",
+            "--today",
+            "2026-12-02",
+        ])
+        .arg(estate)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["applications"][0]["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["area"] == "application-security")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_verified_evidence_file_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path(), &sha256_of_report(), "2026-10-01");
+    let d = appsec(&estate);
+    assert_eq!(d["covered"], true, "{d}");
+    assert_eq!(d["declared_evidence"][0]["file_check"], "verified");
+    demarc()
+        .arg("validate")
+        .arg(&estate)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(": ok"));
+}
+
+#[test]
+fn a_changed_evidence_file_is_a_mismatch_and_a_validate_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path(), &"0".repeat(64), "2026-10-01");
+    let d = appsec(&estate);
+    assert_eq!(d["covered"], false);
+    assert_eq!(
+        d["gaps"],
+        serde_json::json!(["evidence-missing", "evidence-mismatch"])
+    );
+    assert_eq!(
+        d["declared_evidence"][0]["file_check"]["mismatch"]["actual"],
+        sha256_of_report()
+    );
+    // validate names the file, line and column of the recorded hash.
+    demarc()
+        .arg("validate")
+        .arg(&estate)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("estate.yaml:18:17: error: evidence file `evidence/pentest.md` does not match its sha256"));
+}
+
+#[test]
+fn a_missing_evidence_file_is_a_mismatch_and_a_validate_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path(), &sha256_of_report(), "2026-10-01");
+    std::fs::remove_file(dir.path().join("evidence/pentest.md")).unwrap();
+    let d = appsec(&estate);
+    assert!(
+        d["gaps"]
+            .as_array()
+            .unwrap()
+            .contains(&"evidence-mismatch".into()),
+        "{d}"
+    );
+    assert_eq!(
+        d["declared_evidence"][0]["file_check"]["missing"]["reason"],
+        "no such file"
+    );
+    demarc()
+        .arg("validate")
+        .arg(&estate)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: evidence file `evidence/pentest.md` cannot be read: no such file",
+        ))
+        .stderr(predicate::str::contains("estate.yaml:17:15"));
+}
+
+#[test]
+fn a_review_in_the_future_does_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path(), &sha256_of_report(), "2029-10-01");
+    let d = appsec(&estate);
+    assert_eq!(d["covered"], false);
+    assert!(
+        d["declared_evidence"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("after the assessment date")
+    );
+    demarc()
+        .arg("validate")
+        .arg(&estate)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: evidence reviewed on 2029-10-01, which is after today",
+        ));
+}
+
+#[test]
+fn every_format_carries_the_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = estate(dir.path(), &"0".repeat(64), "2026-10-01");
+    for format in ["table", "markdown", "csv", "html"] {
+        let out = demarc()
+            .args([
+                "assess",
+                "--no-store",
+                "--today",
+                "2026-12-02",
+                "--format",
+                format,
+            ])
+            .arg(&estate)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for needle in [
+            "SSO and per-app keys",
+            "Pen test summary",
+            "evidence/pentest.md",
+            "R. Viewer",
+            "2026-10-01",
+            "sha256 mismatch",
+            "evidence-mismatch",
+            // PaaS prompt filtering is shared with Azure; inherited areas are listed.
+            "azure",
+            "model-hosting",
+        ] {
+            assert!(text.contains(needle), "{format} lacks {needle:?}:\n{text}");
+        }
+    }
+}
