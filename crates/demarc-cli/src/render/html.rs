@@ -225,7 +225,10 @@ fn app_card(app: &ApplicationAssessment) -> String {
             let status = if d.covered {
                 "<span class=\"ok\">covered</span>".to_string()
             } else if d.risk_accepted {
-                format!("<span class=\"accepted\">{}</span>", escape(&status_label(d)))
+                format!(
+                    "<span class=\"accepted\">{}</span>",
+                    escape(&status_label(d))
+                )
             } else {
                 format!("<span class=\"gaps\">{}</span>", escape(&status_label(d)))
             };
@@ -236,7 +239,11 @@ fn app_card(app: &ApplicationAssessment) -> String {
             let _ = write!(
                 s,
                 "<tr class=\"{}\"><td><code>{}</code><br><small>{} · component <code>{}</code></small></td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{ev_class}\">{}</td><td>{status}</td></tr>",
-                if d.covered || d.risk_accepted { "" } else { "gap" },
+                if d.covered || d.risk_accepted {
+                    ""
+                } else {
+                    "gap"
+                },
                 escape(&d.area),
                 escape(&d.title),
                 escape(&d.component),
@@ -303,8 +310,14 @@ pub fn assessment_page(report: &Assessment, catalog: &CheckedCatalog) -> String 
         body.push_str(&kpi(n.to_string(), status));
     }
     body.push_str(&kpi(s.gaps.to_string(), "duties not covered"));
-    body.push_str(&kpi(s.contradicted.to_string(), "contradicted by observation"));
-    body.push_str(&kpi(s.evidence_mismatch.to_string(), "evidence not matching"));
+    body.push_str(&kpi(
+        s.contradicted.to_string(),
+        "contradicted by observation",
+    ));
+    body.push_str(&kpi(
+        s.evidence_mismatch.to_string(),
+        "evidence not matching",
+    ));
     body.push_str(&kpi(s.evidence_missing.to_string(), "evidence missing"));
     body.push_str(&kpi(s.evidence_expired.to_string(), "evidence expired"));
     body.push_str(&kpi(
