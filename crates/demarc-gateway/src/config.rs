@@ -337,6 +337,17 @@ impl GatewayConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, &|name| std::env::var(name).ok())
+    }
+
+    /// [`GatewayConfig::load`] for commands that only read the applications, the estate and
+    /// `serve` (`demarc keys create`): upstream credentials are not read from the environment
+    /// (every `api_key_env` counts as set, to a placeholder; do not serve with it).
+    pub fn load_applications(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, &|_| Some("(not read)".to_string()))
+    }
+
+    fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         let read_err = |source| ConfigError::Read {
             file: file.clone(),
@@ -353,7 +364,7 @@ impl GatewayConfig {
             });
         }
         let text = std::fs::read_to_string(path).map_err(read_err)?;
-        let mut config = Self::parse(&file, &text, &|name| std::env::var(name).ok())?;
+        let mut config = Self::parse(&file, &text, env)?;
         // Relative paths in the file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
         let anchor = |p: &mut PathBuf| {

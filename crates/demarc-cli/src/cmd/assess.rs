@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{AssessOptions, Assessment, ObservedEvidence, assess};
+use demarc_model::assess::{AssessOptions, Assessment, assess};
 
 use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
@@ -35,6 +35,10 @@ pub struct Args {
     /// Keep this run and its per-duty results in the store, for `demarc history`.
     #[arg(long)]
     pub record: bool,
+    /// Observations (automatic evidence, gateway traffic) count from this many days before
+    /// the assessment date, or from this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DAYS|DATE", default_value = "30")]
+    pub observed_since: super::observed::Since,
     /// Ignore the store: no automatic evidence, nothing recorded.
     #[arg(long, conflicts_with = "record")]
     pub no_store: bool,
@@ -75,7 +79,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         None
     };
     if let Some(store) = &store {
-        options.observed = store.observed_evidence()?;
+        let since = args.observed_since.first_day(options.today);
+        let (observed, traffic) = super::observed::read_observations(
+            &store.runtime,
+            &store.store,
+            super::observed::start_of(since),
+        )?;
+        options.observed = observed;
+        options.traffic = traffic;
+        options.observed_since = Some(since);
     }
     let report = assess(&estate, &catalog, &options);
     match args.format {
@@ -117,30 +129,6 @@ impl StoreSession {
         let runtime = super::db::runtime()?;
         let store = runtime.block_on(args.open())?;
         Ok(Self { runtime, store })
-    }
-
-    /// Automatic evidence from the store, in the model's terms.
-    fn observed_evidence(&self) -> anyhow::Result<Vec<ObservedEvidence>> {
-        let evidence = self.runtime.block_on(self.store.latest_evidence(None))?;
-        let day = |t: demarc_store::time::OffsetDateTime| {
-            Date::from_days_since_epoch(t.unix_timestamp().div_euclid(86_400))
-        };
-        Ok(evidence
-            .into_iter()
-            .map(|e| ObservedEvidence {
-                application: e.application,
-                area: e.area,
-                // Placeholder until the store keeps the observation kind (issue 11 item 11).
-                kind: demarc_model::ObservationKind::GatewayTraffic,
-                source: e.source,
-                observed_at: day(e.observed_at),
-                summary: e.summary,
-                // Evidence without an expiry counts for as long as it is the latest.
-                expires: e
-                    .expires_at
-                    .map_or(Date::from_days_since_epoch(i64::MAX / 4), day),
-            })
-            .collect())
     }
 
     /// Keep the run: one result per customer duty.

@@ -25,23 +25,28 @@ enum Action {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Apply retention: remove audit events (and optionally discovery findings)
-    /// older than a number of days. Each pruned chain gets a sealed checkpoint so
-    /// what remains still verifies.
+    /// Apply retention: remove audit events (and optionally discovery findings and
+    /// daily evidence rows) older than a number of days. Each pruned chain gets a sealed
+    /// checkpoint so what remains still verifies.
     Prune {
         #[command(flatten)]
         store: StoreArgs,
-        /// Remove audit events older than DAYS.
+        /// Remove audit events older than DAYS (and the per-day traffic summaries of
+        /// days that ended before then).
         #[arg(
             long,
             value_name = "DAYS",
             env = "DEMARC_AUDIT_RETENTION_DAYS",
-            required_unless_present = "findings_older_than"
+            required_unless_present_any = ["findings_older_than", "evidence_older_than"]
         )]
         older_than: Option<u32>,
         /// Remove discovery findings last seen more than DAYS ago.
         #[arg(long, value_name = "DAYS", env = "DEMARC_FINDINGS_RETENTION_DAYS")]
         findings_older_than: Option<u32>,
+        /// Remove daily evidence rows of days that ended more than DAYS ago, and latest
+        /// observations that expired before then.
+        #[arg(long, value_name = "DAYS", env = "DEMARC_EVIDENCE_RETENTION_DAYS")]
+        evidence_older_than: Option<u32>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -57,6 +62,13 @@ enum Action {
         batches: u32,
         #[arg(long)]
         size: usize,
+        /// Write gateway-shaped events for this many applications (`app-0` ...), so that
+        /// they count as gateway traffic (benchmarks).
+        #[arg(long, default_value_t = 0)]
+        applications: usize,
+        /// Spread the events' times over this many days back from now.
+        #[arg(long, default_value_t = 0)]
+        days: u32,
     },
 }
 
@@ -89,13 +101,18 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                 store,
                 older_than,
                 findings_older_than,
+                evidence_older_than,
                 format,
             } => {
                 let now = OffsetDateTime::now_utc();
                 let cutoff = |days: u32| now - Duration::days(i64::from(days));
                 let store = store.open().await?;
                 let report = store
-                    .prune(older_than.map(cutoff), findings_older_than.map(cutoff))
+                    .prune(
+                        older_than.map(cutoff),
+                        findings_older_than.map(cutoff),
+                        evidence_older_than.map(cutoff),
+                    )
                     .await;
                 store.close().await;
                 let report = report?;
@@ -107,12 +124,21 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                         for p in &report.chains {
                             let _ = writeln!(
                                 out,
-                                "chain `{}`: removed {} events, checkpoint at seq {}",
-                                p.chain, p.events_removed, p.through_seq
+                                "chain `{}`: removed {}, checkpoint at seq {}",
+                                p.chain,
+                                super::common::count(p.events_removed, "event"),
+                                p.through_seq
                             );
                         }
                         if older_than.is_some() && report.chains.is_empty() {
                             let _ = writeln!(out, "no audit events old enough to prune");
+                        }
+                        if evidence_older_than.is_some() {
+                            let _ = writeln!(
+                                out,
+                                "evidence: removed {} daily or expired rows",
+                                report.evidence_removed
+                            );
                         }
                         if findings_older_than.is_some() {
                             let _ = writeln!(
@@ -132,17 +158,41 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                 chain,
                 batches,
                 size,
+                applications,
+                days,
             } => {
                 use std::io::Write;
                 let store = store.open().await?;
                 let mut out = std::io::stdout().lock();
+                let now = OffsetDateTime::now_utc();
+                let total = u64::from(batches) * size as u64;
+                let span_ms = i64::from(days) * 86_400_000;
                 for batch in 0..batches {
                     let events: Vec<NewAuditEvent> = (0..size)
-                        .map(|i| NewAuditEvent {
-                            at: OffsetDateTime::now_utc(),
-                            payload: format!(
-                                r#"{{"writer":"{chain}","batch":{batch},"event":{i}}}"#
-                            ),
+                        .map(|i| {
+                            let n = u64::from(batch) * size as u64 + i as u64;
+                            if applications == 0 {
+                                return NewAuditEvent {
+                                    at: now,
+                                    payload: format!(
+                                        r#"{{"writer":"{chain}","batch":{batch},"event":{i}}}"#
+                                    ),
+                                };
+                            }
+                            // Oldest first, evenly over the span; one in 50 blocked.
+                            let back = span_ms - (span_ms as i128 * n as i128 / total.max(1) as i128) as i64;
+                            let (status, error) = if n % 50 == 49 {
+                                (400, r#""input_blocked""#)
+                            } else {
+                                (200, "null")
+                            };
+                            NewAuditEvent {
+                                at: now - Duration::milliseconds(back),
+                                payload: format!(
+                                    r#"{{"request_id":"req_{n:x}","application":"app-{}","endpoint":"chat_completions","model":"gpt-4o","stream":false,"status":{status},"error":{error},"latency_ms":12.5,"attempts":1,"prompt_tokens":120,"completion_tokens":80}}"#,
+                                    n as usize % applications
+                                ),
+                            }
                         })
                         .collect();
                     let receipt = store.append_audit_batch(&chain, &events).await?;
@@ -204,15 +254,15 @@ fn print_verify(report: &VerifyReport, format: Format) -> anyhow::Result<()> {
     super::common::emit(None, &out)?;
     if broken == 0 {
         eprintln!(
-            "verified {} events in {} chains: intact",
-            report.events,
-            report.chains.len()
+            "verified {} in {}: intact",
+            super::common::count(report.events, "event"),
+            super::common::count(report.chains.len(), "chain")
         );
     } else {
         eprintln!(
-            "verified {} events in {} chains: {broken} broken",
-            report.events,
-            report.chains.len()
+            "verified {} in {}: {broken} broken",
+            super::common::count(report.events, "event"),
+            super::common::count(report.chains.len(), "chain")
         );
     }
     Ok(())

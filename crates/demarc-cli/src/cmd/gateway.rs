@@ -14,10 +14,12 @@ use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::policy::{Off, Policy};
 use demarc_gateway::server::{Gateway, serve, shutdown_signal};
 use demarc_gateway::store::{StoreCounters, StoreKeys, StoreSink, write_evidence};
+use demarc_model::CheckedCatalog;
 use demarc_model::CheckedEstate as Estate;
+use demarc_model::estate::AppStatus;
 
 use crate::Outcome;
-use crate::cmd::common::{load_catalog, load_estate};
+use crate::cmd::common::{CatalogArg, load_estate};
 use crate::cmd::db::StoreArgs;
 
 /// How long in-flight requests get to finish after SIGTERM.
@@ -31,12 +33,20 @@ pub struct Args {
     /// `examples/gateway.yaml`).
     #[arg(long, value_name = "FILE", conflicts_with = "upstream")]
     config: Option<PathBuf>,
-    /// Estate file: without `--config`, every application in it is served with its
-    /// `guard_policy` (default: reversible redaction of personal data and secrets, prompt
-    /// injection blocked); with `--config`, the applications' policies come from it where the
-    /// config names none.
+    /// Estate file: without `--config`, every application in it that it sanctions or
+    /// tolerates is served with its `guard_policy` (default: reversible redaction of personal
+    /// data and secrets, prompt injection blocked); with `--config`, the applications'
+    /// policies come from it where the config names none. With an estate, applications it
+    /// marks `unsanctioned` or `discovered`, or does not list, are refused (403
+    /// `application_not_served`) unless `--serve` or the config's `serve:` names them.
     #[arg(long, value_name = "FILE")]
     estate: Option<PathBuf>,
+    /// Serve this application although the estate does not sanction or tolerate it
+    /// (repeatable; adds to the config's `serve:` list).
+    #[arg(long, value_name = "APP")]
+    serve: Vec<String>,
+    #[command(flatten)]
+    catalog: CatalogArg,
     /// Quick start: the OpenAI-compatible base URL every application goes to, e.g.
     /// `https://api.openai.com/v1`; its key is read from `DEMARC_UPSTREAM_API_KEY`.
     #[arg(long, value_name = "URL", requires = "estate")]
@@ -53,11 +63,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    // The catalog maps what the gateway observes to areas: the same one `assess` uses.
+    let catalog = args.catalog.load()?;
     let estate = match &args.estate {
-        Some(path) => Some(load_estate(
-            path,
-            &load_catalog(demarc_model::catalog::DEFAULT_CATALOG)?,
-        )?),
+        Some(path) => Some(load_estate(path, &catalog)?),
         None => None,
     };
     let mut config = match (&args.config, &args.upstream, &estate) {
@@ -81,14 +90,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
     let estate = match (estate, &config.estate) {
         (Some(e), _) => Some(e),
-        (None, Some(path)) => Some(load_estate(
-            path,
-            &load_catalog(demarc_model::catalog::DEFAULT_CATALOG)?,
-        )?),
+        (None, Some(path)) => Some(load_estate(path, &catalog)?),
         (None, None) => None,
     };
-    if let Some(estate) = &estate {
-        check_applications(&config, estate);
+    config.serve.extend(args.serve.iter().cloned());
+    match &estate {
+        Some(estate) => serve_what_the_estate_allows(&mut config, estate)?,
+        None if !args.serve.is_empty() => bail!(
+            "`--serve` needs an estate (`--estate FILE` or the config's `estate:`); without one every configured application is served"
+        ),
+        None => {}
     }
     let db_url = args.store.db.clone().or_else(|| config.db.clone());
     let store_args = StoreArgs { db: db_url };
@@ -102,29 +113,72 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let grounding = build_grounding(&config, estate.as_ref(), estate_dir.as_deref())?;
-    runtime.block_on(serve_gateway(config, estate, grounding, store_args))
+    runtime.block_on(serve_gateway(
+        config, estate, catalog, estate_dir, grounding, store_args,
+    ))
 }
 
-/// Warn about config applications the estate does not know (they are served anyway).
-fn check_applications(config: &GatewayConfig, estate: &Estate) {
-    for app in &config.applications {
-        if estate.application(&app.id).is_none() {
-            tracing::warn!(application = %app.id, "application is not in the estate");
-            eprintln!("warning: application `{}` is not in the estate", app.id);
+/// Keep only the applications the estate sanctions or tolerates, and those `serve` names;
+/// the others are refused with their reason. Every `serve` entry must be a configured
+/// application.
+fn serve_what_the_estate_allows(config: &mut GatewayConfig, estate: &Estate) -> anyhow::Result<()> {
+    let mut known: Vec<&str> = config.applications.iter().map(|a| a.id.as_str()).collect();
+    known.sort_unstable();
+    for id in &config.serve {
+        if !known.contains(&id.as_str()) {
+            bail!(
+                "--serve `{id}`: not an application the gateway is configured for; {}",
+                demarc_model::diag::did_you_mean(id, known.iter().copied())
+            );
         }
     }
+    let mut served = Vec::new();
+    for app in std::mem::take(&mut config.applications) {
+        let listed = config.serve.contains(&app.id);
+        let refusal = match estate.application(&app.id).map(|a| a.status) {
+            Some(AppStatus::Sanctioned | AppStatus::Tolerated) => None,
+            Some(status) => Some(format!("the estate marks it `{}`", status.as_str())),
+            None => Some("it is not in the estate".to_string()),
+        };
+        match (refusal, listed) {
+            (None, _) => served.push(app),
+            (Some(reason), true) => {
+                eprintln!(
+                    "warning: serving application `{}` although {reason} (listed in `serve`)",
+                    app.id
+                );
+                served.push(app);
+            }
+            (Some(reason), false) => {
+                eprintln!(
+                    "note: application `{}` is not served: {reason} (`--serve {}` serves it anyway)",
+                    app.id, app.id
+                );
+                config.not_served.insert(app.id, reason);
+            }
+        }
+    }
+    config.applications = served;
+    Ok(())
 }
 
-/// The policy for one application: the config's, else the estate's `guard_policy`, else default.
-fn policy_for(app: &ApplicationConfig, estate: Option<&Estate>) -> Result<Arc<dyn Policy>, String> {
+/// The policy for one application: the config's, else the estate's `guard_policy` (compiled
+/// by the same function `demarc validate` checks it with, paths relative to the estate file),
+/// else default.
+fn policy_for(
+    app: &ApplicationConfig,
+    estate: Option<&Estate>,
+    estate_dir: Option<&std::path::Path>,
+) -> Result<Arc<dyn Policy>, String> {
     let from_estate = estate
         .and_then(|e| e.application(&app.id))
-        .and_then(|a| a.guard_policy.clone());
+        .and_then(|a| a.guard_policy.as_ref());
     let spec = match (&app.policy, from_estate) {
-        (PolicySpec::Default, Some(value)) => match &value {
-            demarc_gateway::config::YamlValue::String(s) if s == "off" => PolicySpec::Off,
-            _ => PolicySpec::Document(value),
-        },
+        (PolicySpec::Default, Some(value)) => {
+            let dir = estate_dir.unwrap_or(std::path::Path::new(""));
+            return crate::cmd::common::estate_guard_policy(value, dir)
+                .map_err(|p| format!("estate `guard_policy`: {p}"));
+        }
         (spec, _) => spec.clone(),
     };
     match spec {
@@ -180,6 +234,8 @@ fn build_grounding(
 async fn serve_gateway(
     config: GatewayConfig,
     estate: Option<Estate>,
+    catalog: CheckedCatalog,
+    estate_dir: Option<PathBuf>,
     grounding: HashMap<String, Arc<Grounding>>,
     store_args: StoreArgs,
 ) -> anyhow::Result<Outcome> {
@@ -192,7 +248,7 @@ async fn serve_gateway(
     let sink = Arc::new(StoreSink::new(store.clone(), chain.clone()));
     let keys = Arc::new(StoreKeys(store.clone()));
     let counters = Arc::new(StoreCounters(store.clone()));
-    let factory = |app: &ApplicationConfig| policy_for(app, estate.as_ref());
+    let factory = |app: &ApplicationConfig| policy_for(app, estate.as_ref(), estate_dir.as_deref());
     let (gateway, writer) =
         Gateway::start_with_grounding(config, keys, sink, &factory, grounding, Some(counters))?;
     let apps: Vec<&str> = {
@@ -201,20 +257,31 @@ async fn serve_gateway(
         v
     };
     eprintln!(
-        "demarc gateway listening on http://{addr}/v1 for {} application(s): {}; store {}, audit chain `{chain}`",
+        "demarc gateway listening on http://{addr}/v1 for {} application(s): {}; catalog `{}`; store {}, audit chain `{chain}`",
         apps.len(),
         apps.join(", "),
+        catalog.id(),
         store.location()
     );
 
+    let catalog = Arc::new(catalog);
     let evidence_gateway = gateway.clone();
     let evidence_store = store.clone();
+    let evidence_catalog = catalog.clone();
+    let evidence_chain = chain.clone();
     let evidence_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVIDENCE_EVERY);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = write_evidence(&evidence_store, &evidence_gateway).await {
+            if let Err(e) = write_evidence(
+                &evidence_store,
+                &evidence_gateway,
+                &evidence_catalog,
+                &evidence_chain,
+            )
+            .await
+            {
                 tracing::warn!(error = %e, "cannot write gateway evidence");
             }
         }
@@ -234,7 +301,7 @@ async fn serve_gateway(
         }
     }
     evidence_task.abort();
-    let written = write_evidence(&store, &gateway)
+    let written = write_evidence(&store, &gateway, &catalog, &chain)
         .await
         .context("cannot write gateway evidence")?;
     let lost = gateway.auditor.lost();

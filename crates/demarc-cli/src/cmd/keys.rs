@@ -1,10 +1,14 @@
 //! `demarc keys create|list|revoke APP`: the gateway keys each application calls with.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use demarc_gateway::config::GatewayConfig;
+use demarc_model::estate::AppStatus;
 
 use crate::Outcome;
+use crate::cmd::common::{CatalogArg, load_estate};
 use crate::cmd::db::{Format, StoreArgs, runtime};
 
 #[derive(clap::Args, Debug)]
@@ -16,10 +20,20 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 enum Action {
     /// Create a key for an application and print it, alone, on stdout. It is shown only
-    /// once: the store keeps only its SHA-256 hash.
+    /// once: the store keeps only its SHA-256 hash. The application must be in the estate
+    /// (exit 2 otherwise); a warning says when the gateway will not serve it.
     Create {
         /// The application (its id in the estate).
         app: String,
+        /// The estate the application must be in.
+        #[arg(long, value_name = "FILE", env = "DEMARC_ESTATE")]
+        estate: Option<PathBuf>,
+        /// A gateway config instead: its `estate:` (or, without one, its `applications`)
+        /// decides, and its `serve:` list counts. Takes precedence over `--estate`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        catalog: CatalogArg,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -48,10 +62,17 @@ enum Action {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     runtime()?.block_on(async move {
         match args.action {
-            Action::Create { app, store } => {
+            Action::Create {
+                app,
+                estate,
+                config,
+                catalog,
+                store,
+            } => {
                 if app.trim().is_empty() || app.chars().any(char::is_control) {
                     bail!("application id `{app}` is empty or contains control characters");
                 }
+                check_application(&app, estate.as_deref(), config.as_deref(), &catalog)?;
                 let store = store.open().await?;
                 let created = store.create_api_key(&app).await?;
                 let mut out = std::io::stdout().lock();
@@ -104,6 +125,74 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         }
     })
+}
+
+/// Refuses (exit 2) an application the estate, or the gateway config, does not know, and
+/// warns on stderr when the gateway will not serve it.
+fn check_application(
+    app: &str,
+    estate: Option<&Path>,
+    config: Option<&Path>,
+    catalog: &CatalogArg,
+) -> anyhow::Result<()> {
+    let config = config.map(GatewayConfig::load_applications).transpose()?;
+    let estate_path = config.as_ref().and_then(|c| c.estate.clone()).or_else(|| {
+        if config.is_none() {
+            estate.map(Path::to_path_buf)
+        } else {
+            None
+        }
+    });
+    let serve_listed = config
+        .as_ref()
+        .is_some_and(|c| c.serve.iter().any(|s| s == app));
+    if let Some(config) = &config {
+        let configured: Vec<&str> = config.applications.iter().map(|a| a.id.as_str()).collect();
+        if !configured.contains(&app) {
+            if estate_path.is_none() {
+                bail!(
+                    "application `{app}` is not in the gateway config's applications; {}",
+                    demarc_model::diag::did_you_mean(app, configured.iter().copied())
+                );
+            }
+            eprintln!(
+                "warning: application `{app}` is not among the gateway config's applications: the gateway will not serve it"
+            );
+        }
+    }
+    let Some(path) = estate_path else {
+        if config.is_some() {
+            return Ok(());
+        }
+        bail!(
+            "`demarc keys create` needs the estate the application is in: `--estate FILE` (or `DEMARC_ESTATE`), or the gateway's `--config FILE`"
+        );
+    };
+    let estate = load_estate(&path, &catalog.load()?)?;
+    let Some(application) = estate.application(app) else {
+        let ids: Vec<&str> = estate
+            .applications()
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect();
+        bail!(
+            "application `{app}` is not in the estate `{}`; {}",
+            path.display(),
+            demarc_model::diag::did_you_mean(app, ids.iter().copied())
+        );
+    };
+    match application.status {
+        AppStatus::Sanctioned | AppStatus::Tolerated => {}
+        status if serve_listed => eprintln!(
+            "note: application `{app}` is `{}` in the estate; the gateway config's `serve:` lists it, so it will be served",
+            status.as_str()
+        ),
+        status => eprintln!(
+            "warning: application `{app}` is `{}` in the estate: the gateway will not serve it unless started with `--serve {app}` or its config's `serve:` lists it",
+            status.as_str()
+        ),
+    }
+    Ok(())
 }
 
 fn date(t: demarc_store::time::OffsetDateTime) -> String {

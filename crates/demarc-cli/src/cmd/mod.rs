@@ -14,6 +14,7 @@ pub mod history;
 pub mod init;
 pub mod keys;
 pub mod matrix;
+pub mod observed;
 pub mod scan;
 pub mod schema;
 pub mod validate;

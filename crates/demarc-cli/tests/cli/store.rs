@@ -34,13 +34,13 @@ fn pg_admin() -> String {
 }
 
 /// A PostgreSQL database of this test's own, dropped at the end.
-struct PgDb {
-    url: String,
+pub(crate) struct PgDb {
+    pub(crate) url: String,
     name: String,
 }
 
 impl PgDb {
-    fn create() -> PgDb {
+    pub(crate) fn create() -> PgDb {
         let mut b = [0u8; 6];
         getrandom_bytes(&mut b);
         let name = format!(
@@ -131,7 +131,7 @@ fn db_migrate_and_status_on_sqlite() {
         .success()
         .stdout(
             predicate::str::contains("sqlite store")
-                .and(predicate::str::contains("schema version 1")),
+                .and(predicate::str::contains("schema version 3")),
         );
     write_events(&url, "gw", 2, 10);
     // DEMARC_DB is honoured when --db is absent.
@@ -143,7 +143,7 @@ fn db_migrate_and_status_on_sqlite() {
     assert!(out.status.success());
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["backend"], "sqlite");
-    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["schema_version"], 3);
     assert_eq!(status["counts"]["audit_events"], 20);
     demarc()
         .args(["db", "status", "--db", &url])
@@ -225,6 +225,80 @@ fn audit_prune_keeps_the_chain_verifiable() {
         .code(2);
 }
 
+fn evidence(
+    app: &str,
+    kind: &str,
+    at: demarc_store::time::OffsetDateTime,
+) -> demarc_store::Evidence {
+    demarc_store::Evidence {
+        application: app.into(),
+        area: "usage-governance".into(),
+        kind: kind.into(),
+        source: "gateway".into(),
+        observed_at: at,
+        summary: "observed".into(),
+        expires_at: Some(at + demarc_store::time::Duration::days(45)),
+    }
+}
+
+fn table_count(url: &str, table: &str) -> i64 {
+    let out = demarc()
+        .args(["db", "status", "--format", "json", "--db", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["counts"][table].as_i64().unwrap()
+}
+
+#[test]
+fn audit_prune_applies_the_evidence_retention() {
+    use demarc_store::time::{Duration, OffsetDateTime};
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let now = OffsetDateTime::now_utc();
+    runtime().block_on(async {
+        let store = demarc_store::Store::open(&url).await.unwrap();
+        for days in [20, 10, 3, 0] {
+            store
+                .put_evidence(&evidence(
+                    "chat",
+                    "gateway-traffic",
+                    now - Duration::days(days),
+                ))
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    assert_eq!(table_count(&url, "evidence_days"), 4);
+    assert_eq!(table_count(&url, "evidence"), 1);
+    // From the environment, as a scheduled job would set it.
+    demarc()
+        .args(["audit", "prune", "--db", &url])
+        .env("DEMARC_EVIDENCE_RETENTION_DAYS", "7")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "evidence: removed 2 daily or expired rows",
+        ));
+    assert_eq!(table_count(&url, "evidence_days"), 2);
+    assert_eq!(
+        table_count(&url, "evidence"),
+        1,
+        "the latest observation stays"
+    );
+    demarc()
+        .args(["audit", "prune", "--evidence-older-than", "0", "--db", &url])
+        .assert()
+        .success();
+    assert_eq!(
+        table_count(&url, "evidence_days"),
+        1,
+        "today has not ended yet"
+    );
+}
+
 #[test]
 fn history_shows_coverage_over_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,6 +315,7 @@ fn history_shows_coverage_over_time() {
         let duty = |area: &str, covered: bool| demarc_store::DutyResult {
             application: "chat".into(),
             area: area.into(),
+            component: None,
             accountable: "platform".into(),
             owner_team: None,
             control_status: "implemented".into(),
@@ -457,7 +532,7 @@ fn unusable_stores_exit_2_and_stay_untouched() {
     refused(
         &newer_url,
         Some(&newer),
-        "has schema version 99, newer than this demarc supports (1)",
+        "has schema version 99, newer than this demarc supports (3)",
     );
 
     refused(
