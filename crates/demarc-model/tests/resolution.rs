@@ -95,7 +95,9 @@ fn what_if_on_one_component_moves_only_its_layers() {
         provider: Some("azure".into()),
         component: Some("llm".into()),
     };
-    let result = what_if(&estate, &catalog, "rag", &change).unwrap();
+    let options =
+        demarc_model::assess::AssessOptions::new(demarc_model::Date::from_ymd(2026, 6, 1).unwrap());
+    let result = what_if(&estate, &catalog, "rag", &change, &options).unwrap();
     let moved: Vec<&str> = result
         .areas
         .iter()
@@ -117,7 +119,7 @@ fn what_if_on_one_component_moves_only_its_layers() {
         provider: None,
         component: Some("lm".into()),
     };
-    let err = what_if(&estate, &catalog, "rag", &unknown)
+    let err = what_if(&estate, &catalog, "rag", &unknown, &options)
         .unwrap_err()
         .to_string();
     assert!(err.contains("did you mean `llm`?"), "{err}");
