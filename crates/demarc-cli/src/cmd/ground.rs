@@ -135,7 +135,11 @@ fn estate_sources(
     catalog: &common::CatalogArg,
 ) -> anyhow::Result<Vec<Source>> {
     let catalog = catalog.load()?;
-    let estate = common::load_estate(path, &catalog)?;
+    // Only the warnings about the application asked for (all of them without one).
+    let estate = match app {
+        Some(id) => common::load_estate_for(path, &catalog, id)?,
+        None => common::load_estate(path, &catalog)?,
+    };
     let base = path.parent().unwrap_or(Path::new("."));
     let applications: Vec<_> = match app {
         Some(id) => {
