@@ -257,8 +257,8 @@ async fn serve_gateway(
         v
     };
     eprintln!(
-        "demarc gateway listening on http://{addr}/v1 for {} application(s): {}; catalog `{}`; store {}, audit chain `{chain}`",
-        apps.len(),
+        "demarc gateway listening on http://{addr}/v1 for {}: {}; catalog `{}`; store {}, audit chain `{chain}`",
+        crate::cmd::common::count(apps.len(), "application"),
         apps.join(", "),
         catalog.id(),
         store.location()
@@ -310,10 +310,14 @@ async fn serve_gateway(
         .await
         .context("the audit log did not flush within 30 s")?
         .context("the audit writer failed")?;
-    eprintln!("demarc gateway stopped: audit log flushed, {written} evidence item(s) written");
+    eprintln!(
+        "demarc gateway stopped: audit log flushed, {} written",
+        crate::cmd::common::count(written, "evidence item")
+    );
     if lost > 0 {
         eprintln!(
-            "warning: {lost} audit event(s) were lost or requests refused because the audit queue was full"
+            "warning: {} lost or requests refused because the audit queue was full",
+            crate::cmd::common::count(lost, "audit event")
         );
     }
     store.close().await;
