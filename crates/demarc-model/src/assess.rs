@@ -688,7 +688,7 @@ fn assess_duty(
 ) -> DutyAssessment {
     let area = duty.area;
     let component = duty.component.id.as_str();
-    let accepted = app.accept_observed.iter().any(|a| *a == area.id);
+    let accepted = app.accept_observed.contains(&area.id);
     let observed: Vec<ObservedItem> = options
         .observed
         .iter()
