@@ -148,14 +148,14 @@ fn inherited_line(app: &ApplicationAssessment) -> Option<String> {
 
 fn app_heading(app: &ApplicationAssessment) -> String {
     format!(
-        "{} ({}) — {}, {}, owner {}: {}/{} duties covered ({})",
+        "{} ({}) — {}, {}, owner {}: {} of {} covered ({})",
         app.name,
         app.id,
         app.status.as_str(),
         app.service_models.join("+"),
         app.owner,
         app.coverage.covered,
-        app.coverage.total,
+        count(app.coverage.total, "duty"),
         app.coverage.percent_label()
     )
 }

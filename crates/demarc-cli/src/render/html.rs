@@ -181,7 +181,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
     let _ = write!(
         s,
         "<section class=\"card\" id=\"app-{}\"><header><h3>{} <code>{}</code></h3><span class=\"badge {}\">{}</span></header>\
-         <div class=\"meta\">{} · data {} · owner <code>{}</code> · {}/{} customer duties covered ({})</div>\
+         <div class=\"meta\">{} · data {} · owner <code>{}</code> · {} of {} covered ({})</div>\
          <div class=\"bar\"><i style=\"width:{}%\"></i></div>",
         escape(&app.id),
         escape(&app.name),
@@ -192,7 +192,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
         app.data_classification,
         escape(&app.owner),
         app.coverage.covered,
-        app.coverage.total,
+        super::count(app.coverage.total, "customer duty"),
         app.coverage.percent_label(),
         app.coverage.percent.unwrap_or(0.0)
     );
