@@ -32,7 +32,8 @@ pub enum ServiceModel {
     Iaas,
 }
 
-/// What a host of a service is for. Only ui, api and auth hits count as use of the service.
+/// What a host of a service is for. Only ui, api and auth hits count as use of the service;
+/// the others are incidental: loaded by other sites too (embeds, analytics, SDK pings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -41,48 +42,167 @@ pub enum Role {
     Auth,
     Cdn,
     Telemetry,
+    /// A widget or tag that other sites embed (a chat bubble on a shop's page).
+    Widget,
+    /// A library's or SDK's own pings (version checks, crash reports).
+    Sdk,
 }
 
 impl Role {
-    /// cdn and telemetry hosts are loaded by other sites too (embeds, analytics): a hit on
-    /// them alone says nothing about anyone using the service.
+    pub const ALL: [Role; 7] = [
+        Role::Ui,
+        Role::Api,
+        Role::Auth,
+        Role::Cdn,
+        Role::Telemetry,
+        Role::Widget,
+        Role::Sdk,
+    ];
+
+    /// Only ui, api and auth hits say someone used the service: cdn, telemetry, widget and
+    /// sdk hosts are loaded by other sites and tools too.
     pub fn counts_as_use(self) -> bool {
         matches!(self, Role::Ui | Role::Api | Role::Auth)
+    }
+
+    /// A bit per role, for sets of roles seen.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The roles in a set of `bit`s.
+    pub fn from_bits(bits: u8) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|r| bits & r.bit() != 0)
+            .collect()
     }
 }
 
 /// A domain pattern: `example.com` (the domain and its subdomains) or `full:host` (that
-/// host only).
+/// host only). One label may be a tenant or region label, `*` or `*-suffix`:
+/// `*.openai.azure.com` (an Azure resource), `bedrock-runtime.*.amazonaws.com` (a region),
+/// `*-aiplatform.googleapis.com` (a Vertex region). Such a pattern names a multi-tenant
+/// service: each tenant (the host up to and including that label) is told apart, and an
+/// estate endpoint sanctions only the tenants it names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pattern {
+    /// The fixed part right of the tenant label, or the whole domain when there is none.
     pub domain: String,
     pub exact: bool,
+    pub tenant: Option<TenantLabel>,
+}
+
+/// The tenant label of a pattern and the fixed labels left of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantLabel {
+    /// Labels left of the tenant label (`bedrock-runtime`), or empty.
+    pub left: String,
+    /// What the tenant label ends with (`-aiplatform`), or empty.
+    pub label_suffix: String,
 }
 
 impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, String> {
-        let (domain, exact) = match text.strip_prefix("full:") {
+        let (body, exact) = match text.strip_prefix("full:") {
             Some(d) => (d, true),
             None => (text, false),
         };
-        if !is_domain(domain) {
-            return Err(format!(
-                "`{text}` is not a domain pattern (lowercase labels of a-z, 0-9 and `-`, at least two labels; `full:` for one host)"
-            ));
+        let bad = || {
+            format!(
+                "`{text}` is not a domain pattern (lowercase labels of a-z, 0-9 and `-`, at least two labels; `full:` for one host; one tenant label `*` or `*-suffix`)"
+            )
+        };
+        let labels: Vec<&str> = body.split('.').collect();
+        let stars: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i].starts_with('*'))
+            .collect();
+        let (domain, tenant) = match stars.as_slice() {
+            [] => (body.to_owned(), None),
+            [i] => {
+                let domain = labels[i + 1..].join(".");
+                let label_suffix = labels[*i].trim_start_matches('*').to_owned();
+                let left = labels[..*i].join(".");
+                let ok_suffix = label_suffix.is_empty()
+                    || (label_suffix.len() < 40
+                        && label_suffix
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                let ok_left = left.is_empty() || is_domain(&format!("{left}.x"));
+                if !ok_suffix || !ok_left {
+                    return Err(bad());
+                }
+                (domain, Some(TenantLabel { left, label_suffix }))
+            }
+            _ => return Err(bad()),
+        };
+        if !is_domain(&domain) {
+            return Err(bad());
         }
         Ok(Pattern {
-            domain: domain.to_owned(),
+            domain,
             exact,
+            tenant,
         })
     }
 
     /// Whether `host` (lowercase, no trailing dot) is matched by this pattern.
     pub fn matches(&self, host: &str) -> bool {
-        host == self.domain
-            || (!self.exact
-                && host.len() > self.domain.len()
-                && host.ends_with(&self.domain)
-                && host.as_bytes()[host.len() - self.domain.len() - 1] == b'.')
+        self.match_span(host).is_some()
+    }
+
+    /// Where in `host` the pattern's match starts: 0 for a whole-host match; the tenant
+    /// host is `&host[start..]` for a tenant pattern.
+    pub fn match_span(&self, host: &str) -> Option<usize> {
+        let Some(t) = &self.tenant else {
+            let start = host.len().checked_sub(self.domain.len())?;
+            let fits = host.ends_with(&self.domain)
+                && (start == 0 || (!self.exact && host.as_bytes()[start - 1] == b'.'));
+            return fits.then_some(start);
+        };
+        // host = [sub.]left.LABEL.domain
+        let rest_start = host.len().checked_sub(self.domain.len() + 1)?;
+        if !host.ends_with(&self.domain) || host.as_bytes()[rest_start] != b'.' {
+            return None;
+        }
+        let before = &host[..rest_start];
+        let label_start = before.rfind('.').map_or(0, |d| d + 1);
+        let label = &before[label_start..];
+        if label.len() <= t.label_suffix.len() || !label.ends_with(&t.label_suffix) {
+            return None;
+        }
+        let start = if t.left.is_empty() {
+            label_start
+        } else {
+            let head = before.get(..label_start.checked_sub(1)?)?;
+            let s = head.len().checked_sub(t.left.len())?;
+            if !head.ends_with(&t.left) || (s > 0 && head.as_bytes()[s - 1] != b'.') {
+                return None;
+            }
+            s
+        };
+        (start == 0 || !self.exact).then_some(start)
+    }
+
+    /// A host this pattern matches (for generated logs): the domain, or for a tenant pattern
+    /// `left.example-tenant.domain`.
+    pub fn example(&self) -> String {
+        match &self.tenant {
+            None => self.domain.clone(),
+            Some(t) if t.left.is_empty() => {
+                format!("example-tenant{}.{}", t.label_suffix, self.domain)
+            }
+            Some(t) => format!("{}.example-tenant{}.{}", t.left, t.label_suffix, self.domain),
+        }
+    }
+
+    /// The fixed text every matching host contains (for `rg -F -f` comparisons).
+    pub fn fixed_text(&self) -> String {
+        match &self.tenant {
+            None => self.domain.clone(),
+            Some(t) if !t.left.is_empty() => format!("{}.", t.left),
+            Some(t) => format!("{}.{}", t.label_suffix, self.domain),
+        }
     }
 }
 
@@ -160,6 +280,10 @@ pub struct Endpoints {
     pub cdn: Vec<String>,
     #[serde(default)]
     pub telemetry: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widget: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sdk: Vec<String>,
 }
 
 impl Endpoints {
@@ -170,6 +294,8 @@ impl Endpoints {
             (Role::Auth, &self.auth),
             (Role::Cdn, &self.cdn),
             (Role::Telemetry, &self.telemetry),
+            (Role::Widget, &self.widget),
+            (Role::Sdk, &self.sdk),
         ]
         .into_iter()
         .flat_map(|(role, list)| list.iter().map(move |p| (role, p.as_str())))
@@ -386,18 +512,24 @@ impl Catalog {
         self.vendors.get(id)
     }
 
+    /// Whether the service at `index` has tenants or regions told apart (a tenant pattern).
+    pub fn multi_tenant(&self, index: usize) -> bool {
+        self.patterns(index).iter().any(|(_, p)| p.tenant.is_some())
+    }
+
     /// The parsed endpoint patterns of the service at `index`.
     pub fn patterns(&self, index: usize) -> &[(Role, Pattern)] {
         self.patterns.get(index).map_or(&[], Vec::as_slice)
     }
 
-    /// Every domain the catalog names, once each (for `rg -F -f` comparisons and tests).
-    pub fn domains(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self
+    /// Every domain the catalog names, once each (for `rg -F -f` comparisons and tests); for
+    /// a tenant pattern, the fixed text its hosts contain.
+    pub fn domains(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
             .patterns
             .iter()
             .flatten()
-            .map(|(_, p)| p.domain.as_str())
+            .map(|(_, p)| p.fixed_text())
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -504,6 +636,8 @@ fn role_name(role: Role) -> &'static str {
         Role::Auth => "auth",
         Role::Cdn => "cdn",
         Role::Telemetry => "telemetry",
+        Role::Widget => "widget",
+        Role::Sdk => "sdk",
     }
 }
 
@@ -544,7 +678,8 @@ mod tests {
             return;
         };
         let catalog = Catalog::builtin().unwrap();
-        let domains: std::collections::HashSet<&str> = catalog.domains().into_iter().collect();
+        let all = catalog.domains();
+        let domains: std::collections::HashSet<&str> = all.iter().map(String::as_str).collect();
         let mut missing = Vec::new();
         for entry in entries {
             let path = entry.unwrap().path();
@@ -622,5 +757,23 @@ mod tests {
         assert!(suffix.matches("openai.com") && suffix.matches("chat.openai.com"));
         assert!(!suffix.matches("notopenai.com"));
         assert!(exact.matches("api.openai.com") && !exact.matches("x.api.openai.com"));
+        let azure = Pattern::parse("*.openai.azure.com").unwrap();
+        assert_eq!(azure.match_span("hobby.openai.azure.com"), Some(0));
+        assert_eq!(azure.match_span("a.hobby.openai.azure.com"), Some(2));
+        assert_eq!(azure.match_span("openai.azure.com"), None);
+        let bedrock = Pattern::parse("bedrock-runtime.*.amazonaws.com").unwrap();
+        assert_eq!(
+            bedrock.match_span("bedrock-runtime.us-east-1.amazonaws.com"),
+            Some(0)
+        );
+        assert_eq!(bedrock.match_span("s3.us-east-1.amazonaws.com"), None);
+        assert_eq!(bedrock.match_span("xbedrock-runtime.us-east-1.amazonaws.com"), None);
+        let vertex = Pattern::parse("*-aiplatform.googleapis.com").unwrap();
+        assert_eq!(vertex.match_span("europe-west2-aiplatform.googleapis.com"), Some(0));
+        assert_eq!(vertex.match_span("-aiplatform.googleapis.com"), None);
+        assert_eq!(vertex.match_span("aiplatform.googleapis.com"), None);
+        for bad in ["*.*.example.com", "a*.example.com", "*.com", "*_x.example.com"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
     }
 }

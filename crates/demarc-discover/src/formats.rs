@@ -81,6 +81,10 @@ pub struct FieldMap {
     pub time: Option<String>,
     pub sent: Option<String>,
     pub received: Option<String>,
+    /// A device id column (an endpoint agent's machine name), counted apart from users.
+    pub device: Option<String>,
+    /// The proxy's verdict (`allow`/`allowed`/`pass` or `block`/`blocked`/`deny`/`denied`).
+    pub action: Option<String>,
 }
 
 impl FieldMap {
@@ -99,9 +103,11 @@ impl FieldMap {
                 "time" => &mut map.time,
                 "sent" => &mut map.sent,
                 "received" => &mut map.received,
+                "device" => &mut map.device,
+                "action" => &mut map.action,
                 other => {
                     return Err(format!(
-                        "unknown field `{other}`; use host, url, user, src, time, sent or received"
+                        "unknown field `{other}`; use host, url, user, src, device, time, sent, received or action"
                     ));
                 }
             };
@@ -114,16 +120,74 @@ impl FieldMap {
     }
 }
 
+/// What kind of identity a record names: a person's user name, a source address, or a
+/// device. They are counted apart: one person may show up under several addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdKind {
+    #[default]
+    User,
+    Ip,
+    Device,
+}
+
+impl IdKind {
+    pub const ALL: [IdKind; 3] = [IdKind::User, IdKind::Ip, IdKind::Device];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::User => "user",
+            IdKind::Ip => "ip",
+            IdKind::Device => "device",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<IdKind> {
+        IdKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// What the proxy did with a request, where its log says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Action {
+    /// The log does not say (Zeek, DNS logs).
+    #[default]
+    Unknown,
+    Allowed,
+    Blocked,
+}
+
+/// A verdict word of a proxy log (`allow`, `Blocked`, `deny`, ...).
+pub fn action_of(word: &[u8]) -> Action {
+    let w = word.trim_ascii();
+    let is = |s: &str| w.eq_ignore_ascii_case(s.as_bytes());
+    if is("block") || is("blocked") || is("deny") || is("denied") || is("drop") || is("reject") {
+        Action::Blocked
+    } else if is("allow") || is("allowed") || is("pass") || is("permit") || is("accept") {
+        Action::Allowed
+    } else {
+        Action::Unknown
+    }
+}
+
 /// One web or DNS transaction, as much of it as the log tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record<'a> {
     pub ts: Option<Micros>,
     /// The host name asked for (may carry a port or a trailing dot; the matcher copes).
     pub host: Cow<'a, [u8]>,
-    /// The user name where the log has one, else the source address; may be empty.
+    /// The user name where the log has one, else the source address or device; may be empty.
     pub user: Cow<'a, [u8]>,
-    pub sent: u64,
-    pub received: u64,
+    /// What `user` is.
+    pub id_kind: IdKind,
+    /// Bytes sent and received; `None` where the log has no such field.
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+    pub action: Action,
+    /// A DNS lookup rather than a web request (repeats are deduplicated).
+    pub dns: bool,
+    /// The line had a time that could not be read: kept without a time, and counted.
+    pub bad_time: bool,
 }
 
 /// What a line turned out to be.
@@ -146,6 +210,8 @@ pub struct ZeekSchema {
     user: Option<usize>,
     sent: Option<usize>,
     received: Option<usize>,
+    /// The host column is a DNS `query`.
+    dns: bool,
     columns: usize,
     /// For each column, the slot (see `SLOT_*`) its value goes to, or `NO_SLOT`.
     slots: Vec<u8>,
@@ -171,9 +237,11 @@ impl ZeekSchema {
                 .iter()
                 .find_map(|w| names.iter().position(|n| *n == w.as_bytes()))
         };
+        let host = find(&ZEEK_HOST_FIELDS);
         let mut schema = ZeekSchema {
             ts: find(&["ts"]),
-            host: find(&ZEEK_HOST_FIELDS),
+            host,
+            dns: host.is_some_and(|h| names.get(h).copied() == Some(&b"query"[..])),
             src: find(&["id.orig_h"]),
             user: find(&["username"]),
             sent: find(&["request_body_len", "orig_bytes"]),
@@ -227,6 +295,8 @@ pub struct DelimitedColumns {
     time: Option<usize>,
     sent: Option<usize>,
     received: Option<usize>,
+    device: Option<usize>,
+    action: Option<usize>,
 }
 
 /// Reusable per-thread space for parsers that need it (field positions of a CSV line).
@@ -272,6 +342,8 @@ impl Parser {
             time: column(&map.time)?,
             sent: column(&map.sent)?,
             received: column(&map.received)?,
+            device: column(&map.device)?,
+            action: column(&map.action)?,
         };
         Ok(Parser::Delimited { separator, columns })
     }
@@ -318,6 +390,27 @@ fn number(field: &[u8], name: &'static str) -> Result<u64, Malformed> {
     Ok(n)
 }
 
+/// A time field in any documented form (epoch seconds, RFC 3339 / ISO 8601 as `zeek-cut -d`
+/// writes it, ctime); an unreadable one gives no time and `true`.
+fn read_time(field: &[u8]) -> (Option<Micros>, bool) {
+    if unset(field) {
+        return (None, false);
+    }
+    match time::parse_any(field) {
+        Some(t) => (Some(t), false),
+        None => (None, true),
+    }
+}
+
+/// A byte count where the log has the field (`has`), unknown (`None`) where it has not or the
+/// value is unset.
+fn optional_number(has: bool, field: &[u8], name: &'static str) -> Result<Option<u64>, Malformed> {
+    if !has || unset(field) {
+        return Ok(None);
+    }
+    number(field, name).map(Some)
+}
+
 fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malformed> {
     if schema.host.is_none() {
         return Err(Cow::Borrowed(
@@ -351,25 +444,25 @@ fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malfo
         )));
     }
     let [ts, host, src, user, sent, received] = slots;
-    let ts = if unset(ts) {
-        None
-    } else {
-        Some(time::parse_epoch(ts).ok_or(Cow::Borrowed("`ts` is not a timestamp"))?)
-    };
+    let (ts, bad_time) = read_time(ts);
     let host = if unset(host) { &b""[..] } else { host };
-    let user = if !unset(user) {
-        user
+    let (user, id_kind) = if !unset(user) {
+        (user, IdKind::User)
     } else if !unset(src) {
-        src
+        (src, IdKind::Ip)
     } else {
-        &b""[..]
+        (&b""[..], IdKind::User)
     };
     Ok(Line::Record(Record {
         ts,
         host: Cow::Borrowed(host),
         user: Cow::Borrowed(user),
-        sent: number(sent, "request_body_len")?,
-        received: number(received, "response_body_len")?,
+        id_kind,
+        sent: optional_number(schema.sent.is_some(), sent, "request_body_len")?,
+        received: optional_number(schema.received.is_some(), received, "response_body_len")?,
+        action: Action::Unknown,
+        dns: schema.dns,
+        bad_time,
     }))
 }
 
@@ -386,6 +479,18 @@ pub fn host_of_url(url: &[u8]) -> &[u8] {
     match memchr::memrchr(b'@', authority) {
         Some(at) => &authority[at + 1..],
         None => authority,
+    }
+}
+
+/// Squid's `CODE/STATUS`: `TCP_DENIED/403` is a refusal; a `407` is the proxy asking for
+/// credentials (the retry says more), not a verdict.
+fn squid_action(code: &[u8]) -> Action {
+    if code.ends_with(b"/407") {
+        Action::Unknown
+    } else if memchr::memmem::find(code, b"DENIED").is_some() {
+        Action::Blocked
+    } else {
+        Action::Allowed
     }
 }
 
@@ -414,23 +519,27 @@ fn parse_squid(line: &[u8]) -> Result<Line<'_>, Malformed> {
     let ts =
         time::parse_epoch(fields[0]).ok_or(Cow::Borrowed("the first field is not a timestamp"))?;
     let received = number(fields[4], "bytes")?;
-    let user = if unset(fields[7]) {
-        fields[2]
+    let (user, id_kind) = if unset(fields[7]) {
+        (fields[2], IdKind::Ip)
     } else {
-        fields[7]
+        (fields[7], IdKind::User)
     };
     Ok(Line::Record(Record {
         ts: Some(ts),
         host: Cow::Borrowed(host_of_url(fields[6])),
         user: Cow::Borrowed(user),
-        sent: 0,
-        received,
+        id_kind,
+        sent: None,
+        received: Some(received),
+        action: squid_action(fields[3]),
+        dns: false,
+        bad_time: false,
     }))
 }
 
 /// A JSON timestamp: epoch seconds (number or string) or an RFC 3339 / ctime string.
 #[derive(Debug, Default)]
-struct JsonTime(Option<Micros>);
+struct JsonTime(Option<Micros>, bool);
 
 impl<'de> Deserialize<'de> for JsonTime {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -441,30 +550,34 @@ impl<'de> Deserialize<'de> for JsonTime {
                 f.write_str("a timestamp")
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<JsonTime, E> {
-                Ok(JsonTime(time::parse_epoch(format!("{v:.6}").as_bytes())))
+                let t = time::parse_epoch(format!("{v:.6}").as_bytes());
+                Ok(JsonTime(t, t.is_none()))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<JsonTime, E> {
-                Ok(JsonTime(time::parse_epoch(v.to_string().as_bytes())))
+                let t = time::parse_epoch(v.to_string().as_bytes());
+                Ok(JsonTime(t, t.is_none()))
             }
             fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<JsonTime, E> {
-                Err(E::custom("negative timestamp"))
+                Ok(JsonTime(None, true))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JsonTime, E> {
-                time::parse_any(v.as_bytes())
-                    .map(|t| JsonTime(Some(t)))
-                    .ok_or_else(|| E::custom(format!("`{v}` is not a timestamp")))
+                if v.is_empty() || v == "-" {
+                    return Ok(JsonTime(None, false));
+                }
+                let t = time::parse_any(v.as_bytes());
+                Ok(JsonTime(t, t.is_none()))
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<JsonTime, E> {
-                Ok(JsonTime(None))
+                Ok(JsonTime(None, false))
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// A byte count written as a number or a string.
+/// A byte count written as a number or a string; `None` when absent or unset.
 #[derive(Debug, Default, Clone, Copy)]
-struct LooseU64(u64);
+struct LooseU64(Option<u64>);
 
 impl<'de> Deserialize<'de> for LooseU64 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -475,30 +588,30 @@ impl<'de> Deserialize<'de> for LooseU64 {
                 f.write_str("a byte count")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LooseU64, E> {
-                Ok(LooseU64(v))
+                Ok(LooseU64(Some(v)))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LooseU64, E> {
                 u64::try_from(v)
-                    .map(LooseU64)
+                    .map(|v| LooseU64(Some(v)))
                     .map_err(|_| E::custom("negative byte count"))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<LooseU64, E> {
                 if (0.0..1.8e19).contains(&v) {
-                    Ok(LooseU64(v as u64))
+                    Ok(LooseU64(Some(v as u64)))
                 } else {
                     Err(E::custom("byte count out of range"))
                 }
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LooseU64, E> {
                 if v.is_empty() || v == "-" || v == "None" {
-                    return Ok(LooseU64(0));
+                    return Ok(LooseU64(None));
                 }
                 v.parse()
-                    .map(LooseU64)
+                    .map(|v| LooseU64(Some(v)))
                     .map_err(|_| E::custom(format!("`{v}` is not a byte count")))
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<LooseU64, E> {
-                Ok(LooseU64(0))
+                Ok(LooseU64(None))
             }
         }
         d.deserialize_any(V)
@@ -556,12 +669,22 @@ struct ZeekJson<'a> {
 
 impl<'a> JsonFormat<'a> for ZeekJson<'a> {
     fn record(self) -> Record<'a> {
+        let web = first_set([self.server_name, self.host]);
+        let dns = web.is_none() && first_set([self.query.clone()]).is_some();
+        let (user, id_kind) = match first_set([self.username]) {
+            Some(u) => (Some(u), IdKind::User),
+            None => (first_set([self.orig_h]), IdKind::Ip),
+        };
         Record {
             ts: self.ts.0,
-            host: text(first_set([self.server_name, self.host, self.query])),
-            user: text(first_set([self.username, self.orig_h])),
+            bad_time: self.ts.1,
+            host: text(web.or(self.query)),
+            user: text(user),
+            id_kind,
             sent: self.request_body_len.0,
             received: self.response_body_len.0,
+            action: Action::Unknown,
+            dns,
         }
     }
 }
@@ -580,10 +703,14 @@ impl<'a> JsonFormat<'a> for Route53<'a> {
     fn record(self) -> Record<'a> {
         Record {
             ts: self.query_timestamp.0,
+            bad_time: self.query_timestamp.1,
             host: text(Some(self.query_name)),
             user: text(self.srcaddr),
-            sent: 0,
-            received: 0,
+            id_kind: IdKind::Ip,
+            sent: None,
+            received: None,
+            action: Action::Unknown,
+            dns: true,
         }
     }
 }
@@ -603,6 +730,8 @@ struct Cloudflare<'a> {
     source_internal_ip: Text<'a>,
     #[serde(borrow, default, rename = "SourceIP")]
     source_ip: Text<'a>,
+    #[serde(borrow, default)]
+    action: Text<'a>,
 }
 
 impl<'a> JsonFormat<'a> for Cloudflare<'a> {
@@ -611,16 +740,25 @@ impl<'a> JsonFormat<'a> for Cloudflare<'a> {
             Some(h) => text(Some(h)),
             None => url_host(self.url),
         };
+        let (user, id_kind) = match first_set([self.email]) {
+            Some(u) => (Some(u), IdKind::User),
+            None => (
+                first_set([self.source_internal_ip, self.source_ip]),
+                IdKind::Ip,
+            ),
+        };
         Record {
             ts: self.datetime.0,
+            bad_time: self.datetime.1,
             host,
-            user: text(first_set([
-                self.email,
-                self.source_internal_ip,
-                self.source_ip,
-            ])),
-            sent: 0,
-            received: 0,
+            user: text(user),
+            id_kind,
+            sent: None,
+            received: None,
+            action: self
+                .action
+                .map_or(Action::Unknown, |a| action_of(a.as_bytes())),
+            dns: false,
         }
     }
 }
@@ -655,6 +793,8 @@ struct ZscalerEvent<'a> {
     requestsize: LooseU64,
     #[serde(default, alias = "respsize")]
     responsesize: LooseU64,
+    #[serde(borrow, default)]
+    action: Text<'a>,
 }
 
 /// Zscaler's JSON feed is either the event itself or `{"sourcetype": ..., "event": {...}}`.
@@ -675,12 +815,20 @@ impl<'a> JsonFormat<'a> for Zscaler<'a> {
             Some(h) => text(Some(h)),
             None => url_host(e.url),
         };
+        let (user, id_kind) = match first_set([e.user]) {
+            Some(u) => (Some(u), IdKind::User),
+            None => (first_set([e.client_ip]), IdKind::Ip),
+        };
         Record {
             ts: e.datetime.0,
+            bad_time: e.datetime.1,
             host,
-            user: text(first_set([e.user, e.client_ip])),
+            user: text(user),
+            id_kind,
             sent: e.requestsize.0,
             received: e.responsesize.0,
+            action: e.action.map_or(Action::Unknown, |a| action_of(a.as_bytes())),
+            dns: false,
         }
     }
 }
@@ -744,20 +892,22 @@ fn parse_delimited<'a>(
         h if !unset(h) => h,
         _ => host_of_url(get(columns.url)?),
     };
-    let user = match get(columns.user)? {
-        u if !unset(u) => u,
-        _ => get(columns.src)?,
+    let (user, id_kind) = match (get(columns.user)?, get(columns.device)?) {
+        (u, _) if !unset(u) => (u, IdKind::User),
+        (_, d) if !unset(d) => (d, IdKind::Device),
+        _ => (get(columns.src)?, IdKind::Ip),
     };
-    let ts = match get(columns.time)? {
-        t if unset(t) => None,
-        t => Some(time::parse_any(t).ok_or(Cow::Borrowed("the time field is not a timestamp"))?),
-    };
+    let (ts, bad_time) = read_time(get(columns.time)?);
     Ok(Line::Record(Record {
         ts,
+        bad_time,
         host: Cow::Borrowed(host),
         user: Cow::Borrowed(if unset(user) { b"" } else { user }),
-        sent: number(get(columns.sent)?, "sent")?,
-        received: number(get(columns.received)?, "received")?,
+        id_kind,
+        sent: optional_number(columns.sent.is_some(), get(columns.sent)?, "sent")?,
+        received: optional_number(columns.received.is_some(), get(columns.received)?, "received")?,
+        action: action_of(get(columns.action)?),
+        dns: false,
     }))
 }
 
@@ -787,37 +937,58 @@ fn parse_generic_json<'a>(map: &FieldMap, line: &'a [u8]) -> Result<Line<'a>, Ma
             .map(|u| host_of_url(u.as_bytes()).to_vec())
             .unwrap_or_default(),
     };
-    let user = string(&map.user)
-        .or_else(|| string(&map.src))
-        .unwrap_or_default();
-    let ts = match string(&map.time) {
-        None => None,
-        Some(t) => Some(
-            time::parse_any(t.as_bytes())
-                .ok_or(Cow::Borrowed("the time field is not a timestamp"))?,
-        ),
+    let (user, id_kind) = match (string(&map.user), string(&map.device)) {
+        (Some(u), _) => (u, IdKind::User),
+        (None, Some(d)) => (d, IdKind::Device),
+        (None, None) => (string(&map.src).unwrap_or_default(), IdKind::Ip),
     };
-    let bytes = |path: &Option<String>| -> Result<u64, Malformed> {
+    let (ts, bad_time) = match string(&map.time) {
+        None => (None, false),
+        Some(t) => read_time(t.as_bytes()),
+    };
+    let bytes = |path: &Option<String>| -> Result<Option<u64>, Malformed> {
         match lookup(&value, path) {
-            None | Some(serde_json::Value::Null) => Ok(0),
+            None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Number(n)) => n
                 .as_u64()
+                .map(Some)
                 .ok_or(Cow::Borrowed("a byte count is not a whole number")),
-            Some(serde_json::Value::String(s)) => number(s.as_bytes(), "bytes"),
+            Some(serde_json::Value::String(s)) => optional_number(true, s.as_bytes(), "bytes"),
             Some(_) => Err(Cow::Borrowed("a byte count is not a number")),
         }
     };
     Ok(Line::Record(Record {
         ts,
+        bad_time,
         host: Cow::Owned(host),
         user: Cow::Owned(user.into_bytes()),
+        id_kind,
         sent: bytes(&map.sent)?,
         received: bytes(&map.received)?,
+        action: string(&map.action).map_or(Action::Unknown, |a| action_of(a.as_bytes())),
+        dns: false,
     }))
+}
+
+/// Whether the first bytes of a file are not text: a NUL byte, or more than 1 in 10 bytes that
+/// are control characters other than tab, CR and LF, in the first 4 KiB.
+pub fn looks_binary(sample: &[u8]) -> bool {
+    let head = &sample[..sample.len().min(4096)];
+    if memchr::memchr(0, head).is_some() {
+        return true;
+    }
+    let control = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        .count();
+    control * 10 > head.len()
 }
 
 /// Guess the format from the first bytes of a file. `None`: not recognised.
 pub fn detect(sample: &[u8]) -> Option<Format> {
+    if looks_binary(sample) {
+        return None;
+    }
     let first = sample
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -910,8 +1081,14 @@ mod tests {
         );
         assert_eq!(
             (&*r.host, &*r.user, r.received),
-            (&b"api.openai.com:443"[..], &b"alice"[..], 1190)
+            (&b"api.openai.com:443"[..], &b"alice"[..], Some(1190))
         );
+        assert_eq!((r.sent, r.action, r.id_kind), (None, Action::Allowed, IdKind::User));
+        let r = rec(
+            &Parser::Squid,
+            "1286536309.450    466 192.168.0.224 TCP_DENIED/403 0 CONNECT claude.ai:443 - HIER_NONE/- -",
+        );
+        assert_eq!((r.action, r.id_kind, &*r.user), (Action::Blocked, IdKind::Ip, &b"192.168.0.224"[..]));
         let r = rec(
             &Parser::Squid,
             "1286536308.779 180 192.168.0.224 TCP_MISS/200 411 GET http://www.google.com/x?y - DIRECT/209.85.229.147 text/html",
@@ -954,8 +1131,8 @@ mod tests {
             (
                 &b"gemini.google.com"[..],
                 &b"carol@example.com"[..],
-                5000,
-                72
+                Some(5000),
+                Some(72)
             )
         );
         let r = rec(
@@ -972,14 +1149,39 @@ mod tests {
     }
 
     #[test]
+    fn zeek_iso_times_dns_and_unreadable_times() {
+        // As `zeek-cut -c -d` writes it.
+        let p = Parser::Zeek(ZeekSchema::from_fields_line(
+            b"#fields\tts\tuid\tid.orig_h\tquery",
+        ));
+        let r = rec(&p, "2018-03-24T17:15:20+0000\tC1\t10.0.0.1\tapi.openai.com");
+        assert_eq!(r.ts, time::parse_rfc3339(b"2018-03-24T17:15:20Z"));
+        assert!(r.dns && r.sent.is_none() && r.id_kind == IdKind::Ip);
+        let r = rec(&p, "not-a-time\tC1\t10.0.0.1\tapi.openai.com");
+        assert_eq!((r.ts, r.bad_time), (None, true));
+    }
+
+    #[test]
+    fn binary_input_is_refused() {
+        let mut elf = b"\x7fELF\x02\x01\x01\0\0\0".to_vec();
+        elf.extend(std::iter::repeat_n(0u8, 100));
+        assert!(looks_binary(&elf));
+        assert_eq!(detect(&elf), None);
+        assert!(!looks_binary(b"1700000000.1 1 10.0.0.1 TCP_MISS/200 1 GET http://a.b/ - -\n"));
+    }
+
+    #[test]
     fn generic_csv_and_json() {
         let map = FieldMap::parse("host=dest,user=who,sent=up,time=when").unwrap();
         let p = Parser::delimited(b',', b"when,who,dest,up", &map).unwrap();
         let r = rec(&p, r#"2024-05-01T10:00:00Z,"doe, jane",claude.ai,12"#);
         assert_eq!(
             (&*r.host, &*r.user, r.sent),
-            (&b"claude.ai"[..], &b"doe, jane"[..], 12)
+            (&b"claude.ai"[..], &b"doe, jane"[..], Some(12))
         );
+        // A time that cannot be read keeps the record, without a time.
+        let r = rec(&p, r#"yesterday-ish,"doe, jane",claude.ai,12"#);
+        assert_eq!((r.ts, r.bad_time, r.received), (None, true, None));
         assert!(
             Parser::delimited(b',', b"a,b", &map)
                 .unwrap_err()
@@ -1047,7 +1249,7 @@ mod tests {
             proptest::prop_assert_eq!(r.ts, Some(secs as i64 * 1_000_000 + 250_000));
             proptest::prop_assert_eq!(&*r.host, host.as_bytes());
             proptest::prop_assert_eq!(&*r.user, user.as_bytes());
-            proptest::prop_assert_eq!(r.sent, sent);
+            proptest::prop_assert_eq!(r.sent, Some(sent));
         }
 
         #[test]
@@ -1060,7 +1262,7 @@ mod tests {
             let expected = format!("{host}:443");
             proptest::prop_assert_eq!(&*r.host, expected.as_bytes());
             proptest::prop_assert_eq!(&*r.user, user.as_bytes());
-            proptest::prop_assert_eq!(r.received, bytes);
+            proptest::prop_assert_eq!(r.received, Some(bytes));
         }
     }
 }

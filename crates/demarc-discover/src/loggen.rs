@@ -164,18 +164,28 @@ struct GenHost {
 /// Hosts taken from the catalog whose service no other pattern could claim: the pattern's
 /// own domain, used only when no other service names the same domain.
 fn genai_hosts(catalog: &Catalog) -> Vec<GenHost> {
-    let mut claims: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut claims: BTreeMap<String, u32> = BTreeMap::new();
     for (i, _) in catalog.services().iter().enumerate() {
         for (_, p) in catalog.patterns(i) {
-            *claims.entry(p.domain.as_str()).or_default() += 1;
+            *claims.entry(p.example()).or_default() += 1;
         }
     }
     let mut hosts = Vec::new();
     for (i, service) in catalog.services().iter().enumerate() {
         for (role, p) in catalog.patterns(i) {
-            if claims.get(p.domain.as_str()) == Some(&1) {
+            let host = p.example();
+            // A host another, longer pattern claims belongs to that pattern's service.
+            let owner = catalog
+                .services()
+                .iter()
+                .enumerate()
+                .flat_map(|(j, _)| catalog.patterns(j).iter().map(move |(_, q)| (j, q)))
+                .filter_map(|(j, q)| q.match_span(&host).map(|start| (host.len() - start, j)))
+                .max_by_key(|&(len, _)| len)
+                .map(|(_, j)| j);
+            if claims.get(&host) == Some(&1) && owner == Some(i) {
                 hosts.push(GenHost {
-                    host: p.domain.clone(),
+                    host,
                     service: service.id.clone(),
                     counts: role.counts_as_use(),
                 });

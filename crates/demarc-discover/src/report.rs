@@ -2,11 +2,14 @@
 //! users, volumes, risk score and the scan's own health (records, malformed lines, errors).
 //! The JSON form is documented in the README and stable: fields are only ever added.
 
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, RiskScore, ServiceModel};
-use crate::formats::host_of_url;
-use crate::scan::{ScanResult, UserUsage};
+use crate::catalog::{Catalog, RiskScore, Role, ServiceModel};
+use crate::formats::{IdKind, host_of_url};
+use crate::scan::{ScanResult, ServiceUsage, UNKNOWN_USER, UserUsage, split_user_key, user_key};
 use crate::time::format_rfc3339;
 
 /// An application of the estate as discovery sees it: its id, status and the domains it
@@ -29,8 +32,11 @@ pub enum AppStatus {
 
 /// What the organisation has said about a service found in the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Another tenant or region of a service whose sanctioned tenants the estate names (a
+    /// personal Azure OpenAI resource, another Bedrock region): shadow use by default.
+    OtherTenant,
     /// Not in the estate at all.
     Shadow,
     /// In the estate, and not allowed.
@@ -46,6 +52,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::OtherTenant => "other-tenant",
             Status::Shadow => "shadow",
             Status::Unsanctioned => "unsanctioned",
             Status::Discovered => "discovered",
@@ -56,6 +63,7 @@ impl Status {
 
     pub fn from_name(name: &str) -> Option<Status> {
         [
+            Status::OtherTenant,
             Status::Shadow,
             Status::Unsanctioned,
             Status::Discovered,
@@ -79,7 +87,7 @@ impl From<AppStatus> for Status {
 }
 
 /// Normalise an estate endpoint (`https://Chat.OpenAI.com/`, `*.openai.com`) to a domain.
-fn endpoint_domain(endpoint: &str) -> String {
+pub fn endpoint_domain(endpoint: &str) -> String {
     let host =
         String::from_utf8_lossy(host_of_url(endpoint.trim().as_bytes())).to_ascii_lowercase();
     let host = host.trim_start_matches("*.").trim_end_matches('.');
@@ -89,49 +97,106 @@ fn endpoint_domain(endpoint: &str) -> String {
     }
 }
 
-fn under(host: &str, domain: &str) -> bool {
+/// Whether `host` is `domain` or below it.
+pub fn under(host: &str, domain: &str) -> bool {
     host == domain
         || (host.len() > domain.len()
             && host.ends_with(domain)
             && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
 }
 
-/// The estate applications that cover a service: an application endpoint covers it when it
-/// names one of the service's ui/api/auth hosts or a domain above or below one.
+/// The most permissive status among `apps` and their ids.
+fn best_of<'a>(apps: impl Iterator<Item = &'a KnownApplication>) -> (Option<Status>, Vec<String>) {
+    let mut best: Option<AppStatus> = None;
+    let mut ids = Vec::new();
+    for app in apps {
+        ids.push(app.id.clone());
+        // The most permissive statement wins: one sanctioned application is enough.
+        best = Some(best.map_or(app.status, |b| b.min(app.status)));
+    }
+    (best.map(Status::from), ids)
+}
+
+/// Whether an endpoint domain names one tenant of the service (a tenant pattern matches it),
+/// rather than the service as a whole.
+fn names_a_tenant(catalog: &Catalog, service: usize, endpoint: &str) -> bool {
+    catalog
+        .patterns(service)
+        .iter()
+        .any(|(_, p)| p.tenant.is_some() && p.matches(endpoint))
+}
+
+/// The estate applications that cover a service as a whole: an application endpoint covers
+/// it when it names one of the service's ui/api/auth hosts or a domain above or below one.
+/// An endpoint that names one tenant of a multi-tenant service (`team.openai.azure.com`)
+/// covers that tenant only (see [`classify_tenant`]).
 pub fn classify(
     catalog: &Catalog,
     service: usize,
     apps: &[KnownApplication],
 ) -> (Status, Vec<String>) {
+    let (status, ids) = covering_service(catalog, service, apps);
+    (status.unwrap_or(Status::Shadow), ids)
+}
+
+fn covering_service(
+    catalog: &Catalog,
+    service: usize,
+    apps: &[KnownApplication],
+) -> (Option<Status>, Vec<String>) {
     let patterns = catalog.patterns(service);
-    let mut best: Option<AppStatus> = None;
-    let mut ids = Vec::new();
-    for app in apps {
-        let covers = app.endpoints.iter().map(|e| endpoint_domain(e)).any(|e| {
+    best_of(apps.iter().filter(|app| {
+        app.endpoints.iter().map(|e| endpoint_domain(e)).any(|e| {
             !e.is_empty()
+                && !names_a_tenant(catalog, service, &e)
                 && patterns.iter().any(|(role, p)| {
                     role.counts_as_use()
-                        && (under(&p.domain, &e) || (!p.exact && under(&e, &p.domain)))
+                        && (under(&p.domain, &e)
+                            || (p.tenant.is_none() && !p.exact && under(&e, &p.domain)))
                 })
-        });
-        if covers {
-            ids.push(app.id.clone());
-            // The most permissive statement wins: one sanctioned application is enough.
-            best = Some(best.map_or(app.status, |b| b.min(app.status)));
-        }
-    }
-    (best.map_or(Status::Shadow, Status::from), ids)
+        })
+    }))
+}
+
+/// The estate applications that sanction one tenant (a host of a tenant pattern): those with
+/// an endpoint that is the tenant's host or a domain above it.
+pub fn classify_tenant(tenant: &str, apps: &[KnownApplication]) -> (Option<Status>, Vec<String>) {
+    best_of(apps.iter().filter(|app| {
+        app.endpoints
+            .iter()
+            .map(|e| endpoint_domain(e))
+            .any(|e| !e.is_empty() && under(tenant, &e))
+    }))
+}
+
+/// Whether any estate endpoint names a tenant of the service (so that its other tenants are
+/// `other-tenant`, not `shadow`).
+fn has_named_tenant(catalog: &Catalog, service: usize, apps: &[KnownApplication]) -> bool {
+    apps.iter()
+        .flat_map(|a| &a.endpoints)
+        .any(|e| names_a_tenant(catalog, service, &endpoint_domain(e)))
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserReport {
     pub user: String,
+    /// `user` (a user name), `ip` (a source address) or `device`.
+    pub kind: IdKind,
     pub requests: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
+    /// `null` when the log has no such field.
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub large_uploads: u64,
+}
+
+/// Identities that used a service, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Identities {
+    pub user: u64,
+    pub ip: u64,
+    pub device: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,25 +207,41 @@ pub struct ServiceReport {
     pub category: String,
     pub service_model: ServiceModel,
     pub status: Status,
-    /// Estate applications whose endpoints cover this service.
+    /// Estate applications whose endpoints cover this service (or these tenants).
     pub estate_applications: Vec<String>,
     pub requests: u64,
+    /// Distinct user names (after `--identities` mapped addresses to users).
     pub users: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
+    /// Distinct identities by kind: user names, source addresses, devices.
+    pub identities: Identities,
+    /// `null` when no log read had the field (Zeek ssl and dns, Route 53, Squid's sent).
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub large_uploads: u64,
     pub risk: RiskScore,
     pub top_users: Vec<UserReport>,
+    /// For a multi-tenant service: the tenant hosts (Azure resources, regions) in this finding.
+    pub tenants: Vec<String>,
+    /// The roles of the hosts seen (ui, api, auth; cdn, telemetry, widget, sdk).
+    pub host_kinds: Vec<Role>,
+    /// Requests the proxy log says it blocked, and said it allowed (others: the log does not say).
+    pub blocked: u64,
+    pub allowed: u64,
+    /// Requests with no readable time.
+    pub untimed: u64,
+    /// DNS lookups not counted: the same client asked for the same name within the window.
+    pub dns_repeats: u64,
 }
 
-/// A service seen only on its cdn or telemetry hosts: not counted as use.
+/// A service seen only on its cdn, telemetry, widget or sdk hosts: not counted as use.
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentalReport {
     pub id: String,
     pub name: String,
     pub requests: u64,
+    pub host_kinds: Vec<Role>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +253,7 @@ pub struct FileReport {
     pub lines: u64,
     pub records: u64,
     pub malformed: u64,
+    pub untimed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,14 +269,32 @@ pub struct ErrorReport {
     pub message: String,
 }
 
+/// The report's summary: services by status, how many score high risk, what is new.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Findings per status (`shadow`, `other-tenant`, ... `sanctioned`).
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// Findings whose risk score is at least [`HIGH_RISK`].
+    pub high_risk: u64,
+    /// Findings (service, and tenant where there is one) not in the last recorded run;
+    /// `null` when there was no run to compare with.
+    pub new_since_last_run: Option<Vec<String>>,
+}
+
+/// A risk score at or above this is high.
+pub const HIGH_RISK: u32 = 50;
+
 /// The whole report; its JSON form is the documented `demarc discover --format json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub catalog_version: String,
+    pub summary: Summary,
     pub services: Vec<ServiceReport>,
     pub incidental: Vec<IncidentalReport>,
     pub records: u64,
     pub malformed: u64,
+    /// Records kept without a time: their time field could not be read.
+    pub untimed: u64,
     pub malformed_lines: Vec<MalformedReport>,
     pub errors: Vec<ErrorReport>,
     pub files: Vec<FileReport>,
@@ -204,87 +304,120 @@ pub struct Report {
 /// How many users each service lists in `top_users`.
 pub const TOP_USERS: usize = 10;
 
-fn user_report(user: &[u8], u: &UserUsage) -> UserReport {
+/// What else shapes a report: addresses known to belong to users.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Source address -> user name (from DHCP or VPN exports).
+    pub ip_users: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+fn user_report(key: &[u8], u: &UserUsage) -> UserReport {
+    let (kind, name) = split_user_key(key);
     UserReport {
-        user: String::from_utf8_lossy(user).into_owned(),
+        user: String::from_utf8_lossy(name).into_owned(),
+        kind,
         requests: u.requests,
-        bytes_sent: u.sent,
-        bytes_received: u.received,
+        bytes_sent: u.sent(),
+        bytes_received: u.received(),
         first_seen: u.first.map(format_rfc3339),
         last_seen: u.last.map(format_rfc3339),
         large_uploads: u.large_uploads,
     }
 }
 
+/// One finding in the making: what the estate says and the usage it covers.
+struct Group {
+    status: Status,
+    apps: Vec<String>,
+    usage: ServiceUsage,
+    tenants: Vec<String>,
+}
+
+impl Group {
+    fn add(&mut self, usage: &ServiceUsage, tenant: Option<&str>) {
+        self.usage.total.merge(&usage.total);
+        for (k, u) in &usage.users {
+            self.usage.users.entry(k.clone()).or_default().merge(u);
+        }
+        self.usage.dns_repeats += usage.dns_repeats;
+        if let Some(t) = tenant {
+            self.tenants.push(t.to_owned());
+        }
+    }
+}
+
+/// Re-key users by the address mapping: a mapped address becomes its user.
+fn map_identities(users: &FxHashMap<Box<[u8]>, UserUsage>, options: &ReportOptions) -> FxHashMap<Box<[u8]>, UserUsage> {
+    let mut out: FxHashMap<Box<[u8]>, UserUsage> = FxHashMap::default();
+    for (key, u) in users {
+        let (kind, name) = split_user_key(key);
+        let key: Box<[u8]> = match (kind, options.ip_users.get(name)) {
+            (IdKind::Ip, Some(user)) => user_key(IdKind::User, user).into(),
+            _ => key.clone(),
+        };
+        out.entry(key).or_default().merge(u);
+    }
+    out
+}
+
 impl Report {
     pub fn build(catalog: &Catalog, scan: &ScanResult, apps: &[KnownApplication]) -> Report {
+        Report::build_with(catalog, scan, apps, &ReportOptions::default())
+    }
+
+    pub fn build_with(
+        catalog: &Catalog,
+        scan: &ScanResult,
+        apps: &[KnownApplication],
+        options: &ReportOptions,
+    ) -> Report {
         let mut services = Vec::new();
         let mut incidental = Vec::new();
         for (index, usage) in scan.usage.services.iter().enumerate() {
             let Some(service) = catalog.service(index) else {
                 continue;
             };
-            if usage.total.requests == 0 {
+            let all = usage.merged();
+            if all.total.requests == 0 {
                 continue;
             }
-            if usage.total.use_requests == 0 {
+            if all.total.use_requests == 0 {
                 incidental.push(IncidentalReport {
                     id: service.id.clone(),
                     name: service.name.clone(),
-                    requests: usage.total.requests,
+                    requests: all.total.requests,
+                    host_kinds: Role::from_bits(all.total.roles),
                 });
                 continue;
             }
-            let (status, estate_applications) = classify(catalog, index, apps);
-            let mut users: Vec<(&[u8], &UserUsage)> = usage
-                .users
-                .iter()
-                .filter(|(_, u)| u.use_requests > 0)
-                .map(|(k, u)| (k.as_ref(), u))
-                .collect();
-            let user_count = users.len() as u64;
-            users.sort_unstable_by(|a, b| {
-                b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0))
-            });
-            users.truncate(TOP_USERS);
-            let t = &usage.total;
-            services.push(ServiceReport {
-                id: service.id.clone(),
-                name: service.name.clone(),
-                vendor: catalog
-                    .vendor(&service.vendor)
-                    .map_or_else(|| service.vendor.clone(), |v| v.name.clone()),
-                category: service.category.clone(),
-                service_model: service.service_model,
-                status,
-                estate_applications,
-                requests: t.requests,
-                users: user_count,
-                bytes_sent: t.sent,
-                bytes_received: t.received,
-                first_seen: t.first.map(format_rfc3339),
-                last_seen: t.last.map(format_rfc3339),
-                large_uploads: t.large_uploads,
-                risk: catalog.risk_score(index).unwrap_or(RiskScore {
-                    score: 0,
-                    parts: Vec::new(),
-                }),
-                top_users: users.into_iter().map(|(k, u)| user_report(k, u)).collect(),
-            });
+            for group in groups(catalog, index, usage, apps) {
+                if group.usage.total.requests == 0 {
+                    continue;
+                }
+                services.push(service_report(catalog, index, group, options));
+            }
         }
         services.sort_by(|a, b| {
             a.status
                 .cmp(&b.status)
                 .then(b.requests.cmp(&a.requests))
                 .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.tenants.cmp(&b.tenants))
         });
         incidental.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.id.cmp(&b.id)));
+        let mut summary = Summary::default();
+        for s in &services {
+            *summary.by_status.entry(s.status.as_str()).or_default() += 1;
+            summary.high_risk += u64::from(s.risk.score >= HIGH_RISK);
+        }
         Report {
             catalog_version: catalog.version().to_owned(),
+            summary,
             services,
             incidental,
             records: scan.records,
             malformed: scan.malformed,
+            untimed: scan.untimed,
             malformed_lines: scan
                 .malformed_examples
                 .iter()
@@ -313,39 +446,43 @@ impl Report {
                     lines: f.lines,
                     records: f.records,
                     malformed: f.malformed,
+                    untimed: f.untimed,
                 })
                 .collect(),
             bytes: scan.files.iter().map(|f| f.bytes).sum(),
         }
     }
 
-    /// Services at or below `threshold` (shadow < unsanctioned < discovered < tolerated).
+    /// The key a finding is compared by across runs: the service id, and the tenant for a
+    /// finding about one tenant.
+    pub fn finding_keys(&self) -> Vec<String> {
+        self.services.iter().map(ServiceReport::key).collect()
+    }
+
+    /// Services at or below `threshold` (other-tenant < shadow < unsanctioned < discovered <
+    /// tolerated): `other-tenant` counts as shadow.
     pub fn at_or_below(&self, threshold: Status) -> impl Iterator<Item = &ServiceReport> {
         self.services.iter().filter(move |s| s.status <= threshold)
     }
-
-    /// One CSV row per service (header first), RFC 4180 quoting.
+    /// One CSV row per finding (header first), RFC 4180 quoting. Unknown byte counts are
+    /// empty cells.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "id,name,vendor,category,service_model,status,requests,users,bytes_sent,bytes_received,first_seen,last_seen,large_uploads,risk_score,top_user\n",
+            "id,name,vendor,category,service_model,status,requests,users,bytes_sent,bytes_received,first_seen,last_seen,large_uploads,risk_score,top_user,ips,devices,tenants,host_kinds,blocked,allowed,untimed,estate_applications\n",
         );
+        let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         for s in &self.services {
-            let model = match s.service_model {
-                ServiceModel::Saas => "saas",
-                ServiceModel::Paas => "paas",
-                ServiceModel::Iaas => "iaas",
-            };
             let row = [
                 s.id.clone(),
                 s.name.clone(),
                 s.vendor.clone(),
                 s.category.clone(),
-                model.to_owned(),
+                model_name(s.service_model).to_owned(),
                 s.status.as_str().to_owned(),
                 s.requests.to_string(),
                 s.users.to_string(),
-                s.bytes_sent.to_string(),
-                s.bytes_received.to_string(),
+                opt(s.bytes_sent),
+                opt(s.bytes_received),
                 s.first_seen.clone().unwrap_or_default(),
                 s.last_seen.clone().unwrap_or_default(),
                 s.large_uploads.to_string(),
@@ -354,6 +491,14 @@ impl Report {
                     .first()
                     .map(|u| u.user.clone())
                     .unwrap_or_default(),
+                s.identities.ip.to_string(),
+                s.identities.device.to_string(),
+                s.tenants.join(" "),
+                roles_text(&s.host_kinds),
+                s.blocked.to_string(),
+                s.allowed.to_string(),
+                s.untimed.to_string(),
+                s.estate_applications.join(" "),
             ];
             let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
             out.push_str(&cells.join(","));
@@ -362,9 +507,60 @@ impl Report {
         out
     }
 
-    /// A self-contained HTML page (no scripts, no external assets).
+    /// A self-contained HTML page (no scripts, no external assets) in the assessment report's
+    /// style: the summary first (findings by status, high risk, new since the last run), then
+    /// one card per finding; readable at phone width.
     pub fn to_html(&self) -> String {
-        let mut rows = String::new();
+        use std::fmt::Write;
+        let mut body = String::new();
+        let _ = write!(
+            body,
+            "<h1>GenAI services in use</h1>\n<p class=\"sub\">{} read from {}, {} malformed{}; service catalog {}.</p>\n<div class=\"kpis\">",
+            plural(self.records, "record"),
+            plural(self.files.len() as u64, "file"),
+            self.malformed,
+            if self.untimed > 0 {
+                format!(", {} without a readable time", self.untimed)
+            } else {
+                String::new()
+            },
+            html(&self.catalog_version)
+        );
+        let _ = write!(
+            body,
+            "<div class=\"kpi\"><b>{}</b><span>findings</span></div>",
+            self.services.len()
+        );
+        for (status, n) in &self.summary.by_status {
+            let _ = write!(
+                body,
+                "<div class=\"kpi {status}\"><b>{n}</b><span>{status}</span></div>"
+            );
+        }
+        let _ = write!(
+            body,
+            "<div class=\"kpi\"><b>{}</b><span>high risk (score &ge; {HIGH_RISK})</span></div>",
+            self.summary.high_risk
+        );
+        if let Some(new) = &self.summary.new_since_last_run {
+            let _ = write!(
+                body,
+                "<div class=\"kpi\"><b>{}</b><span>new since the last run</span></div>",
+                new.len()
+            );
+        }
+        body.push_str("</div>\n");
+        if let Some(new) = self.summary.new_since_last_run.as_ref().filter(|n| !n.is_empty()) {
+            let _ = writeln!(
+                body,
+                "<p class=\"meta\">New since the last run: {}</p>",
+                html(&new.join(", "))
+            );
+        }
+        body.push_str("<h2>Findings</h2>\n<div class=\"cards\">\n");
+        if self.services.is_empty() {
+            body.push_str("<p>No GenAI service found in the logs.</p>\n");
+        }
         for s in &self.services {
             let parts: Vec<String> = s
                 .risk
@@ -372,30 +568,329 @@ impl Report {
                 .iter()
                 .map(|p| format!("{} {} (+{})", p.factor, html(&p.value), p.points))
                 .collect();
-            rows.push_str(&format!(
-                "<tr class=\"{status}\"><td>{name}<br><small>{id}</small></td><td>{vendor}</td><td>{category}</td><td>{status}</td><td>{req}</td><td>{users}</td><td>{sent}</td><td>{recv}</td><td>{first}<br>{last}</td><td title=\"{parts}\">{score}</td><td>{top}</td></tr>\n",
-                status = s.status.as_str(),
+            let _ = write!(
+                body,
+                "<section class=\"card\"><header><h3>{name} <small class=\"meta\">{id}</small></h3><span class=\"badge {status}\">{status}</span></header>\n<p class=\"meta\">{vendor} &middot; {category} &middot; {model} &middot; risk <b title=\"{parts}\">{score}</b>/100{apps}</p>\n",
                 name = html(&s.name),
-                id = html(&s.id),
+                id = html(&s.key()),
+                status = s.status.as_str(),
                 vendor = html(&s.vendor),
                 category = html(&s.category),
-                req = s.requests,
-                users = s.users,
-                sent = s.bytes_sent,
-                recv = s.bytes_received,
-                first = html(s.first_seen.as_deref().unwrap_or("")),
-                last = html(s.last_seen.as_deref().unwrap_or("")),
+                model = model_name(s.service_model),
                 parts = parts.join("; "),
                 score = s.risk.score,
-                top = html(&s.top_users.iter().take(3).map(|u| format!("{} ({})", u.user, u.requests)).collect::<Vec<_>>().join(", ")),
-            ));
+                apps = if s.estate_applications.is_empty() {
+                    String::new()
+                } else {
+                    format!(" &middot; estate: {}", html(&s.estate_applications.join(", ")))
+                },
+            );
+            let who = identities_text(&s.identities);
+            let _ = write!(
+                body,
+                "<table class=\"duties\"><tbody><tr><th>requests</th><td>{}{}</td></tr><tr><th>who</th><td>{}</td></tr><tr><th>sent / received</th><td>{} / {}</td></tr><tr><th>seen</th><td>{} &ndash; {}</td></tr><tr><th>hosts</th><td>{}{}</td></tr>",
+                s.requests,
+                proxy_text(s.blocked, s.allowed),
+                html(&who),
+                human_bytes(s.bytes_sent),
+                human_bytes(s.bytes_received),
+                html(&human_time(s.first_seen.as_deref())),
+                html(&human_time(s.last_seen.as_deref())),
+                roles_text(&s.host_kinds),
+                if s.tenants.is_empty() {
+                    String::new()
+                } else {
+                    format!(" &middot; tenants: {}", html(&s.tenants.join(", ")))
+                },
+            );
+            if !s.top_users.is_empty() {
+                let top: Vec<String> = s
+                    .top_users
+                    .iter()
+                    .map(|u| format!("{} ({} {})", u.user, u.kind.as_str(), u.requests))
+                    .collect();
+                let _ = write!(
+                    body,
+                    "<tr><th>top users</th><td>{}</td></tr>",
+                    html(&top.join(", "))
+                );
+            }
+            body.push_str("</tbody></table></section>\n");
         }
+        body.push_str("</div>\n");
+        if !self.incidental.is_empty() {
+            let names: Vec<String> = self
+                .incidental
+                .iter()
+                .map(|i| format!("{} ({}, {})", i.id, i.requests, roles_text(&i.host_kinds)))
+                .collect();
+            let _ = writeln!(
+                body,
+                "<h2>Incidental</h2><p class=\"meta\">Seen only on cdn, telemetry, widget or sdk hosts (not counted as use): {}</p>",
+                html(&names.join(", "))
+            );
+        }
+        body.push_str("<h2>Inputs</h2><table class=\"duties\"><thead><tr><th>file</th><th>format</th><th>size</th><th>records</th><th>malformed</th></tr></thead><tbody>");
+        for f in &self.files {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html(&f.name),
+                f.format.unwrap_or("not recognised"),
+                human_bytes(Some(f.bytes)),
+                f.records,
+                f.malformed
+            );
+        }
+        body.push_str("</tbody></table>\n");
         format!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>demarc discover</title><style>\nbody{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}\ntr.shadow td{{background:#fdd}}tr.unsanctioned td{{background:#fcb}}tr.discovered td{{background:#ffd}}tr.tolerated td{{background:#eef}}tr.sanctioned td{{background:#dfd}}\n</style></head><body>\n<h1>GenAI services in use</h1>\n<p>{records} records read, {malformed} malformed, catalog {version}.</p>\n<table><thead><tr><th>service</th><th>vendor</th><th>category</th><th>status</th><th>requests</th><th>users</th><th>bytes sent</th><th>bytes received</th><th>first / last seen</th><th>risk</th><th>top users</th></tr></thead><tbody>\n{rows}</tbody></table>\n</body></html>\n",
-            records = self.records,
-            malformed = self.malformed,
-            version = html(&self.catalog_version),
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>demarc discover</title><style>{STYLE}</style></head><body><main>\n{body}<footer>Generated by demarc discover.</footer></main></body></html>\n"
         )
+    }
+}
+
+/// The assessment report's look (same variables, cards, badges and KPIs).
+const STYLE: &str = r#"
+:root{--provider:#2f6fb3;--ok:#2e8540;--bad:#c62828;--warn:#b7791f;--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee4;--bg:#f6f8fa}
+*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#fff}
+main{max-width:1180px;margin:0 auto;padding:28px 24px 60px}h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 12px}h3{margin:0;font-size:17px}
+.sub{color:var(--muted);margin:0 0 18px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:8px 0 8px}
+.kpi{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:12px 14px}.kpi b{display:block;font-size:24px}.kpi span{color:var(--muted);font-size:13px}
+.kpi.shadow b,.kpi.other-tenant b,.kpi.unsanctioned b{color:var(--bad)}.kpi.sanctioned b{color:var(--ok)}.kpi.tolerated b,.kpi.discovered b{color:var(--warn)}
+.cards{display:grid;grid-template-columns:1fr;gap:16px}
+.card{border:1px solid var(--line);border-radius:10px;padding:16px 18px;break-inside:avoid}
+.card header{display:flex;justify-content:space-between;align-items:baseline;gap:12px;flex-wrap:wrap}
+.meta{color:var(--muted);font-size:13px;margin:4px 0 10px}
+.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:999px;padding:2px 9px;background:var(--bg);border:1px solid var(--line)}
+.badge.sanctioned{color:var(--ok);border-color:var(--ok)}.badge.tolerated,.badge.discovered{color:var(--warn);border-color:var(--warn)}
+.badge.unsanctioned,.badge.shadow,.badge.other-tenant{color:#fff;background:var(--bad);border-color:var(--bad)}
+table.duties{border-collapse:collapse;width:100%;font-size:14px}
+.duties th{text-align:left;font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em;border-bottom:1px solid var(--line);padding:6px 8px;width:18%}
+.duties td{border-bottom:1px solid #eef1f4;padding:6px 8px;vertical-align:top;overflow-wrap:anywhere}
+@media(max-width:700px){table.duties,table.duties tbody,table.duties tr,table.duties td,table.duties th{display:block;width:100%}table.duties thead{display:none}.duties td{border:0;padding:2px 8px}.duties tr{border-bottom:1px solid var(--line);padding:6px 0}}
+footer{margin-top:40px;color:var(--muted);font-size:12px}
+@media print{main{padding:0}.card{page-break-inside:avoid}}
+"#;
+
+fn model_name(m: ServiceModel) -> &'static str {
+    match m {
+        ServiceModel::Saas => "saas",
+        ServiceModel::Paas => "paas",
+        ServiceModel::Iaas => "iaas",
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `2 users, 3 addresses` (after mapping); `nobody known` when there are none.
+pub fn identities_text(i: &Identities) -> String {
+    let mut parts = Vec::new();
+    if i.user > 0 {
+        parts.push(plural(i.user, "user"));
+    }
+    if i.ip > 0 {
+        parts.push(if i.ip == 1 {
+            "1 address".to_owned()
+        } else {
+            format!("{} addresses", i.ip)
+        });
+    }
+    if i.device > 0 {
+        parts.push(plural(i.device, "device"));
+    }
+    if parts.is_empty() {
+        "nobody known".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn proxy_text(blocked: u64, allowed: u64) -> String {
+    match (blocked, allowed) {
+        (0, 0) => String::new(),
+        (b, a) => format!(" ({a} allowed, {b} blocked by the proxy)"),
+    }
+}
+
+/// The host roles as text: `api, ui`.
+pub fn roles_text(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `4.0 KiB`, `812 B`; `unknown` when the log has no such field.
+pub fn human_bytes(n: Option<u64>) -> String {
+    let Some(n) = n else {
+        return "unknown".to_owned();
+    };
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `2023-11-14 22:13 UTC` from RFC 3339; `unknown` when there is none.
+pub fn human_time(t: Option<&str>) -> String {
+    match t {
+        Some(t) if t.len() >= 16 => format!("{} {} UTC", &t[..10], &t[11..16]),
+        Some(t) => t.to_owned(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The findings of one service: its usage split by what the estate says of each part.
+fn groups(
+    catalog: &Catalog,
+    index: usize,
+    usage: &ServiceUsage,
+    apps: &[KnownApplication],
+) -> Vec<Group> {
+    let (service_status, service_apps) = covering_service(catalog, index, apps);
+    let mut out: Vec<Group> = Vec::new();
+    let mut put = |status: Status, apps: Vec<String>, part: &ServiceUsage, tenant: Option<&str>, own_row: bool| {
+        let found = if own_row {
+            None
+        } else {
+            out.iter_mut()
+                .find(|g| g.status == status && g.apps == apps && g.status != Status::OtherTenant)
+        };
+        match found {
+            Some(g) => g.add(part, tenant),
+            None => {
+                let mut g = Group {
+                    status,
+                    apps,
+                    usage: ServiceUsage::default(),
+                    tenants: Vec::new(),
+                };
+                g.add(part, tenant);
+                out.push(g);
+            }
+        }
+    };
+    if usage.tenants.is_empty() {
+        put(service_status.unwrap_or(Status::Shadow), service_apps, usage, None, false);
+        return out;
+    }
+    let named = has_named_tenant(catalog, index, apps);
+    let mut tenants: Vec<(&Box<[u8]>, &ServiceUsage)> = usage.tenants.iter().collect();
+    tenants.sort_by(|a, b| a.0.cmp(b.0));
+    // Covered tenants first: an uncovered non-tenant part (the portal of a sanctioned
+    // resource) takes the most permissive status of the service's covered tenants.
+    let mut tenant_best: Option<(Status, Vec<String>)> = None;
+    let mut uncovered = Vec::new();
+    for (host, part) in tenants {
+        let host = String::from_utf8_lossy(host).into_owned();
+        match classify_tenant(&host, apps) {
+            (Some(status), ids) => {
+                if tenant_best.as_ref().is_none_or(|(b, _)| status > *b) {
+                    tenant_best = Some((status, ids.clone()));
+                }
+                put(status, ids, part, Some(&host), false);
+            }
+            // No endpoint names this tenant or a domain above it: where the estate covers
+            // the service or names another tenant, this is another tenant; else shadow.
+            (None, _) if named || service_status.is_some() => uncovered.push((host, part)),
+            (None, _) => put(Status::Shadow, Vec::new(), part, Some(&host), false),
+        }
+    }
+    for (host, part) in uncovered {
+        put(Status::OtherTenant, Vec::new(), part, Some(&host), true);
+    }
+    if usage.total.requests > 0 {
+        let (status, ids) = match (service_status, &tenant_best) {
+            (Some(s), _) => (s, service_apps),
+            (None, Some((s, ids))) => (*s, ids.clone()),
+            (None, None) => (Status::Shadow, Vec::new()),
+        };
+        let plain = ServiceUsage {
+            total: usage.total.clone(),
+            users: usage.users.clone(),
+            tenants: FxHashMap::default(),
+            dns_repeats: usage.dns_repeats,
+        };
+        put(status, ids, &plain, None, false);
+    }
+    out
+}
+
+fn service_report(catalog: &Catalog, index: usize, group: Group, options: &ReportOptions) -> ServiceReport {
+    let users_map = map_identities(&group.usage.users, options);
+    let mut identities = Identities::default();
+    let mut users: Vec<(&[u8], &UserUsage)> = Vec::new();
+    for (k, u) in &users_map {
+        if u.use_requests == 0 {
+            continue;
+        }
+        let (kind, name) = split_user_key(k);
+        if name != UNKNOWN_USER {
+            match kind {
+                IdKind::User => identities.user += 1,
+                IdKind::Ip => identities.ip += 1,
+                IdKind::Device => identities.device += 1,
+            }
+        }
+        users.push((k.as_ref(), u));
+    }
+    users.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
+    users.truncate(TOP_USERS);
+    let service = &catalog.services()[index];
+    let t = &group.usage.total;
+    let mut tenants = group.tenants;
+    tenants.sort();
+    ServiceReport {
+        id: service.id.clone(),
+        name: service.name.clone(),
+        vendor: catalog
+            .vendor(&service.vendor)
+            .map_or_else(|| service.vendor.clone(), |v| v.name.clone()),
+        category: service.category.clone(),
+        service_model: service.service_model,
+        status: group.status,
+        estate_applications: group.apps,
+        requests: t.requests,
+        users: identities.user,
+        identities,
+        bytes_sent: t.sent(),
+        bytes_received: t.received(),
+        first_seen: t.first.map(format_rfc3339),
+        last_seen: t.last.map(format_rfc3339),
+        large_uploads: t.large_uploads,
+        risk: catalog.risk_score(index).unwrap_or(RiskScore {
+            score: 0,
+            parts: Vec::new(),
+        }),
+        top_users: users.into_iter().map(|(k, u)| user_report(k, u)).collect(),
+        tenants,
+        host_kinds: Role::from_bits(t.roles),
+        blocked: t.blocked,
+        allowed: t.allowed,
+        untimed: t.untimed,
+        dns_repeats: group.usage.dns_repeats,
+    }
+}
+
+impl ServiceReport {
+    /// `service` or, for a finding about one tenant, `service@tenant`.
+    pub fn key(&self) -> String {
+        match self.tenants.as_slice() {
+            [one] if self.status == Status::OtherTenant => format!("{}@{one}", self.id),
+            _ => self.id.clone(),
+        }
     }
 }
 

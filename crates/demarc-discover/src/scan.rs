@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rustc_hash::FxHashMap;
 
 use crate::catalog::Catalog;
-use crate::formats::{self, FieldMap, Format, Line, Parser, Record, Scratch, ZeekSchema};
+use crate::formats::{
+    self, Action, FieldMap, Format, IdKind, Line, Parser, Record, Scratch, ZeekSchema,
+};
 use crate::input::{self, Compression, Input};
-use crate::matcher::Matcher;
+use crate::matcher::{MAX_HOST, Matcher};
 use crate::time::Micros;
 
 /// Default block size: big enough to amortise hand-offs, small enough to bound memory.
@@ -22,6 +24,13 @@ pub const DEFAULT_BLOCK: usize = 1 << 20;
 pub const MAX_USERS: usize = 1_000_000;
 /// How many malformed lines are kept as examples.
 pub const MAX_EXAMPLES: usize = 10;
+/// Most tenants (hosts of a tenant pattern) kept per service and worker; later ones are
+/// pooled as `(other tenants)`.
+pub const MAX_TENANTS: usize = 10_000;
+/// Most (client, name) pairs a worker remembers for DNS deduplication before it forgets all.
+const MAX_DNS_KEYS: usize = 1_000_000;
+/// The tenant that tenants beyond `MAX_TENANTS` are pooled under.
+pub const OTHER_TENANTS: &[u8] = b"(other tenants)";
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -36,6 +45,9 @@ pub struct ScanOptions {
     /// Stop at the first malformed line or unreadable input.
     pub strict: bool,
     pub block_size: usize,
+    /// Lookups of one name by one client within this many microseconds of the last one
+    /// counted are counted once (DNS logs only); 0 counts every lookup.
+    pub dns_window: i64,
 }
 
 impl Default for ScanOptions {
@@ -47,6 +59,7 @@ impl Default for ScanOptions {
             large_upload: 10 << 20,
             strict: false,
             block_size: DEFAULT_BLOCK,
+            dns_window: 60_000_000,
         }
     }
 }
@@ -61,30 +74,55 @@ pub struct Progress {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserUsage {
     pub requests: u64,
-    /// Requests to ui, api or auth endpoints (not cdn or telemetry).
+    /// Requests to ui, api or auth endpoints (not cdn, telemetry, widget or sdk).
     pub use_requests: u64,
+    /// Bytes sent and received, over the records whose log has them (`*_known`).
     pub sent: u64,
     pub received: u64,
+    pub sent_known: bool,
+    pub received_known: bool,
     pub first: Option<Micros>,
     pub last: Option<Micros>,
     pub large_uploads: u64,
     pub max_upload: u64,
+    /// Requests the proxy log says it refused, and said it let through.
+    pub blocked: u64,
+    pub allowed: u64,
+    /// Endpoint roles seen (`Role::bit`).
+    pub roles: u8,
+    /// Records with no readable time.
+    pub untimed: u64,
 }
 
 impl UserUsage {
-    fn add(&mut self, rec: &Record<'_>, counts: bool, large_upload: u64) {
+    fn add(&mut self, rec: &Record<'_>, role_bit: u8, counts: bool, large_upload: u64) {
         self.requests += 1;
         self.use_requests += u64::from(counts);
-        self.sent += rec.sent;
-        self.received += rec.received;
-        if let Some(t) = rec.ts {
-            self.first = Some(self.first.map_or(t, |f| f.min(t)));
-            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        if let Some(n) = rec.sent {
+            self.sent += n;
+            self.sent_known = true;
+            if n >= large_upload {
+                self.large_uploads += 1;
+            }
+            self.max_upload = self.max_upload.max(n);
         }
-        if rec.sent >= large_upload {
-            self.large_uploads += 1;
+        if let Some(n) = rec.received {
+            self.received += n;
+            self.received_known = true;
         }
-        self.max_upload = self.max_upload.max(rec.sent);
+        match rec.ts {
+            Some(t) => {
+                self.first = Some(self.first.map_or(t, |f| f.min(t)));
+                self.last = Some(self.last.map_or(t, |l| l.max(t)));
+            }
+            None => self.untimed += 1,
+        }
+        match rec.action {
+            Action::Blocked => self.blocked += 1,
+            Action::Allowed => self.allowed += 1,
+            Action::Unknown => {}
+        }
+        self.roles |= role_bit;
     }
 
     pub fn merge(&mut self, other: &UserUsage) {
@@ -92,10 +130,48 @@ impl UserUsage {
         self.use_requests += other.use_requests;
         self.sent += other.sent;
         self.received += other.received;
+        self.sent_known |= other.sent_known;
+        self.received_known |= other.received_known;
         self.first = min_opt(self.first, other.first);
         self.last = max_opt(self.last, other.last);
         self.large_uploads += other.large_uploads;
         self.max_upload = self.max_upload.max(other.max_upload);
+        self.blocked += other.blocked;
+        self.allowed += other.allowed;
+        self.roles |= other.roles;
+        self.untimed += other.untimed;
+    }
+
+    /// Bytes sent, `None` when no record's log had the field.
+    pub fn sent(&self) -> Option<u64> {
+        self.sent_known.then_some(self.sent)
+    }
+
+    pub fn received(&self) -> Option<u64> {
+        self.received_known.then_some(self.received)
+    }
+}
+
+/// A user key: the identity's kind (one byte) then its name.
+pub fn user_key(kind: IdKind, name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 1);
+    key.push(kind as u8);
+    key.extend_from_slice(name);
+    key
+}
+
+/// The kind and name of a user key.
+pub fn split_user_key(key: &[u8]) -> (IdKind, &[u8]) {
+    match key.split_first() {
+        Some((&k, name)) => (
+            match k {
+                1 => IdKind::Ip,
+                2 => IdKind::Device,
+                _ => IdKind::User,
+            },
+            name,
+        ),
+        None => (IdKind::User, key),
     }
 }
 
@@ -113,11 +189,43 @@ fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
     }
 }
 
-/// Usage of one service: its totals and its users.
+/// Usage of one service: its totals and its users (keys from [`user_key`]). Hits on a tenant
+/// pattern go to `tenants` (keyed by the host) instead; [`ServiceUsage::merged`] adds all up.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceUsage {
     pub total: UserUsage,
     pub users: FxHashMap<Box<[u8]>, UserUsage>,
+    pub tenants: FxHashMap<Box<[u8]>, ServiceUsage>,
+    /// DNS lookups not counted because the same client asked for the same name within the
+    /// deduplication window.
+    pub dns_repeats: u64,
+}
+
+impl ServiceUsage {
+    fn merge(&mut self, other: ServiceUsage) {
+        self.total.merge(&other.total);
+        for (user, u) in other.users {
+            self.users.entry(user).or_default().merge(&u);
+        }
+        for (tenant, t) in other.tenants {
+            self.tenants.entry(tenant).or_default().merge(t);
+        }
+        self.dns_repeats += other.dns_repeats;
+    }
+
+    /// The service's usage with its tenants' added in (tenants emptied).
+    pub fn merged(&self) -> ServiceUsage {
+        let mut all = ServiceUsage {
+            total: self.total.clone(),
+            users: self.users.clone(),
+            tenants: FxHashMap::default(),
+            dns_repeats: self.dns_repeats,
+        };
+        for t in self.tenants.values() {
+            all.merge(t.merged());
+        }
+        all
+    }
 }
 
 /// Usage per catalog service (indexed like `Catalog::services`).
@@ -133,10 +241,7 @@ impl Usage {
                 .resize_with(other.services.len(), ServiceUsage::default);
         }
         for (mine, theirs) in self.services.iter_mut().zip(other.services) {
-            mine.total.merge(&theirs.total);
-            for (user, u) in theirs.users {
-                mine.users.entry(user).or_default().merge(&u);
-            }
+            mine.merge(theirs);
         }
     }
 }
@@ -151,6 +256,8 @@ pub struct FileSummary {
     pub lines: u64,
     pub records: u64,
     pub malformed: u64,
+    /// Records kept without a time because their time could not be read.
+    pub untimed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +279,8 @@ pub struct ScanResult {
     pub files: Vec<FileSummary>,
     pub records: u64,
     pub malformed: u64,
+    /// Records kept without a time (their time field could not be read).
+    pub untimed: u64,
     /// The first few malformed lines, in input order.
     pub malformed_examples: Vec<MalformedLine>,
     pub errors: Vec<FileError>,
@@ -198,6 +307,7 @@ struct BlockStat {
     lines: u64,
     records: u64,
     malformed: u64,
+    untimed: u64,
 }
 
 struct WorkerOutput {
@@ -287,6 +397,7 @@ pub fn scan(
             f.lines += s.lines;
             f.records += s.records;
             f.malformed += s.malformed;
+            f.untimed += s.untimed;
         }
     }
     examples.sort_by_key(|(seq, line, _)| (*seq, *line));
@@ -304,6 +415,7 @@ pub fn scan(
         .collect();
     result.records = result.files.iter().map(|f| f.records).sum();
     result.malformed = result.files.iter().map(|f| f.malformed).sum();
+    result.untimed = result.files.iter().map(|f| f.untimed).sum();
     result.stopped = stop.load(Ordering::Relaxed);
     result
 }
@@ -356,6 +468,7 @@ impl Reader {
             lines: 0,
             records: 0,
             malformed: 0,
+            untimed: 0,
         };
         let fail = |message: String, errors: &mut Vec<FileError>| {
             errors.push(FileError {
@@ -478,8 +591,15 @@ impl Reader {
                     Some(f) => f,
                     None => match formats::detect(sample) {
                         Some(f) => f,
+                        None if formats::looks_binary(sample) => {
+                            fail("binary data, not a text log (is it compressed in a format other than gzip or zstd, or not a log at all?)".to_owned(), errors);
+                            self.discard(buf);
+                            break;
+                        }
                         None => {
-                            fail("log format not recognised; name it with `--log-format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)".to_owned(), errors);
+                            let end = memchr::memchr(b'\n', sample).unwrap_or(sample.len()).min(120);
+                            let first = String::from_utf8_lossy(&sample[..end]);
+                            fail(format!("log format not recognised from line 1 (`{}`); name it with `--log-format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)", first.trim_end()), errors);
                             self.discard(buf);
                             break;
                         }
@@ -602,7 +722,7 @@ fn worker(
         examples: Vec::new(),
     };
     let mut scratch = Scratch::default();
-    let mut users = 0usize;
+    let mut state = AccountState::default();
     for block in rx {
         let mut stat = BlockStat::default();
         if block.overlong {
@@ -629,13 +749,8 @@ fn worker(
                     match block.parsers[parser_index].1.parse(line, &mut scratch) {
                         Ok(Line::Record(rec)) => {
                             stat.records += 1;
-                            account(
-                                &mut out.usage,
-                                matcher,
-                                &rec,
-                                options.large_upload,
-                                &mut users,
-                            );
+                            stat.untimed += u64::from(rec.bad_time);
+                            account(&mut out.usage, matcher, &rec, options, &mut state);
                         }
                         Ok(Line::Skip) => {}
                         Err(reason) => {
@@ -665,44 +780,93 @@ fn worker(
 }
 
 const OTHER_USERS: &[u8] = b"(other)";
-const UNKNOWN_USER: &[u8] = b"(unknown)";
+/// The name of a missing identity (a log line with neither user nor address).
+pub const UNKNOWN_USER: &[u8] = b"(unknown)";
+
+/// A worker's bookkeeping between records.
+#[derive(Default)]
+struct AccountState {
+    /// Distinct (service, user) pairs so far.
+    users: usize,
+    /// DNS deduplication: (client, name) -> time of the last lookup counted.
+    dns: FxHashMap<Box<[u8]>, Micros>,
+    key: Vec<u8>,
+}
 
 #[inline]
 fn account(
     usage: &mut Usage,
     matcher: &Matcher,
     rec: &Record<'_>,
-    large_upload: u64,
-    users: &mut usize,
+    options: &ScanOptions,
+    state: &mut AccountState,
 ) {
     if rec.host.is_empty() {
         return;
     }
-    let Some(hit) = matcher.lookup(&rec.host) else {
+    let mut buf = [0u8; MAX_HOST];
+    let Some((hit, tenant)) = matcher.lookup_tenant(&rec.host, &mut buf) else {
         return;
     };
     let Some(service) = usage.services.get_mut(hit.service as usize) else {
         return;
     };
-    let counts = hit.role.counts_as_use();
-    service.total.add(rec, counts, large_upload);
-    let key: &[u8] = if rec.user.is_empty() {
+    let name: &[u8] = if rec.user.is_empty() {
         UNKNOWN_USER
     } else {
         &rec.user
     };
-    if let Some(u) = service.users.get_mut(key) {
-        u.add(rec, counts, large_upload);
+    state.key.clear();
+    state.key.push(rec.id_kind as u8);
+    state.key.extend_from_slice(name);
+    if rec.dns && options.dns_window > 0 {
+        if let Some(t) = rec.ts {
+            let user_len = state.key.len();
+            state.key.push(0);
+            state.key.extend_from_slice(tenant.unwrap_or(&rec.host));
+            match state.dns.get_mut(state.key.as_slice()) {
+                Some(last) if t >= *last && t - *last < options.dns_window => {
+                    service.dns_repeats += 1;
+                    return;
+                }
+                Some(last) => *last = t,
+                None => {
+                    if state.dns.len() >= MAX_DNS_KEYS {
+                        state.dns.clear();
+                    }
+                    state.dns.insert(state.key.as_slice().into(), t);
+                }
+            }
+            state.key.truncate(user_len);
+        }
+    }
+    let target = match tenant {
+        None => service,
+        Some(t) => {
+            if !service.tenants.contains_key(t) && service.tenants.len() >= MAX_TENANTS {
+                service.tenants.entry(OTHER_TENANTS.into()).or_default()
+            } else if let Some(entry) = service.tenants.get_mut(t) {
+                entry
+            } else {
+                service.tenants.entry(t.into()).or_default()
+            }
+        }
+    };
+    let counts = hit.role.counts_as_use();
+    let bit = hit.role.bit();
+    target.total.add(rec, bit, counts, options.large_upload);
+    if let Some(u) = target.users.get_mut(state.key.as_slice()) {
+        u.add(rec, bit, counts, options.large_upload);
         return;
     }
-    let key: Cow<'_, [u8]> = if *users >= MAX_USERS {
-        Cow::Borrowed(OTHER_USERS)
+    let key: Cow<'_, [u8]> = if state.users >= MAX_USERS {
+        Cow::Owned(user_key(IdKind::User, OTHER_USERS))
     } else {
-        Cow::Borrowed(key)
+        Cow::Borrowed(state.key.as_slice())
     };
-    let entry = service.users.entry(key.as_ref().into()).or_insert_with(|| {
-        *users += 1;
+    let entry = target.users.entry(key.as_ref().into()).or_insert_with(|| {
+        state.users += 1;
         UserUsage::default()
     });
-    entry.add(rec, counts, large_upload);
+    entry.add(rec, bit, counts, options.large_upload);
 }

@@ -45,9 +45,12 @@ fn generated_logs_match_ground_truth() {
         let truth = generate(&catalog, &options, &mut log).unwrap();
         let input = write(dir.path(), format.name(), &log);
         for threads in [1, 3] {
+            // The generator's truth counts every DNS lookup: no deduplication here (see
+            // `dns_lookups_are_deduplicated_per_client_and_name`).
             let opts = ScanOptions {
                 threads,
                 block_size: 4096,
+                dns_window: 0,
                 ..ScanOptions::default()
             };
             let result = scan(
@@ -65,7 +68,7 @@ fn generated_logs_match_ground_truth() {
             assert_eq!(result.records, truth.records, "{format:?}");
             for (id, t) in &truth.services {
                 let index = catalog.services().iter().position(|s| &s.id == id).unwrap();
-                let got = &result.usage.services[index];
+                let got = &result.usage.services[index].merged();
                 assert_eq!(got.total.requests, t.requests, "{format:?} {id}");
                 assert_eq!(got.total.use_requests, t.use_requests, "{format:?} {id}");
                 assert_eq!(got.total.sent, t.bytes_sent, "{format:?} {id}");
@@ -78,7 +81,7 @@ fn generated_logs_match_ground_truth() {
                 .usage
                 .services
                 .iter()
-                .filter(|s| s.total.requests > 0)
+                .filter(|s| s.merged().total.requests > 0)
                 .count();
             assert_eq!(
                 found,
@@ -161,8 +164,8 @@ fn real_zeek_logs_are_read_by_their_fields_header() {
 
 #[test]
 fn btest_zeek_logs_with_canonified_timestamps() {
-    // Zeek's test baselines replace timestamps by `XXXXXXXXXX.XXXXXX`: those records are
-    // malformed (the field is not a time) and say so; with real times they parse.
+    // Zeek's test baselines replace timestamps by `XXXXXXXXXX.XXXXXX`: those records are kept
+    // without a time and counted as such (not dropped); with real times they parse.
     let catalog = Catalog::builtin().unwrap();
     let Some(path) =
         shared("zeek/scripts.base.files.x509.disable-certificate-events-known-certs__ssl.log")
@@ -177,9 +180,8 @@ fn btest_zeek_logs_with_canonified_timestamps() {
         &ScanOptions::default(),
         &Progress::default(),
     );
-    assert_eq!((raw.records, raw.malformed), (0, 8));
-    assert!(raw.malformed_examples[0].reason.contains("`ts`"));
-    assert_eq!(raw.malformed_examples[0].line, 10);
+    assert_eq!((raw.records, raw.malformed, raw.untimed), (8, 0, 8));
+    assert_eq!(raw.files[0].untimed, 8);
     let fixed = write(
         dir.path(),
         "ssl.log",
@@ -352,4 +354,49 @@ fn zeek_fields_change_mid_file() {
     let ids: Vec<&str> = report.services.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"claude") && ids.contains(&"chatgpt"));
+}
+
+/// Repeated lookups of one name by one client within the window count once; another client,
+/// another name or a lookup after the window counts again.
+#[test]
+fn dns_lookups_are_deduplicated_per_client_and_name() {
+    let catalog = Catalog::builtin().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for (ts, client, name) in [
+        ("1700000000.0", "10.0.0.1", "claude.ai"),
+        ("1700000001.0", "10.0.0.1", "claude.ai"),
+        ("1700000059.0", "10.0.0.1", "claude.ai"),
+        ("1700000002.0", "10.0.0.2", "claude.ai"),
+        ("1700000003.0", "10.0.0.1", "api.anthropic.com"),
+        ("1700000061.0", "10.0.0.1", "claude.ai"),
+    ] {
+        log.push_str(&format!(
+            "{{\"query_timestamp\":\"{ts}\",\"query_name\":\"{name}.\",\"srcaddr\":\"{client}\"}}\n"
+        ));
+    }
+    let input = write(dir.path(), "r53.log", log.as_bytes());
+    let claude = catalog.services().iter().position(|s| s.id == "claude").unwrap();
+    let run = |dns_window| {
+        scan(
+            std::slice::from_ref(&input),
+            &catalog,
+            &ScanOptions {
+                dns_window,
+                ..ScanOptions::default()
+            },
+            &Progress::default(),
+        )
+    };
+    let deduped = run(60_000_000);
+    let u = deduped.usage.services[claude].merged();
+    // 10.0.0.1: claude.ai at 0 (counted), 1 and 59 (repeats), 61 (counted); 10.0.0.2:
+    // claude.ai at 2. (api.anthropic.com is the Anthropic API, another service.)
+    assert_eq!((u.total.requests, u.dns_repeats), (3, 2));
+    let all = run(0).usage.services[claude].merged();
+    assert_eq!((all.total.requests, all.dns_repeats), (5, 0));
+    let report = Report::build(&catalog, &deduped, &[]);
+    let s = &report.services[0];
+    assert_eq!((s.users, s.identities.ip, s.dns_repeats), (0, 2, 2));
+    assert_eq!((s.bytes_sent, s.bytes_received), (None, None));
 }
