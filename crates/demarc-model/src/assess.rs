@@ -45,9 +45,10 @@ pub struct ObservedEvidence {
 }
 
 /// Traffic demarc saw for an application within the observation window: the gateway
-/// serving it (from the audit trail) or discovery finding it in network logs. Traffic that
-/// a claim says cannot happen (an unsanctioned application, a control that blocks it) is a
-/// contradiction.
+/// serving it (from the audit trail) or discovery finding it in network logs (only requests
+/// that went through: a proxy's own refusals confirm a block). Traffic that a claim says
+/// cannot happen (an unsanctioned application, a control that blocks it, direct traffic for an
+/// application routed through the gateway) is a contradiction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedTraffic {
     pub application: String,
@@ -94,6 +95,25 @@ impl FileCheck {
     }
 }
 
+/// A GenAI service that discovery saw in use and that no application of the estate covers.
+/// Reported at organisation level, under usage governance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnlistedService {
+    /// The service's id in discovery's service catalog.
+    pub service: String,
+    pub name: String,
+    /// Requests seen (that went through) in the window.
+    pub requests: u64,
+    /// Distinct identities seen using it (users, addresses, devices: see `detail`).
+    pub identities: u64,
+    pub first_seen: Date,
+    pub last_seen: Date,
+    /// The discovery run(s) that saw it.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Settings of one assessment.
 #[derive(Debug, Clone)]
 pub struct AssessOptions {
@@ -105,6 +125,8 @@ pub struct AssessOptions {
     pub observed: Vec<ObservedEvidence>,
     /// Traffic observed for applications, from the store (within the observation window).
     pub traffic: Vec<ObservedTraffic>,
+    /// GenAI services discovery saw that no application covers (within the window).
+    pub unlisted: Vec<UnlistedService>,
     /// The first day of the observation window, when observations were read.
     pub observed_since: Option<Date>,
     /// Evidence files checked on disk, by the path written in the estate. A file not in the
@@ -119,6 +141,7 @@ impl AssessOptions {
             expiring_within_days: 30,
             observed: Vec::new(),
             traffic: Vec::new(),
+            unlisted: Vec::new(),
             observed_since: None,
             files: BTreeMap::new(),
         }
@@ -314,6 +337,9 @@ pub enum ContradictionKind {
     BlockedTraffic,
     /// Observation in an area whose control says it does not apply.
     NotApplicableObserved,
+    /// Discovery saw direct traffic to the provider endpoints of an application that the
+    /// estate says goes through the gateway.
+    GatewayBypass,
 }
 
 impl ContradictionKind {
@@ -322,6 +348,7 @@ impl ContradictionKind {
             Self::UnsanctionedTraffic => "unsanctioned-traffic",
             Self::BlockedTraffic => "blocked-traffic",
             Self::NotApplicableObserved => "not-applicable-observed",
+            Self::GatewayBypass => "gateway-bypass",
         }
     }
 }
@@ -486,6 +513,8 @@ pub struct Summary {
     pub contradicted: usize,
     /// Areas wholly on a provider, over all applications.
     pub inherited: usize,
+    /// GenAI services seen in use that no application covers (usage governance).
+    pub unlisted_services: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -505,6 +534,10 @@ pub struct Assessment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_since: Option<Date>,
     pub applications: Vec<ApplicationAssessment>,
+    /// GenAI services seen in use that no application covers (organisation-level
+    /// usage-governance findings, `unlisted-service`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_services: Vec<UnlistedService>,
     pub summary: Summary,
 }
 
@@ -519,7 +552,8 @@ pub fn assess(
         .iter()
         .map(|app| assess_application(estate, app, catalog, options))
         .collect();
-    let summary = summarise(&applications);
+    let mut summary = summarise(&applications);
+    summary.unlisted_services = options.unlisted.len();
     Assessment {
         catalog: CatalogRef {
             id: catalog.id().to_string(),
@@ -530,6 +564,7 @@ pub fn assess(
         expiring_within_days: options.expiring_within_days,
         observed_since: options.observed_since,
         applications,
+        unlisted_services: options.unlisted.clone(),
         summary,
     }
 }
@@ -555,6 +590,7 @@ fn summarise(applications: &[ApplicationAssessment]) -> Summary {
         not_applicable: 0,
         contradicted: 0,
         inherited: applications.iter().map(|a| a.inherited.len()).sum(),
+        unlisted_services: 0,
     };
     let mut covered = 0;
     for d in applications.iter().flat_map(|a| &a.duties) {
@@ -602,13 +638,15 @@ pub fn assess_application(
         .iter()
         .flat_map(|d| d.contradictions.iter().cloned())
         .collect();
-    // Traffic of an unsanctioned application is a contradiction even where the catalog maps
-    // the observation to no duty of the application.
-    if app.status == AppStatus::Unsanctioned {
-        contradictions.extend(
-            traffic_of(app, options)
-                .map(|t| contradiction(ContradictionKind::UnsanctionedTraffic, t)),
-        );
+    // Unsanctioned traffic and gateway bypasses are contradictions of the application even
+    // where the catalog maps the observation to none of its duties.
+    for t in traffic_of(app, options) {
+        if app.status == AppStatus::Unsanctioned {
+            contradictions.push(contradiction(ContradictionKind::UnsanctionedTraffic, t));
+        }
+        if app.through_gateway && t.kind == ObservationKind::Discovery {
+            contradictions.push(contradiction(ContradictionKind::GatewayBypass, t));
+        }
     }
     contradictions.sort_by(|a, b| (a.kind, &a.source).cmp(&(b.kind, &b.source)));
     contradictions.dedup();
@@ -890,6 +928,9 @@ fn contradictions_for(
         }
         if control.is_some_and(|c| c.status == ControlStatus::NotApplicable) && maps_here {
             out.push(contradiction(ContradictionKind::NotApplicableObserved, t));
+        }
+        if app.through_gateway && t.kind == ObservationKind::Discovery && maps_here {
+            out.push(contradiction(ContradictionKind::GatewayBypass, t));
         }
     }
     if control.is_some_and(|c| c.status == ControlStatus::NotApplicable) {

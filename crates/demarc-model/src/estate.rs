@@ -119,6 +119,10 @@ pub struct Application {
     /// and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<RiskAcceptance>,
+    /// The application's model traffic goes through the demarc gateway: discovery seeing its
+    /// users reach the provider's endpoints directly is a bypass (`contradicted`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub through_gateway: bool,
     /// Areas for which what demarc observes (gateway enforcement, discovery) is accepted as
     /// evidence on its own, without a reviewed piece of evidence. Elsewhere observation is
     /// listed beside reviewed evidence and never replaces it.

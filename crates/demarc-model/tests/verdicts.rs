@@ -434,3 +434,48 @@ fn an_empty_estate_is_not_fully_covered() {
     let json = serde_json::to_value(&r).unwrap();
     assert!(json["summary"]["coverage"]["percent"].is_null());
 }
+
+#[test]
+fn discovery_shows_bypasses_and_services_no_application_covers() {
+    let text = ESTATE.replace(
+        "    duties: {areas: {prompt-filtering: sec}}",
+        "    duties: {areas: {prompt-filtering: sec}}\n    through_gateway: true",
+    );
+    let (catalog, estate) = load(&text);
+    let mut o = options();
+    let mut seen = traffic("assistant", ObservationKind::Discovery);
+    seen.source = "discovery run 3 (proxy.log)".into();
+    seen.detail = Some("hosts nordlicht.openai.azure.com".into());
+    o.traffic.push(seen);
+    o.unlisted.push(demarc_model::assess::UnlistedService {
+        service: "otter".into(),
+        name: "Otter.ai".into(),
+        requests: 40,
+        identities: 3,
+        first_seen: day("2026-11-20"),
+        last_seen: day("2026-12-01"),
+        source: "discovery run 3 (proxy.log)".into(),
+        detail: None,
+    });
+    let r = assess(&estate, &catalog, &o);
+    let governance = duty(&r, "assistant", "usage-governance");
+    assert_eq!(
+        governance.contradictions[0].kind,
+        ContradictionKind::GatewayBypass
+    );
+    assert!(
+        governance.contradictions[0]
+            .detail
+            .contains("seen in network logs")
+    );
+    assert_eq!(r.summary.unlisted_services, 1);
+    assert_eq!(r.unlisted_services[0].service, "otter");
+    // Without `through_gateway`, seeing the sanctioned application in logs is no contradiction.
+    let (catalog, estate) = load(ESTATE);
+    let r = assess(&estate, &catalog, &o);
+    assert!(
+        duty(&r, "assistant", "usage-governance")
+            .contradictions
+            .is_empty()
+    );
+}

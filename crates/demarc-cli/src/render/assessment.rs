@@ -5,7 +5,7 @@
 
 use demarc_model::assess::{
     AcceptedRisk, ApplicationAssessment, Assessment, Contradiction, DeclaredEvidence,
-    DutyAssessment, EvidenceStatus, ObservedItem, Summary,
+    DutyAssessment, EvidenceStatus, ObservedItem, Summary, UnlistedService,
 };
 
 use super::table::{Cell, Style, Table};
@@ -169,7 +169,7 @@ pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "{} ({statuses}), {}, {} covered ({}), {} not covered: {} evidence missing, {} expired, {} mismatched, {} contradicted, {} unowned, {} risk accepted; {} expiring within {} days, {} not applicable, {} inherited from providers",
+        "{} ({statuses}), {}, {} covered ({}), {} not covered: {} evidence missing, {} expired, {} mismatched, {} contradicted, {} unowned, {} risk accepted; {} expiring within {} days, {} not applicable, {} inherited from providers; {} in use that no application covers",
         count(s.applications, "application"),
         count(s.duties, "customer duty"),
         s.coverage.covered,
@@ -185,7 +185,26 @@ pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
         expiring_within_days,
         s.not_applicable,
         count(s.inherited, "area"),
+        count(s.unlisted_services, "unlisted GenAI service"),
     )
+}
+
+/// One line for a GenAI service seen in use that no application covers.
+pub fn unlisted_line(u: &UnlistedService) -> String {
+    let mut s = format!(
+        "unlisted-service {} ({}): {} by {} between {} and {} [{}]",
+        u.service,
+        u.name,
+        count(u.requests as usize, "request"),
+        count(u.identities as usize, "identity"),
+        u.first_seen,
+        u.last_seen,
+        u.source
+    );
+    if let Some(d) = &u.detail {
+        s.push_str(&format!(" ({d})"));
+    }
+    s
 }
 
 fn evidence_style(e: EvidenceStatus) -> Style {
@@ -260,6 +279,12 @@ pub fn table(report: &Assessment, color: bool) -> String {
             out.push_str(&format!("  inherited from providers: {line}\n"));
         }
     }
+    if !report.unlisted_services.is_empty() {
+        out.push_str("\nGenAI services in use that no application covers (usage governance):\n");
+        for u in &report.unlisted_services {
+            out.push_str(&format!("  - {}\n", unlisted_line(u)));
+        }
+    }
     out.push_str(&format!(
         "\nsummary: {}\n",
         summary_sentence(&report.summary, report.expiring_within_days)
@@ -332,11 +357,18 @@ pub fn markdown(report: &Assessment) -> String {
             out.push_str(&format!("\nInherited from providers: {line}.\n"));
         }
     }
+    if !report.unlisted_services.is_empty() {
+        out.push_str("\n## GenAI services in use that no application covers\n\n");
+        for u in &report.unlisted_services {
+            out.push_str(&format!("- {}\n", unlisted_line(u)));
+        }
+    }
     out
 }
 
-/// One row per duty, then one per inherited area (`row` = `duty` or `inherited`). Lists
-/// inside a field are separated by ` | `.
+/// One row per duty, then one per inherited area (`row` = `duty` or `inherited`), then one
+/// per unlisted GenAI service (`row` = `unlisted-service`, the service id in `application`).
+/// Lists inside a field are separated by ` | `.
 pub fn csv(report: &Assessment) -> String {
     let mut out = csv_record(
         &[
@@ -404,6 +436,14 @@ pub fn csv(report: &Assessment) -> String {
             row[19] = "inherited".into();
             out.push_str(&csv_record(&row));
         }
+    }
+    for u in &report.unlisted_services {
+        let mut row = vec![String::new(); 20];
+        row[0] = u.service.clone();
+        row[10] = "unlisted-service".into();
+        row[16] = unlisted_line(u);
+        row[19] = "unlisted-service".into();
+        out.push_str(&csv_record(&row));
     }
     out
 }

@@ -327,9 +327,26 @@ pub fn assessment_page(report: &Assessment, catalog: &CheckedCatalog) -> String 
     body.push_str(&kpi(s.risk_accepted.to_string(), "risk accepted"));
     body.push_str(&kpi(s.not_applicable.to_string(), "not applicable"));
     body.push_str(&kpi(s.inherited.to_string(), "areas inherited"));
+    body.push_str(&kpi(
+        s.unlisted_services.to_string(),
+        "unlisted GenAI services",
+    ));
     body.push_str("</div>");
     body.push_str("<h2>Responsibility matrix</h2>");
     body.push_str(&matrix_section(catalog));
+    if !report.unlisted_services.is_empty() {
+        body.push_str(
+            "<h2>GenAI services in use that no application covers</h2><div class=\"contra\"><ul>",
+        );
+        for u in &report.unlisted_services {
+            let _ = write!(
+                body,
+                "<li>{}</li>",
+                escape(&super::assessment::unlisted_line(u))
+            );
+        }
+        body.push_str("</ul></div>");
+    }
     body.push_str("<h2>Applications</h2><div class=\"cards\">");
     for app in &report.applications {
         body.push_str(&app_card(app));
