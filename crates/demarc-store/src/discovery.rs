@@ -24,6 +24,57 @@ pub struct DiscoveryFinding {
     pub last_seen: OffsetDateTime,
 }
 
+/// What the estate said of a finding when it was recorded, and what the log said of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FindingClass {
+    /// Estate applications whose endpoints cover the finding (empty: no application does).
+    pub applications: Vec<String>,
+    /// `sanctioned`, `tolerated`, `discovered`, `unsanctioned`, `shadow` or `other-tenant`.
+    pub status: String,
+    /// The tenant host (an Azure resource, a Bedrock region) for a multi-tenant service.
+    pub tenant: Option<String>,
+    /// `user`, `ip` or `device`.
+    pub user_kind: String,
+    /// Host roles seen: `api ui`.
+    pub host_kinds: String,
+    /// Requests the proxy log says it blocked, and said it allowed.
+    pub blocked: i64,
+    pub allowed: i64,
+}
+
+/// A finding with its classification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClassifiedFinding {
+    #[serde(flatten)]
+    pub finding: DiscoveryFinding,
+    #[serde(flatten)]
+    pub class: FindingClass,
+}
+
+/// What recorded discovery runs saw of one application (or of no application: an unlisted
+/// service) in a time window, per run, service, tenant and status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DiscoveryTraffic {
+    pub run: RunId,
+    /// The run's source (the log files).
+    pub source: String,
+    /// The estate application the traffic was classified to; `None` for a service that no
+    /// application covered when the run was recorded.
+    pub application: Option<String>,
+    pub service: String,
+    pub tenant: Option<String>,
+    pub status: String,
+    pub requests: i64,
+    pub blocked: i64,
+    pub allowed: i64,
+    /// Distinct identities (users, addresses, devices) with findings.
+    pub users: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
 /// A stored discovery run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DiscoveryRun {
@@ -43,6 +94,24 @@ impl Store {
         at: OffsetDateTime,
         findings: &[DiscoveryFinding],
     ) -> Result<RunId> {
+        let classified: Vec<ClassifiedFinding> = findings
+            .iter()
+            .map(|f| ClassifiedFinding {
+                finding: f.clone(),
+                class: FindingClass::default(),
+            })
+            .collect();
+        self.record_discovery_classified(source, at, &classified)
+            .await
+    }
+
+    /// Records a discovery run whose findings carry what the estate said of them.
+    pub async fn record_discovery_classified(
+        &self,
+        source: &str,
+        at: OffsetDateTime,
+        findings: &[ClassifiedFinding],
+    ) -> Result<RunId> {
         check_text("discovery source", source, 4096)?;
         if findings.len() > MAX_FINDINGS {
             return Err(StoreError::invalid(
@@ -50,10 +119,29 @@ impl Store {
                 format!("{} findings, the limit is {MAX_FINDINGS}", findings.len()),
             ));
         }
-        for f in findings {
+        for c in findings {
+            let f = &c.finding;
             check_text("finding service", &f.service, MAX_FIELD)?;
             check_text("finding user", &f.user, MAX_FIELD)?;
-            if f.requests < 0 || f.bytes_sent < 0 || f.bytes_received < 0 {
+            check_text(
+                "finding applications",
+                &c.class.applications.join(" "),
+                4096,
+            )?;
+            check_text("finding status", &c.class.status, 64)?;
+            check_text(
+                "finding tenant",
+                c.class.tenant.as_deref().unwrap_or(""),
+                MAX_FIELD,
+            )?;
+            check_text("finding user kind", &c.class.user_kind, 64)?;
+            check_text("finding host kinds", &c.class.host_kinds, 256)?;
+            if f.requests < 0
+                || f.bytes_sent < 0
+                || f.bytes_received < 0
+                || c.class.blocked < 0
+                || c.class.allowed < 0
+            {
                 return Err(StoreError::invalid(
                     "finding counters",
                     "requests and bytes must not be negative",
@@ -72,9 +160,12 @@ impl Store {
             for chunk in findings.chunks(ROWS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO discovery_findings (run_id, service, user_name, requests, bytes_sent,
-                     bytes_received, first_seen_ms, last_seen_ms) ",
+                     bytes_received, first_seen_ms, last_seen_ms, applications, status, tenant,
+                     user_kind, host_kinds, blocked, allowed) ",
                 );
-                insert.push_values(chunk, |mut row, f| {
+                insert.push_values(chunk, |mut row, c| {
+                    let f = &c.finding;
+                    let k = &c.class;
                     row.push_bind(run)
                         .push_bind(&f.service)
                         .push_bind(&f.user)
@@ -82,7 +173,14 @@ impl Store {
                         .push_bind(f.bytes_sent)
                         .push_bind(f.bytes_received)
                         .push_bind(to_ms(f.first_seen))
-                        .push_bind(to_ms(f.last_seen));
+                        .push_bind(to_ms(f.last_seen))
+                        .push_bind(k.applications.join(" "))
+                        .push_bind(&k.status)
+                        .push_bind(&k.tenant)
+                        .push_bind(&k.user_kind)
+                        .push_bind(&k.host_kinds)
+                        .push_bind(k.blocked)
+                        .push_bind(k.allowed);
                 });
                 insert.build().execute(&mut *tx).await?;
             }
@@ -142,6 +240,145 @@ impl Store {
             .collect())
     }
 
+    /// The findings of one run with their classification, by service, tenant then user.
+    pub async fn discovery_findings_classified(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<ClassifiedFinding>> {
+        type Row = (
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT service, user_name, requests, bytes_sent, bytes_received, first_seen_ms,
+                 last_seen_ms, applications, status, tenant, user_kind, host_kinds, blocked, allowed
+                 FROM discovery_findings WHERE run_id = $1 ORDER BY service, tenant, user_name",
+            )
+            .bind(run)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| ClassifiedFinding {
+                finding: DiscoveryFinding {
+                    service: r.0,
+                    user: r.1,
+                    requests: r.2,
+                    bytes_sent: r.3,
+                    bytes_received: r.4,
+                    first_seen: from_ms(r.5),
+                    last_seen: from_ms(r.6),
+                },
+                class: FindingClass {
+                    applications: split_ids(r.7.as_deref()),
+                    status: r.8.unwrap_or_default(),
+                    tenant: r.9.filter(|t| !t.is_empty()),
+                    user_kind: r.10.unwrap_or_default(),
+                    host_kinds: r.11.unwrap_or_default(),
+                    blocked: r.12,
+                    allowed: r.13,
+                },
+            })
+            .collect())
+    }
+
+    /// What recorded discovery runs saw between `since` and `until` (findings whose first and
+    /// last sighting overlap the window), per run, application, service, tenant and status.
+    /// A finding covered by several applications is listed under each; one covered by none
+    /// has `application: None` (an unlisted service). Runs recorded before schema 4 have no
+    /// classification (status empty) and are left out.
+    pub async fn discovery_traffic(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<DiscoveryTraffic>> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.id, r.source, f.applications, f.service, f.tenant, f.status,
+                    CAST(SUM(f.requests) AS BIGINT), CAST(SUM(f.blocked) AS BIGINT),
+                    CAST(SUM(f.allowed) AS BIGINT), COUNT(*), MIN(f.first_seen_ms),
+                    MAX(f.last_seen_ms)
+                 FROM discovery_findings f JOIN discovery_runs r ON r.id = f.run_id
+                 WHERE f.last_seen_ms >= $1 AND f.first_seen_ms <= $2
+                   AND f.status IS NOT NULL AND f.status <> ''
+                 GROUP BY r.id, r.source, f.applications, f.service, f.tenant, f.status
+                 ORDER BY r.id, f.service, f.tenant, f.status",
+            )
+            .bind(to_ms(since))
+            .bind(to_ms(until))
+            .fetch_all(pool)
+            .await?
+        });
+        let mut out = Vec::new();
+        for (
+            run,
+            source,
+            apps,
+            service,
+            tenant,
+            status,
+            requests,
+            blocked,
+            allowed,
+            users,
+            first,
+            last,
+        ) in rows
+        {
+            let apps = split_ids(apps.as_deref());
+            let targets: Vec<Option<String>> = if apps.is_empty() {
+                vec![None]
+            } else {
+                apps.into_iter().map(Some).collect()
+            };
+            for application in targets {
+                out.push(DiscoveryTraffic {
+                    run,
+                    source: source.clone(),
+                    application,
+                    service: service.clone(),
+                    tenant: tenant.clone().filter(|t| !t.is_empty()),
+                    status: status.clone(),
+                    requests,
+                    blocked,
+                    allowed,
+                    users,
+                    first_seen: from_ms(first),
+                    last_seen: from_ms(last),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes findings last seen before `before`; returns how many.
     pub async fn prune_discovery_findings(&self, before: OffsetDateTime) -> Result<u64> {
         let removed = dispatch!(self, |pool| {
@@ -153,4 +390,11 @@ impl Store {
         });
         Ok(removed)
     }
+}
+
+fn split_ids(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }

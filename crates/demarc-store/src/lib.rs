@@ -40,7 +40,9 @@ use time::OffsetDateTime;
 
 pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
-pub use discovery::{DiscoveryFinding, DiscoveryRun};
+pub use discovery::{
+    ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass,
+};
 pub use error::{Result, StoreError};
 pub use evidence::{Evidence, EvidenceDay};
 pub use keys::{ApiKey, NewApiKey};

@@ -2,7 +2,7 @@
 //! released; a change is a new version appended to both lists.
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Statements of each version for SQLite, oldest first (index 0 is version 1).
 /// (Public for the migration tests, which build a store of an older version.)
@@ -157,6 +157,19 @@ pub const SQLITE: &[&[&str]] = &[
         "ALTER TABLE assessment_runs ADD COLUMN assessed_on TEXT",
         "ALTER TABLE duty_results ADD COLUMN component TEXT",
     ],
+    // Version 4: a discovery finding keeps what the estate said of it (the applications that
+    // cover it, its status), the tenant host, the kind of identity, the host roles seen and
+    // the proxy's verdicts, so that `assess` can read contradictions and unlisted services.
+    &[
+        "ALTER TABLE discovery_findings ADD COLUMN applications TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN status TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN tenant TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN user_kind TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN host_kinds TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE discovery_findings ADD COLUMN allowed INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX discovery_findings_first_seen ON discovery_findings (first_seen_ms)",
+    ],
 ];
 
 /// Statements of each version for PostgreSQL, oldest first.
@@ -310,6 +323,19 @@ pub const POSTGRES: &[&[&str]] = &[
     &[
         "ALTER TABLE assessment_runs ADD COLUMN assessed_on TEXT",
         "ALTER TABLE duty_results ADD COLUMN component TEXT",
+    ],
+    // Version 4: a discovery finding keeps what the estate said of it (the applications that
+    // cover it, its status), the tenant host, the kind of identity, the host roles seen and
+    // the proxy's verdicts, so that `assess` can read contradictions and unlisted services.
+    &[
+        "ALTER TABLE discovery_findings ADD COLUMN applications TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN status TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN tenant TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN user_kind TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN host_kinds TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN blocked BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE discovery_findings ADD COLUMN allowed BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX discovery_findings_first_seen ON discovery_findings (first_seen_ms)",
     ],
 ];
 
