@@ -61,10 +61,10 @@ applications:
   - {id: paced-default, upstreams: [paced]}
   - {id: paced-off, upstreams: [paced], policy: 'off'}
 YAML
-KEY_DEFAULT="$("$BIN" keys create bench-default --db "$DB" 2>/dev/null)"
-KEY_OFF="$("$BIN" keys create bench-off --db "$DB" 2>/dev/null)"
-KEY_PACED_DEFAULT="$("$BIN" keys create paced-default --db "$DB" 2>/dev/null)"
-KEY_PACED_OFF="$("$BIN" keys create paced-off --db "$DB" 2>/dev/null)"
+KEY_DEFAULT="$("$BIN" keys create bench-default --config "$WORK/gateway.yaml" --db "$DB" 2>/dev/null)"
+KEY_OFF="$("$BIN" keys create bench-off --config "$WORK/gateway.yaml" --db "$DB" 2>/dev/null)"
+KEY_PACED_DEFAULT="$("$BIN" keys create paced-default --config "$WORK/gateway.yaml" --db "$DB" 2>/dev/null)"
+KEY_PACED_OFF="$("$BIN" keys create paced-off --config "$WORK/gateway.yaml" --db "$DB" 2>/dev/null)"
 "$BIN" gateway --config "$WORK/gateway.yaml" 2>"$WORK/gateway.log" &
 GW_PID=$!
 PIDS+=($GW_PID)

@@ -27,7 +27,8 @@ one() {
   local gw_port; gw_port="$(port)"
   printf 'listen: 127.0.0.1:%s\ndb: sqlite://%s/b.db\nupstreams:\n  - {id: fake, base_url: %s}\napplications:\n  - {id: bench, upstreams: [fake]}\n' \
     "$gw_port" "$w" "$up" > "$w/gw.yaml"
-  key="$("$bin" keys create bench --db "sqlite://$w/b.db" 2>/dev/null)"
+  # Builds before `keys create --config` take the application alone.
+  key="$("$bin" keys create bench --config "$w/gw.yaml" --db "sqlite://$w/b.db" 2>/dev/null || "$bin" keys create bench --db "sqlite://$w/b.db" 2>/dev/null)"
   "$bin" gateway --config "$w/gw.yaml" 2>"$w/gw.log" &
   gp=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gw_port/readyz" >/dev/null && break; sleep 0.1; done

@@ -62,8 +62,9 @@ enum Action {
         batches: u32,
         #[arg(long)]
         size: usize,
-        /// Write gateway-shaped events for this many applications (`app-0` ...), so that
-        /// they count as gateway traffic (benchmarks).
+        /// Write gateway-shaped events for this many applications (`app-00000` ...), as
+        /// `bench/gen-estate.py` names them, so that they count as gateway traffic; and the
+        /// gateway's observations of each under the seed catalog's areas (benchmarks).
         #[arg(long, default_value_t = 0)]
         applications: usize,
         /// Spread the events' times over this many days back from now.
@@ -189,7 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                             NewAuditEvent {
                                 at: now - Duration::milliseconds(back),
                                 payload: format!(
-                                    r#"{{"request_id":"req_{n:x}","application":"app-{}","endpoint":"chat_completions","model":"gpt-4o","stream":false,"status":{status},"error":{error},"latency_ms":12.5,"attempts":1,"prompt_tokens":120,"completion_tokens":80}}"#,
+                                    r#"{{"request_id":"req_{n:x}","application":"app-{:05}","endpoint":"chat_completions","model":"gpt-4o","stream":false,"status":{status},"error":{error},"latency_ms":12.5,"attempts":1,"prompt_tokens":120,"completion_tokens":80}}"#,
                                     n as usize % applications
                                 ),
                             }
@@ -199,6 +200,29 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
                     writeln!(out, "{}", receipt.last_seq)
                         .and_then(|()| out.flush())
                         .context("cannot write to stdout")?;
+                }
+                if applications > 0 {
+                    let catalog =
+                        super::common::load_catalog(demarc_model::catalog::DEFAULT_CATALOG)?;
+                    let mut rows = Vec::new();
+                    for app in 0..applications {
+                        for kind in demarc_model::ObservationKind::ALL {
+                            for area in catalog.areas_observed_by(kind) {
+                                rows.push(demarc_store::Evidence {
+                                    application: format!("app-{app:05}"),
+                                    area: area.id.clone(),
+                                    kind: kind.as_str().into(),
+                                    source: chain.clone(),
+                                    observed_at: now,
+                                    summary: format!("{kind} observed (benchmark)"),
+                                    expires_at: Some(now + Duration::days(45)),
+                                });
+                            }
+                        }
+                    }
+                    for chunk in rows.chunks(10_000) {
+                        store.put_evidence_batch(chunk).await?;
+                    }
                 }
                 store.close().await;
                 Ok(crate::Outcome::Success)
