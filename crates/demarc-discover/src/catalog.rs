@@ -192,7 +192,10 @@ impl Pattern {
             Some(t) if t.left.is_empty() => {
                 format!("example-tenant{}.{}", t.label_suffix, self.domain)
             }
-            Some(t) => format!("{}.example-tenant{}.{}", t.left, t.label_suffix, self.domain),
+            Some(t) => format!(
+                "{}.example-tenant{}.{}",
+                t.left, t.label_suffix, self.domain
+            ),
         }
     }
 
@@ -767,12 +770,23 @@ mod tests {
             Some(0)
         );
         assert_eq!(bedrock.match_span("s3.us-east-1.amazonaws.com"), None);
-        assert_eq!(bedrock.match_span("xbedrock-runtime.us-east-1.amazonaws.com"), None);
+        assert_eq!(
+            bedrock.match_span("xbedrock-runtime.us-east-1.amazonaws.com"),
+            None
+        );
         let vertex = Pattern::parse("*-aiplatform.googleapis.com").unwrap();
-        assert_eq!(vertex.match_span("europe-west2-aiplatform.googleapis.com"), Some(0));
+        assert_eq!(
+            vertex.match_span("europe-west2-aiplatform.googleapis.com"),
+            Some(0)
+        );
         assert_eq!(vertex.match_span("-aiplatform.googleapis.com"), None);
         assert_eq!(vertex.match_span("aiplatform.googleapis.com"), None);
-        for bad in ["*.*.example.com", "a*.example.com", "*.com", "*_x.example.com"] {
+        for bad in [
+            "*.*.example.com",
+            "a*.example.com",
+            "*.com",
+            "*_x.example.com",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -827,7 +827,9 @@ impl<'a> JsonFormat<'a> for Zscaler<'a> {
             id_kind,
             sent: e.requestsize.0,
             received: e.responsesize.0,
-            action: e.action.map_or(Action::Unknown, |a| action_of(a.as_bytes())),
+            action: e
+                .action
+                .map_or(Action::Unknown, |a| action_of(a.as_bytes())),
             dns: false,
         }
     }
@@ -905,7 +907,11 @@ fn parse_delimited<'a>(
         user: Cow::Borrowed(if unset(user) { b"" } else { user }),
         id_kind,
         sent: optional_number(columns.sent.is_some(), get(columns.sent)?, "sent")?,
-        received: optional_number(columns.received.is_some(), get(columns.received)?, "received")?,
+        received: optional_number(
+            columns.received.is_some(),
+            get(columns.received)?,
+            "received",
+        )?,
         action: action_of(get(columns.action)?),
         dns: false,
     }))
@@ -1083,12 +1089,18 @@ mod tests {
             (&*r.host, &*r.user, r.received),
             (&b"api.openai.com:443"[..], &b"alice"[..], Some(1190))
         );
-        assert_eq!((r.sent, r.action, r.id_kind), (None, Action::Allowed, IdKind::User));
+        assert_eq!(
+            (r.sent, r.action, r.id_kind),
+            (None, Action::Allowed, IdKind::User)
+        );
         let r = rec(
             &Parser::Squid,
             "1286536309.450    466 192.168.0.224 TCP_DENIED/403 0 CONNECT claude.ai:443 - HIER_NONE/- -",
         );
-        assert_eq!((r.action, r.id_kind, &*r.user), (Action::Blocked, IdKind::Ip, &b"192.168.0.224"[..]));
+        assert_eq!(
+            (r.action, r.id_kind, &*r.user),
+            (Action::Blocked, IdKind::Ip, &b"192.168.0.224"[..])
+        );
         let r = rec(
             &Parser::Squid,
             "1286536308.779 180 192.168.0.224 TCP_MISS/200 411 GET http://www.google.com/x?y - DIRECT/209.85.229.147 text/html",
@@ -1167,7 +1179,9 @@ mod tests {
         elf.extend(std::iter::repeat_n(0u8, 100));
         assert!(looks_binary(&elf));
         assert_eq!(detect(&elf), None);
-        assert!(!looks_binary(b"1700000000.1 1 10.0.0.1 TCP_MISS/200 1 GET http://a.b/ - -\n"));
+        assert!(!looks_binary(
+            b"1700000000.1 1 10.0.0.1 TCP_MISS/200 1 GET http://a.b/ - -\n"
+        ));
     }
 
     #[test]

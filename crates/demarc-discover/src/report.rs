@@ -189,6 +189,13 @@ pub struct UserReport {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub large_uploads: u64,
+    /// Requests the proxy log says it blocked, and allowed.
+    pub blocked: u64,
+    pub allowed: u64,
+    #[serde(skip)]
+    pub first_us: Option<i64>,
+    #[serde(skip)]
+    pub last_us: Option<i64>,
 }
 
 /// Identities that used a service, by kind.
@@ -233,6 +240,9 @@ pub struct ServiceReport {
     pub untimed: u64,
     /// DNS lookups not counted: the same client asked for the same name within the window.
     pub dns_repeats: u64,
+    /// Every identity with a ui/api/auth hit, by requests (what `--record` stores).
+    #[serde(skip)]
+    pub all_users: Vec<UserReport>,
 }
 
 /// A service seen only on its cdn, telemetry, widget or sdk hosts: not counted as use.
@@ -322,6 +332,10 @@ fn user_report(key: &[u8], u: &UserUsage) -> UserReport {
         first_seen: u.first.map(format_rfc3339),
         last_seen: u.last.map(format_rfc3339),
         large_uploads: u.large_uploads,
+        blocked: u.blocked,
+        allowed: u.allowed,
+        first_us: u.first,
+        last_us: u.last,
     }
 }
 
@@ -347,7 +361,10 @@ impl Group {
 }
 
 /// Re-key users by the address mapping: a mapped address becomes its user.
-fn map_identities(users: &FxHashMap<Box<[u8]>, UserUsage>, options: &ReportOptions) -> FxHashMap<Box<[u8]>, UserUsage> {
+fn map_identities(
+    users: &FxHashMap<Box<[u8]>, UserUsage>,
+    options: &ReportOptions,
+) -> FxHashMap<Box<[u8]>, UserUsage> {
     let mut out: FxHashMap<Box<[u8]>, UserUsage> = FxHashMap::default();
     for (key, u) in users {
         let (kind, name) = split_user_key(key);
@@ -550,7 +567,12 @@ impl Report {
             );
         }
         body.push_str("</div>\n");
-        if let Some(new) = self.summary.new_since_last_run.as_ref().filter(|n| !n.is_empty()) {
+        if let Some(new) = self
+            .summary
+            .new_since_last_run
+            .as_ref()
+            .filter(|n| !n.is_empty())
+        {
             let _ = writeln!(
                 body,
                 "<p class=\"meta\">New since the last run: {}</p>",
@@ -582,7 +604,10 @@ impl Report {
                 apps = if s.estate_applications.is_empty() {
                     String::new()
                 } else {
-                    format!(" &middot; estate: {}", html(&s.estate_applications.join(", ")))
+                    format!(
+                        " &middot; estate: {}",
+                        html(&s.estate_applications.join(", "))
+                    )
                 },
             );
             let who = identities_text(&s.identities);
@@ -721,7 +746,11 @@ fn proxy_text(blocked: u64, allowed: u64) -> String {
 
 /// The host roles as text: `api, ui`.
 pub fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `4.0 KiB`, `812 B`; `unknown` when the log has no such field.
@@ -761,7 +790,11 @@ fn groups(
 ) -> Vec<Group> {
     let (service_status, service_apps) = covering_service(catalog, index, apps);
     let mut out: Vec<Group> = Vec::new();
-    let mut put = |status: Status, apps: Vec<String>, part: &ServiceUsage, tenant: Option<&str>, own_row: bool| {
+    let mut put = |status: Status,
+                   apps: Vec<String>,
+                   part: &ServiceUsage,
+                   tenant: Option<&str>,
+                   own_row: bool| {
         let found = if own_row {
             None
         } else {
@@ -783,7 +816,13 @@ fn groups(
         }
     };
     if usage.tenants.is_empty() {
-        put(service_status.unwrap_or(Status::Shadow), service_apps, usage, None, false);
+        put(
+            service_status.unwrap_or(Status::Shadow),
+            service_apps,
+            usage,
+            None,
+            false,
+        );
         return out;
     }
     let named = has_named_tenant(catalog, index, apps);
@@ -828,7 +867,12 @@ fn groups(
     out
 }
 
-fn service_report(catalog: &Catalog, index: usize, group: Group, options: &ReportOptions) -> ServiceReport {
+fn service_report(
+    catalog: &Catalog,
+    index: usize,
+    group: Group,
+    options: &ReportOptions,
+) -> ServiceReport {
     let users_map = map_identities(&group.usage.users, options);
     let mut identities = Identities::default();
     let mut users: Vec<(&[u8], &UserUsage)> = Vec::new();
@@ -847,6 +891,7 @@ fn service_report(catalog: &Catalog, index: usize, group: Group, options: &Repor
         users.push((k.as_ref(), u));
     }
     users.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
+    let all_users: Vec<UserReport> = users.iter().map(|(k, u)| user_report(k, u)).collect();
     users.truncate(TOP_USERS);
     let service = &catalog.services()[index];
     let t = &group.usage.total;
@@ -881,6 +926,7 @@ fn service_report(catalog: &Catalog, index: usize, group: Group, options: &Repor
         allowed: t.allowed,
         untimed: t.untimed,
         dns_repeats: group.usage.dns_repeats,
+        all_users,
     }
 }
 

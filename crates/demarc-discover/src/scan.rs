@@ -597,9 +597,17 @@ impl Reader {
                             break;
                         }
                         None => {
-                            let end = memchr::memchr(b'\n', sample).unwrap_or(sample.len()).min(120);
+                            let end = memchr::memchr(b'\n', sample)
+                                .unwrap_or(sample.len())
+                                .min(120);
                             let first = String::from_utf8_lossy(&sample[..end]);
-                            fail(format!("log format not recognised from line 1 (`{}`); name it with `--log-format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)", first.trim_end()), errors);
+                            fail(
+                                format!(
+                                    "log format not recognised from line 1 (`{}`); name it with `--log-format` (zeek, zeek-json, squid, route53, cloudflare, zscaler, csv, tsv, jsonl)",
+                                    first.trim_end()
+                                ),
+                                errors,
+                            );
                             self.discard(buf);
                             break;
                         }

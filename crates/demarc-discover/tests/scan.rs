@@ -376,7 +376,11 @@ fn dns_lookups_are_deduplicated_per_client_and_name() {
         ));
     }
     let input = write(dir.path(), "r53.log", log.as_bytes());
-    let claude = catalog.services().iter().position(|s| s.id == "claude").unwrap();
+    let claude = catalog
+        .services()
+        .iter()
+        .position(|s| s.id == "claude")
+        .unwrap();
     let run = |dns_window| {
         scan(
             std::slice::from_ref(&input),

@@ -1,12 +1,17 @@
 //! `demarc discover LOG...`: which GenAI services people use, from proxy, DNS and gateway
 //! logs; who uses them, how much data went out, and whether the estate allows them.
+//! `demarc discover runs|show|diff` revisit recorded runs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use demarc_discover::report::{AppStatus, KnownApplication, Report, Status};
+use demarc_discover::report::{
+    AppStatus, KnownApplication, Report, ReportOptions, Status, human_bytes, human_time,
+    identities_text,
+};
 use demarc_discover::{Catalog, FieldMap, Format, Progress, ScanOptions, ScanResult, input, scan};
 
 use super::common;
@@ -33,9 +38,13 @@ pub enum FailOn {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Box<Sub>>,
     /// Log files, globs (`'logs/*.gz'`) or `-` for stdin; gzip and zstd are read as such.
-    #[arg(value_name = "LOG", required = true)]
+    /// (A log file named like a subcommand: write `./runs`.)
+    #[arg(value_name = "LOG")]
     logs: Vec<String>,
     /// Estate file: its applications' endpoints and status classify each service found.
     #[arg(long, value_name = "FILE")]
@@ -51,8 +60,8 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
     log_format: Option<Format>,
     /// Field mapping for csv, tsv and jsonl logs: `host=COL,user=COL,src=COL,time=COL,sent=COL,received=COL,url=COL`.
-    #[arg(long, value_name = "MAPPING", value_parser = FieldMap::parse)]
-    map: Option<FieldMap>,
+    #[arg(long, value_name = "MAPPING", value_parser = parse_map)]
+    map: Option<Box<FieldMap>>,
     /// Exit 1 when a service at this level or worse is in use.
     #[arg(long, value_enum, value_name = "LEVEL")]
     fail_on: Option<FailOn>,
@@ -68,8 +77,64 @@ pub struct Args {
     /// Record the findings (service x user) as a discovery run in the store.
     #[arg(long)]
     record: bool,
+    /// Exit 2 when more than this percentage of a file's lines are malformed (0-100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    max_malformed: f64,
+    /// DNS lookups of one name by one client within this many seconds of the last one counted
+    /// count once (0: count every lookup).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    dns_window: u32,
+    /// CSV of `address,user` (a DHCP or VPN export; a header line is skipped): addresses are
+    /// counted as those users.
+    #[arg(long, value_name = "FILE")]
+    identities: Option<PathBuf>,
+    /// Write estate YAML stubs for the services no application covers (shadow, other-tenant),
+    /// ready to review and paste into the estate's `applications`.
+    #[arg(long, value_name = "FILE")]
+    emit_estate: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
+    /// List recorded discovery runs, newest first.
+    Runs {
+        #[arg(long, value_enum, default_value_t = RunsOutput::Table)]
+        format: RunsOutput,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show one recorded run: its findings by service, tenant and status.
+    Show {
+        /// The run id (see `demarc discover runs`).
+        run: i64,
+        #[arg(long, value_enum, default_value_t = RunsOutput::Table)]
+        format: RunsOutput,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Compare two recorded runs: services and users that are new, gone or grew.
+    Diff {
+        /// The earlier run.
+        a: i64,
+        /// The later run.
+        b: i64,
+        #[arg(long, value_enum, default_value_t = RunsOutput::Table)]
+        format: RunsOutput,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunsOutput {
+    Table,
+    Json,
+}
+
+fn parse_map(text: &str) -> Result<Box<FieldMap>, String> {
+    FieldMap::parse(text).map(Box::new)
 }
 
 fn parse_log_format(name: &str) -> Result<Format, String> {
@@ -83,6 +148,17 @@ fn parse_log_format(name: &str) -> Result<Format, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
+    if let Some(sub) = args.command {
+        return super::discovery_runs::run(*sub);
+    }
+    if args.logs.is_empty() {
+        bail!(
+            "give at least one LOG (a file, a glob or `-` for stdin), or a subcommand: runs, show, diff"
+        );
+    }
+    if !(0.0..=100.0).contains(&args.max_malformed) {
+        bail!("`--max-malformed` is a percentage from 0 to 100");
+    }
     let catalog = load_catalog(&args.catalogs)?;
     let apps = match &args.estate {
         Some(path) => known_applications(path)?,
@@ -96,10 +172,17 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
     let options = ScanOptions {
         threads,
         format: args.log_format,
-        map: args.map.clone(),
+        map: args.map.as_deref().cloned(),
         large_upload: args.large_upload,
         strict: args.strict,
+        dns_window: i64::from(args.dns_window) * 1_000_000,
         ..ScanOptions::default()
+    };
+    let report_options = ReportOptions {
+        ip_users: match &args.identities {
+            Some(path) => load_identities(path)?,
+            None => HashMap::new(),
+        },
     };
     let result = scan_with_progress(&inputs, &catalog, &options);
 
@@ -134,8 +217,12 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
     if result.files.iter().all(|f| f.format.is_none()) {
         bail!("no log could be read; see the warnings above");
     }
+    no_silent_clean(&result, args.max_malformed)?;
 
-    let report = Report::build(&catalog, &result, &apps);
+    let mut report = Report::build_with(&catalog, &result, &apps, &report_options);
+    if args.record || args.store.db.is_some() {
+        report.summary.new_since_last_run = new_since_last_run(&args.store, &report)?;
+    }
     let text = match args.format {
         Output::Json => serde_json::to_string_pretty(&report)? + "\n",
         Output::Csv => report.to_csv(),
@@ -144,18 +231,34 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
     };
     common::emit(None, &text)?;
     eprintln!(
-        "{} in {}, {} malformed; {} in use",
+        "{} in {}, {} malformed{}; {} in use",
         common::count(result.records, "record"),
         common::count(result.files.len(), "file"),
         result.malformed,
-        common::count(report.services.len(), "GenAI service")
+        if result.untimed > 0 {
+            format!(", {} without a readable time (kept)", result.untimed)
+        } else {
+            String::new()
+        },
+        common::count(report.services.len(), "GenAI finding")
     );
 
+    if let Some(path) = &args.emit_estate {
+        let stubs = estate_stubs(&catalog, &report);
+        std::fs::write(path, &stubs.0)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        eprintln!(
+            "wrote {} to `{}`",
+            common::count(stubs.1, "estate stub"),
+            path.display()
+        );
+    }
     if args.record {
-        record(&args, &catalog, &result, &report)?;
+        record(&args, &catalog, &result, &report, &report_options)?;
     }
 
     let threshold = args.fail_on.map(|f| match f {
+        // Another tenant of a sanctioned service is shadow use.
         FailOn::Shadow => Status::Shadow,
         FailOn::Unsanctioned => Status::Unsanctioned,
         FailOn::Discovered => Status::Discovered,
@@ -243,65 +346,85 @@ fn scan_with_progress(
     })
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 fn table(report: &Report) -> String {
     use std::fmt::Write;
     let color = crate::ui::stdout_color();
     let mut out = String::new();
     if report.services.is_empty() {
         out.push_str("no GenAI service found in the logs\n");
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "{:<13} {:<28} {:<18} {:>9} {:>6} {:>10} {:>10} {:>5}  TOP USER",
-        "STATUS", "SERVICE", "CATEGORY", "REQUESTS", "USERS", "SENT", "RECEIVED", "RISK"
-    );
-    for s in &report.services {
-        let status = s.status.as_str();
-        let painted = match (color, s.status) {
-            (true, Status::Shadow | Status::Unsanctioned) => {
-                format!("\x1b[1;31m{status:<13}\x1b[0m")
-            }
-            (true, Status::Discovered | Status::Tolerated) => {
-                format!("\x1b[33m{status:<13}\x1b[0m")
-            }
-            (true, Status::Sanctioned) => format!("\x1b[32m{status:<13}\x1b[0m"),
-            (false, _) => format!("{status:<13}"),
-        };
-        let top = s
-            .top_users
-            .first()
-            .map(|u| format!("{} ({})", u.user, u.requests))
-            .unwrap_or_default();
-        let mut name = s.name.clone();
-        if name.chars().count() > 28 {
-            name = name.chars().take(27).collect::<String>() + "…";
-        }
+    } else {
+        // Summary first: findings by status, high risk, new since the last run.
+        let by: Vec<String> = report
+            .summary
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
         let _ = writeln!(
             out,
-            "{painted} {name:<28} {:<18} {:>9} {:>6} {:>10} {:>10} {:>5}  {top}",
-            s.category,
-            s.requests,
-            s.users,
-            human_bytes(s.bytes_sent),
-            human_bytes(s.bytes_received),
-            s.risk.score
+            "{}: {}; {} high risk",
+            common::count(report.services.len(), "finding"),
+            by.join(", "),
+            report.summary.high_risk
         );
+        if let Some(new) = &report.summary.new_since_last_run {
+            let _ = writeln!(
+                out,
+                "new since the last recorded run: {}",
+                if new.is_empty() {
+                    "none".to_owned()
+                } else {
+                    new.join(", ")
+                }
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:<13} {:<28} {:>9} {:<24} {:>10} {:>10} {:>5}  TOP USER",
+            "STATUS", "SERVICE", "REQUESTS", "WHO", "SENT", "RECEIVED", "RISK"
+        );
+        for s in &report.services {
+            let status = s.status.as_str();
+            let painted = match (color, s.status) {
+                (true, Status::Shadow | Status::OtherTenant | Status::Unsanctioned) => {
+                    format!("\x1b[1;31m{status:<13}\x1b[0m")
+                }
+                (true, Status::Discovered | Status::Tolerated) => {
+                    format!("\x1b[33m{status:<13}\x1b[0m")
+                }
+                (true, Status::Sanctioned) => format!("\x1b[32m{status:<13}\x1b[0m"),
+                (false, _) => format!("{status:<13}"),
+            };
+            let top = s
+                .top_users
+                .first()
+                .map(|u| format!("{} ({})", u.user, u.requests))
+                .unwrap_or_default();
+            let mut name = s.name.clone();
+            if name.chars().count() > 28 {
+                name = name.chars().take(27).collect::<String>() + "…";
+            }
+            let _ = writeln!(
+                out,
+                "{painted} {name:<28} {:>9} {:<24} {:>10} {:>10} {:>5}  {top}",
+                s.requests,
+                identities_text(&s.identities),
+                human_bytes(s.bytes_sent),
+                human_bytes(s.bytes_received),
+                s.risk.score
+            );
+            if !s.tenants.is_empty() {
+                let _ = writeln!(out, "{:13} tenants: {}", "", s.tenants.join(", "));
+            }
+            if s.blocked > 0 {
+                let _ = writeln!(
+                    out,
+                    "{:13} the proxy blocked {} and allowed {}",
+                    "", s.blocked, s.allowed
+                );
+            }
+        }
     }
     if !report.incidental.is_empty() {
         let names: Vec<String> = report
@@ -311,19 +434,262 @@ fn table(report: &Report) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "\nseen only on cdn/telemetry hosts (not counted as use): {}",
+            "\nseen only on cdn/telemetry/widget/sdk hosts (not counted as use): {}",
             names.join(", ")
         );
     }
     out
 }
 
-/// Record every (service, user) pair of the services in use as one discovery run.
+/// A scan that read nothing, or mostly garbage, must not look like a clean result: exit 2
+/// naming the file, its detected format and its first bad line.
+fn no_silent_clean(result: &ScanResult, max_malformed: f64) -> anyhow::Result<()> {
+    let first_bad = |name: &str| {
+        result
+            .malformed_examples
+            .iter()
+            .find(|m| m.file == name)
+            .map(|m| format!("; first bad line {}: {}", m.line, m.reason))
+            .unwrap_or_default()
+    };
+    for f in &result.files {
+        let Some(format) = f.format else { continue };
+        let lines = f.records + f.malformed;
+        if lines > 0 && f.malformed as f64 * 100.0 > max_malformed * lines as f64 {
+            bail!(
+                "`{}` (read as {format}): {} of {} lines are malformed, more than --max-malformed {}%{}",
+                f.name,
+                f.malformed,
+                lines,
+                max_malformed,
+                first_bad(&f.name)
+            );
+        }
+    }
+    if result.records == 0 {
+        let f = result.files.iter().find(|f| f.format.is_some());
+        match f {
+            Some(f) => bail!(
+                "no record could be read: `{}` (read as {}) has {}{}",
+                f.name,
+                f.format.map_or("?", |x| x.name()),
+                common::count(f.lines, "line"),
+                first_bad(&f.name)
+            ),
+            None => bail!("no record could be read; see the warnings above"),
+        }
+    }
+    Ok(())
+}
+
+/// `address,user` lines (a header line and blank lines are skipped).
+fn load_identities(path: &std::path::Path) -> anyhow::Result<HashMap<Vec<u8>, Vec<u8>>> {
+    let bytes = common::read_bounded(path)?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("`{}` is not UTF-8 text", path.display()))?;
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((ip, user)) = line.split_once(',') else {
+            bail!(
+                "`{}` line {}: expected `address,user`, found `{line}`",
+                path.display(),
+                i + 1
+            );
+        };
+        let (ip, user) = (ip.trim().trim_matches('"'), user.trim().trim_matches('"'));
+        if i == 0 && ip.parse::<std::net::IpAddr>().is_err() {
+            continue; // a header
+        }
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            bail!(
+                "`{}` line {}: field `address`: `{ip}` is not an IP address",
+                path.display(),
+                i + 1
+            );
+        }
+        if user.is_empty() {
+            bail!("`{}` line {}: field `user` is empty", path.display(), i + 1);
+        }
+        map.insert(ip.as_bytes().to_vec(), user.as_bytes().to_vec());
+    }
+    Ok(map)
+}
+
+/// Findings not in the newest recorded run; `None` when there is none.
+fn new_since_last_run(store: &StoreArgs, report: &Report) -> anyhow::Result<Option<Vec<String>>> {
+    let previous = super::db::runtime()?.block_on(async {
+        let store = store.open().await?;
+        let runs = store.discovery_runs().await;
+        let out = match runs {
+            Ok(runs) => match runs.first() {
+                Some(r) => Some(store.discovery_findings_classified(r.id).await?),
+                None => None,
+            },
+            Err(e) => return Err(e.into()),
+        };
+        store.close().await;
+        anyhow::Ok(out)
+    })?;
+    Ok(previous.map(|findings| {
+        let seen: std::collections::HashSet<String> = findings
+            .iter()
+            .map(|f| super::discovery_runs::finding_key(&f.finding.service, &f.class))
+            .collect();
+        report
+            .finding_keys()
+            .into_iter()
+            .filter(|k| !seen.contains(k))
+            .collect()
+    }))
+}
+
+/// YAML stubs for findings no application covers, and how many.
+fn estate_stubs(catalog: &Catalog, report: &Report) -> (String, usize) {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# Estate stubs written by `demarc discover --emit-estate` for GenAI services no\n\
+         # application covers. Review each, fill in owner and components, and paste it under\n\
+         # `applications:` in the estate. Risk facts are from demarc's service catalog, with\n\
+         # their sources: check them before relying on them.\n",
+    );
+    let mut n = 0;
+    let mut seen = std::collections::HashSet::new();
+    for s in report
+        .services
+        .iter()
+        .filter(|s| matches!(s.status, Status::Shadow | Status::OtherTenant))
+    {
+        if !seen.insert(s.key()) {
+            continue;
+        }
+        n += 1;
+        let index = catalog.services().iter().position(|c| c.id == s.id);
+        let mut id = s.id.clone();
+        if s.status == Status::OtherTenant {
+            if let Some(t) = s.tenants.first() {
+                let label: String = t
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                id = format!("{id}-{}", label.to_ascii_lowercase());
+            }
+        }
+        let endpoints: Vec<String> = if s.tenants.is_empty() {
+            index
+                .map(|i| {
+                    catalog
+                        .patterns(i)
+                        .iter()
+                        .filter(|(r, p)| r.counts_as_use() && p.tenant.is_none())
+                        .map(|(_, p)| p.domain.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            s.tenants.clone()
+        };
+        let model = match s.service_model {
+            demarc_discover::catalog::ServiceModel::Saas => "saas",
+            demarc_discover::catalog::ServiceModel::Paas => "paas",
+            demarc_discover::catalog::ServiceModel::Iaas => "iaas",
+        };
+        let _ = writeln!(
+            out,
+            "\n  # {} ({}), {} by {}.",
+            s.name,
+            s.vendor,
+            s.status.as_str(),
+            identities_text(&s.identities)
+        );
+        let _ = writeln!(
+            out,
+            "  # Seen: {} requests, {} to {}.",
+            s.requests,
+            human_time(s.first_seen.as_deref()),
+            human_time(s.last_seen.as_deref())
+        );
+        let _ = writeln!(out, "  # Risk score {}/100:", s.risk.score);
+        for p in &s.risk.parts {
+            let _ = writeln!(
+                out,
+                "  #   {} = {} (+{}/{})",
+                p.factor, p.value, p.points, p.max
+            );
+        }
+        if let Some(service) = index.and_then(|i| catalog.service(i)) {
+            let risk = &service.risk;
+            for (name, source) in [
+                (
+                    "trains_on_user_data",
+                    risk.trains_on_user_data
+                        .as_ref()
+                        .map(|f| (&f.source, &f.as_of)),
+                ),
+                (
+                    "retention",
+                    risk.retention.as_ref().map(|f| (&f.source, &f.as_of)),
+                ),
+                ("sso", risk.sso.as_ref().map(|f| (&f.source, &f.as_of))),
+            ] {
+                if let Some((src, as_of)) = source {
+                    let _ = writeln!(out, "  #   {name}: source {src} (as of {as_of})");
+                }
+            }
+        }
+        let _ = writeln!(out, "  - id: {}", yaml_str(&id));
+        let _ = writeln!(out, "    name: {}", yaml_str(&s.name));
+        let _ = writeln!(out, "    owner: TODO-team");
+        let _ = writeln!(
+            out,
+            "    data_classification: internal  # TODO: what data goes there?"
+        );
+        let _ = writeln!(out, "    status: discovered");
+        let _ = writeln!(out, "    endpoints:");
+        for e in &endpoints {
+            let _ = writeln!(out, "      - {}", yaml_str(e));
+        }
+        let _ = writeln!(out, "    components:");
+        let _ = writeln!(out, "      - id: {}", yaml_str(&s.id));
+        let _ = writeln!(
+            out,
+            "        kind: application  # TODO: model, application, agent, ..."
+        );
+        let _ = writeln!(out, "        service_model: {model}");
+        let _ = writeln!(out, "        provider: TODO-provider  # {}", s.vendor);
+    }
+    if n == 0 {
+        out.push_str("\n# No unlisted GenAI service was found.\n");
+    }
+    (out, n)
+}
+
+fn yaml_str(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ' ' | '(' | ')'))
+        && !s.starts_with(' ')
+    {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+/// Record every (finding, identity) pair of the services in use as one discovery run, with
+/// what the estate said of each finding.
 fn record(
     args: &Args,
-    catalog: &Catalog,
+    _catalog: &Catalog,
     result: &ScanResult,
     report: &Report,
+    _options: &ReportOptions,
 ) -> anyhow::Result<()> {
     use demarc_store::time::OffsetDateTime;
     let now = OffsetDateTime::now_utc();
@@ -331,32 +697,55 @@ fn record(
         t.and_then(|us| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
             .unwrap_or(now)
     };
-    let in_use: std::collections::HashSet<&str> =
-        report.services.iter().map(|s| s.id.as_str()).collect();
     let mut findings = Vec::new();
-    for (index, usage) in result.usage.services.iter().enumerate() {
-        let Some(service) = catalog.service(index) else {
-            continue;
+    for s in &report.services {
+        let class = demarc_store::FindingClass {
+            applications: s.estate_applications.clone(),
+            status: s.status.as_str().to_owned(),
+            tenant: (!s.tenants.is_empty())
+                .then(|| s.tenants.join(" "))
+                .map(|t| t.chars().take(1000).collect()),
+            user_kind: String::new(),
+            host_kinds: s
+                .host_kinds
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            blocked: 0,
+            allowed: 0,
         };
-        if !in_use.contains(service.id.as_str()) {
-            continue;
-        }
-        for (user, u) in &usage.users {
-            if u.use_requests == 0 {
-                continue;
-            }
-            findings.push(demarc_store::DiscoveryFinding {
-                service: service.id.clone(),
-                user: String::from_utf8_lossy(user).chars().take(1024).collect(),
-                requests: i64::try_from(u.requests).unwrap_or(i64::MAX),
-                bytes_sent: i64::try_from(u.sent).unwrap_or(i64::MAX),
-                bytes_received: i64::try_from(u.received).unwrap_or(i64::MAX),
-                first_seen: at(u.first),
-                last_seen: at(u.last),
+        for u in &s.all_users {
+            findings.push(demarc_store::ClassifiedFinding {
+                finding: demarc_store::DiscoveryFinding {
+                    service: s.id.clone(),
+                    user: u.user.chars().take(1024).collect(),
+                    requests: i64::try_from(u.requests).unwrap_or(i64::MAX),
+                    bytes_sent: u
+                        .bytes_sent
+                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+                    bytes_received: u
+                        .bytes_received
+                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+                    first_seen: at(u.first_us),
+                    last_seen: at(u.last_us),
+                },
+                class: demarc_store::FindingClass {
+                    user_kind: u.kind.as_str().to_owned(),
+                    blocked: i64::try_from(u.blocked).unwrap_or(i64::MAX),
+                    allowed: i64::try_from(u.allowed).unwrap_or(i64::MAX),
+                    ..class.clone()
+                },
             });
         }
     }
-    findings.sort_by(|a, b| (&a.service, &a.user).cmp(&(&b.service, &b.user)));
+    findings.sort_by(|a, b| {
+        (&a.finding.service, &a.class.tenant, &a.finding.user).cmp(&(
+            &b.finding.service,
+            &b.class.tenant,
+            &b.finding.user,
+        ))
+    });
     let mut source: String = result
         .files
         .iter()
@@ -368,7 +757,9 @@ fn record(
     }
     let run = super::db::runtime()?.block_on(async {
         let store = args.store.open().await?;
-        let run = store.record_discovery(&source, now, &findings).await;
+        let run = store
+            .record_discovery_classified(&source, now, &findings)
+            .await;
         store.close().await;
         anyhow::Ok(run?)
     })?;

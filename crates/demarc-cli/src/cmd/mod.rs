@@ -5,6 +5,8 @@ pub mod catalogs;
 pub mod common;
 pub mod db;
 pub mod discover;
+pub mod discovery_observed;
+pub mod discovery_runs;
 pub mod evidence_files;
 pub mod explain;
 pub mod fake_upstream;
