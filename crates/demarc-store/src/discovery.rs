@@ -123,19 +123,19 @@ impl Store {
             let f = &c.finding;
             check_text("finding service", &f.service, MAX_FIELD)?;
             check_text("finding user", &f.user, MAX_FIELD)?;
-            check_text(
+            check_optional(
                 "finding applications",
                 &c.class.applications.join(" "),
                 4096,
             )?;
-            check_text("finding status", &c.class.status, 64)?;
-            check_text(
+            check_optional("finding status", &c.class.status, 64)?;
+            check_optional(
                 "finding tenant",
                 c.class.tenant.as_deref().unwrap_or(""),
                 MAX_FIELD,
             )?;
-            check_text("finding user kind", &c.class.user_kind, 64)?;
-            check_text("finding host kinds", &c.class.host_kinds, 256)?;
+            check_optional("finding user kind", &c.class.user_kind, 64)?;
+            check_optional("finding host kinds", &c.class.host_kinds, 256)?;
             if f.requests < 0
                 || f.bytes_sent < 0
                 || f.bytes_received < 0
@@ -397,4 +397,13 @@ fn split_ids(text: Option<&str>) -> Vec<String> {
         .split_whitespace()
         .map(str::to_owned)
         .collect()
+}
+
+/// `check_text` for a field that may be empty.
+fn check_optional(what: &'static str, text: &str, max: usize) -> Result<()> {
+    if text.is_empty() {
+        Ok(())
+    } else {
+        check_text(what, text, max)
+    }
 }

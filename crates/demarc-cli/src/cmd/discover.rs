@@ -265,7 +265,10 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
         FailOn::Tolerated => Status::Tolerated,
     });
     if let Some(t) = threshold {
-        let offending: Vec<&str> = report.at_or_below(t).map(|s| s.id.as_str()).collect();
+        let offending: Vec<String> = report
+            .at_or_below(t)
+            .map(|s| format!("{} ({})", s.key(), s.status.as_str()))
+            .collect();
         if !offending.is_empty() {
             eprintln!(
                 "check failed: {} at `{}` or worse: {}",
