@@ -1,0 +1,137 @@
+//! Classified discovery findings and the traffic `assess` reads from them: the same suite
+//! against a real SQLite file and a real PostgreSQL database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use demarc_store::time::{Duration, OffsetDateTime};
+use demarc_store::{ClassifiedFinding, DiscoveryFinding, FindingClass, Store};
+
+use common::Target;
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    service: &str,
+    user: &str,
+    requests: i64,
+    blocked: i64,
+    last: OffsetDateTime,
+    apps: &[&str],
+    status: &str,
+    tenant: Option<&str>,
+) -> ClassifiedFinding {
+    ClassifiedFinding {
+        finding: DiscoveryFinding {
+            service: service.into(),
+            user: user.into(),
+            requests,
+            bytes_sent: 0,
+            bytes_received: 10,
+            first_seen: last - Duration::hours(1),
+            last_seen: last,
+        },
+        class: FindingClass {
+            applications: apps.iter().map(|a| a.to_string()).collect(),
+            status: status.into(),
+            tenant: tenant.map(str::to_owned),
+            user_kind: "user".into(),
+            host_kinds: "api ui".into(),
+            blocked,
+            allowed: requests - blocked,
+        },
+    }
+}
+
+async fn classified_findings_and_traffic_in_a_window(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let recent = now - Duration::days(2);
+    let findings = vec![
+        finding(
+            "chatgpt",
+            "alice",
+            5,
+            2,
+            recent,
+            &["consumer-chatgpt"],
+            "unsanctioned",
+            None,
+        ),
+        finding(
+            "chatgpt",
+            "bob",
+            1,
+            0,
+            recent,
+            &["consumer-chatgpt"],
+            "unsanctioned",
+            None,
+        ),
+        finding("claude", "carol", 7, 0, recent, &[], "shadow", None),
+        finding(
+            "azure-openai",
+            "carol",
+            3,
+            0,
+            recent,
+            &[],
+            "other-tenant",
+            Some("hobby.openai.azure.com"),
+        ),
+        finding(
+            "chatgpt",
+            "old",
+            9,
+            0,
+            now - Duration::days(100),
+            &["consumer-chatgpt"],
+            "unsanctioned",
+            None,
+        ),
+    ];
+    let run = store
+        .record_discovery_classified("access.log", now, &findings)
+        .await
+        .unwrap();
+    // The classification comes back as written.
+    let back = store.discovery_findings_classified(run).await.unwrap();
+    assert_eq!(back.len(), 5);
+    assert!(back.contains(&findings[3]));
+    // An unclassified run (the old API) is not traffic for the assessment.
+    store
+        .record_discovery("zeek ssl.log", now, &[findings[0].finding.clone()])
+        .await
+        .unwrap();
+    let traffic = store
+        .discovery_traffic(now - Duration::days(30), now)
+        .await
+        .unwrap();
+    assert_eq!(traffic.len(), 3, "{traffic:?}");
+    let chatgpt = traffic
+        .iter()
+        .find(|t| t.application.as_deref() == Some("consumer-chatgpt"))
+        .unwrap();
+    assert_eq!(
+        (chatgpt.requests, chatgpt.blocked, chatgpt.users),
+        (6, 2, 2)
+    );
+    assert_eq!(chatgpt.run, run);
+    assert_eq!(chatgpt.source, "access.log");
+    let other = traffic.iter().find(|t| t.status == "other-tenant").unwrap();
+    assert_eq!(other.application, None);
+    assert_eq!(other.tenant.as_deref(), Some("hobby.openai.azure.com"));
+    assert!(
+        traffic
+            .iter()
+            .any(|t| t.service == "claude" && t.application.is_none())
+    );
+    // Outside the window: nothing.
+    assert!(
+        store
+            .discovery_traffic(now - Duration::days(200), now - Duration::days(150))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+both!(classified_findings_and_traffic_in_a_window);
