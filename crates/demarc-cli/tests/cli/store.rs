@@ -532,7 +532,7 @@ fn unusable_stores_exit_2_and_stay_untouched() {
     refused(
         &newer_url,
         Some(&newer),
-        "has schema version 99, newer than this demarc supports (3)",
+        "has schema version 99, newer than this demarc supports (4)",
     );
 
     refused(
