@@ -67,8 +67,8 @@ fn plural(n: i64, word: &str) -> String {
 /// - `gateway_apps` are the applications the estate says are reached through the demarc
 ///   gateway; their discovery traffic went straight to the provider's endpoints (discovery
 ///   only matches provider hosts), and its detail says so: the assessment reports it as a
-///   gateway bypass. Traffic from the gateway's own addresses (`gateway_sources`) is not a
-///   bypass and is left out.
+///   gateway bypass. (The gateway's own egress to the provider is discovery traffic too
+///   when the proxy log sees it; nothing here filters it out yet.)
 /// - Rows with no application (status `shadow` or `other-tenant`) become [`UnlistedService`]s,
 ///   one per run, service and tenant.
 pub fn from_discovery(
