@@ -95,23 +95,28 @@ impl FileCheck {
     }
 }
 
-/// A GenAI service that discovery saw in use and that no application of the estate covers.
-/// Reported at organisation level, under usage governance.
+/// A GenAI service that discovery saw in use and that no application of the estate covers:
+/// shadow use, or another tenant (resource, region) of a service whose other tenants the
+/// estate names. Reported at organisation level, under usage governance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnlistedService {
     /// The service's id in discovery's service catalog.
     pub service: String,
-    pub name: String,
-    /// Requests seen (that went through) in the window.
+    /// The tenant host, for another tenant of a multi-tenant service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// `shadow` or `other-tenant`.
+    pub status: String,
+    /// Requests seen in the window, blocked ones included.
     pub requests: u64,
-    /// Distinct identities seen using it (users, addresses, devices: see `detail`).
+    /// Requests the proxy log says it blocked.
+    pub blocked: u64,
+    /// Distinct identities seen using it (users, addresses, devices).
     pub identities: u64,
     pub first_seen: Date,
     pub last_seen: Date,
-    /// The discovery run(s) that saw it.
+    /// The discovery run that saw it.
     pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 /// Settings of one assessment.

@@ -449,13 +449,14 @@ fn discovery_shows_bypasses_and_services_no_application_covers() {
     o.traffic.push(seen);
     o.unlisted.push(demarc_model::assess::UnlistedService {
         service: "otter".into(),
-        name: "Otter.ai".into(),
+        tenant: None,
+        status: "shadow".into(),
         requests: 40,
+        blocked: 0,
         identities: 3,
         first_seen: day("2026-11-20"),
         last_seen: day("2026-12-01"),
         source: "discovery run 3 (proxy.log)".into(),
-        detail: None,
     });
     let r = assess(&estate, &catalog, &o);
     let governance = duty(&r, "assistant", "usage-governance");

@@ -88,6 +88,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         options.observed = observed;
         options.traffic = traffic;
         options.observed_since = Some(since);
+        // What recorded discovery runs saw in the same window: traffic per application (for
+        // contradictions and bypasses) and services no application covers.
+        let seen = store.runtime.block_on(store.store.discovery_traffic(
+            super::observed::start_of(since),
+            super::observed::start_of(options.today.add_days(1)),
+        ))?;
+        let through_gateway = estate
+            .applications()
+            .iter()
+            .filter(|a| a.through_gateway)
+            .map(|a| a.id.clone())
+            .collect();
+        let (traffic, unlisted) =
+            super::discovery_observed::from_discovery(&seen, &through_gateway);
+        options.traffic.extend(traffic);
+        options.unlisted = unlisted;
     }
     let report = assess(&estate, &catalog, &options);
     match args.format {

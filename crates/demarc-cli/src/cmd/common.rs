@@ -175,27 +175,7 @@ pub fn emit(out: Option<&PathBuf>, content: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `1 duty`, `2 duties`, `0 areas`: a count with its noun in the right number. The last word
-/// of `noun` is inflected (`evidence item` → `evidence items`).
-pub fn count<N: TryInto<u64>>(n: N, noun: &str) -> String {
-    let n = n.try_into().unwrap_or(u64::MAX);
-    if n == 1 {
-        return format!("1 {noun}");
-    }
-    let (head, word) = match noun.rfind(' ') {
-        Some(i) => noun.split_at(i + 1),
-        None => ("", noun),
-    };
-    let mut chars = word.chars().rev();
-    let (last, before) = (chars.next(), chars.next());
-    let inflected = match (last, before) {
-        (Some('y'), Some(b)) if !"aeiou".contains(b) => format!("{}ies", &word[..word.len() - 1]),
-        (Some('s' | 'x'), _) => format!("{word}es"),
-        (Some('h'), Some('c' | 's')) => format!("{word}es"),
-        _ => format!("{word}s"),
-    };
-    format!("{n} {head}{inflected}")
-}
+pub use crate::render::count;
 
 /// Load and check an estate for a command about one application: only the warnings about
 /// that application and those about the estate as a whole are printed.

@@ -3,40 +3,13 @@
 //! straight traffic to the provider endpoints of an application that goes through the
 //! gateway) and GenAI services no application covers (`unlisted-service`).
 
-// Read by `assess` once it is wired (see the discovery issue); tested here until then.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use demarc_model::Date;
 use demarc_model::ObservationKind;
-use demarc_model::assess::ObservedTraffic;
+use demarc_model::assess::{ObservedTraffic, UnlistedService};
 use demarc_store::DiscoveryTraffic;
 use demarc_store::time::OffsetDateTime;
-use serde::Serialize;
-
-/// A GenAI service seen in the logs that no estate application covered when the run was
-/// recorded: shadow use, or another tenant (Azure resource, region) of a service whose other
-/// tenants the estate names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnlistedService {
-    /// The service catalog id (`claude`, `azure-openai`).
-    pub service: String,
-    /// The tenant host, for another tenant of a multi-tenant service.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    /// `shadow` or `other-tenant`.
-    pub status: String,
-    /// `discovery run N (files)`.
-    pub source: String,
-    pub requests: u64,
-    /// Requests the proxy log says it blocked (included in `requests`).
-    pub blocked: u64,
-    /// Distinct identities (users, addresses, devices).
-    pub users: u64,
-    pub first_seen: Date,
-    pub last_seen: Date,
-}
 
 fn day(t: OffsetDateTime) -> Date {
     Date::from_days_since_epoch(t.unix_timestamp().div_euclid(86_400))
@@ -50,14 +23,6 @@ fn source(t: &DiscoveryTraffic) -> String {
     format!("discovery run {} ({files})", t.run)
 }
 
-fn plural(n: i64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// Converts [`demarc_store::Store::discovery_traffic`] rows into the assessment's inputs.
 ///
 /// - Rows classified to an application become [`ObservedTraffic`] of kind `discovery`, one
@@ -65,7 +30,7 @@ fn plural(n: i64, word: &str) -> String {
 ///   request confirms a "blocked" claim; it does not contradict it). Rows whose every request
 ///   was blocked are left out.
 /// - `gateway_apps` are the applications the estate says are reached through the demarc
-///   gateway; their discovery traffic went straight to the provider's endpoints (discovery
+///   gateway (`through_gateway: true`); their discovery traffic went straight to the provider's endpoints (discovery
 ///   only matches provider hosts), and its detail says so: the assessment reports it as a
 ///   gateway bypass. (The gateway's own egress to the provider is discovery traffic too
 ///   when the proxy log sees it; nothing here filters it out yet.)
@@ -125,13 +90,13 @@ pub fn from_discovery(
                     source: source(t),
                     requests: 0,
                     blocked: 0,
-                    users: 0,
+                    identities: 0,
                     first_seen: day(t.first_seen),
                     last_seen: day(t.last_seen),
                 });
                 entry.requests += requests;
                 entry.blocked += blocked;
-                entry.users += u64::try_from(t.users).unwrap_or(0);
+                entry.identities += u64::try_from(t.users).unwrap_or(0);
                 entry.first_seen = entry.first_seen.min(day(t.first_seen));
                 entry.last_seen = entry.last_seen.max(day(t.last_seen));
             }
@@ -144,12 +109,12 @@ pub fn from_discovery(
             let mut detail = format!(
                 "{} by {} in network logs",
                 services.join(", "),
-                plural(users, "identity").replace("identitys", "identities")
+                crate::render::count(users, "identity")
             );
             if blocked > 0 {
                 detail.push_str(&format!(
                     "; {} more blocked by the proxy",
-                    plural(blocked, "request")
+                    crate::render::count(blocked, "request")
                 ));
             }
             if gateway_apps.contains(&o.application) {

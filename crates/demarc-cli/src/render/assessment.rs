@@ -191,20 +191,22 @@ pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
 
 /// One line for a GenAI service seen in use that no application covers.
 pub fn unlisted_line(u: &UnlistedService) -> String {
-    let mut s = format!(
-        "unlisted-service {} ({}): {} by {} between {} and {} [{}]",
+    let tenant = u
+        .tenant
+        .as_ref()
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    format!(
+        "unlisted-service {}{tenant} ({}): {} ({} blocked by the proxy) by {} between {} and {} [{}]",
         u.service,
-        u.name,
-        count(u.requests as usize, "request"),
-        count(u.identities as usize, "identity"),
+        u.status,
+        count(u.requests, "request"),
+        u.blocked,
+        count(u.identities, "identity"),
         u.first_seen,
         u.last_seen,
         u.source
-    );
-    if let Some(d) = &u.detail {
-        s.push_str(&format!(" ({d})"));
-    }
-    s
+    )
 }
 
 fn evidence_style(e: EvidenceStatus) -> Style {

@@ -5,18 +5,26 @@ pub mod assessment;
 pub mod html;
 pub mod table;
 
-/// `1 duty`, `2 duties`, `0 applications`: a count with its noun in the right number.
-pub fn count(n: usize, noun: &str) -> String {
+/// `1 duty`, `2 duties`, `0 areas`: a count with its noun in the right number. The last word
+/// of `noun` is inflected (`evidence item` → `evidence items`).
+pub fn count<N: TryInto<u64>>(n: N, noun: &str) -> String {
+    let n = n.try_into().unwrap_or(u64::MAX);
     if n == 1 {
-        format!("1 {noun}")
-    } else if let Some(stem) = noun
-        .strip_suffix('y')
-        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
-    {
-        format!("{n} {stem}ies")
-    } else {
-        format!("{n} {noun}s")
+        return format!("1 {noun}");
     }
+    let (head, word) = match noun.rfind(' ') {
+        Some(i) => noun.split_at(i + 1),
+        None => ("", noun),
+    };
+    let mut chars = word.chars().rev();
+    let (last, before) = (chars.next(), chars.next());
+    let inflected = match (last, before) {
+        (Some('y'), Some(b)) if !"aeiou".contains(b) => format!("{}ies", &word[..word.len() - 1]),
+        (Some('s' | 'x'), _) => format!("{word}es"),
+        (Some('h'), Some('c' | 's')) => format!("{word}es"),
+        _ => format!("{word}s"),
+    };
+    format!("{n} {head}{inflected}")
 }
 
 /// Colours for the owner of a responsibility, the same in every format.

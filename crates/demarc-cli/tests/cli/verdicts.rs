@@ -205,3 +205,132 @@ fn every_format_carries_the_proof() {
         }
     }
 }
+
+fn bank_estate() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/bank-estate.yaml")
+        .display()
+        .to_string()
+}
+
+fn contradiction_kinds(app: &Value) -> Vec<String> {
+    app["contradictions"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["kind"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn recorded_discovery_contradicts_claims_and_lists_unlisted_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Squid access log: consumer ChatGPT reached once and refused once at the proxy, Ask
+    // Northwind's Azure OpenAI resource reached directly, and a service nobody listed.
+    let log = format!(
+        "{now}.100 60 10.0.0.9 TCP_TUNNEL/200 100 CONNECT chatgpt.com:443 erin HIER_DIRECT/1.1.1.1 -\n\
+         {now}.200 60 10.0.0.8 TCP_DENIED/403 0 CONNECT chatgpt.com:443 frank HIER_NONE/- -\n\
+         {now}.300 60 10.0.0.7 TCP_TUNNEL/200 4000 CONNECT northwind-uksouth.openai.azure.com:443 gina HIER_DIRECT/20.1.1.1 -\n\
+         {now}.400 60 10.0.0.6 TCP_TUNNEL/200 900 CONNECT chat.deepseek.com:443 hal HIER_DIRECT/1.1.1.2 -\n"
+    );
+    let log_path = dir.path().join("access.log");
+    std::fs::write(&log_path, log).unwrap();
+    demarc()
+        .args([
+            "discover",
+            "--estate",
+            &bank_estate(),
+            "--record",
+            "--db",
+            &db,
+        ])
+        .arg(&log_path)
+        .assert()
+        .success();
+
+    let out = demarc()
+        .args(["assess", &bank_estate(), "--format", "json", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app = |id: &str| {
+        v["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let chatgpt = app("consumer-chatgpt");
+    let kinds = contradiction_kinds(&chatgpt);
+    assert!(
+        kinds.contains(&"unsanctioned-traffic".to_string()),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"blocked-traffic".to_string()), "{kinds:?}");
+    // Only the request that went through counts; the proxy's refusal confirms the block.
+    let detail = chatgpt["contradictions"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("1 request seen in network logs"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("1 request more blocked by the proxy"),
+        "{detail}"
+    );
+    assert!(
+        chatgpt["contradictions"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("discovery run 1")
+    );
+    let governance = chatgpt["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["area"] == "usage-governance")
+        .unwrap();
+    assert!(
+        governance["gaps"]
+            .as_array()
+            .unwrap()
+            .contains(&"contradicted".into())
+    );
+    assert_eq!(governance["covered"], false);
+
+    let ask = app("colleague-assistant");
+    assert_eq!(contradiction_kinds(&ask), ["gateway-bypass"]);
+
+    let unlisted = v["unlisted_services"].as_array().unwrap();
+    assert!(
+        unlisted
+            .iter()
+            .any(|u| u["service"] == "deepseek" && u["status"] == "shadow"),
+        "{unlisted:?}"
+    );
+    assert_eq!(v["summary"]["unlisted_services"], unlisted.len());
+    assert!(v["summary"]["contradicted"].as_u64().unwrap() >= 2);
+
+    // `--observed-since` outside the run's window: nothing observed, nothing contradicted.
+    let out = demarc()
+        .args(["assess", &bank_estate(), "--format", "json", "--db", &db])
+        .args(["--today", "2020-01-01", "--observed-since", "30"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["contradicted"], 0);
+    assert!(v.get("unlisted_services").is_none());
+}
