@@ -107,7 +107,7 @@ pub fn from_discovery(
         .map(|(mut o, services, users, blocked)| {
             let services: Vec<String> = services.into_iter().collect();
             let mut detail = format!(
-                "{} by {} in network logs",
+                "{}; {}",
                 services.join(", "),
                 crate::render::count(users, "identity")
             );

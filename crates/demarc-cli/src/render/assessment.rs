@@ -136,6 +136,14 @@ fn duty_name(app: &ApplicationAssessment, d: &DutyAssessment) -> String {
     }
 }
 
+/// The application's contradictions that no duty lists (the catalog maps the observation to
+/// none of its areas): shown once for the application.
+fn unattached_contradictions(app: &ApplicationAssessment) -> impl Iterator<Item = &Contradiction> {
+    app.contradictions
+        .iter()
+        .filter(|c| !app.duties.iter().any(|d| d.contradictions.contains(c)))
+}
+
 fn inherited_line(app: &ApplicationAssessment) -> Option<String> {
     (!app.inherited.is_empty()).then(|| {
         app.inherited
@@ -267,6 +275,9 @@ pub fn table(report: &Assessment, color: bool) -> String {
         } else {
             out.push_str(&t.render(color));
         }
+        for c in unattached_contradictions(app) {
+            out.push_str(&format!("  {}\n", contradiction_line(c)));
+        }
         for d in &app.duties {
             let lines = proof_lines(d);
             if lines.is_empty() {
@@ -341,7 +352,9 @@ pub fn markdown(report: &Assessment) -> String {
                 &rows,
             ));
         }
-        let mut proof = String::new();
+        let mut proof: String = unattached_contradictions(app)
+            .map(|c| format!("- {}\n", contradiction_line(c)))
+            .collect();
         for d in &app.duties {
             let lines = proof_lines(d);
             if lines.is_empty() {
