@@ -128,7 +128,7 @@ macro_rules! upsert_tallies {
                 "INSERT INTO audit_traffic (application, chain, day, requests, served, blocked,
                     refused, failed, first_ms, last_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (day, application, chain) DO UPDATE SET
+                 ON CONFLICT (application, chain, day) DO UPDATE SET
                     requests = audit_traffic.requests + excluded.requests,
                     served = audit_traffic.served + excluded.served,
                     blocked = audit_traffic.blocked + excluded.blocked,

@@ -56,12 +56,20 @@ pub fn read_observations(
     store: &demarc_store::Store,
     since: OffsetDateTime,
 ) -> anyhow::Result<(Vec<ObservedEvidence>, Vec<ObservedTraffic>)> {
+    let started = std::time::Instant::now();
     let (evidence, traffic) = runtime.block_on(async {
         let evidence = store.observed_evidence(since).await?;
         let traffic = store.gateway_traffic(since).await?;
         Ok::<_, demarc_store::StoreError>((evidence, traffic))
     })?;
-    Ok((to_evidence(evidence), to_traffic(traffic)))
+    let out = (to_evidence(evidence), to_traffic(traffic));
+    tracing::debug!(
+        evidence = out.0.len(),
+        traffic = out.1.len(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "observations read from the store"
+    );
+    Ok(out)
 }
 
 fn to_evidence(rows: Vec<demarc_store::Evidence>) -> Vec<ObservedEvidence> {
