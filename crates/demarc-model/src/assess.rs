@@ -13,7 +13,7 @@
 //! - A risk acceptance is shown as such: the duty stays uncovered, but its gaps are accepted
 //!   until the acceptance expires.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -552,13 +552,8 @@ pub fn assess(
     catalog: &CheckedCatalog,
     options: &AssessOptions,
 ) -> Assessment {
-    let applications: Vec<ApplicationAssessment> = estate
-        .applications()
-        .iter()
-        .map(|app| assess_application(estate, app, catalog, options))
-        .collect();
-    let mut summary = summarise(&applications);
-    summary.unlisted_services = options.unlisted.len();
+    let mut applications = Vec::with_capacity(estate.applications().len());
+    let summary = assess_each(estate, catalog, options, |app| applications.push(app));
     Assessment {
         catalog: CatalogRef {
             id: catalog.id().to_string(),
@@ -574,48 +569,107 @@ pub fn assess(
     }
 }
 
-fn summarise(applications: &[ApplicationAssessment]) -> Summary {
-    let mut by_status = BTreeMap::new();
-    for a in applications {
-        *by_status.entry(a.status.as_str()).or_insert(0) += 1;
-    }
-    let mut summary = Summary {
-        applications: applications.len(),
-        unsanctioned_applications: by_status.get("unsanctioned").copied().unwrap_or(0),
-        applications_by_status: by_status,
-        duties: 0,
-        coverage: Coverage::new(0, 0),
-        gaps: 0,
-        risk_accepted: 0,
-        unowned: 0,
-        evidence_expired: 0,
-        evidence_expiring: 0,
-        evidence_missing: 0,
-        evidence_mismatch: 0,
-        not_applicable: 0,
-        contradicted: 0,
-        inherited: applications.iter().map(|a| a.inherited.len()).sum(),
-        unlisted_services: 0,
-    };
+/// Assess the applications one at a time, in estate order, handing each to `each`, and
+/// return the summary. A caller that writes each application out as it comes (the JSON report)
+/// never holds the whole assessment: only the summary accumulates.
+pub fn assess_each(
+    estate: &CheckedEstate,
+    catalog: &CheckedCatalog,
+    options: &AssessOptions,
+    mut each: impl FnMut(ApplicationAssessment),
+) -> Summary {
+    // Observations grouped by application once, so each duty looks only at its own.
+    let mut seen = AppObservations::index(options);
+    let mut summary = Summary::empty();
     let mut covered = 0;
-    for d in applications.iter().flat_map(|a| &a.duties) {
-        summary.duties += 1;
-        covered += usize::from(d.covered);
-        summary.gaps += usize::from(!d.covered);
-        summary.risk_accepted += usize::from(d.risk_accepted);
-        summary.unowned += usize::from(d.owner_team.is_none());
-        summary.not_applicable += usize::from(d.control == AssessedControl::NotApplicable);
-        summary.contradicted += usize::from(d.gaps.contains(&Gap::Contradicted));
-        summary.evidence_mismatch += usize::from(d.gaps.contains(&Gap::EvidenceMismatch));
-        match d.evidence {
-            EvidenceStatus::Expired => summary.evidence_expired += 1,
-            EvidenceStatus::Expiring => summary.evidence_expiring += 1,
-            EvidenceStatus::Missing => summary.evidence_missing += 1,
-            EvidenceStatus::Current | EvidenceStatus::NotNeeded => {}
-        }
+    for app in estate.applications() {
+        let own = seen.remove(app.id.as_str()).unwrap_or_default();
+        let assessed = assess_with(estate, app, catalog, options, &own);
+        covered += summary.add(&assessed);
+        each(assessed);
     }
     summary.coverage = Coverage::new(covered, summary.duties);
+    summary.unlisted_services = options.unlisted.len();
     summary
+}
+
+impl Summary {
+    fn empty() -> Self {
+        Self {
+            applications: 0,
+            unsanctioned_applications: 0,
+            applications_by_status: BTreeMap::new(),
+            duties: 0,
+            coverage: Coverage::new(0, 0),
+            gaps: 0,
+            risk_accepted: 0,
+            unowned: 0,
+            evidence_expired: 0,
+            evidence_expiring: 0,
+            evidence_missing: 0,
+            evidence_mismatch: 0,
+            not_applicable: 0,
+            contradicted: 0,
+            inherited: 0,
+            unlisted_services: 0,
+        }
+    }
+
+    /// Count one application in; returns its covered duties.
+    fn add(&mut self, a: &ApplicationAssessment) -> usize {
+        self.applications += 1;
+        *self
+            .applications_by_status
+            .entry(a.status.as_str())
+            .or_insert(0) += 1;
+        self.unsanctioned_applications += usize::from(a.status == AppStatus::Unsanctioned);
+        self.inherited += a.inherited.len();
+        let mut covered = 0;
+        for d in &a.duties {
+            self.duties += 1;
+            covered += usize::from(d.covered);
+            self.gaps += usize::from(!d.covered);
+            self.risk_accepted += usize::from(d.risk_accepted);
+            self.unowned += usize::from(d.owner_team.is_none());
+            self.not_applicable += usize::from(d.control == AssessedControl::NotApplicable);
+            self.contradicted += usize::from(d.gaps.contains(&Gap::Contradicted));
+            self.evidence_mismatch += usize::from(d.gaps.contains(&Gap::EvidenceMismatch));
+            match d.evidence {
+                EvidenceStatus::Expired => self.evidence_expired += 1,
+                EvidenceStatus::Expiring => self.evidence_expiring += 1,
+                EvidenceStatus::Missing => self.evidence_missing += 1,
+                EvidenceStatus::Current | EvidenceStatus::NotNeeded => {}
+            }
+        }
+        covered
+    }
+}
+
+/// The observations of one application.
+#[derive(Default)]
+struct AppObservations<'a> {
+    evidence: Vec<&'a ObservedEvidence>,
+    /// Only entries with requests.
+    traffic: Vec<&'a ObservedTraffic>,
+}
+
+impl<'a> AppObservations<'a> {
+    fn index(options: &'a AssessOptions) -> HashMap<&'a str, AppObservations<'a>> {
+        let mut out: HashMap<&str, AppObservations<'_>> = HashMap::new();
+        for o in &options.observed {
+            out.entry(o.application.as_str())
+                .or_default()
+                .evidence
+                .push(o);
+        }
+        for t in options.traffic.iter().filter(|t| t.requests > 0) {
+            out.entry(t.application.as_str())
+                .or_default()
+                .traffic
+                .push(t);
+        }
+        out
+    }
 }
 
 /// Assess one application of `estate`.
@@ -625,12 +679,34 @@ pub fn assess_application(
     catalog: &CheckedCatalog,
     options: &AssessOptions,
 ) -> ApplicationAssessment {
+    let own = AppObservations {
+        evidence: options
+            .observed
+            .iter()
+            .filter(|o| o.application == app.id)
+            .collect(),
+        traffic: options
+            .traffic
+            .iter()
+            .filter(|t| t.application == app.id && t.requests > 0)
+            .collect(),
+    };
+    assess_with(estate, app, catalog, options, &own)
+}
+
+fn assess_with(
+    estate: &CheckedEstate,
+    app: &Application,
+    catalog: &CheckedCatalog,
+    options: &AssessOptions,
+    seen: &AppObservations<'_>,
+) -> ApplicationAssessment {
     let policy = estate.estate().evidence_policy.as_ref();
     let mut duties = Vec::new();
     let mut inherited = Vec::new();
     for duty in resolve::resolve_application(app, catalog) {
         if duty.customer_involved {
-            duties.push(assess_duty(app, &duty, policy, options));
+            duties.push(assess_duty(app, &duty, policy, options, seen));
         } else if let Party::Provider { id } = &duty.accountable {
             inherited.push(InheritedArea {
                 area: duty.area.id.clone(),
@@ -645,7 +721,7 @@ pub fn assess_application(
         .collect();
     // Unsanctioned traffic and gateway bypasses are contradictions of the application even
     // where the catalog maps the observation to none of its duties.
-    for t in traffic_of(app, options) {
+    for &t in &seen.traffic {
         if app.status == AppStatus::Unsanctioned {
             contradictions.push(contradiction(ContradictionKind::UnsanctionedTraffic, t));
         }
@@ -675,16 +751,6 @@ pub fn assess_application(
         inherited,
         contradictions,
     }
-}
-
-fn traffic_of<'a>(
-    app: &'a Application,
-    options: &'a AssessOptions,
-) -> impl Iterator<Item = &'a ObservedTraffic> {
-    options
-        .traffic
-        .iter()
-        .filter(move |t| t.application == app.id && t.requests > 0)
 }
 
 fn contradiction(kind: ContradictionKind, t: &ObservedTraffic) -> Contradiction {
@@ -728,14 +794,15 @@ fn assess_duty(
     duty: &Duty<'_>,
     policy: Option<&EvidencePolicy>,
     options: &AssessOptions,
+    seen: &AppObservations<'_>,
 ) -> DutyAssessment {
     let area = duty.area;
     let component = duty.component.id.as_str();
     let accepted = app.accept_observed.contains(&area.id);
-    let observed: Vec<ObservedItem> = options
-        .observed
+    let observed: Vec<ObservedItem> = seen
+        .evidence
         .iter()
-        .filter(|o| o.application == app.id && o.area == area.id)
+        .filter(|o| o.area == area.id)
         .map(|o| ObservedItem {
             kind: o.kind,
             source: o.source.clone(),
@@ -782,7 +849,7 @@ fn assess_duty(
     }
     let (mut evidence, evidence_expires) = best.unwrap_or((EvidenceStatus::Missing, None));
 
-    let contradictions = contradictions_for(app, area, statement, &observed, options);
+    let contradictions = contradictions_for(app, area, statement, &observed, &seen.traffic);
 
     let mut gaps = Vec::new();
     if duty.team.is_none() {
@@ -920,10 +987,10 @@ fn contradictions_for(
     area: &Area,
     control: Option<&Control>,
     observed: &[ObservedItem],
-    options: &AssessOptions,
+    traffic: &[&ObservedTraffic],
 ) -> Vec<Contradiction> {
     let mut out = Vec::new();
-    for t in traffic_of(app, options) {
+    for &t in traffic {
         let maps_here = area.observed_by.contains(&t.kind);
         if app.status == AppStatus::Unsanctioned && maps_here {
             out.push(contradiction(ContradictionKind::UnsanctionedTraffic, t));

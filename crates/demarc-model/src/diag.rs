@@ -114,11 +114,12 @@ impl Diagnostics {
             return;
         }
         let map = crate::locate::SourceMap::build(text);
+        let end = crate::parse::end_of(text);
         for item in &mut self.items {
             if item.location.is_none() {
                 item.location = map
                     .find(&item.path)
-                    .map(|l| crate::parse::clamp_to_text(text, l));
+                    .map(|l| crate::parse::clamp_to_end(end, l));
             }
         }
         self.items.sort_by_key(|d| d.location);

@@ -110,7 +110,16 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
 /// The YAML parsers report end-of-input one line past a last line that has no newline;
 /// point at the end of the text instead, so every location is inside the file.
 pub(crate) fn clamp_to_text(text: &str, location: Location) -> Location {
-    let end = location_of(text.as_bytes(), text.len());
+    clamp_to_end(end_of(text), location)
+}
+
+/// The location just past the last byte of `text` (one scan: compute it once per file).
+pub(crate) fn end_of(text: &str) -> Location {
+    location_of(text.as_bytes(), text.len())
+}
+
+/// `location`, or `end` when it lies past the end of the text.
+pub(crate) fn clamp_to_end(end: Location, location: Location) -> Location {
     if location.line > end.line {
         end
     } else {

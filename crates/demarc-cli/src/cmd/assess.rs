@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{AssessOptions, Assessment, assess};
+use demarc_model::assess::{
+    ApplicationAssessment, AssessOptions, Assessment, Summary, assess, assess_each,
+};
 
 use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
@@ -68,56 +70,194 @@ pub enum FailOn {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let catalog = args.catalog.load()?;
+    let today = args.today.unwrap_or_else(Date::today);
+    let since = args.observed_since.first_day(today);
+    // The store is read on its own thread while the estate is parsed and its evidence files
+    // hashed: the two take comparable time on a large estate.
+    let reading = uses_store(&args).then(|| {
+        let store_args = args.store.clone();
+        std::thread::spawn(move || -> anyhow::Result<_> {
+            let store = StoreSession::open(&store_args)?;
+            let from = super::observed::start_of(since);
+            let observed = super::observed::read_observations(&store.runtime, &store.store, from)?;
+            // What recorded discovery runs saw in the same window.
+            let until = super::observed::start_of(today.add_days(1));
+            let discovered = store
+                .runtime
+                .block_on(store.store.discovery_traffic(from, until))?;
+            Ok((store, observed, discovered))
+        })
+    });
     let estate_bytes = read_bounded(&args.estate)?;
     let estate = check_estate(&args.estate, &estate_bytes, &catalog)?;
-    let mut options = AssessOptions::new(args.today.unwrap_or_else(Date::today));
+    let mut options = AssessOptions::new(today);
     options.expiring_within_days = args.expiring_days;
     options.files = super::evidence_files::check(&args.estate, &estate);
-    let store = if uses_store(&args) {
-        Some(StoreSession::open(&args.store)?)
-    } else {
-        None
+    let store = match reading {
+        None => None,
+        Some(thread) => {
+            let (store, (observed, traffic), discovered) = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("reading the store failed"))??;
+            options.observed = observed;
+            options.traffic = traffic;
+            options.observed_since = Some(since);
+            // Discovery: traffic per application (contradictions, bypasses of the gateway)
+            // and services no application covers.
+            let through_gateway = estate
+                .applications()
+                .iter()
+                .filter(|a| a.through_gateway)
+                .map(|a| a.id.clone())
+                .collect();
+            let (traffic, unlisted) =
+                super::discovery_observed::from_discovery(&discovered, &through_gateway);
+            options.traffic.extend(traffic);
+            options.unlisted = unlisted;
+            Some(store)
+        }
     };
-    if let Some(store) = &store {
-        let since = args.observed_since.first_day(options.today);
-        let (observed, traffic) = super::observed::read_observations(
-            &store.runtime,
-            &store.store,
-            super::observed::start_of(since),
-        )?;
-        options.observed = observed;
-        options.traffic = traffic;
-        options.observed_since = Some(since);
-        // What recorded discovery runs saw in the same window: traffic per application (for
-        // contradictions and bypasses) and services no application covers.
-        let seen = store.runtime.block_on(store.store.discovery_traffic(
-            super::observed::start_of(since),
-            super::observed::start_of(options.today.add_days(1)),
-        ))?;
-        let through_gateway = estate
-            .applications()
-            .iter()
-            .filter(|a| a.through_gateway)
-            .map(|a| a.id.clone())
-            .collect();
-        let (traffic, unlisted) =
-            super::discovery_observed::from_discovery(&seen, &through_gateway);
-        options.traffic.extend(traffic);
-        options.unlisted = unlisted;
-    }
-    let report = assess(&estate, &catalog, &options);
-    match args.format {
-        Format::Json => emit_json(args.out.as_ref(), &report)?,
-        format => emit(args.out.as_ref(), &render(&report, &catalog, format)?)?,
-    }
+    let recording = args.record && store.is_some();
+    let (summary, results) = match args.format {
+        // JSON is written while the assessment runs: a report of any size is never held.
+        Format::Json => {
+            let streamed = StreamedJson::new(&estate, &catalog, &options, recording);
+            emit_json(args.out.as_ref(), &streamed)?;
+            streamed.finish()?
+        }
+        format => {
+            let report = assess(&estate, &catalog, &options);
+            emit(args.out.as_ref(), &render(&report, &catalog, format)?)?;
+            let results = report.applications.iter().flat_map(duty_results).collect();
+            (report.summary, results)
+        }
+    };
     if let (true, Some(store)) = (args.record, &store) {
-        let run = store.record(&args.estate.display().to_string(), &estate_bytes, &report)?;
+        let run = store.record(
+            &args.estate.display().to_string(),
+            &estate_bytes,
+            options.today,
+            &results,
+        )?;
         eprintln!(
             "recorded assessment run {run} in {}",
             demarc_store::redact(&args.store.url())
         );
     }
-    Ok(check(&report, &args.fail_on))
+    Ok(check(&summary, &args.fail_on))
+}
+
+/// The JSON report, serialised while the assessment runs: each application is written as
+/// soon as it is assessed, then the summary. The same document as serialising [`Assessment`]
+/// (a test compares the two).
+struct StreamedJson<'a> {
+    estate: &'a demarc_model::CheckedEstate,
+    catalog: &'a demarc_model::CheckedCatalog,
+    options: &'a AssessOptions,
+    /// Per-duty results kept for `--record`.
+    recording: bool,
+    done: std::cell::RefCell<Option<(Summary, Vec<demarc_store::DutyResult>)>>,
+}
+
+impl<'a> StreamedJson<'a> {
+    fn new(
+        estate: &'a demarc_model::CheckedEstate,
+        catalog: &'a demarc_model::CheckedCatalog,
+        options: &'a AssessOptions,
+        recording: bool,
+    ) -> Self {
+        Self {
+            estate,
+            catalog,
+            options,
+            recording,
+            done: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<(Summary, Vec<demarc_store::DutyResult>)> {
+        self.done
+            .into_inner()
+            .context("the report was not written to the end")
+    }
+}
+
+impl serde::Serialize for StreamedJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let o = self.options;
+        let mut doc = serializer.serialize_struct("Assessment", 8)?;
+        doc.serialize_field(
+            "catalog",
+            &demarc_model::assess::CatalogRef {
+                id: self.catalog.id().to_string(),
+                version: self.catalog.catalog().version.clone(),
+            },
+        )?;
+        doc.serialize_field("organisation", &self.estate.estate().organisation.name)?;
+        doc.serialize_field("date", &o.today)?;
+        doc.serialize_field("expiring_within_days", &o.expiring_within_days)?;
+        match &o.observed_since {
+            Some(since) => doc.serialize_field("observed_since", since)?,
+            None => doc.skip_field("observed_since")?,
+        }
+        doc.serialize_field("applications", &Applications(self))?;
+        if o.unlisted.is_empty() {
+            doc.skip_field("unlisted_services")?;
+        } else {
+            doc.serialize_field("unlisted_services", &o.unlisted)?;
+        }
+        match &*self.done.borrow() {
+            Some((summary, _)) => doc.serialize_field("summary", summary)?,
+            None => return Err(serde::ser::Error::custom("no summary")),
+        }
+        doc.end()
+    }
+}
+
+/// The `applications` array of [`StreamedJson`]: assessed and written one by one.
+struct Applications<'r, 'a>(&'r StreamedJson<'a>);
+
+impl serde::Serialize for Applications<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let report = self.0;
+        let mut seq = serializer.serialize_seq(Some(report.estate.applications().len()))?;
+        let mut failed = None;
+        let mut results = Vec::new();
+        let summary = assess_each(report.estate, report.catalog, report.options, |app| {
+            if failed.is_none() {
+                if let Err(e) = seq.serialize_element(&app) {
+                    failed = Some(e);
+                }
+            }
+            if report.recording {
+                results.extend(duty_results(&app));
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        *report.done.borrow_mut() = Some((summary, results));
+        seq.end()
+    }
+}
+
+/// What `--record` keeps of one application: one result per duty.
+fn duty_results(app: &ApplicationAssessment) -> Vec<demarc_store::DutyResult> {
+    app.duties
+        .iter()
+        .map(|d| demarc_store::DutyResult {
+            application: app.id.clone(),
+            area: d.area.clone(),
+            component: Some(d.component.clone()),
+            accountable: d.accountable.label(),
+            owner_team: d.owner_team.clone(),
+            control_status: d.control.as_str().to_string(),
+            evidence_status: d.evidence.as_str().to_string(),
+            covered: d.covered,
+        })
+        .collect()
 }
 
 /// The store is consulted when asked for (`--record`, `--db`, `DEMARC_DB`) or when the
@@ -152,35 +292,20 @@ impl StoreSession {
         &self,
         estate_name: &str,
         estate_bytes: &[u8],
-        report: &Assessment,
+        date: Date,
+        results: &[demarc_store::DutyResult],
     ) -> anyhow::Result<i64> {
-        let results: Vec<demarc_store::DutyResult> = report
-            .applications
-            .iter()
-            .flat_map(|app| {
-                app.duties.iter().map(|d| demarc_store::DutyResult {
-                    application: app.id.clone(),
-                    area: d.area.clone(),
-                    component: Some(d.component.clone()),
-                    accountable: d.accountable.label(),
-                    owner_team: d.owner_team.clone(),
-                    control_status: d.control.as_str().to_string(),
-                    evidence_status: d.evidence.as_str().to_string(),
-                    covered: d.covered,
-                })
-            })
-            .collect();
         let estate = demarc_store::EstateRecord::from_content(estate_name, estate_bytes);
         let now = demarc_store::time::OffsetDateTime::now_utc();
         // The date the run assessed for (`--today`), kept beside the wall clock.
         let assessed_on = demarc_store::time::Date::from_julian_day(i32::try_from(
-            report.date.days_since_epoch() + 2_440_588,
+            date.days_since_epoch() + 2_440_588,
         )?)?;
         Ok(self.runtime.block_on(self.store.record_assessment_on(
             &estate,
             now,
             assessed_on,
-            &results,
+            results,
         ))?)
     }
 }
@@ -209,8 +334,7 @@ pub fn render(
 }
 
 /// Apply the `--fail-on` checks, saying on stderr which failed.
-fn check(report: &Assessment, fail_on: &[FailOn]) -> Outcome {
-    let s = &report.summary;
+fn check(s: &Summary, fail_on: &[FailOn]) -> Outcome {
     let mut failed = false;
     for check in fail_on {
         let (count, what) = match check {
@@ -228,5 +352,63 @@ fn check(report: &Assessment, fail_on: &[FailOn]) -> Outcome {
         Outcome::CheckFailed
     } else {
         Outcome::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use demarc_model::assess::{ObservedTraffic, UnlistedService};
+    use demarc_model::{CheckedCatalog, CheckedEstate, ObservationKind};
+
+    #[test]
+    fn the_streamed_report_is_the_assessment() {
+        let catalog = CheckedCatalog::default_catalog().unwrap();
+        let estate = CheckedEstate::from_bytes(
+            "bank-estate.yaml",
+            include_bytes!("../../../../examples/bank-estate.yaml"),
+            &catalog,
+        )
+        .unwrap()
+        .estate;
+        let day: Date = "2026-12-02".parse().unwrap();
+        let mut options = AssessOptions::new(day);
+        options.observed_since = Some(day.add_days(-30));
+        options.traffic.push(ObservedTraffic {
+            application: "consumer-chatgpt".into(),
+            kind: ObservationKind::GatewayTraffic,
+            source: "gateway@host:1:2".into(),
+            requests: 3,
+            first_seen: day,
+            last_seen: day,
+            detail: None,
+        });
+        options.unlisted.push(UnlistedService {
+            service: "deepseek".into(),
+            tenant: None,
+            status: "shadow".into(),
+            requests: 1,
+            blocked: 0,
+            identities: 1,
+            first_seen: day,
+            last_seen: day,
+            source: "discovery run 1 (access.log)".into(),
+        });
+        for with_window in [true, false] {
+            if !with_window {
+                options.observed_since = None;
+                options.unlisted.clear();
+            }
+            let streamed = StreamedJson::new(&estate, &catalog, &options, true);
+            let text = serde_json::to_string(&streamed).unwrap();
+            let (summary, results) = streamed.finish().unwrap();
+            let whole = assess(&estate, &catalog, &options);
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                serde_json::to_value(&whole).unwrap()
+            );
+            assert_eq!(summary.duties, results.len());
+        }
     }
 }

@@ -220,6 +220,36 @@ pub fn concerns(path: &str, index: Option<usize>) -> bool {
     i.parse::<usize>().ok() == index || i.parse::<usize>().is_err()
 }
 
+/// Compiled estate guard policies by value and folder: applications that name the same policy
+/// share one compiled guard (a compile takes milliseconds; an estate may list thousands of
+/// applications). Usable from shared references, as the gateway's policy factory is.
+#[derive(Default)]
+pub struct PolicyCache(std::sync::Mutex<CompiledPolicies>);
+
+type CompiledPolicies = std::collections::HashMap<
+    (demarc_gateway::config::YamlValue, PathBuf),
+    Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem>,
+>;
+
+impl PolicyCache {
+    /// [`estate_guard_policy`], compiled once per distinct value and folder.
+    pub fn get(
+        &self,
+        value: &demarc_gateway::config::YamlValue,
+        estate_dir: &Path,
+    ) -> Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem> {
+        let key = (value.clone(), estate_dir.to_path_buf());
+        if let Some(done) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return done;
+        }
+        let result = estate_guard_policy(value, estate_dir);
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key, result.clone());
+        }
+        result
+    }
+}
+
 /// A problem with an application's `guard_policy`, as `demarc gateway` meets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyProblem {

@@ -169,6 +169,7 @@ fn policy_for(
     app: &ApplicationConfig,
     estate: Option<&Estate>,
     estate_dir: Option<&std::path::Path>,
+    policies: &crate::cmd::common::PolicyCache,
 ) -> Result<Arc<dyn Policy>, String> {
     let from_estate = estate
         .and_then(|e| e.application(&app.id))
@@ -176,7 +177,8 @@ fn policy_for(
     let spec = match (&app.policy, from_estate) {
         (PolicySpec::Default, Some(value)) => {
             let dir = estate_dir.unwrap_or(std::path::Path::new(""));
-            return crate::cmd::common::estate_guard_policy(value, dir)
+            return policies
+                .get(value, dir)
                 .map_err(|p| format!("estate `guard_policy`: {p}"));
         }
         (spec, _) => spec.clone(),
@@ -248,7 +250,10 @@ async fn serve_gateway(
     let sink = Arc::new(StoreSink::new(store.clone(), chain.clone()));
     let keys = Arc::new(StoreKeys(store.clone()));
     let counters = Arc::new(StoreCounters(store.clone()));
-    let factory = |app: &ApplicationConfig| policy_for(app, estate.as_ref(), estate_dir.as_deref());
+    let policies = crate::cmd::common::PolicyCache::default();
+    let factory = |app: &ApplicationConfig| {
+        policy_for(app, estate.as_ref(), estate_dir.as_deref(), &policies)
+    };
     let (gateway, writer) =
         Gateway::start_with_grounding(config, keys, sink, &factory, grounding, Some(counters))?;
     let apps: Vec<&str> = {

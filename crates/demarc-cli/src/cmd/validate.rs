@@ -8,8 +8,8 @@ use demarc_model::{CheckedEstate, Diagnostic, Diagnostics, Estate, parse};
 use serde::Serialize;
 
 use super::common::{
-    CatalogArg, count, estate_dir, estate_guard_policy, grounding_source_problem,
-    print_diagnostics, read_bounded, summary_line,
+    CatalogArg, PolicyCache, count, estate_dir, grounding_source_problem, print_diagnostics,
+    read_bounded, summary_line,
 };
 use crate::Outcome;
 
@@ -144,10 +144,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 /// the gateway compiles it, and its grounding folders, both relative to the estate file.
 pub fn outside_checks(estate: &Estate, estate_dir: &Path) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let policies = PolicyCache::default();
     for (i, app) in estate.applications.iter().enumerate() {
         let at = format!("applications[{i}]");
         if let Some(value) = &app.guard_policy {
-            if let Err(p) = estate_guard_policy(value, estate_dir) {
+            if let Err(p) = policies.get(value, estate_dir) {
                 let path = match &p.field {
                     Some(field) => format!("{at}.guard_policy.{field}"),
                     None => format!("{at}.guard_policy"),
