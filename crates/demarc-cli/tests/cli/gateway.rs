@@ -841,3 +841,138 @@ fn any_catalog_end_to_end_on_postgres() {
     let db = crate::store::PgDb::create();
     any_catalog_end_to_end(&db.url);
 }
+
+/// The README's bank example after the gateway quick start: observation is listed beside the
+/// reviews and hides no gap; the unsanctioned application served on purpose (`--serve`) is
+/// contradicted; every format carries the proof.
+fn bank_quick_start_then_assess(db: &str) {
+    let estate = estate();
+    let tolerated = key(db, "claude-research", &["--estate", &estate]);
+    let unsanctioned = key(db, "consumer-chatgpt", &["--estate", &estate]);
+    let (_fake, url) = fake_upstream();
+    let port = free_port();
+    let server = gateway(&["--estate", &estate, "--upstream", &url, "--db", db], port);
+    for _ in 0..2 {
+        let (status, body) = http(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&tolerated),
+            &chat("summarise the ECB statement"),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    // Not served by default: refused, and the refusal is no traffic.
+    let (status, _) = http(
+        port,
+        "POST",
+        "/v1/chat/completions",
+        Some(&unsanctioned),
+        &chat("hello"),
+    );
+    assert_eq!(status, 403);
+    stop(server);
+    let assess = |format: &str| {
+        let out = demarc()
+            .args(["assess", &estate, "--db", db, "--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&assess("json")).unwrap();
+    // The expired review of claude-research's application security stays a gap.
+    let appsec = duty(&v, "claude-research", "application-security");
+    assert_eq!(appsec["evidence"], "expired", "{appsec}");
+    assert_eq!(appsec["covered"], false);
+    // Its prompt filtering: the gateway's scan is listed, the planned control and the
+    // missing review remain gaps.
+    let pf = duty(&v, "claude-research", "prompt-filtering");
+    assert_eq!(
+        pf["observed_evidence"][0]["kind"], "gateway-input-scan",
+        "{pf}"
+    );
+    assert_eq!(pf["observed_evidence"][0]["accepted"], false);
+    assert_eq!(
+        pf["gaps"],
+        serde_json::json!(["control-planned", "evidence-missing"])
+    );
+    // A refused request contradicts nothing.
+    assert_eq!(v["summary"]["contradicted"], 0, "{}", v["summary"]);
+
+    // Served on purpose: the gateway's own traffic contradicts "blocked" and "not applicable".
+    let unsanctioned = key(db, "consumer-chatgpt", &["--estate", &estate]);
+    let server = gateway(
+        &[
+            "--estate",
+            &estate,
+            "--upstream",
+            &url,
+            "--db",
+            db,
+            "--serve",
+            "consumer-chatgpt",
+        ],
+        port,
+    );
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/chat/completions",
+        Some(&unsanctioned),
+        &chat("draft a reply"),
+    );
+    assert_eq!(status, 200, "{body}");
+    stop(server);
+    let v: serde_json::Value = serde_json::from_str(&assess("json")).unwrap();
+    let governance = duty(&v, "consumer-chatgpt", "usage-governance");
+    let kinds: Vec<&str> = governance["contradictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["unsanctioned-traffic", "blocked-traffic"],
+        "{governance}"
+    );
+    assert!(
+        governance["contradictions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 request served by the gateway")
+    );
+    let pf = duty(&v, "consumer-chatgpt", "prompt-filtering");
+    assert_eq!(pf["control"], "not-applicable");
+    assert_eq!(pf["covered"], false);
+    assert_eq!(pf["contradictions"][0]["kind"], "not-applicable-observed");
+
+    for format in ["table", "markdown", "csv", "html"] {
+        let text = assess(format);
+        for needle in [
+            "declared: Workspace SSO configuration",
+            "observed (gateway-input-scan",
+            "contradicted (blocked-traffic)",
+            "Blocked at the proxy for managed devices",
+        ] {
+            assert!(text.contains(needle), "{format} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn bank_quick_start_then_assess_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    bank_quick_start_then_assess(&format!("sqlite://{}", dir.path().join("d.db").display()));
+}
+
+#[test]
+fn bank_quick_start_then_assess_on_postgres() {
+    let db = crate::store::PgDb::create();
+    bank_quick_start_then_assess(&db.url);
+}
