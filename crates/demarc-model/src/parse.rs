@@ -86,7 +86,9 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagn
                     message,
                     (e.line() > 0).then(|| Location {
                         line: e.line(),
-                        column: e.column(),
+                        // serde_json says column 0 for an error just after a line break
+                        // (a raw newline inside a string); columns count from 1.
+                        column: e.column().max(1),
                     }),
                 )
             }

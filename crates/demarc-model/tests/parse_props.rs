@@ -340,6 +340,15 @@ fn json_errors_are_located() {
 }
 
 #[test]
+fn a_line_break_inside_a_json_string_is_located_from_column_1() {
+    // serde_json reports column 0 just after the break; found by `yamlish_strings_never_panic`.
+    let text = "{\n  \"format\": \"a\n\"\n}\n";
+    let (d, shown) = estate_error(text);
+    assert_located_inside(text.as_bytes(), &d);
+    assert!(shown.contains("control character"), "{shown}");
+}
+
+#[test]
 fn empty_and_blank_files_are_rejected() {
     for text in ["", "   \n\n\t\n"] {
         let (_, shown) = estate_error(text);
