@@ -66,6 +66,26 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Escape text and set its `backticked` spans as code, as the text formats write them.
+fn escape_with_code(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        // An unmatched backtick: show the text as it is.
+        return escape(s);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{}</code>", escape(part))
+            } else {
+                escape(part)
+            }
+        })
+        .collect()
+}
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -234,7 +254,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
             };
             let proof: String = proof_lines(d)
                 .iter()
-                .map(|l| format!("<li>{}</li>", escape(l)))
+                .map(|l| format!("<li>{}</li>", escape_with_code(l)))
                 .collect();
             let _ = write!(
                 s,
@@ -248,7 +268,7 @@ fn app_card(app: &ApplicationAssessment) -> String {
                 escape(&d.title),
                 escape(&d.component),
                 escape(&d.accountable.label()),
-                escape(&d.accountable_reason),
+                escape_with_code(&d.accountable_reason),
                 escape(&shared_with(d)),
                 escape(d.owner_team.as_deref().unwrap_or("unowned")),
                 d.control.as_str(),
@@ -368,6 +388,15 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn backticked_spans_become_code() {
+        assert_eq!(
+            escape_with_code("team `a<b>` via `duties`"),
+            "team <code>a&lt;b&gt;</code> via <code>duties</code>"
+        );
+        assert_eq!(escape_with_code("one ` alone"), "one ` alone");
     }
 
     #[test]
