@@ -42,7 +42,7 @@ table.duties{border-collapse:collapse;width:100%;font-size:14px}
 .duties tr.gap td{background:#fdf0ef}.duties tr.gap td:first-child{box-shadow:inset 3px 0 var(--bad)}
 .ev-current{color:var(--ok)}.ev-na{color:var(--muted)}.ev-expiring{color:var(--warn);font-weight:600}.ev-expired,.ev-missing{color:var(--bad);font-weight:600}
 .gaps{color:var(--bad);font-size:13px}.ok{color:var(--ok)}.accepted{color:var(--warn);font-size:13px}
-.duties tr.proof td{border-bottom:1px solid var(--line);padding:0 8px 8px 20px;font-size:13px;color:var(--muted)}.duties tr.proof ul{margin:0;padding-left:16px}
+.duties tr.proof td{border-bottom:1px solid var(--line);padding:0 8px 8px 20px;font-size:13px;color:var(--muted);overflow-wrap:anywhere}.contra li,.inherited{overflow-wrap:anywhere}.duties tr.proof ul{margin:0;padding-left:16px}
 .contra{border:1px solid var(--bad);background:#fdf0ef;border-radius:8px;padding:8px 12px;margin:0 0 10px;font-size:13px}.contra ul{margin:4px 0 0;padding-left:18px}
 @media(max-width:700px){table.duties,table.duties tbody,table.duties tr,table.duties td{display:block;width:100%}table.duties thead{display:none}.duties td{border:0;padding:2px 8px}.duties tr{border-bottom:1px solid var(--line);padding:6px 0}}
 .inherited{font-size:13px;color:var(--muted);margin-top:8px}
