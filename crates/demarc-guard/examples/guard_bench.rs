@@ -1,5 +1,5 @@
 //! Quick side-by-side timing of the guard (used by `bench/guard.sh`; criterion has the careful
-//! numbers). Usage: guard_bench [--write-corpus FILE] [--mb N] [--profile-whole]
+//! numbers). Usage: guard_bench [--write-corpus FILE | --corpus FILE] [--mb N] [--profile-whole]
 //! Prints whole-text and incremental throughput (median of runs) and the 4 KB prompt median.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -53,7 +53,12 @@ fn main() {
         .position(|a| a == "--mb")
         .map_or(16, |i| args[i + 1].parse().unwrap());
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let text = corpus::build(&repo, mb << 20);
+    // `--corpus FILE`: a corpus written by `--write-corpus`, so that two builds measure the
+    // same bytes (the built corpus samples this repository's sources).
+    let text = match args.iter().position(|a| a == "--corpus") {
+        Some(i) => std::fs::read_to_string(&args[i + 1]).unwrap(),
+        None => corpus::build(&repo, mb << 20),
+    };
     if let Some(i) = args.iter().position(|a| a == "--write-corpus") {
         std::fs::write(&args[i + 1], &text).unwrap();
         std::fs::write(format!("{}.prompt", args[i + 1]), corpus::prompt_4k(&text)).unwrap();

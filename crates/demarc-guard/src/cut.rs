@@ -285,7 +285,9 @@ fn trailing_iban_group(word: &[u8]) -> (usize, bool) {
 }
 
 /// The gap after `before` may lie inside personal data: digit groups of a phone, card or
-/// national number (separated by spaces, dashes, dots, brackets), or a 4-character IBAN group.
+/// national number (separated by spaces, dashes, dots, brackets), a 4-character IBAN group, or
+/// the two letters that begin a UK National Insurance number (`QQ 12 34 56 C`). A label before
+/// a value is look-behind, not part of the match: the scanner keeps it as context.
 fn pii_gap(before: &[u8]) -> bool {
     // A separator is at most two characters (`) `, `- `), so a digit ends the word or comes
     // right before its last character.
@@ -298,7 +300,7 @@ fn pii_gap(before: &[u8]) -> bool {
         }
         Some(_) => {
             let (n, other) = trailing_iban_group(before);
-            n == 4 || (other && n < 4)
+            n == 4 || n == 2 || (other && n < 4)
         }
     }
 }
@@ -375,6 +377,8 @@ mod tests {
         assert_eq!(cut_with(t, pii_gap, pii_word), "card ".len());
         let t = "to GB82 WEST 12";
         assert_eq!(cut_with(t, pii_gap, pii_word), "to ".len());
+        let t = "NI number QQ 12 34 5";
+        assert_eq!(cut_with(t, pii_gap, pii_word), "NI number ".len());
         let t = "my password = hunt";
         assert_eq!(cut_with(t, secret_gap_default, secret_word), "my ".len());
         let t = "Authorization: Bearer ";

@@ -435,7 +435,8 @@ impl Guard {
         } else {
             MAX_PATTERN_MATCH
         };
-        allow.max(128)
+        // The byte before a personal-data label is read too.
+        allow.max(128).max(pii::LABEL_REACH + 1)
     }
 
     fn scan_into(&self, text: &str, plan: &Plan, allow_decode: bool, out: &mut Vec<Finding>) {
@@ -536,7 +537,25 @@ impl Guard {
         push_all(out, secret_hits, Detector::Secrets, &clean_map);
         if plan.on(Detector::Pii) {
             let mut hits = Vec::new();
-            pii::scan(views.clean.as_bytes(), inner.pii_kinds, &mut hits);
+            // A label counts where it starts a word of the original text and lies within
+            // `pii::LABEL_REACH` bytes of its value: decided on the original text, so that the
+            // stream scanner (which keeps `lookbehind()` bytes before what it accepts) agrees.
+            let bytes = text.as_bytes();
+            let label_ok = |label: usize, value: usize| {
+                let (l, _) = views.clean_span(label, label);
+                let (v, _) = views.clean_span(value, value);
+                v.saturating_sub(l) <= pii::LABEL_REACH
+                    && (l == 0
+                        || bytes
+                            .get(l - 1)
+                            .is_some_and(|&b| !(b.is_ascii_alphanumeric() || b == b'_')))
+            };
+            pii::scan(
+                views.clean.as_bytes(),
+                inner.pii_kinds,
+                &label_ok,
+                &mut hits,
+            );
             push_all(out, hits, Detector::Pii, &clean_map);
         }
         if want_phrases {

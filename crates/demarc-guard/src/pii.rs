@@ -3,12 +3,18 @@
 //!
 //! Every candidate is bounded ([`MAX_TOKEN`] bytes), so findings depend only on the text near
 //! them; the stream scanner relies on that.
+//!
+//! Labelled look-alikes: a value in the shape of a national identifier, card or account number
+//! that fails its checksum or ranges is still reported when a label in the [`LABEL_BACK`] bytes
+//! before it names it as one ("SSN", "card number", "IBAN", "Sozialversicherungsnummer", ...),
+//! at a lower score ([`LOOKALIKE_SCORE`]) and with the detail [`LOOKALIKE`]. Without a label
+//! such values stay quiet. The label is look-behind only: a match still starts at its value.
 
 use crate::Severity;
 use crate::hit::Hit;
 
 /// The PII kinds, as named in policies and reports.
-pub const PII_KINDS: [&str; 13] = [
+pub const PII_KINDS: [&str; 16] = [
     "email",
     "phone",
     "payment_card",
@@ -22,7 +28,20 @@ pub const PII_KINDS: [&str; 13] = [
     "es_nie",
     "it_fiscal_code",
     "fr_nir",
+    "us_itin",
+    "uk_nino",
+    "passport",
 ];
+
+/// The `detail` of a value that fails its checksum or ranges but that the text labels as
+/// personal data of its kind.
+pub const LOOKALIKE: &str = "labelled-lookalike";
+/// The `detail` of a value that has no checksum (a passport number), found through its label.
+pub const LABELLED: &str = "labelled";
+/// The `score` of a labelled look-alike (validated values score 1.0).
+pub const LOOKALIKE_SCORE: f32 = 0.5;
+/// The `score` of a labelled value without a checksum.
+pub const LABELLED_SCORE: f32 = 0.7;
 
 /// Longest candidate token considered (bytes); longer runs are not personal data we know.
 pub(crate) const MAX_TOKEN: usize = 320;
@@ -76,8 +95,9 @@ const CANDIDATE: [bool; 256] = {
     t
 };
 
-/// Scan `t` (the clean view) and push validated personal data.
-pub(crate) fn scan(t: &[u8], kinds: Kinds, out: &mut Vec<Hit>) {
+/// Scan `t` (the clean view) and push validated personal data, and labelled look-alikes whose
+/// label `label_ok` accepts.
+pub(crate) fn scan(t: &[u8], kinds: Kinds, label_ok: LabelOk, out: &mut Vec<Hit>) {
     let first = out.len();
     if kinds.on("email") {
         scan_emails(t, out);
@@ -94,9 +114,9 @@ pub(crate) fn scan(t: &[u8], kinds: Kinds, out: &mut Vec<Hit>) {
         }
         let b = t[i];
         let next = if b.is_ascii_uppercase() {
-            scan_upper(t, i, kinds, out)
+            scan_upper(t, i, kinds, label_ok, out)
         } else {
-            scan_numeric(t, i, kinds, out)
+            scan_numeric(t, i, kinds, label_ok, out)
         };
         i = next.max(i + 1);
     }
@@ -106,6 +126,255 @@ pub(crate) fn scan(t: &[u8], kinds: Kinds, out: &mut Vec<Hit>) {
 
 fn push(out: &mut Vec<Hit>, start: usize, end: usize, kind: &'static str, severity: Severity) {
     out.push(Hit::new(start, end, kind, severity));
+}
+
+// ---------------------------------------------------------------- labels
+
+/// How far before a value (bytes of the clean view) a label naming it may start.
+const LABEL_BACK: usize = 48;
+/// The same bound in bytes of the original text (checked by the caller's label test), so that
+/// the stream scanner's look-behind always holds the label and the byte before it.
+pub(crate) const LABEL_REACH: usize = 96;
+
+/// Label classes: what a label says the value is.
+const L_SSN: u16 = 1;
+const L_TIN: u16 = 1 << 1;
+const L_ITIN: u16 = 1 << 2;
+const L_CARD: u16 = 1 << 3;
+const L_ACCOUNT: u16 = 1 << 4;
+const L_NINO: u16 = 1 << 5;
+const L_PASSPORT: u16 = 1 << 6;
+const L_NHS: u16 = 1 << 7;
+const L_DNI: u16 = 1 << 8;
+const L_CF: u16 = 1 << 9;
+
+/// Labels, lowercase (a space in a label matches a space, `-`, `_` or `.`). A label starts a
+/// word; one of four bytes or fewer also ends one. Accented and unaccented spellings are both
+/// listed (the clean view keeps accents).
+const LABELS: &[(&[u8], u16)] = &[
+    // Social security and national insurance numbers.
+    (b"ssn", L_SSN),
+    (b"social security", L_SSN),
+    (b"soc sec", L_SSN),
+    (b"sozialversicherung", L_SSN),
+    (b"rentenversicherung", L_SSN),
+    (b"sv nummer", L_SSN),
+    ("sécurité sociale".as_bytes(), L_SSN),
+    (b"securite sociale", L_SSN),
+    (b"seguridad social", L_SSN),
+    ("segurança social".as_bytes(), L_SSN),
+    (b"seguranca social", L_SSN),
+    (b"previdenza sociale", L_SSN),
+    (b"sociale zekerheid", L_SSN),
+    (b"burgerservicenummer", L_SSN),
+    (b"bsn", L_SSN),
+    (b"sofinummer", L_SSN),
+    (b"nir", L_SSN),
+    (b"ni number", L_NINO),
+    (b"ni no", L_NINO),
+    (b"nino", L_NINO),
+    (b"national insurance", L_NINO),
+    // Taxpayer numbers.
+    (b"itin", L_ITIN),
+    (b"individual taxpayer", L_ITIN),
+    (b"tin", L_TIN),
+    (b"taxpayer id", L_TIN),
+    (b"tax id", L_TIN),
+    (b"tax identification", L_TIN),
+    (b"tax number", L_TIN),
+    (b"steuer id", L_TIN),
+    (b"steueridentifikationsnummer", L_TIN),
+    (b"steuer identifikationsnummer", L_TIN),
+    (b"steuernummer", L_TIN),
+    (b"identifikationsnummer", L_TIN),
+    (b"idnr", L_TIN),
+    ("numéro fiscal".as_bytes(), L_TIN),
+    (b"numero fiscal", L_TIN),
+    (b"identifiant fiscal", L_TIN),
+    ("número de identificación fiscal".as_bytes(), L_TIN | L_DNI),
+    (b"numero de identificacion fiscal", L_TIN | L_DNI),
+    (b"nif", L_TIN | L_DNI),
+    (b"codice fiscale", L_TIN | L_CF),
+    (b"cf", L_CF),
+    ("número de contribuinte".as_bytes(), L_TIN),
+    (b"numero de contribuinte", L_TIN),
+    (b"fiscaal nummer", L_TIN),
+    (b"fiscaal identificatienummer", L_TIN),
+    // Identity documents.
+    (b"dni", L_DNI),
+    (b"nie", L_DNI),
+    (b"documento nacional", L_DNI),
+    (b"nhs", L_NHS),
+    (b"passport", L_PASSPORT),
+    (b"reisepass", L_PASSPORT),
+    (b"passnummer", L_PASSPORT),
+    (b"pass nr", L_PASSPORT),
+    (b"passeport", L_PASSPORT),
+    (b"pasaporte", L_PASSPORT),
+    (b"passaporto", L_PASSPORT),
+    (b"passaporte", L_PASSPORT),
+    (b"paspoort", L_PASSPORT),
+    // Payment cards.
+    (b"card number", L_CARD),
+    (b"card no", L_CARD),
+    (b"card nr", L_CARD),
+    (b"card #", L_CARD),
+    (b"cardnumber", L_CARD),
+    (b"credit card", L_CARD),
+    (b"debit card", L_CARD),
+    (b"kartennummer", L_CARD),
+    (b"kreditkarte", L_CARD),
+    (b"debitkarte", L_CARD),
+    ("numéro de carte".as_bytes(), L_CARD),
+    (b"numero de carte", L_CARD),
+    (b"carte bancaire", L_CARD),
+    ("carte de crédit".as_bytes(), L_CARD),
+    (b"carte de credit", L_CARD),
+    ("número de tarjeta".as_bytes(), L_CARD),
+    (b"numero de tarjeta", L_CARD),
+    ("tarjeta de crédito".as_bytes(), L_CARD),
+    (b"tarjeta de credito", L_CARD),
+    (b"numero di carta", L_CARD),
+    (b"numero della carta", L_CARD),
+    (b"carta di credito", L_CARD),
+    ("número de cartão".as_bytes(), L_CARD),
+    (b"numero de cartao", L_CARD),
+    ("número do cartão".as_bytes(), L_CARD),
+    (b"numero do cartao", L_CARD),
+    ("cartão de crédito".as_bytes(), L_CARD),
+    (b"cartao de credito", L_CARD),
+    (b"kaartnummer", L_CARD),
+    (b"creditcard", L_CARD),
+    (b"bankkaart", L_CARD),
+    // Bank accounts.
+    (b"iban", L_ACCOUNT),
+    (b"account number", L_ACCOUNT),
+    (b"account no", L_ACCOUNT),
+    (b"bank account", L_ACCOUNT),
+    (b"kontonummer", L_ACCOUNT),
+    (b"bankverbindung", L_ACCOUNT),
+    ("numéro de compte".as_bytes(), L_ACCOUNT),
+    (b"numero de compte", L_ACCOUNT),
+    (b"rib", L_ACCOUNT),
+    ("número de cuenta".as_bytes(), L_ACCOUNT),
+    (b"numero de cuenta", L_ACCOUNT),
+    (b"cuenta bancaria", L_ACCOUNT),
+    (b"numero di conto", L_ACCOUNT),
+    (b"numero del conto", L_ACCOUNT),
+    (b"conto corrente", L_ACCOUNT),
+    ("número de conta".as_bytes(), L_ACCOUNT),
+    (b"numero de conta", L_ACCOUNT),
+    ("conta bancária".as_bytes(), L_ACCOUNT),
+    (b"conta bancaria", L_ACCOUNT),
+    (b"rekeningnummer", L_ACCOUNT),
+    (b"bankrekening", L_ACCOUNT),
+];
+
+/// Tells whether a label starting at a clean-view offset may name a value starting at another:
+/// the caller decides on the original text (the label starts a word there and lies within
+/// [`LABEL_REACH`] bytes), so that a stream and a whole text decide alike.
+pub(crate) type LabelOk<'a> = &'a dyn Fn(usize, usize) -> bool;
+
+/// The label classes that name the value starting at `start`: for each class, the nearest
+/// label in the [`LABEL_BACK`] bytes before it with nothing between them but a few words (no
+/// line break, sentence end or other number).
+fn labels_before(t: &[u8], start: usize, label_ok: LabelOk) -> u16 {
+    let from = start.saturating_sub(LABEL_BACK);
+    let window = &t[from..start];
+    let index = label_index();
+    let mut found = 0;
+    // Nearest first: walk back over the window, trying only the labels that begin with the
+    // byte at each position (a few per letter), so a call costs about one pass over 48 bytes.
+    for p in (0..window.len()).rev() {
+        for &k in &index[usize::from(window[p].to_ascii_lowercase())] {
+            let (label, class) = LABELS[usize::from(k)];
+            let n = label.len();
+            if found & class == class || p + n > window.len() {
+                continue;
+            }
+            if !label_matches(&window[p..p + n], label) {
+                continue;
+            }
+            let at = from + p;
+            let after = t.get(at + n).copied();
+            if n <= 4 && after.is_some_and(|b| b.is_ascii_alphabetic()) {
+                continue;
+            }
+            if gap_ok(&t[at + n..start]) && label_ok(at, start) {
+                found |= class;
+            }
+        }
+    }
+    found
+}
+
+/// Indices into [`LABELS`] by first byte.
+fn label_index() -> &'static [Vec<u8>] {
+    static INDEX: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = vec![Vec::new(); 256];
+        for (k, (label, _)) in LABELS.iter().enumerate() {
+            if let (Some(&first), Ok(k)) = (label.first(), u8::try_from(k)) {
+                index[usize::from(first)].push(k);
+            }
+        }
+        index
+    })
+}
+
+#[inline]
+fn label_matches(text: &[u8], label: &[u8]) -> bool {
+    text.iter().zip(label).all(|(&x, &l)| {
+        if l == b' ' {
+            matches!(x, b' ' | b'-' | b'_' | b'.')
+        } else {
+            x.to_ascii_lowercase() == l
+        }
+    })
+}
+
+/// What may stand between a label and its value: a few words and punctuation, not a line
+/// break, a sentence end or another number.
+fn gap_ok(gap: &[u8]) -> bool {
+    let mut letters = 0;
+    let mut digits = 0;
+    for (k, &b) in gap.iter().enumerate() {
+        match b {
+            b'\n' | b';' | b'|' | b'!' | b'?' => return false,
+            // A full stop after a long word ends a sentence; `no.`, `Nr.`, `soc. sec.` do not.
+            b'.' if letters > 3 && gap.get(k + 1).is_none_or(u8::is_ascii_whitespace) => {
+                return false;
+            }
+            _ => {}
+        }
+        letters = if b.is_ascii_alphabetic() {
+            letters + 1
+        } else {
+            0
+        };
+        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+        if digits >= 3 {
+            return false;
+        }
+    }
+    true
+}
+
+/// A value in the shape of `kind` that fails its checksum or ranges, named by a label: found
+/// at a lower confidence, marked as a labelled look-alike.
+fn push_lookalike(out: &mut Vec<Hit>, start: usize, end: usize, kind: &'static str) {
+    let mut h = Hit::new(start, end, kind, Severity::Medium);
+    h.score = LOOKALIKE_SCORE;
+    h.detail = Some(LOOKALIKE.to_string());
+    out.push(h);
+}
+
+/// A value that has no checksum (a passport number), found only because a label names it.
+fn push_labelled(out: &mut Vec<Hit>, start: usize, end: usize, kind: &'static str) {
+    let mut h = Hit::new(start, end, kind, Severity::Medium);
+    h.score = LABELLED_SCORE;
+    h.detail = Some(LABELLED.to_string());
+    out.push(h);
 }
 
 // ---------------------------------------------------------------- email
@@ -226,26 +495,121 @@ fn scan_ipv6(t: &[u8], out: &mut Vec<Hit>) {
 
 // ---------------------------------------------------------------- uppercase-led ids
 
-fn scan_upper(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
+fn scan_upper(t: &[u8], i: usize, kinds: Kinds, label_ok: LabelOk, out: &mut Vec<Hit>) -> usize {
     let word_end = i + t[i..]
         .iter()
         .take(MAX_TOKEN)
         .take_while(|b| is_alnum(**b))
         .count();
     if kinds.on("iban")
-        && let Some(end) = iban_at(t, i)
+        && let Some((end, valid)) = iban_at(t, i)
     {
-        push(out, i, end, "iban", Severity::High);
-        return end;
+        if valid {
+            push(out, i, end, "iban", Severity::High);
+            return end;
+        }
+        if labels_before(t, i, label_ok) & L_ACCOUNT != 0 {
+            push_lookalike(out, i, end, "iban");
+            return end;
+        }
+    }
+    if kinds.on("uk_nino")
+        && let Some((end, valid)) = nino_at(t, i)
+    {
+        if valid {
+            push(out, i, end, "uk_nino", Severity::High);
+            return end;
+        }
+        if labels_before(t, i, label_ok) & L_NINO != 0 {
+            push_lookalike(out, i, end, "uk_nino");
+            return end;
+        }
     }
     let word = &t[i..word_end];
     let bounded = word_end >= t.len() || t[word_end] != b'_';
-    if bounded && word.len() == 16 && kinds.on("it_fiscal_code") && valid_codice_fiscale(word) {
-        push(out, i, word_end, "it_fiscal_code", Severity::High);
-    } else if bounded && word.len() == 9 && kinds.on("es_nie") && valid_nie(word) {
-        push(out, i, word_end, "es_nie", Severity::High);
+    if !bounded {
+        return word_end;
+    }
+    if word.len() == 16 && kinds.on("it_fiscal_code") && codice_fiscale_shape(word) {
+        if codice_fiscale_check(word) {
+            push(out, i, word_end, "it_fiscal_code", Severity::High);
+        } else if labels_before(t, i, label_ok) & L_CF != 0 {
+            push_lookalike(out, i, word_end, "it_fiscal_code");
+        }
+        return word_end;
+    }
+    if word.len() == 9 && kinds.on("es_nie") && nie_shape(word) {
+        if valid_nie(word) {
+            push(out, i, word_end, "es_nie", Severity::High);
+        } else if labels_before(t, i, label_ok) & L_DNI != 0 {
+            push_lookalike(out, i, word_end, "es_nie");
+        }
+        return word_end;
+    }
+    if kinds.on("passport")
+        && passport_shape(word)
+        && labels_before(t, i, label_ok) & L_PASSPORT != 0
+    {
+        push_labelled(out, i, word_end, "passport");
     }
     word_end
+}
+
+/// A passport number as countries write them: 6 to 9 capitals and digits, at least half of
+/// them digits.
+fn passport_shape(w: &[u8]) -> bool {
+    (6..=9).contains(&w.len())
+        && w.iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        && 2 * w.iter().filter(|b| b.is_ascii_digit()).count() >= w.len()
+}
+
+/// A UK National Insurance number starting at `i`: two letters, three pairs of digits and a
+/// letter, written together or with single spaces (`QQ 12 34 56 C`). Returns its end and
+/// whether its prefix and suffix are ones HMRC issues.
+fn nino_at(t: &[u8], i: usize) -> Option<(usize, bool)> {
+    let upper = |j: usize| t.get(j).is_some_and(u8::is_ascii_uppercase);
+    if !upper(i) || !upper(i + 1) {
+        return None;
+    }
+    let mut j = i + 2;
+    let mut spaced = None;
+    let mut sep = |j: &mut usize| {
+        let has = t.get(*j) == Some(&b' ');
+        match spaced {
+            None => spaced = Some(has),
+            Some(s) if s != has => return false,
+            _ => {}
+        }
+        if has {
+            *j += 1;
+        }
+        true
+    };
+    for _ in 0..3 {
+        if !sep(&mut j) {
+            return None;
+        }
+        if !(t.get(j).is_some_and(u8::is_ascii_digit)
+            && t.get(j + 1).is_some_and(u8::is_ascii_digit))
+        {
+            return None;
+        }
+        j += 2;
+    }
+    if !sep(&mut j) || !upper(j) {
+        return None;
+    }
+    let end = j + 1;
+    if t.get(end).is_some_and(|&b| is_alnum(b) || b == b'_') {
+        return None;
+    }
+    let (a, b, suffix) = (t[i], t[i + 1], t[j]);
+    let valid = !b"DFIQUV".contains(&a)
+        && !b"DFIOQUV".contains(&b)
+        && ![b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"].contains(&&[a, b])
+        && (b'A'..=b'D').contains(&suffix);
+    Some((end, valid))
 }
 
 /// IBAN lengths by country (ISO 13616 registry).
@@ -298,8 +662,9 @@ fn iban_length(country: &[u8]) -> Option<usize> {
     })
 }
 
-/// An IBAN starting at `i`, written contiguously or in groups separated by single spaces.
-fn iban_at(t: &[u8], i: usize) -> Option<usize> {
+/// An IBAN starting at `i`, written contiguously or in groups separated by single spaces:
+/// its end and whether its check digits hold.
+fn iban_at(t: &[u8], i: usize) -> Option<(usize, bool)> {
     if i + 4 > t.len() || !t[i + 2].is_ascii_digit() || !t[i + 3].is_ascii_digit() {
         return None;
     }
@@ -322,7 +687,7 @@ fn iban_at(t: &[u8], i: usize) -> Option<usize> {
     if count != want || (j < t.len() && is_alnum(t[j])) {
         return None;
     }
-    mod97(&chars[..count]).then_some(j)
+    Some((j, mod97(&chars[..count])))
 }
 
 /// ISO 7064 MOD 97-10 over the rearranged IBAN.
@@ -339,8 +704,8 @@ fn mod97(iban: &[u8]) -> bool {
     rem == 1
 }
 
-/// Italian codice fiscale: structure and check character.
-fn valid_codice_fiscale(w: &[u8]) -> bool {
+/// Italian codice fiscale: structure (letters and digits where they belong).
+fn codice_fiscale_shape(w: &[u8]) -> bool {
     // Digits may be replaced by letters (omocodia) in positions 6,7,9,10,12,13,14.
     const DIGIT_POS: [usize; 7] = [6, 7, 9, 10, 12, 13, 14];
     const OMO: &[u8] = b"LMNPQRSTUV";
@@ -356,6 +721,11 @@ fn valid_codice_fiscale(w: &[u8]) -> bool {
             return false;
         }
     }
+    true
+}
+
+/// Italian codice fiscale: the check character of a value of the right shape.
+fn codice_fiscale_check(w: &[u8]) -> bool {
     const ODD: [u32; 26] = [
         1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
         23,
@@ -374,6 +744,13 @@ fn valid_codice_fiscale(w: &[u8]) -> bool {
 }
 
 const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+/// Spanish NIE shape: X/Y/Z, seven digits, a letter.
+fn nie_shape(w: &[u8]) -> bool {
+    matches!(w[0], b'X' | b'Y' | b'Z')
+        && w[1..8].iter().all(u8::is_ascii_digit)
+        && w[8].is_ascii_uppercase()
+}
 
 /// Spanish NIE: X/Y/Z, seven digits, control letter.
 fn valid_nie(w: &[u8]) -> bool {
@@ -493,7 +870,7 @@ fn read_numeric(t: &[u8], i: usize) -> NumToken {
     tok
 }
 
-fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
+fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, label_ok: LabelOk, out: &mut Vec<Hit>) -> usize {
     if (t[i] == b'+' || t[i] == b'(') && !(i + 1 < t.len() && t[i + 1].is_ascii_digit()) {
         return i + 1;
     }
@@ -513,13 +890,39 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
         if let Some(letter) = after.filter(u8::is_ascii_uppercase) {
             let after2 = t.get(end + 1).copied();
             let num = d.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
-            if !after2.is_some_and(is_alnum) && DNI_LETTERS[(num % 23) as usize] == letter {
-                push(out, start, end + 1, "es_dni", Severity::High);
-                return end + 1;
+            if !after2.is_some_and(is_alnum) {
+                if DNI_LETTERS[(num % 23) as usize] == letter {
+                    push(out, start, end + 1, "es_dni", Severity::High);
+                    return end + 1;
+                }
+                if labels_before(t, start, label_ok) & L_DNI != 0 {
+                    push_lookalike(out, start, end + 1, "es_dni");
+                    return end + 1;
+                }
             }
         }
     }
-    if glued || (after == Some(b'.') && t.get(tok.end + 1).is_some_and(u8::is_ascii_digit)) {
+    if glued {
+        // A passport number may begin with digits (`18AB12345`).
+        let word_end = start
+            + t[start..]
+                .iter()
+                .take(16)
+                .take_while(|&&b| is_alnum(b))
+                .count();
+        if kinds.on("passport")
+            && !tok.plus
+            && t[start].is_ascii_digit()
+            && t.get(word_end).is_none_or(|&b| !(is_alnum(b) || b == b'_'))
+            && passport_shape(&t[start..word_end])
+            && labels_before(t, start, label_ok) & L_PASSPORT != 0
+        {
+            push_labelled(out, start, word_end, "passport");
+            return word_end;
+        }
+        return end;
+    }
+    if after == Some(b'.') && t.get(tok.end + 1).is_some_and(u8::is_ascii_digit) {
         return end;
     }
     let lens: Vec<usize> = tok.lens().collect();
@@ -536,14 +939,13 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
         }
         return end;
     }
-    if kinds.on("us_ssn")
+    let us_kinds = kinds.on("us_ssn") || kinds.on("us_itin");
+    if us_kinds
         && !tok.plus
         && lens == [3, 2, 4]
         && (tok.all_seps(t, &[b"-"]) || tok.all_seps(t, &[b" "]))
     {
-        if valid_ssn(d) {
-            push(out, start, end, "us_ssn", Severity::High);
-        }
+        us_taxpayer(t, start, end, d, kinds, label_ok, false, out);
         return end;
     }
     let card_seps = tok.count == 1 || tok.all_seps(t, &[b" "]) || tok.all_seps(t, &[b"-"]);
@@ -568,11 +970,17 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
     if kinds.on("uk_nhs")
         && n == 10
         && (tok.count == 1 || lens == [3, 3, 4])
-        && valid_nhs(d)
         && context(t, start, &[b"nhs"])
     {
-        push(out, start, end, "uk_nhs", Severity::High);
-        return end;
+        if valid_nhs(d) {
+            push(out, start, end, "uk_nhs", Severity::High);
+            return end;
+        }
+        // Labelled as an NHS number: not a phone number, even in the phone's shape.
+        if labels_before(t, start, label_ok) & L_NHS != 0 {
+            push_lookalike(out, start, end, "uk_nhs");
+            return end;
+        }
     }
     if kinds.on("de_tax_id")
         && n == 11
@@ -615,7 +1023,113 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, out: &mut Vec<Hit>) -> usize {
         push(out, start, end, "phone", Severity::Medium);
         return end;
     }
+    if !tok.plus {
+        labelled_numeric(t, &tok, d, &lens, kinds, label_ok, out);
+    }
     end
+}
+
+/// A nine-digit US number (`123-45-6789`, or nine digits in a row after a label): an ITIN
+/// (area 9xx, group 50-65, 70-88, 90-92, 94-99) or an SSN when its ranges say so; otherwise a
+/// labelled look-alike of the kind its label names. Nine digits in a row need an SSN or ITIN
+/// label even when valid (a generic tax label may name another country's nine-digit number).
+#[allow(clippy::too_many_arguments)]
+fn us_taxpayer(
+    t: &[u8],
+    start: usize,
+    end: usize,
+    d: &[u8],
+    kinds: Kinds,
+    label_ok: LabelOk,
+    need_label: bool,
+    out: &mut Vec<Hit>,
+) -> bool {
+    let labels = if need_label {
+        let l = labels_before(t, start, label_ok);
+        if l & (L_SSN | L_ITIN) == 0 {
+            return false;
+        }
+        Some(l)
+    } else {
+        None
+    };
+    if valid_itin(d) {
+        if kinds.on("us_itin") {
+            push(out, start, end, "us_itin", Severity::High);
+            return true;
+        }
+        return false;
+    }
+    if valid_ssn(d) {
+        if kinds.on("us_ssn") {
+            push(out, start, end, "us_ssn", Severity::High);
+            return true;
+        }
+        return false;
+    }
+    let l = labels.unwrap_or_else(|| labels_before(t, start, label_ok));
+    let kind = if l & L_ITIN != 0 || (l & L_SSN == 0 && l & L_TIN != 0 && d[0] == 9) {
+        "us_itin"
+    } else if l & (L_SSN | L_TIN) != 0 {
+        "us_ssn"
+    } else {
+        return false;
+    };
+    if kinds.on(kind) {
+        push_lookalike(out, start, end, kind);
+        return true;
+    }
+    false
+}
+
+/// Numbers in the shape of a card, account or national number that failed validation above:
+/// reported only when a label names them.
+fn labelled_numeric(
+    t: &[u8],
+    tok: &NumToken,
+    d: &[u8],
+    lens: &[usize],
+    kinds: Kinds,
+    label_ok: LabelOk,
+    out: &mut Vec<Hit>,
+) {
+    let n = d.len();
+    let (start, end) = (tok.start, tok.end);
+    let spaced = tok.count == 1 || tok.all_seps(t, &[b" "]);
+    let card = (13..=19).contains(&n) && (spaced || tok.all_seps(t, &[b"-"]));
+    let nir = n == 15 && spaced;
+    let nhs = n == 10 && (tok.count == 1 || lens == [3, 3, 4]);
+    let tax = n == 11 && tok.count == 1;
+    let nine = n == 9 && tok.count == 1;
+    let passport = (6..=9).contains(&n) && tok.count == 1;
+    if !(card || nir || nhs || tax || nine || passport) {
+        return;
+    }
+    let l = labels_before(t, start, label_ok);
+    if l == 0 {
+        return;
+    }
+    let kind = if card && l & L_CARD != 0 {
+        "payment_card"
+    } else if nir && l & L_SSN != 0 {
+        "fr_nir"
+    } else if nhs && l & L_NHS != 0 {
+        "uk_nhs"
+    } else if tax && l & L_TIN != 0 {
+        "de_tax_id"
+    } else {
+        ""
+    };
+    if !kind.is_empty() && kinds.on(kind) {
+        push_lookalike(out, start, end, kind);
+        return;
+    }
+    if nine && us_taxpayer(t, start, end, d, kinds, label_ok, true, out) {
+        return;
+    }
+    if passport && l & L_PASSPORT != 0 && kinds.on("passport") {
+        push_labelled(out, start, end, "passport");
+    }
 }
 
 /// North American numbers written with separators: (212) 555-0147, 212-555-0147, 1-800-555-0199.
@@ -698,6 +1212,16 @@ fn valid_ssn(d: &[u8]) -> bool {
         && whole != 219_099_999
 }
 
+/// US ITIN: area 9xx and a group the IRS assigns to ITINs.
+fn valid_itin(d: &[u8]) -> bool {
+    let group = d[3] * 10 + d[4];
+    d[0] == 9
+        && ((50..=65).contains(&group)
+            || (70..=88).contains(&group)
+            || (90..=92).contains(&group)
+            || (94..=99).contains(&group))
+}
+
 /// UK NHS number: modulus 11 with weights 10..2.
 fn valid_nhs(d: &[u8]) -> bool {
     let sum: u32 = d[..9]
@@ -751,9 +1275,14 @@ fn valid_nir(d: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A label counts where it starts a word (the engine decides this on the original text).
     fn kinds(text: &str) -> Vec<(String, String)> {
+        let t = text.as_bytes();
+        let label_ok = |l: usize, v: usize| {
+            v - l <= LABEL_REACH && (l == 0 || !(is_alnum(t[l - 1]) || t[l - 1] == b'_'))
+        };
         let mut out = Vec::new();
-        scan(text.as_bytes(), Kinds(u32::MAX), &mut out);
+        scan(t, Kinds(u32::MAX), &label_ok, &mut out);
         out.into_iter()
             .map(|h| (h.kind.to_string(), text[h.start..h.end].to_string()))
             .collect()
@@ -840,18 +1369,115 @@ mod tests {
     #[test]
     fn national_ids() {
         one("NHS number 943 476 5919", "uk_nhs", "943 476 5919");
-        none("NHS 9434765918");
         one("Steuer-ID 86095742719", "de_tax_id", "86095742719");
         one("DNI 12345678Z", "es_dni", "12345678Z");
-        none("DNI 12345678A");
         one("NIE X1234567L", "es_nie", "X1234567L");
         one("CF RSSMRA85T10A562S", "it_fiscal_code", "RSSMRA85T10A562S");
-        none("CF RSSMRA85T10A562T");
         one(
             "NIR 1 84 12 76 451 089 46",
             "fr_nir",
             "1 84 12 76 451 089 46",
         );
-        none("NIR 1 84 12 76 451 089 47");
+        // Failing checksums without a label stay quiet.
+        none("ref 9434765918 and 12345678A and RSSMRA85T10A562T and 1 84 12 76 451 089 47");
+    }
+
+    /// Hits with their detail: `(kind, value, detail)`.
+    fn detailed(text: &str) -> Vec<(String, String, Option<String>)> {
+        let t = text.as_bytes();
+        let label_ok = |l: usize, v: usize| {
+            v - l <= LABEL_REACH && (l == 0 || !(is_alnum(t[l - 1]) || t[l - 1] == b'_'))
+        };
+        let mut out = Vec::new();
+        scan(t, Kinds(u32::MAX), &label_ok, &mut out);
+        out.into_iter()
+            .map(|h| {
+                (
+                    h.kind.to_string(),
+                    text[h.start..h.end].to_string(),
+                    h.detail,
+                )
+            })
+            .collect()
+    }
+
+    fn lookalike(text: &str, kind: &str, value: &str) {
+        let got = detailed(text);
+        let want = (
+            kind.to_string(),
+            value.to_string(),
+            Some(LOOKALIKE.to_string()),
+        );
+        assert!(got.contains(&want), "{text:?}: {got:?}");
+    }
+
+    #[test]
+    fn labelled_lookalikes_are_found() {
+        lookalike("SSN: 900-12-3456", "us_ssn", "900-12-3456");
+        lookalike(
+            "Social Security Number 000-12-3456",
+            "us_ssn",
+            "000-12-3456",
+        );
+        lookalike("my ITIN is 912-34-5678", "us_itin", "912-34-5678");
+        lookalike("ITIN 987432100", "us_itin", "987432100");
+        lookalike("TIN 987-43-2100", "us_itin", "987-43-2100");
+        lookalike(
+            "card number 4111 1111 1111 1112",
+            "payment_card",
+            "4111 1111 1111 1112",
+        );
+        lookalike(
+            "IBAN: DE00 3704 0044 0532 0130 00",
+            "iban",
+            "DE00 3704 0044 0532 0130 00",
+        );
+        lookalike("NHS 9434765918", "uk_nhs", "9434765918");
+        lookalike("DNI 12345678A", "es_dni", "12345678A");
+        lookalike(
+            "codice fiscale RSSMRA85T10A562T",
+            "it_fiscal_code",
+            "RSSMRA85T10A562T",
+        );
+        lookalike(
+            "numéro de sécurité sociale 1 84 12 76 451 089 47",
+            "fr_nir",
+            "1 84 12 76 451 089 47",
+        );
+        lookalike("NI number QQ 12 34 56 C", "uk_nino", "QQ 12 34 56 C");
+        lookalike("Steuer-ID: 11111111111", "de_tax_id", "11111111111");
+    }
+
+    #[test]
+    fn itin_and_nino_are_kinds_of_their_own() {
+        one("ref 912-78-1234", "us_itin", "912-78-1234");
+        one("ref AB123456C", "uk_nino", "AB123456C");
+        one("ref AB 12 34 56 C.", "uk_nino", "AB 12 34 56 C");
+        none("ref QQ123456C and GB123456A and AB123456E");
+        let got = detailed("Passport: C01X00T47 and pasaporte 123456789");
+        assert!(
+            got.iter().filter(|h| h.0 == "passport").count() == 2,
+            "{got:?}"
+        );
+        let got = detailed("passeport n° 18AB12345");
+        assert!(got.iter().any(|h| h.1 == "18AB12345"), "{got:?}");
+        none("order C01X00T47 and 123456789 and 18AB12345");
+    }
+
+    #[test]
+    fn labels_are_lowercase_and_indexed() {
+        assert!(LABELS.len() <= 256);
+        for (label, _) in LABELS {
+            assert!(label[0].is_ascii_lowercase(), "{label:?}");
+            assert_eq!(label.to_ascii_lowercase(), label.to_vec());
+        }
+    }
+
+    #[test]
+    fn labels_start_words_and_stay_near() {
+        none("continue 900-12-3456");
+        none("SSN below.\n900-12-3456");
+        none("The SSN field was removed from the form. 900-12-3456");
+        none("ssn 123 then 900-12-3456");
     }
 }

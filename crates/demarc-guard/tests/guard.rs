@@ -347,6 +347,10 @@ fn corpus_piece() -> impl Strategy<Value = String> {
         "Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123456789 ",
         "tel (555) 123-4567 ",
         "NHS 943 476 5919 ",
+        "SSN: 900-12-3456 ",
+        "NI number QQ 12 34 56 C ",
+        "Reisepass Nr. C01X00T47 ",
+        "IBAN DE89 3704 0044 0532 0130 01 ",
         "4111\u{200B} 1111 1111 1111 ",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ",
         ".. --. -. --- .-. . / .- .-.. .-.. / .-. ..- .-.. . ... ",
@@ -417,6 +421,14 @@ fn atom() -> impl Strategy<Value = String> {
         "example.com",
         "NHS ",
         "943 476 5919",
+        "SSN ",
+        "card number ",
+        "900-12-3456",
+        "QQ",
+        "12",
+        "C",
+        "passport ",
+        "18AB12345",
     ])
     .prop_map(str::to_string)
 }
