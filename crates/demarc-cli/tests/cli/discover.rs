@@ -516,3 +516,32 @@ fn runs_show_and_diff() {
         .code(2)
         .stderr(predicate::str::contains("no discovery run 9"));
 }
+
+#[test]
+fn a_malformed_identities_file_names_its_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, SQUID).unwrap();
+    for (content, needle) in [
+        (
+            "address,user\n10.0.0.1,alice\nnot-an-ip,bob\n",
+            "line 3: field `address`: `not-an-ip` is not an IP address",
+        ),
+        (
+            "10.0.0.1,alice\n10.0.0.2\n",
+            "line 2: expected `address,user`",
+        ),
+        ("10.0.0.1,\n", "line 1: field `user` is empty"),
+    ] {
+        let map = dir.path().join("ids.csv");
+        std::fs::write(&map, content).unwrap();
+        demarc()
+            .arg("discover")
+            .arg(&log)
+            .arg("--identities")
+            .arg(&map)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle));
+    }
+}

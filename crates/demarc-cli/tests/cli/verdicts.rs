@@ -334,3 +334,20 @@ fn recorded_discovery_contradicts_claims_and_lists_unlisted_services() {
     assert_eq!(v["summary"]["contradicted"], 0);
     assert!(v.get("unlisted_services").is_none());
 }
+
+#[test]
+fn a_malformed_observation_window_is_a_usage_error() {
+    demarc()
+        .args([
+            "assess",
+            &bank_estate(),
+            "--no-store",
+            "--observed-since",
+            "last-week",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`last-week` is neither a number of days nor a date (YYYY-MM-DD)",
+        ));
+}
