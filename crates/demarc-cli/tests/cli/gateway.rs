@@ -253,7 +253,7 @@ fn quick_start_serves_the_estate_enforces_policy_and_audits_every_request() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut gateway = Server(gateway);
+    let gateway = Server(gateway);
     wait_ready(port);
 
     let chat = |text: &str| {
@@ -318,24 +318,7 @@ fn quick_start_serves_the_estate_enforces_policy_and_audits_every_request() {
     assert!(metrics.contains("demarc_gateway_requests_total"));
 
     // SIGTERM: drain, flush the audit log, write evidence, exit 0.
-    let pid = gateway.0.id().to_string();
-    assert!(
-        StdCommand::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = gateway.0.wait().unwrap();
-    let mut stderr = String::new();
-    gateway
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "{stderr}");
+    let stderr = stop(gateway);
     assert!(stderr.contains("audit log flushed"), "{stderr}");
 
     demarc()
