@@ -65,12 +65,35 @@ fn main() {
         return;
     }
     let guard = Guard::new(&Policy::default()).unwrap();
+    // The same policy without the learned tier, measured side by side for its cost.
+    let mut heuristics_only = Policy::default();
+    heuristics_only.injection.learned = false;
+    let no_learned = Guard::new(&heuristics_only).unwrap();
     let mbs = |secs: f64| text.len() as f64 / secs / 1e6;
     if args.iter().any(|a| a == "--profile-whole") {
         // For `perf record`: whole-text input scans only, nothing else in the profile.
         for _ in 0..10 {
             std::hint::black_box(guard.scan(&text, Direction::Input));
         }
+        return;
+    }
+    if args.iter().any(|a| a == "--learned-only") {
+        let model = demarc_guard::learned::Model::builtin();
+        let mut v = Vec::new();
+        for _ in 0..7 {
+            let t = Clock::start();
+            std::hint::black_box(model.score(&text));
+            v.push(mbs(t.stop().1));
+        }
+        println!("learned tier alone: {:.0} MB/s", median(v));
+        let ascii: String = text.chars().filter(char::is_ascii).collect();
+        let mut v = Vec::new();
+        for _ in 0..7 {
+            let t = Clock::start();
+            std::hint::black_box(model.score(&ascii));
+            v.push(ascii.len() as f64 / t.stop().1 / 1e6);
+        }
+        println!("learned tier alone, ASCII text: {:.0} MB/s", median(v));
         return;
     }
     let runs = 7;
@@ -80,7 +103,11 @@ fn main() {
     let mut stream_64k = Vec::new();
     let mut findings = 0;
     let mut whole_in_wall = Vec::new();
+    let mut whole_in_plain = Vec::new();
     for _ in 0..runs {
+        let t = Clock::start();
+        std::hint::black_box(no_learned.scan(&text, Direction::Input));
+        whole_in_plain.push(mbs(t.stop().1));
         let t = Clock::start();
         findings = guard.scan(&text, Direction::Input).findings.len();
         let (wall, cpu) = t.stop();
@@ -124,10 +151,14 @@ fn main() {
     }
     let prompt = corpus::prompt_4k(&text);
     let mut lat = Vec::new();
+    let mut lat_plain = Vec::new();
     for _ in 0..2000 {
         let t = Clock::start();
         std::hint::black_box(guard.scan(&prompt, Direction::Input));
         lat.push(t.stop().0 * 1e6); // latency is wall-clock
+        let t = Clock::start();
+        std::hint::black_box(no_learned.scan(&prompt, Direction::Input));
+        lat_plain.push(t.stop().0 * 1e6);
     }
     let (wi, wo, s4, s64) = (
         median(whole_in),
@@ -145,6 +176,10 @@ fn main() {
         median(whole_in_wall)
     );
     println!("whole-text input policy:  {wi:.0} MB/s (median of {runs})");
+    println!(
+        "whole-text input policy without the learned tier: {:.0} MB/s",
+        median(whole_in_plain)
+    );
     println!("whole-text output policy: {wo:.0} MB/s");
     println!(
         "incremental input, 4 KiB chunks:  {s4:.0} MB/s ({:.0}% of whole-text)",
@@ -177,5 +212,9 @@ fn main() {
             l.sort_by(f64::total_cmp);
             l[l.len() * 99 / 100]
         }
+    );
+    println!(
+        "4 KB prompt without the learned tier: median {:.1} us",
+        median(lat_plain)
     );
 }

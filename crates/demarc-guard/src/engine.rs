@@ -13,6 +13,7 @@ use crate::decode;
 use crate::finding::{Action, Detector, Direction, Finding, Report, Severity};
 use crate::hit::Hit;
 use crate::injection::{self, PhraseHit, PhraseTag};
+use crate::learned::Model;
 use crate::normalize::Views;
 use crate::pii;
 use crate::policy::{Policy, PolicyError};
@@ -67,6 +68,8 @@ struct Inner {
     protected: Option<Arc<Protected>>,
     keys: PlaceholderKeys,
     classifier: Option<Arc<dyn Classifier>>,
+    /// The learned tier, when the policy turns it on (the builtin model unless replaced).
+    learned: Option<Arc<Model>>,
 }
 
 /// The result of [`Guard::apply`]: the report, and the text with redactions applied.
@@ -254,8 +257,24 @@ impl Guard {
                 protected,
                 keys: PlaceholderKeys::new(),
                 classifier: None,
+                learned: policy
+                    .injection
+                    .learned
+                    .then(|| Arc::new(Model::builtin().clone())),
             }),
         })
+    }
+
+    /// Replace the learned tier's model (evaluation trains its own; see `eval/`). Has no
+    /// effect when the policy turns the learned tier off.
+    pub fn with_learned_model(self, model: Model) -> Guard {
+        let mut inner = (*self.inner).clone();
+        if inner.learned.is_some() {
+            inner.learned = Some(Arc::new(model));
+        }
+        Guard {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Attach a classifier (see [`Classifier`]); its score is one more injection signal.
@@ -285,7 +304,20 @@ impl Guard {
     /// Scan a whole text.
     pub fn scan(&self, text: &str, direction: Direction) -> Report {
         let plan = self.plan(direction);
-        let mut raw = self.scan_raw(text, &plan);
+        let mut raw = Vec::new();
+        let mut learned = None;
+        let want_learned = self.inner.learned.is_some() && plan.on(Detector::Injection);
+        self.scan_into(
+            text,
+            &plan,
+            true,
+            &mut raw,
+            want_learned.then_some(&mut learned),
+        );
+        dedup(&mut raw);
+        if let (Some(p), Some(action)) = (learned, plan.action(Detector::Injection)) {
+            raw.push(learned_finding(p, text.len(), action));
+        }
         if let (Some(c), Some(action)) = (&self.inner.classifier, plan.action(Detector::Injection))
         {
             let s = c.score(text);
@@ -411,17 +443,10 @@ impl Guard {
         Some(views.clean_span(at, at).0)
     }
 
-    /// All findings of one text, original offsets, before report filtering.
-    pub(crate) fn scan_raw(&self, text: &str, plan: &Plan) -> Vec<Finding> {
-        let mut out = self.scan_unsorted(text, plan);
-        dedup(&mut out);
-        out
-    }
-
     /// All findings of one text, in detector order, duplicates included.
     pub(crate) fn scan_unsorted(&self, text: &str, plan: &Plan) -> Vec<Finding> {
         let mut out = Vec::new();
-        self.scan_into(text, plan, true, &mut out);
+        self.scan_into(text, plan, true, &mut out, None);
         out
     }
 
@@ -439,9 +464,20 @@ impl Guard {
         allow.max(128).max(pii::LABEL_REACH + 1)
     }
 
-    fn scan_into(&self, text: &str, plan: &Plan, allow_decode: bool, out: &mut Vec<Finding>) {
+    /// `learned`: where to put the learned tier's probability (whole-text scans only).
+    fn scan_into(
+        &self,
+        text: &str,
+        plan: &Plan,
+        allow_decode: bool,
+        out: &mut Vec<Finding>,
+        learned: Option<&mut Option<f32>>,
+    ) {
         let inner = &*self.inner;
         let views = Views::new(text);
+        if let (Some(slot), Some(model)) = (learned, &inner.learned) {
+            *slot = Some(model.score_folded(&views.folded));
+        }
         let mut secret_hits = Vec::new();
         let mut phrase_hits: Vec<PhraseHit> = Vec::new();
         let mut deny_hits = Vec::new();
@@ -625,7 +661,7 @@ impl Guard {
             for p in payloads {
                 let (s, e) = views.clean_span(p.start, p.end);
                 let mut nested = Vec::new();
-                self.scan_into(&p.text, &inner_plan, false, &mut nested);
+                self.scan_into(&p.text, &inner_plan, false, &mut nested, None);
                 for mut f in nested {
                     if matches!(
                         f.detector,
@@ -755,6 +791,11 @@ impl Guard {
         out
     }
 
+    /// The learned tier's model, when the policy runs it.
+    pub(crate) fn learned(&self) -> Option<&Arc<Model>> {
+        self.inner.learned.as_ref()
+    }
+
     pub(crate) fn threshold(&self) -> f32 {
         self.inner.policy.injection.threshold
     }
@@ -762,6 +803,30 @@ impl Guard {
 
 /// Sort findings and drop exact duplicates and findings of one detector contained in another
 /// (a JWT inside a bearer header, two overlapping signals of the same kind).
+/// The learned tier's finding for a text of `len` bytes scored `p`.
+pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
+    Finding {
+        detector: Detector::Injection,
+        kind: "learned".to_string(),
+        start: 0,
+        end: len,
+        severity: Severity::Medium,
+        score: learned_weight(p),
+        detail: None,
+        action,
+    }
+}
+
+/// The learned tier's probability as an injection signal weight. Below 0.99 it is supporting
+/// evidence (at most 0.45, under the default threshold on its own, so it decides only together
+/// with a heuristic signal); from 0.99 it is decisive on its own. Chosen on the pooled
+/// leave-one-source-out scores (`eval/generalise.sh`, BENCHMARKS.md): unseen fiction and
+/// technical prose are where a bag of words errs, and they rarely reach 0.99.
+fn learned_weight(p: f32) -> f32 {
+    let support = 0.45 * ((p - 0.5) / 0.5).clamp(0.0, 1.0);
+    if p >= 0.99 { support.max(0.5) } else { support }
+}
+
 pub(crate) fn dedup(v: &mut Vec<Finding>) {
     v.sort_by(|a, b| {
         (a.start, std::cmp::Reverse(a.end), a.detector, &a.kind).cmp(&(

@@ -33,6 +33,7 @@ mod engine;
 mod finding;
 mod hit;
 mod injection;
+pub mod learned;
 mod normalize;
 #[cfg(feature = "onnx")]
 pub mod onnx;

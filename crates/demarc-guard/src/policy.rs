@@ -54,11 +54,17 @@ pub struct Policy {
 pub struct InjectionConfig {
     /// Score (0..=1) at or above which the injection detector's action applies.
     pub threshold: f32,
+    /// Run the built-in learned tier (a linear model over the folded text) beside the
+    /// phrase heuristics on whole-text scans; its score joins theirs.
+    pub learned: bool,
 }
 
 impl Default for InjectionConfig {
     fn default() -> Self {
-        InjectionConfig { threshold: 0.5 }
+        InjectionConfig {
+            threshold: 0.5,
+            learned: true,
+        }
     }
 }
 

@@ -19,8 +19,10 @@
 //! (property-tested over random chunkings in `tests/stream.rs`).
 
 use crate::cut::CutRules;
+use crate::engine::learned_finding;
 use crate::engine::{Guard, Plan};
 use crate::finding::{Action, Detector, Direction, Finding, Report};
+use crate::learned::StreamScore;
 use crate::redact::Redactions;
 
 /// What one [`StreamScanner::push`] released.
@@ -59,6 +61,8 @@ pub struct StreamScanner {
     /// Index of the first finding that may still overlap unreleased text.
     open_from: usize,
     score: crate::injection::Score,
+    /// The learned tier's running score (whole-stream, decided at the end), when it runs.
+    learned: Option<StreamScore>,
     redactions: Redactions,
     blocked: bool,
 }
@@ -71,8 +75,6 @@ impl StreamScanner {
         let observe_rules = guard.cut_rules(&plan);
         let context = guard.lookbehind();
         StreamScanner {
-            guard,
-            plan,
             enforced,
             release_rules,
             observe_rules,
@@ -85,13 +87,20 @@ impl StreamScanner {
             findings: Vec::new(),
             open_from: 0,
             score: crate::injection::Score::default(),
+            learned: (guard.learned().is_some() && plan.on(Detector::Injection))
+                .then(StreamScore::default),
             redactions: Redactions::new(),
             blocked: false,
+            guard,
+            plan,
         }
     }
 
     /// Feed the next chunk.
     pub fn push(&mut self, chunk: &str) -> StreamOutput {
+        if let (Some(learned), Some(model)) = (&mut self.learned, self.guard.learned()) {
+            learned.push(model, chunk);
+        }
         self.buf.push_str(chunk);
         let release = self.cut(&self.release_rules, &self.enforced, self.enforced_to);
         if release <= self.released {
@@ -111,6 +120,16 @@ impl StreamScanner {
     /// the whole stream (equal to scanning the whole text at once).
     pub fn finish(mut self) -> (StreamOutput, Report, Redactions) {
         let end = self.base + self.buf.len();
+        // The learned tier scores the stream as a whole: its signal joins at the end.
+        if let (Some(learned), Some(model), Some(action)) = (
+            self.learned.take(),
+            self.guard.learned(),
+            self.plan.action(Detector::Injection),
+        ) {
+            let f = learned_finding(learned.finish(model), end, action);
+            self.score.add(&f.kind, f.score);
+            self.findings.push(f);
+        }
         let out = self.step(end, end, true);
         let report = self.guard.report(self.findings);
         (out, report, self.redactions)

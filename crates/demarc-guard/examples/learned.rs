@@ -1,0 +1,252 @@
+//! Train and evaluate the guard's learned tier on the corpus built by `eval/datasets.py`.
+//!
+//! `learned train CORPUS OUT`  trains on every source but the held-out one and writes the model.
+//! `learned eval CORPUS`       leave-one-source-out: for each source, a model trained on the
+//!                             others, the source scored by heuristics, learned tier and both;
+//!                             then the held-out set (never trained or tuned on) by family,
+//!                             category and language.
+//! Run through `eval/train.sh` and `eval/generalise.sh`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use demarc_guard::learned::{Model, TrainOptions, train};
+use demarc_guard::{Direction, Guard, Policy};
+
+/// Evaluation only: never used for training or tuning.
+const HELDOUT: &str = "demarc-heldout";
+
+struct Record {
+    text: String,
+    attack: bool,
+    source: String,
+    lang: String,
+    family: String,
+    category: String,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["train", corpus, out] => load(corpus).and_then(|r| cmd_train(&r, out)),
+        ["eval", corpus] => load(corpus).and_then(|r| cmd_eval(&r)),
+        _ => Err("usage: learned train CORPUS OUT | learned eval CORPUS".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("learned: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &str) -> Result<Vec<Record>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (i, line) in data.lines().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let label = field("label");
+        if label != "malicious" && label != "benign" {
+            return Err(format!("{path}:{}: field `label`: `{label}`", i + 1));
+        }
+        out.push(Record {
+            text: field("text"),
+            attack: label == "malicious",
+            source: field("source"),
+            lang: field("lang"),
+            family: field("family"),
+            category: field("category"),
+        });
+    }
+    Ok(out)
+}
+
+fn fit(records: &[&Record]) -> Model {
+    let samples: Vec<(&str, bool)> = records
+        .iter()
+        .map(|r| (r.text.as_str(), r.attack))
+        .collect();
+    train(&samples, &options())
+}
+
+/// The builtin model's options; `LEARNED_EPOCHS`, `LEARNED_RATE`, `LEARNED_L2` override them
+/// for experiments (the builtin model is trained with none set).
+fn options() -> TrainOptions {
+    let mut o = TrainOptions::default();
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = var("LEARNED_EPOCHS") {
+        o.epochs = v as usize;
+    }
+    if let Some(v) = var("LEARNED_RATE") {
+        o.learning_rate = v as f32;
+    }
+    if let Some(v) = var("LEARNED_L2") {
+        o.l2 = v as f32;
+    }
+    o
+}
+
+fn cmd_train(records: &[Record], out: &str) -> Result<(), String> {
+    let training: Vec<&Record> = records.iter().filter(|r| r.source != HELDOUT).collect();
+    let model = fit(&training);
+    std::fs::write(out, model.to_bytes()).map_err(|e| format!("{out}: {e}"))?;
+    eprintln!("learned: trained on {} texts, wrote {out}", training.len());
+    Ok(())
+}
+
+/// Detections and totals for one group, per scorer (heuristics, learned, combined).
+#[derive(Default)]
+struct Tally {
+    attacks: usize,
+    benign: usize,
+    caught: [usize; 3],
+    flagged: [usize; 3],
+}
+
+impl Tally {
+    fn add(&mut self, attack: bool, hits: [bool; 3]) {
+        if attack {
+            self.attacks += 1;
+        } else {
+            self.benign += 1;
+        }
+        for (i, hit) in hits.into_iter().enumerate() {
+            if hit && attack {
+                self.caught[i] += 1;
+            } else if hit {
+                self.flagged[i] += 1;
+            }
+        }
+    }
+
+    fn row(&self, name: &str) -> String {
+        let rate = |n: usize, d: usize| {
+            if d == 0 {
+                "     -".to_string()
+            } else {
+                format!("{:6.3}", n as f64 / d as f64)
+            }
+        };
+        let mut s = format!("| {name:24} | {:5} | {:5} |", self.attacks, self.benign);
+        for i in 0..3 {
+            s += &format!(
+                " {} | {} |",
+                rate(self.caught[i], self.attacks),
+                rate(self.flagged[i], self.benign)
+            );
+        }
+        s
+    }
+}
+
+const HEAD: &str = "| group                    | attacks | benign | heur TPR | heur FPR | learned TPR | learned FPR | combined TPR | combined FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn cmd_eval(records: &[Record]) -> Result<(), String> {
+    let policy = Policy::default();
+    let mut heur_policy = Policy::default();
+    heur_policy.injection.learned = false;
+    let heuristics = Guard::new(&heur_policy).map_err(|e| e.to_string())?;
+    let threshold = policy.injection.threshold;
+    let sources: Vec<&str> = {
+        let mut s: Vec<&str> = records.iter().map(|r| r.source.as_str()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s.into_iter().filter(|s| *s != HELDOUT).collect()
+    };
+    let score = |guard: &Guard, model: &Model, r: &Record| -> [bool; 3] {
+        [
+            heuristics.scan(&r.text, Direction::Input).score >= threshold,
+            model.score(&r.text) >= threshold,
+            guard.scan(&r.text, Direction::Input).score >= threshold,
+        ]
+    };
+    let dump = std::env::var_os("DUMP_SCORES").is_some();
+    println!("## Leave-one-source-out (model trained without the source)\n\n{HEAD}");
+    let mut total = Tally::default();
+    for source in &sources {
+        let rest: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.source != *source && r.source != HELDOUT)
+            .collect();
+        let model = fit(&rest);
+        let guard = Guard::new(&policy)
+            .map_err(|e| e.to_string())?
+            .with_learned_model(model.clone());
+        let mut t = Tally::default();
+        for r in records.iter().filter(|r| r.source == *source) {
+            if dump {
+                let h = heuristics.scan(&r.text, Direction::Input).score;
+                eprintln!(
+                    "SCORE\t{}\t{}\t{h}\t{}",
+                    r.source,
+                    r.attack,
+                    model.score(&r.text)
+                );
+            }
+            let hits = score(&guard, &model, r);
+            t.add(r.attack, hits);
+            total.add(r.attack, hits);
+        }
+        println!("{}", t.row(source));
+    }
+    println!("{}", total.row("all sources (pooled)"));
+
+    let training: Vec<&Record> = records.iter().filter(|r| r.source != HELDOUT).collect();
+    let model = fit(&training);
+    let guard = Guard::new(&policy)
+        .map_err(|e| e.to_string())?
+        .with_learned_model(model.clone());
+    let held: Vec<&Record> = records.iter().filter(|r| r.source == HELDOUT).collect();
+    if held.is_empty() {
+        println!("\n(no held-out set in the corpus)");
+        return Ok(());
+    }
+    let mut by_family: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut all = Tally::default();
+    for r in &held {
+        let hits = score(&guard, &model, r);
+        let group = if r.attack { &r.family } else { &r.category };
+        by_family
+            .entry(group.clone())
+            .or_default()
+            .add(r.attack, hits);
+        by_lang
+            .entry(r.lang.clone())
+            .or_default()
+            .add(r.attack, hits);
+        all.add(r.attack, hits);
+    }
+    println!("\n## Held-out set by family (attacks) and category (benign)\n\n{HEAD}");
+    for (k, t) in &by_family {
+        println!("{}", t.row(k));
+    }
+    println!("{}", all.row("all held-out"));
+    println!("\n## Held-out set by language\n\n{HEAD}");
+    for (k, t) in &by_lang {
+        println!("{}", t.row(k));
+    }
+    if std::env::var_os("SHOW_MISSES").is_some() {
+        for r in &held {
+            let hits = score(&guard, &model, r);
+            if hits[2] != r.attack {
+                let short: String = r.text.chars().take(140).collect();
+                eprintln!(
+                    "{} {} {}: {short}",
+                    if r.attack { "MISS" } else { "FP  " },
+                    r.lang,
+                    r.family
+                );
+            }
+        }
+    }
+    Ok(())
+}
