@@ -108,7 +108,9 @@ impl Model {
 
     #[inline(always)]
     pub(crate) fn weight(&self, uni: u32, pair: u32) -> i32 {
-        i32::from(self.weights[uni as usize]) + i32::from(self.weights[pair as usize])
+        // Buckets are below BUCKETS by construction; the mask lets the compiler drop the checks.
+        let w = &self.weights[..BUCKETS];
+        i32::from(w[uni as usize & (BUCKETS - 1)]) + i32::from(w[pair as usize & (BUCKETS - 1)])
     }
 
     pub(crate) fn probability(&self, best: i32) -> f32 {
@@ -254,9 +256,10 @@ fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(u32, u32)) {
         if class == CJK {
             i = (start + 3).min(len);
         } else {
-            while i < len && CLASS[f[i] as usize] == WORD {
-                i += 1;
-            }
+            i += f[i..]
+                .iter()
+                .position(|&b| CLASS[b as usize] != WORD)
+                .unwrap_or(len - i);
         }
         let h = hash(f, start, i);
         let uni = (h >> (64 - BUCKET_BITS)) as u32;
