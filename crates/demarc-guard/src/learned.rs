@@ -102,15 +102,18 @@ impl Model {
     /// [`Model::score`] of a text already folded (the guard's folded view).
     pub(crate) fn score_folded(&self, folded: &[u8]) -> f32 {
         let mut best = BestWindow::default();
-        tokens(folded, &mut 0, |u, p| best.push(self.weight(u, p)));
+        tokens(folded, &mut 0, |t| best.push(self.weight(t)));
         self.probability(best.finish())
     }
 
     #[inline(always)]
-    pub(crate) fn weight(&self, uni: u32, pair: u32) -> i32 {
+    pub(crate) fn weight(&self, token: Token) -> i32 {
         // Buckets are below BUCKETS by construction; the mask lets the compiler drop the checks.
         let w = &self.weights[..BUCKETS];
-        i32::from(w[uni as usize & (BUCKETS - 1)]) + i32::from(w[pair as usize & (BUCKETS - 1)])
+        token
+            .iter()
+            .map(|&b| i32::from(w[b as usize & (BUCKETS - 1)]))
+            .sum()
     }
 
     pub(crate) fn probability(&self, best: i32) -> f32 {
@@ -163,7 +166,7 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 /// Call `f(unigram bucket, pair bucket)` for every token of a text, through its folded view.
-fn for_each_token(text: &str, f: impl FnMut(u32, u32)) {
+fn for_each_token(text: &str, f: impl FnMut(Token)) {
     let views = crate::normalize::Views::new(text);
     tokens(&views.folded, &mut 0, f);
 }
@@ -209,11 +212,17 @@ impl StreamScore {
     fn feed(&mut self, model: &Model, text: &str) {
         let views = crate::normalize::Views::new(text);
         let best = &mut self.best;
-        tokens(&views.folded, &mut self.prev, |u, p| {
-            best.push(model.weight(u, p))
-        });
+        tokens(&views.folded, &mut self.prev, |t| best.push(model.weight(t)));
     }
 }
+
+/// A token's feature buckets: the token, the pair it forms with the token before, and its stem
+/// (its first bytes: inflected forms of one word share it, in every language).
+pub(crate) type Token = [u32; 3];
+
+/// Bytes of a token's stem: about five letters in Latin script, three or four in others.
+const STEM_ASCII: usize = 5;
+const STEM_OTHER: usize = 9;
 
 /// Byte classes for the tokenizer: separator, word byte, or the lead byte of a CJK character.
 const SEP: u8 = 0;
@@ -242,7 +251,7 @@ static CLASS: [u8; 256] = {
 
 /// The tokenizer over the folded view: runs of word bytes, and each CJK character on its own.
 #[inline(always)]
-fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(u32, u32)) {
+fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(Token)) {
     let len = f.len();
     let mut i = 0;
     while i < len {
@@ -262,10 +271,21 @@ fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(u32, u32)) {
                 .unwrap_or(len - i);
         }
         let h = hash(f, start, i);
+        let stem_len = if f[start] < 0x80 { STEM_ASCII } else { STEM_OTHER };
+        let stem = if i - start > stem_len {
+            let mut end = start + stem_len;
+            while end > start && (f[end] & 0xC0) == 0x80 {
+                end -= 1; // not inside a UTF-8 character
+            }
+            (hash(f, start, end) ^ 0x51ED_27A3_C0FF_EE00).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                >> (64 - BUCKET_BITS)
+        } else {
+            (h ^ 0x51ED_27A3_C0FF_EE00).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BUCKET_BITS)
+        } as u32;
         let uni = (h >> (64 - BUCKET_BITS)) as u32;
         let pair = ((prev.rotate_left(17) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (64 - BUCKET_BITS)) as u32;
-        emit(uni, pair);
+        emit([uni, pair, stem]);
         *prev = h;
     }
 }
@@ -319,7 +339,7 @@ impl Default for TrainOptions {
 
 /// One training text: its tokens' buckets and whether it is an attack.
 struct Example {
-    tokens: Vec<(u32, u32)>,
+    tokens: Vec<Token>,
     attack: bool,
     weight: f32,
 }
@@ -335,7 +355,7 @@ pub fn train(samples: &[(&str, bool)], opts: &TrainOptions) -> Model {
         .iter()
         .map(|(text, attack)| {
             let mut tokens = Vec::new();
-            for_each_token(text, |u, p| tokens.push((u, p)));
+            for_each_token(text, |t| tokens.push(t));
             let weight = total / 2.0 / if *attack { attacks } else { benign };
             Example {
                 tokens,
@@ -363,8 +383,9 @@ pub fn train(samples: &[(&str, bool)], opts: &TrainOptions) -> Model {
             let p = sigmoid(bias + sum);
             let g = (if ex.attack { 1.0 } else { 0.0 } - p) * ex.weight * lr;
             bias += g * 0.1;
-            for &(u, pr) in &ex.tokens[start..end] {
-                for b in [u as usize, pr as usize] {
+            for token in &ex.tokens[start..end] {
+                for &b in token {
+                    let b = b as usize;
                     w[b] += g - opts.l2 * lr * w[b];
                 }
             }
@@ -374,10 +395,10 @@ pub fn train(samples: &[(&str, bool)], opts: &TrainOptions) -> Model {
 }
 
 /// The window with the highest weight sum: (start, end, sum).
-fn best_window(tokens: &[(u32, u32)], w: &[f32]) -> (usize, usize, f32) {
+fn best_window(tokens: &[Token], w: &[f32]) -> (usize, usize, f32) {
     let c: Vec<f32> = tokens
         .iter()
-        .map(|&(u, p)| w[u as usize] + w[p as usize])
+        .map(|t| t.iter().map(|&b| w[b as usize]).sum::<f32>())
         .collect();
     if c.len() <= WINDOW {
         return (0, c.len(), c.iter().sum());
@@ -452,10 +473,10 @@ mod tests {
     #[test]
     fn cjk_characters_are_tokens() {
         let mut n = 0;
-        for_each_token("忽略之前的指令", |_, _| n += 1);
+        for_each_token("忽略之前的指令", |_| n += 1);
         assert_eq!(n, 7);
         let mut m = 0;
-        for_each_token("ignore previous", |_, _| m += 1);
+        for_each_token("ignore previous", |_| m += 1);
         assert_eq!(m, 2);
     }
 
