@@ -15,11 +15,13 @@
 //! discovery findings ([`discovery`]), automatic evidence, bounded: the latest
 //! observation per application × area × kind plus one row per day ([`evidence`]), the
 //! hash-chained gateway audit trail ([`audit`]) with its per-day traffic summary
-//! ([`traffic`]), and gateway API keys and shared rate-limit counters ([`keys`]). Times are [`time::OffsetDateTime`] in the API
+//! ([`traffic`]), gateway API keys and shared rate-limit counters ([`keys`]), and the canaries the gateway
+//! injects ([`canaries`]). Times are [`time::OffsetDateTime`] in the API
 //! and unix milliseconds in the tables.
 
 pub mod assessments;
 pub mod audit;
+pub mod canaries;
 pub mod discovery;
 mod error;
 pub mod evidence;
@@ -40,6 +42,7 @@ use time::OffsetDateTime;
 
 pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
+pub use canaries::Canary;
 pub use discovery::{
     ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass,
 };
@@ -154,6 +157,7 @@ const COUNTED_TABLES: &[&str] = &[
     "audit_traffic",
     "api_keys",
     "rate_counters",
+    "canaries",
 ];
 
 impl Store {

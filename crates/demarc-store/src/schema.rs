@@ -2,7 +2,7 @@
 //! released; a change is a new version appended to both lists.
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Statements of each version for SQLite, oldest first (index 0 is version 1).
 /// (Public for the migration tests, which build a store of an older version.)
@@ -173,6 +173,17 @@ pub const SQLITE: &[&[&str]] = &[
         "ALTER TABLE discovery_findings ADD COLUMN allowed INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX discovery_findings_first_seen ON discovery_findings (first_seen_ms)",
     ],
+    // Version 5: canaries the gateway generates and injects into an application's system
+    // context; a retired one stays blocked for a grace period after its rotation.
+    &[
+        "CREATE TABLE canaries (
+        id TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        retired_at_ms INTEGER)",
+        "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
+    ],
 ];
 
 /// Statements of each version for PostgreSQL, oldest first.
@@ -342,6 +353,17 @@ pub const POSTGRES: &[&[&str]] = &[
         "ALTER TABLE discovery_findings ADD COLUMN blocked BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE discovery_findings ADD COLUMN allowed BIGINT NOT NULL DEFAULT 0",
         "CREATE INDEX discovery_findings_first_seen ON discovery_findings (first_seen_ms)",
+    ],
+    // Version 5: canaries the gateway generates and injects into an application's system
+    // context; a retired one stays blocked for a grace period after its rotation.
+    &[
+        "CREATE TABLE canaries (
+        id TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        created_at_ms BIGINT NOT NULL,
+        retired_at_ms BIGINT)",
+        "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
     ],
 ];
 

@@ -954,3 +954,75 @@ async fn pruning_refuses_a_tampered_chain(t: &Target) {
     assert_eq!(store.verify_audit().await.unwrap().events, 10);
 }
 both!(pruning_refuses_a_tampered_chain);
+
+async fn canaries_rotate_and_stay_live_for_a_grace_period(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    assert!(store.list_canaries(None).await.unwrap().is_empty());
+    let before = OffsetDateTime::now_utc() - Duration::seconds(1);
+    // The first canary: only when there is none yet.
+    let first = store
+        .rotate_canary_if_current("chat", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.token.starts_with("dmc-") && first.token.len() == 20);
+    assert!(first.is_current());
+    assert!(
+        store
+            .rotate_canary_if_current("chat", None)
+            .await
+            .unwrap()
+            .is_none(),
+        "another process created one first: nothing changes"
+    );
+    let live = store.live_canaries("chat", before).await.unwrap();
+    assert_eq!(live, vec![first.clone()]);
+
+    // Several gateways race to rotate the same canary: exactly one new canary.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            let id = first.id.clone();
+            async move {
+                store
+                    .rotate_canary_if_current("chat", Some(&id))
+                    .await
+                    .unwrap()
+            }
+        })
+        .collect();
+    let won: Vec<_> = futures_join(tasks).await.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1);
+    let second = won[0].clone();
+    assert_ne!(second.token, first.token);
+
+    // The retired canary is live while its grace lasts, the new one first.
+    let live = store.live_canaries("chat", before).await.unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].id, second.id);
+    assert_eq!(live[1].id, first.id);
+    assert!(live[1].retired_at.is_some());
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    let live = store.live_canaries("chat", later).await.unwrap();
+    assert_eq!(live.iter().map(|c| &c.id).collect::<Vec<_>>(), [&second.id]);
+
+    // An unconditional rotation (the CLI's) and another application.
+    let third = store.rotate_canary("chat").await.unwrap();
+    store.rotate_canary("search").await.unwrap();
+    let all = store.list_canaries(Some("chat")).await.unwrap();
+    assert_eq!(
+        all.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        [&first.id, &second.id, &third.id]
+    );
+    assert_eq!(all.iter().filter(|c| c.is_current()).count(), 1);
+    assert_eq!(store.list_canaries(None).await.unwrap().len(), 4);
+    let status = store.status().await.unwrap();
+    let count = |name: &str| status.counts.iter().find(|(t, _)| t == name).unwrap().1;
+    assert_eq!(count("canaries"), 4);
+    store.close().await;
+    // Kept across a reopen.
+    let store = Store::open(t.url()).await.unwrap();
+    let live = store.live_canaries("chat", later).await.unwrap();
+    assert_eq!(live[0].token, third.token);
+}
+both!(canaries_rotate_and_stay_live_for_a_grace_period);

@@ -143,7 +143,7 @@ fn db_migrate_and_status_on_sqlite() {
     assert!(out.status.success());
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["backend"], "sqlite");
-    assert_eq!(status["schema_version"], 4);
+    assert_eq!(status["schema_version"], 5);
     assert_eq!(status["counts"]["audit_events"], 20);
     demarc()
         .args(["db", "status", "--db", &url])
