@@ -46,6 +46,9 @@ pub struct AuditEvent {
     /// under `audit.store_prompt: redacted`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The id (never the token) of the canary injected into the request's system context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
 }
 
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -265,6 +268,7 @@ mod tests {
             verdicts: Verdicts::default(),
             grounding: None,
             prompt: None,
+            canary: None,
         }
     }
 

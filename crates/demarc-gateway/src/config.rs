@@ -127,6 +127,26 @@ struct RawApplication {
     grounding: Option<GroundingConfig>,
     #[serde(default)]
     audit: RawAppAudit,
+    #[serde(default)]
+    canary: RawCanary,
+    #[serde(default)]
+    embeddings: RawEmbeddings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanary {
+    #[serde(default)]
+    inject: bool,
+    rotate_every: Option<String>,
+    grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmbeddings {
+    #[serde(default)]
+    enforce_injection: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +199,38 @@ pub enum StorePrompt {
     /// The user and tool texts as they left for the upstream, after the input policy's
     /// redaction; never the raw text (a request whose input is blocked stores none).
     Redacted,
+}
+
+/// A canary the gateway generates, injects into the application's system context and blocks
+/// in its answers (`canary: {inject: true}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanaryConfig {
+    /// A canary older than this is replaced by a new one.
+    pub rotate_every: Duration,
+    /// How long a replaced canary stays blocked (answers cached or still in flight).
+    pub grace: Duration,
+}
+
+/// Canaries are replaced weekly unless the config says otherwise.
+pub const DEFAULT_CANARY_ROTATE_EVERY: Duration = Duration::from_secs(7 * 86_400);
+/// A replaced canary stays blocked for a day unless the config says otherwise.
+pub const DEFAULT_CANARY_GRACE: Duration = Duration::from_secs(86_400);
+
+/// A duration as written in the config: a whole number and a unit, `s`, `m`, `h` or `d`
+/// (`7d`, `12h`, `30m`, `45s`). `None` for anything else, zero included.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(unit_at);
+    let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(seconds).map(Duration::from_secs)
 }
 
 /// What the gateway does when the audit queue is full.
@@ -259,6 +311,11 @@ pub struct ApplicationConfig {
     pub limits: RawLimits,
     pub grounding: Option<GroundingConfig>,
     pub store_prompt: StorePrompt,
+    /// A generated canary in the system context, blocked in answers; `None`: off (default).
+    pub canary: Option<CanaryConfig>,
+    /// Embedding inputs are checked for prompt injection too (off by default: a document that
+    /// quotes an attack is indexed, not obeyed).
+    pub embeddings_injection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +374,8 @@ impl GatewayConfig {
                 limits: RawLimits::default(),
                 grounding: None,
                 store_prompt: StorePrompt::Off,
+                canary: None,
+                embeddings_injection: false,
             })
             .collect();
         Self {
@@ -577,6 +636,32 @@ impl GatewayConfig {
                     StorePrompt::Off
                 }
             };
+            let mut duration = |field: &str, text: Option<&String>, default: Duration| {
+                match text {
+                None => default,
+                Some(text) => parse_duration(text).unwrap_or_else(|| {
+                    problems.push(format!(
+                        "{at}.canary.{field}: `{text}` is not a duration; write a whole number and a unit, e.g. `7d`, `12h`, `30m` or `45s`"
+                    ));
+                    default
+                }),
+            }
+            };
+            let rotate_every = duration(
+                "rotate_every",
+                a.canary.rotate_every.as_ref(),
+                DEFAULT_CANARY_ROTATE_EVERY,
+            );
+            let grace = duration("grace", a.canary.grace.as_ref(), DEFAULT_CANARY_GRACE);
+            let canary = a.canary.inject.then_some(CanaryConfig {
+                rotate_every,
+                grace,
+            });
+            if !a.canary.inject && (a.canary.rotate_every.is_some() || a.canary.grace.is_some()) {
+                problems.push(format!(
+                    "{at}.canary: `rotate_every` and `grace` apply only with `inject: true`"
+                ));
+            }
             applications.push(ApplicationConfig {
                 id: a.id,
                 upstreams: a.upstreams,
@@ -585,6 +670,8 @@ impl GatewayConfig {
                 limits: a.limits,
                 grounding: a.grounding,
                 store_prompt,
+                canary,
+                embeddings_injection: a.embeddings.enforce_injection,
             });
         }
 
@@ -711,6 +798,78 @@ mod tests {
             err.contains("store_prompt") && err.contains("`raw`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn canary_and_embeddings_options() {
+        let c = parse(
+            "upstreams: [{id: a, base_url: 'http://x'}]\n\
+             applications:\n\
+             - {id: plain, upstreams: [a]}\n\
+             - {id: weekly, upstreams: [a], canary: {inject: true}}\n\
+             - {id: daily, upstreams: [a], canary: {inject: true, rotate_every: 1d, grace: 90m}, \
+                embeddings: {enforce_injection: true}}\n",
+        )
+        .unwrap();
+        assert_eq!(c.applications[0].canary, None);
+        assert!(!c.applications[0].embeddings_injection);
+        assert_eq!(
+            c.applications[1].canary,
+            Some(CanaryConfig {
+                rotate_every: DEFAULT_CANARY_ROTATE_EVERY,
+                grace: DEFAULT_CANARY_GRACE
+            })
+        );
+        assert_eq!(
+            c.applications[2].canary,
+            Some(CanaryConfig {
+                rotate_every: Duration::from_secs(86_400),
+                grace: Duration::from_secs(90 * 60)
+            })
+        );
+        assert!(c.applications[2].embeddings_injection);
+    }
+
+    #[test]
+    fn bad_canary_values_name_the_file_and_field() {
+        let err = parse(
+            "upstreams: [{id: a, base_url: 'http://x'}]\n\
+             applications:\n\
+             - {id: app, upstreams: [a], canary: {inject: true, rotate_every: weekly, grace: 0h}}\n\
+             - {id: off, upstreams: [a], canary: {rotate_every: 7d}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("gw.yaml:"), "{err}");
+        for needle in [
+            "applications[0] (`app`).canary.rotate_every: `weekly` is not a duration",
+            "applications[0] (`app`).canary.grace: `0h` is not a duration",
+            "applications[1] (`off`).canary: `rotate_every` and `grace` apply only with `inject: true`",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in {err}");
+        }
+        let err = parse(
+            "upstreams: [{id: a, base_url: 'http://x'}]\n\
+             applications: [{id: app, upstreams: [a], canary: {inject: yes please}}]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gw.yaml") && err.contains("inject"), "{err}");
+        for (text, secs) in [("45s", 45), ("30m", 1800), ("12h", 43_200), ("7d", 604_800)] {
+            assert_eq!(parse_duration(text), Some(Duration::from_secs(secs)));
+        }
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7w",
+            "-1d",
+            "1.5h",
+            "0s",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 
     #[test]

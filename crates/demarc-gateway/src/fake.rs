@@ -8,7 +8,10 @@
 //! Also `"retry_after": "1"` (a `Retry-After` header on injected errors), and only there:
 //! `"fail_status": 429` (the status of `fail-first-N`, default 503) and
 //! `"tool_call": {"name": "...", "arguments": "..."}` (answer with a tool call instead of text;
-//! the arguments are split into streamed events as a reply would be).
+//! the arguments are split into streamed events as a reply would be), and
+//! `"echo": "system"` (echo the system context instead of the last user text: the system and
+//! developer messages, or the Responses API's `instructions`, as a model that leaks its
+//! system prompt would).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -216,7 +219,9 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     let mut fail_status = 503;
     let mut retry_after = config.retry_after.clone();
     let mut tool_call: Option<(String, String)> = None;
+    let mut echo_system = false;
     if let Some(o) = body.get("fake") {
+        echo_system = o.get("echo").and_then(Value::as_str) == Some("system");
         if let Some(code) = o.get("fail_status").and_then(Value::as_u64) {
             fail_status = u16::try_from(code).unwrap_or(503);
         }
@@ -309,7 +314,12 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             .into_response()
         }
         Kind::Chat | Kind::Responses => {
-            let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {}", body.as_object().map(crate::openai::last_user_text).unwrap_or_default()));
+            let echoed = if echo_system {
+                system_text(&body)
+            } else {
+                body.as_object().map(crate::openai::last_user_text).unwrap_or_default()
+            };
+            let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {echoed}"));
             let prompt_tokens = (bytes.len() / 4) as u64;
             let completion_tokens = (reply.len() / 4).max(1) as u64;
             let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -358,6 +368,37 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             stream_events(state, events, config)
         }
     }
+}
+
+/// The system context of a chat or Responses request: its system and developer messages
+/// (and the Responses API's `instructions`), one per line.
+fn system_text(body: &Value) -> String {
+    let text_of = |content: &Value| match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    if let Some(instructions) = body.get("instructions").and_then(Value::as_str) {
+        out.push(instructions.to_string());
+    }
+    let items = body
+        .get("messages")
+        .or_else(|| body.get("input"))
+        .and_then(Value::as_array);
+    for m in items.into_iter().flatten() {
+        if matches!(
+            m.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        ) {
+            out.push(m.get("content").map(text_of).unwrap_or_default());
+        }
+    }
+    out.join("\n")
 }
 
 fn refuse() -> Response {

@@ -6,16 +6,22 @@ use crate::config::PolicySpec;
 use crate::policy::{Action, Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Vault};
 
 /// An application's guard policy, compiled once and shared by all its requests.
+#[derive(Clone)]
 pub struct GuardPolicy {
     guard: Guard,
+    /// The input side without prompt injection, for embedding inputs; `None` when the policy
+    /// does not look for injection on input (the guard itself serves then).
+    embeddings: Option<Guard>,
     scans_output: bool,
 }
 
 impl GuardPolicy {
     pub fn new(guard: Guard) -> Self {
         let scans_output = !guard.policy().output.is_empty();
+        let embeddings = embeddings_guard(guard.policy());
         Self {
             guard,
+            embeddings,
             scans_output,
         }
     }
@@ -36,6 +42,31 @@ impl GuardPolicy {
 
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+}
+
+/// The policy's input side without the prompt-injection detector (and without output, which
+/// embeddings do not have). Should it fail to compile, embedding inputs get the whole policy.
+fn embeddings_guard(policy: &demarc_guard::Policy) -> Option<Guard> {
+    if !policy
+        .input
+        .contains_key(&demarc_guard::Detector::Injection)
+    {
+        return None;
+    }
+    let mut p = policy.clone();
+    p.input.remove(&demarc_guard::Detector::Injection);
+    p.output.clear();
+    p.injection.learned = false;
+    if !p.input.contains_key(&demarc_guard::Detector::Protected) {
+        p.protected.documents.clear();
+    }
+    match Guard::new(&p) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, "embedding inputs are scanned with the whole policy, prompt injection included");
+            None
+        }
     }
 }
 
@@ -91,24 +122,16 @@ impl Policy for GuardPolicy {
             ip: !ip_checks.is_empty(),
             ip_checks,
             grounding: None,
+            canary: None,
         }
     }
 
     fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        let applied = self.guard.apply(text, Direction::Input);
-        let hits: Vec<Hit> = hits(&applied.report.findings).collect();
-        let redactions = u32::try_from(applied.redactions.len()).unwrap_or(u32::MAX);
-        for (placeholder, original) in applied.redactions.iter() {
-            vault.insert(placeholder.to_string(), original.to_string());
-        }
-        let verdict = action(applied.report.verdict);
-        let rewritten = (verdict != Action::Block && applied.text != text).then_some(applied.text);
-        InputScan {
-            action: verdict,
-            rewritten,
-            hits,
-            redactions,
-        }
+        scan_with(&self.guard, text, vault)
+    }
+
+    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
+        scan_with(self.embeddings.as_ref().unwrap_or(&self.guard), text, vault)
     }
 
     fn output_scanner(&self) -> Box<dyn OutputScanner> {
@@ -121,6 +144,23 @@ impl Policy for GuardPolicy {
 
     fn scans_output(&self) -> bool {
         self.scans_output
+    }
+}
+
+fn scan_with(guard: &Guard, text: &str, vault: &mut Vault) -> InputScan {
+    let applied = guard.apply(text, Direction::Input);
+    let hits: Vec<Hit> = hits(&applied.report.findings).collect();
+    let redactions = u32::try_from(applied.redactions.len()).unwrap_or(u32::MAX);
+    for (placeholder, original) in applied.redactions.iter() {
+        vault.insert(placeholder.to_string(), original.to_string());
+    }
+    let verdict = action(applied.report.verdict);
+    let rewritten = (verdict != Action::Block && applied.text != text).then_some(applied.text);
+    InputScan {
+        action: verdict,
+        rewritten,
+        hits,
+        redactions,
     }
 }
 

@@ -10,6 +10,9 @@
 // Code map (each module's own docs say more).
 // One audit event per request, a bounded queue and a batching writer.
 pub mod audit;
+// Canaries made by demarc: generated, injected into the system context, blocked in answers,
+// rotated.
+pub mod canary;
 // The config file (YAML), validated into domain types; every problem named by field.
 pub mod config;
 // Errors in OpenAI's JSON shape.

@@ -66,7 +66,11 @@ pub fn scan_request_with(
         let Value::String(text) = value else {
             return Ok(());
         };
-        let result = policy.scan_input(text, vault);
+        let result = if endpoint == Endpoint::Embeddings {
+            policy.scan_embedding_input(text, vault)
+        } else {
+            policy.scan_input(text, vault)
+        };
         verdicts.record_input(&result);
         if result.action == Action::Block {
             let detector = result

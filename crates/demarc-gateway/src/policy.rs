@@ -121,6 +121,9 @@ pub struct Coverage {
     pub ip_checks: Vec<String>,
     /// The approved grounding sources the application's requests are grounded in.
     pub grounding: Option<Vec<String>>,
+    /// The generated canary that guards the application's system context, in words (see
+    /// `canary.rs`), when there is one.
+    pub canary: Option<String>,
 }
 
 /// A policy applied to one application's traffic.
@@ -131,11 +134,40 @@ pub trait Policy: Send + Sync {
     }
     /// Scan one input text (a user or tool message), recording reversible redactions.
     fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan;
+    /// Scan one text sent to an embeddings model. Personal data and secrets are handled as
+    /// on any input, but the text is indexed, not obeyed: a policy leaves prompt injection
+    /// out here unless the application enforces it ([`EnforceInjectionOnEmbeddings`]).
+    /// Policies without that distinction scan it as any input.
+    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
+        self.scan_input(text, vault)
+    }
     /// A fresh incremental scanner for one output text (one choice of one response).
     fn output_scanner(&self) -> Box<dyn OutputScanner>;
     /// Whether this policy scans output at all (lets the proxy skip work).
     fn scans_output(&self) -> bool {
         true
+    }
+}
+
+/// An application's policy that scans embedding inputs exactly as other inputs, prompt
+/// injection included (`embeddings: {enforce_injection: true}`).
+pub struct EnforceInjectionOnEmbeddings(pub Arc<dyn Policy>);
+
+impl Policy for EnforceInjectionOnEmbeddings {
+    fn coverage(&self) -> Coverage {
+        self.0.coverage()
+    }
+    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
+        self.0.scan_input(text, vault)
+    }
+    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
+        self.0.scan_input(text, vault)
+    }
+    fn output_scanner(&self) -> Box<dyn OutputScanner> {
+        self.0.output_scanner()
+    }
+    fn scans_output(&self) -> bool {
+        self.0.scans_output()
     }
 }
 

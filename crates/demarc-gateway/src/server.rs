@@ -22,6 +22,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
+use crate::canary::{AppCanary, CanaryPolicy, CanarySource};
 use crate::config::StorePrompt;
 use crate::config::{ApplicationConfig, GatewayConfig, MAX_UPSTREAM_BODY_BYTES};
 use crate::error::ApiError;
@@ -30,7 +31,7 @@ use crate::keys::{Authenticator, KeySource, Rejection};
 use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
 use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request_with};
-use crate::policy::{Coverage, Policy, Vault, Verdicts};
+use crate::policy::{Coverage, EnforceInjectionOnEmbeddings, Policy, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::{self, Endpoint, Upstream};
 
@@ -67,6 +68,8 @@ pub struct App {
     order: Vec<usize>,
     pub policy: Arc<dyn Policy>,
     grounding: Option<Arc<Grounding>>,
+    /// The generated canary injected into the application's system context, if enabled.
+    canary: Option<Arc<AppCanary>>,
     coverage: Coverage,
     activity: std::sync::Mutex<Activity>,
 }
@@ -85,6 +88,10 @@ pub struct Activity {
     pub redactions: u64,
     pub rate_limited: u64,
     pub grounded: u64,
+    /// Requests whose system context carried the application's generated canary.
+    pub canary_injected: u64,
+    /// Answers blocked because they carried one of the application's canaries.
+    pub canary_blocked: u64,
 }
 
 /// Everything a request needs, shared by all of them.
@@ -96,6 +103,7 @@ pub struct Gateway {
     pub auditor: Auditor,
     limiter: Limiter,
     counters: Option<Arc<dyn SharedCounters>>,
+    canaries: Option<Arc<dyn CanarySource>>,
     /// Requests in progress, streams included.
     active: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Metrics,
@@ -126,8 +134,24 @@ impl Gateway {
         keys: Arc<dyn KeySource>,
         sink: Arc<dyn AuditSink>,
         policy_for: PolicyFactory<'_>,
+        grounding: HashMap<String, Arc<Grounding>>,
+        counters: Option<Arc<dyn SharedCounters>>,
+    ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
+        Self::start_full(config, keys, sink, policy_for, grounding, counters, None)
+    }
+
+    /// [`Gateway::start_with_grounding`], with the store's canaries for the applications that
+    /// inject one (`canary: {inject: true}`; refused without a source). Call
+    /// [`Gateway::refresh_canaries`] before serving to find a store problem at start-up;
+    /// otherwise the first request reads (or creates) each canary.
+    pub fn start_full(
+        config: GatewayConfig,
+        keys: Arc<dyn KeySource>,
+        sink: Arc<dyn AuditSink>,
+        policy_for: PolicyFactory<'_>,
         mut grounding: HashMap<String, Arc<Grounding>>,
         counters: Option<Arc<dyn SharedCounters>>,
+        canaries: Option<Arc<dyn CanarySource>>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
         let counters = counters.filter(|_| config.shared_limits);
         let mut upstreams = Vec::new();
@@ -146,10 +170,27 @@ impl Gateway {
                 .iter()
                 .filter_map(|id| upstreams.iter().position(|u| u.id() == id))
                 .collect();
-            let policy = policy_for(a).map_err(|message| GatewayError::Policy {
+            let mut policy = policy_for(a).map_err(|message| GatewayError::Policy {
                 id: a.id.clone(),
                 message,
             })?;
+            if a.embeddings_injection {
+                policy = Arc::new(EnforceInjectionOnEmbeddings(policy));
+            }
+            let canary = match (a.canary, &canaries) {
+                (None, _) => None,
+                (Some(settings), Some(_)) => Some(Arc::new(AppCanary::new(&a.id, settings))),
+                (Some(_), None) => {
+                    return Err(GatewayError::Policy {
+                        id: a.id.clone(),
+                        message: "`canary: {inject: true}` needs a store to keep the canary in"
+                            .into(),
+                    });
+                }
+            };
+            if let Some(canary) = &canary {
+                policy = Arc::new(CanaryPolicy::new(policy, canary.clone()));
+            }
             let mut coverage = policy.coverage();
             if a.store_prompt == StorePrompt::Redacted && !coverage.redacts_input {
                 // The stored prompt is the text after the input policy's redaction; a policy
@@ -168,6 +209,7 @@ impl Gateway {
                 order,
                 policy,
                 grounding,
+                canary,
                 coverage,
                 activity,
             };
@@ -187,6 +229,7 @@ impl Gateway {
             auditor,
             limiter: Limiter::new(),
             counters,
+            canaries,
             active: Default::default(),
             metrics: Metrics::default(),
             ready: AtomicBool::new(true),
@@ -194,6 +237,25 @@ impl Gateway {
             started_at: time::OffsetDateTime::now_utc(),
         });
         Ok((gateway, writer))
+    }
+
+    /// Read every application's canaries from the store now, creating or rotating those that
+    /// are due. The error names the first application that failed.
+    pub async fn refresh_canaries(&self) -> Result<(), String> {
+        let Some(source) = &self.canaries else {
+            return Ok(());
+        };
+        let mut apps: Vec<_> = self.apps.iter().collect();
+        apps.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, app) in apps {
+            if let Some(canary) = &app.canary {
+                canary
+                    .refresh(source.as_ref())
+                    .await
+                    .map_err(|e| format!("application `{id}`: canary: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn application_ids(&self) -> impl Iterator<Item = &str> {
@@ -252,6 +314,11 @@ impl Gateway {
                 a.redactions += u64::from(v.redactions);
                 a.rate_limited += u64::from(error == Some("rate_limit_exceeded"));
                 a.grounded += u64::from(ctx.grounding.is_some());
+                a.canary_injected += u64::from(ctx.canary.is_some());
+                a.canary_blocked += u64::from(
+                    error == Some("output_blocked")
+                        && v.blocked_by.as_deref() == Some(crate::canary::DETECTOR),
+                );
             }
         }
         if let (Some(counters), Some(app), tokens) = (
@@ -322,6 +389,7 @@ impl Gateway {
             verdicts: ctx.verdicts,
             grounding: ctx.grounding,
             prompt: ctx.prompt,
+            canary: ctx.canary,
         };
         self.auditor.emit(slot, event);
     }
@@ -438,6 +506,34 @@ impl Gateway {
                 prompt.truncate(end);
             }
             ctx.prompt = Some(prompt);
+        }
+        // The canary joins the application's own system context, before grounding adds its
+        // passages.
+        if let (Some(canary), Some(source), true) = (
+            &app.canary,
+            &self.canaries,
+            matches!(
+                ctx.endpoint,
+                Endpoint::ChatCompletions | Endpoint::Responses
+            ),
+        ) {
+            match canary.current(source.as_ref()).await {
+                Ok(injected) => {
+                    if crate::canary::inject(ctx.endpoint, &mut request, &injected.token) {
+                        ctx.canary = Some(injected.id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no canary to inject");
+                    let error = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server_error",
+                        "canary_unavailable",
+                        "the gateway cannot read the application's canary right now; try again shortly",
+                    );
+                    return self.fail(ctx, slot, error);
+                }
+            }
         }
         if let Some(grounding) = &app.grounding {
             let groups: Vec<String> = headers
@@ -1005,6 +1101,8 @@ struct Ctx {
     grounding: Option<GroundingUse>,
     /// The prompt after input redaction, when the application stores it.
     prompt: Option<String>,
+    /// The id of the canary injected into the request's system context.
+    canary: Option<String>,
     /// Held while the request (or its stream) is in progress.
     admission: Option<Admission>,
 }
@@ -1045,6 +1143,7 @@ impl Ctx {
             verdicts: Verdicts::default(),
             grounding: None,
             prompt: None,
+            canary: None,
             admission: None,
         }
     }

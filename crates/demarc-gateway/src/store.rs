@@ -10,6 +10,7 @@ use demarc_store::{Evidence, NewAuditEvent, Store};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, SinkFuture};
+use crate::canary::{CanaryFuture, CanarySource};
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
 use crate::limits::{CountFuture, SharedCounters};
 use crate::server::Gateway;
@@ -43,6 +44,37 @@ impl KeySource for StoreKeys {
                     application: k.application,
                 })
             }))
+        })
+    }
+}
+
+/// Canaries from the store's `canaries` table.
+pub struct StoreCanaries(pub Store);
+
+impl CanarySource for StoreCanaries {
+    fn live<'a>(
+        &'a self,
+        application: &'a str,
+        retired_since: OffsetDateTime,
+    ) -> CanaryFuture<'a, Vec<demarc_store::Canary>> {
+        Box::pin(async move {
+            self.0
+                .live_canaries(application, retired_since)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn rotate_if_current<'a>(
+        &'a self,
+        application: &'a str,
+        expected: Option<&'a str>,
+    ) -> CanaryFuture<'a, Option<demarc_store::Canary>> {
+        Box::pin(async move {
+            self.0
+                .rotate_canary_if_current(application, expected)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }
@@ -128,7 +160,9 @@ pub struct Observation {
 ///
 /// - `gateway-input-scan`: the application's policy scans input and at least one request's
 ///   input was scanned;
-/// - `gateway-output-scan`: the policy scans output and at least one answer was scanned;
+/// - `gateway-output-scan`: the policy scans output, or a generated canary guards the
+///   application's system context, and at least one answer was scanned (the canary's part
+///   of the summary: answers checked for a system-prompt leak and leaks blocked);
 /// - `gateway-protected-content`: the policy checks output against registered protected
 ///   content or canary tokens, and at least one answer was checked;
 /// - `gateway-access-control`: per-application keys (always), a request or token limit for
@@ -161,14 +195,33 @@ pub fn observations(gateway: &Gateway) -> Vec<Observation> {
                 ),
             );
         }
-        if coverage.output && a.output_scanned > 0 {
-            push(
+        // A leaked system prompt is caught on output: the canary is part of prompt filtering.
+        let canary = coverage.canary.as_ref().map(|words| {
+            format!(
+                "system-prompt leaks checked against {words}: {} requests carried it, {} leaks blocked",
+                a.canary_injected, a.canary_blocked
+            )
+        });
+        match (&canary, coverage.output) {
+            (_, true) if a.output_scanned > 0 => push(
                 ObservationKind::GatewayOutputScan,
                 format!(
-                    "output scanned by policy `{policy}` on every answer, streamed ones event by event: {} answers scanned, {} blocked, since {since}",
-                    a.output_scanned, a.output_blocked
+                    "output scanned by policy `{policy}` on every answer, streamed ones event by event: {} answers scanned, {} blocked{}, since {since}",
+                    a.output_scanned,
+                    a.output_blocked,
+                    canary
+                        .as_ref()
+                        .map(|c| format!("; {c}"))
+                        .unwrap_or_default()
                 ),
-            );
+            ),
+            (Some(canary), false) if a.canary_injected > 0 => push(
+                ObservationKind::GatewayOutputScan,
+                format!(
+                    "output checked on every answer, streamed ones event by event: {canary}, since {since}"
+                ),
+            ),
+            _ => {}
         }
         if coverage.ip && a.output_scanned > 0 {
             push(
