@@ -597,7 +597,7 @@ impl Guard {
         if want_phrases {
             let mut hits = Vec::new();
             phrase_hits.sort_by_key(|h| (h.start, h.end));
-            injection::signals(&phrase_hits, &mut hits);
+            injection::signals(&views.folded, &phrase_hits, &mut hits);
             push_all(out, hits, Detector::Injection, &folded_map);
         }
         if want_deny {

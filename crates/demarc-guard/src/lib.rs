@@ -46,6 +46,7 @@ mod stream;
 
 pub use engine::{Applied, Classifier, Guard};
 pub use finding::{Action, Detector, Direction, Finding, Report, Severity, Verdict};
+pub use injection::INJECTION_FAMILIES;
 pub use pii::PII_KINDS;
 pub use policy::{
     AllowConfig, BUILTIN_POLICIES, CanaryConfig, DecodeConfig, DenyConfig, InjectionConfig,

@@ -188,15 +188,62 @@ fn invisible_class(c: char) -> Option<InvisibleKind> {
     }
 }
 
-/// Emoji presentation and joiners between non-letters are ordinary; zero-width characters
-/// inside words are how keyword filters get dodged.
+/// Emoji presentation and joiners between non-letters are ordinary; so are the joiners (ZWJ,
+/// ZWNJ) inside words of scripts whose spelling uses them (Arabic and Persian, Syriac, the Indic
+/// scripts, Tibetan, Myanmar, Khmer, Mongolian) and the zero-width space between letters of
+/// scripts written without spaces (Thai, Lao, Khmer, Myanmar, Tibetan, Chinese, Japanese).
+/// Zero-width characters inside words of other scripts (Latin, Cyrillic, Greek) are how keyword
+/// filters get dodged.
 fn is_benign_zero_width(c: char, prev: Option<char>, next: Option<char>) -> bool {
     let cp = c as u32;
     if (0xFE00..=0xFE0F).contains(&cp) || cp == 0xFEFF || cp == 0x00AD {
         return true;
     }
     let letter = |x: Option<char>| x.is_some_and(char::is_alphanumeric);
-    !(letter(prev) && letter(next))
+    if !(letter(prev) && letter(next)) {
+        return true;
+    }
+    let (Some(p), Some(n)) = (prev, next) else {
+        return true;
+    };
+    match cp {
+        0x200C | 0x200D => {
+            (uses_joiners(p) || uses_joiners(n)) && !splits_keywords(p) && !splits_keywords(n)
+        }
+        0x200B => without_spaces(p) && without_spaces(n),
+        _ => false,
+    }
+}
+
+/// Scripts whose ordinary spelling puts ZWJ or ZWNJ between letters.
+fn uses_joiners(c: char) -> bool {
+    matches!(c as u32,
+        0x0600..=0x08FF // Arabic, Syriac, Thaana, NKo, Samaritan, Mandaic, Arabic extensions
+        | 0x0900..=0x0DFF // Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam, Sinhala
+        | 0x0F00..=0x109F // Tibetan, Myanmar
+        | 0x1780..=0x18AF // Khmer, Mongolian
+        | 0x1CD0..=0x1CFF // Vedic extensions
+        | 0xA8E0..=0xA8FF // Devanagari extended
+        | 0xA9E0..=0xAA7F // Myanmar extensions
+        | 0xFB50..=0xFDFF // Arabic presentation forms A
+        | 0xFE70..=0xFEFE) // Arabic presentation forms B
+}
+
+/// Scripts written without spaces between words, where a zero-width space marks a word break.
+fn without_spaces(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x0F00..=0x109F // Tibetan, Myanmar
+        | 0x1780..=0x17FF // Khmer
+        | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF) // CJK ideographs
+}
+
+/// Scripts of the keywords the detectors match (Latin, Greek, Cyrillic): a joiner inside one of
+/// their words is never ordinary spelling.
+fn splits_keywords(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c as u32, 0x00C0..=0x052F | 0x1E00..=0x1FFF)
 }
 
 /// Map a confusable letter (already lowercased) to the ASCII letter it imitates.
@@ -268,6 +315,11 @@ fn fold_char(c: char, emit: &mut impl FnMut(u8), buf: &mut [u8; 4]) {
                 emit(b' ')
             }
             _ => {
+                // Combining marks left after NFKC (the dot of a lowercased Turkish İ) carry no
+                // letter of their own.
+                if ('\u{0300}'..='\u{036F}').contains(&lower) {
+                    continue;
+                }
                 if let Some(ascii) = confusable(lower) {
                     emit(ascii as u8);
                     continue;
