@@ -97,7 +97,8 @@ pub(crate) enum Class {
     ToolVerb,
     /// Tools named in words: "the delete tool", "plugin".
     ToolRef,
-    /// "call the", "use the", "invoke".
+    /// "call", "use", "invoke" among the words before a ToolRef (found by look-back, not in the
+    /// automaton).
     CallVerb,
     /// Consent the user never gave: "the user already approved", "without asking".
     Consent,
@@ -496,11 +497,6 @@ pub(crate) const LANG_PHRASES: &[(Class, &[&str])] = &[
         "tool", "tools", "the delete tool", "payments tool", "payment tool", "email tool",
         "shell tool", "browser tool", "file tool", "function call", "plugin", "the api",
         "werkzeug", "l'outil", "la herramienta", "lo strumento",
-    ]),
-    (Class::CallVerb, &[
-        "call the", "call your", "use the", "use your", "invoke*", "run the", "execute the",
-        "trigger the", "call it", "rufe", "nutze das", "appelle", "utilise l'outil", "llama a",
-        "usa la", "chiama", "usa lo",
     ]),
     (Class::Consent, &[
         "already approved", "has approved", "already authorized", "already authorised",
@@ -959,6 +955,11 @@ pub(crate) fn signals(f: &[u8], hits: &[PhraseHit], out: &mut Vec<Hit>) {
             continue; // "don't forget the instructions"
         }
         by_class[h.class as usize].push((h.start, h.end));
+        if h.class == Class::ToolRef
+            && let Some(at) = call_verb_before(f, h.start)
+        {
+            by_class[Class::CallVerb as usize].push((at, at + 1));
+        }
         if let Some((kind, weight)) = standalone(h.class) {
             sigs.push(Signal {
                 start: h.start,
@@ -978,6 +979,8 @@ pub(crate) fn signals(f: &[u8], hits: &[PhraseHit], out: &mut Vec<Hit>) {
             });
         }
     }
+    by_class[Class::CallVerb as usize].sort_unstable();
+    by_class[Class::CallVerb as usize].dedup();
     for (rule, combo) in COMBOS.iter().enumerate() {
         let (xs, ys) = (&by_class[combo.a as usize], &by_class[combo.b as usize]);
         if xs.is_empty() || ys.is_empty() {
@@ -1050,6 +1053,38 @@ pub(crate) fn signals(f: &[u8], hits: &[PhraseHit], out: &mut Vec<Hit>) {
     }
 }
 
+/// Verbs that ask for a tool to be called ("call the delete tool", "use the payments tool").
+const CALL_VERBS: &[&[u8]] = &[
+    b"call", b"use", b"invoke", b"run", b"execute", b"trigger", b"rufe", b"nutze", b"appelle",
+    b"utilise", b"llama", b"usa", b"chiama", b"utiliza",
+];
+
+/// Where a call verb starts among the three words before `at` (within 24 bytes), if one does.
+/// Looked up only where a tool is named, so that common verbs stay out of the automaton.
+fn call_verb_before(f: &[u8], at: usize) -> Option<usize> {
+    let from = at.saturating_sub(24);
+    let before = &f[from..at];
+    let mut end = before.len();
+    for _ in 0..3 {
+        let trimmed = before[..end].trim_ascii_end();
+        let start = trimmed
+            .iter()
+            .rposition(|b| !b.is_ascii_alphabetic())
+            .map_or(0, |i| i + 1);
+        if start == 0 && from > 0 {
+            return None; // cut off at the window's start
+        }
+        if CALL_VERBS.contains(&&trimmed[start..]) {
+            return Some(from + start);
+        }
+        if start == trimmed.len() {
+            return None;
+        }
+        end = start;
+    }
+    None
+}
+
 /// Negations that turn an override verb around ("don't forget", "n'oublie pas", "no olvides").
 const NEGATIONS_BEFORE: &[&[u8]] = &[
     b"not", b"don't", b"dont", b"never", b"nao", b"no", b"non", b"nie", b"niet", b"nicht", b"ne",
@@ -1113,7 +1148,11 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn damping(f: &[u8], meta: &[(usize, usize)], start: usize, end: usize) -> f32 {
     let from = start.saturating_sub(CONTEXT_BEFORE);
     let to = (end + CONTEXT_AFTER).min(start + MERGE_SPAN + CONTEXT_AFTER);
-    let discussed = meta.iter().any(|&(s, e)| s >= from && e <= to);
+    let first = meta.partition_point(|&(s, _)| s < from);
+    let discussed = meta[first..]
+        .iter()
+        .take_while(|&&(s, _)| s < to)
+        .any(|&(_, e)| e <= to);
     match (quoted(f, start, end), discussed) {
         (true, true) => 0.1,
         (false, true) => 0.5,
