@@ -102,7 +102,9 @@ impl Model {
     /// [`Model::score`] of a text already folded (the guard's folded view).
     pub(crate) fn score_folded(&self, folded: &[u8]) -> f32 {
         let mut best = BestWindow::default();
-        tokens(folded, &mut 0, |t| best.push(self.weight(t)));
+        tokens(folded, &mut TokenState::default(), |t| {
+            best.push(self.weight(t))
+        });
         self.probability(best.finish())
     }
 
@@ -168,7 +170,7 @@ fn sigmoid(z: f32) -> f32 {
 /// Call `f(unigram bucket, pair bucket)` for every token of a text, through its folded view.
 fn for_each_token(text: &str, f: impl FnMut(Token)) {
     let views = crate::normalize::Views::new(text);
-    tokens(&views.folded, &mut 0, f);
+    tokens(&views.folded, &mut TokenState::default(), f);
 }
 
 /// The learned score of a stream, chunk by chunk, equal to scoring the whole text: text is
@@ -177,7 +179,7 @@ fn for_each_token(text: &str, f: impl FnMut(Token)) {
 #[derive(Default)]
 pub(crate) struct StreamScore {
     best: BestWindow,
-    prev: u64,
+    state: TokenState,
     carry: String,
 }
 
@@ -212,13 +214,24 @@ impl StreamScore {
     fn feed(&mut self, model: &Model, text: &str) {
         let views = crate::normalize::Views::new(text);
         let best = &mut self.best;
-        tokens(&views.folded, &mut self.prev, |t| best.push(model.weight(t)));
+        tokens(&views.folded, &mut self.state, |t| {
+            best.push(model.weight(t))
+        });
     }
 }
 
 /// A token's feature buckets: the token, the pair it forms with the token before, and its stem
 /// (its first bytes: inflected forms of one word share it, in every language).
 pub(crate) type Token = [u32; 3];
+
+/// What the tokenizer carries from one token to the next (and across stream chunks).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TokenState {
+    /// Hash of the previous token, for the pair feature.
+    prev: u64,
+    /// Inside double quotes or backticks (until the closing one or the end of the line).
+    quoted: bool,
+}
 
 /// Bytes of a token's stem: about five letters in Latin script, three or four in others.
 const STEM_ASCII: usize = 5;
@@ -251,12 +264,18 @@ static CLASS: [u8; 256] = {
 
 /// The tokenizer over the folded view: runs of word bytes, and each CJK character on its own.
 #[inline(always)]
-fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(Token)) {
+fn tokens(f: &[u8], state: &mut TokenState, mut emit: impl FnMut(Token)) {
     let len = f.len();
     let mut i = 0;
     while i < len {
-        let class = CLASS[f[i] as usize];
+        let b = f[i];
+        let class = CLASS[b as usize];
         if class == SEP {
+            match b {
+                b'"' | b'`' => state.quoted = !state.quoted,
+                b'\n' => state.quoted = false,
+                _ => {}
+            }
             i += 1;
             continue;
         }
@@ -270,23 +289,34 @@ fn tokens(f: &[u8], prev: &mut u64, mut emit: impl FnMut(Token)) {
                 .position(|&b| CLASS[b as usize] != WORD)
                 .unwrap_or(len - i);
         }
-        let h = hash(f, start, i);
-        let stem_len = if f[start] < 0x80 { STEM_ASCII } else { STEM_OTHER };
+        // A quoted word is another feature than the same word unquoted: text that quotes an
+        // attack (a ticket, a detection rule) is told apart from text that makes one.
+        let salt = if state.quoted {
+            0x7175_6f74_6564_0000
+        } else {
+            0
+        };
+        let h = hash(f, start, i) ^ salt;
+        let stem_len = if f[start] < 0x80 {
+            STEM_ASCII
+        } else {
+            STEM_OTHER
+        };
         let stem = if i - start > stem_len {
             let mut end = start + stem_len;
             while end > start && (f[end] & 0xC0) == 0x80 {
                 end -= 1; // not inside a UTF-8 character
             }
-            (hash(f, start, end) ^ 0x51ED_27A3_C0FF_EE00).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            (hash(f, start, end) ^ salt ^ 0x51ED_27A3_C0FF_EE00).wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 >> (64 - BUCKET_BITS)
         } else {
             (h ^ 0x51ED_27A3_C0FF_EE00).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BUCKET_BITS)
         } as u32;
         let uni = (h >> (64 - BUCKET_BITS)) as u32;
-        let pair = ((prev.rotate_left(17) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        let pair = ((state.prev.rotate_left(17) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (64 - BUCKET_BITS)) as u32;
         emit([uni, pair, stem]);
-        *prev = h;
+        state.prev = h;
     }
 }
 
