@@ -13,7 +13,7 @@ use demarc_gateway::grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::policy::{Off, Policy};
 use demarc_gateway::server::{Gateway, serve, shutdown_signal};
-use demarc_gateway::store::{StoreCounters, StoreKeys, StoreSink, write_evidence};
+use demarc_gateway::store::{StoreCanaries, StoreCounters, StoreKeys, StoreSink, write_evidence};
 use demarc_model::CheckedCatalog;
 use demarc_model::CheckedEstate as Estate;
 use demarc_model::estate::AppStatus;
@@ -28,7 +28,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const EVIDENCE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Gateway config file (YAML): upstreams, applications, policies, limits (see
     /// `examples/gateway.yaml`).
     #[arg(long, value_name = "FILE", conflicts_with = "upstream")]
@@ -62,7 +65,17 @@ pub struct Args {
     store: StoreArgs,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// The canaries the gateway injects into applications' system context
+    /// (`canary: {inject: true}` in the config): list them, or rotate one now.
+    Canary(crate::cmd::canary::Args),
+}
+
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    if let Some(Action::Canary(canary)) = args.action {
+        return crate::cmd::canary::run(canary);
+    }
     // The catalog maps what the gateway observes to areas: the same one `assess` uses.
     let catalog = args.catalog.load()?;
     let estate = match &args.estate {
@@ -254,8 +267,21 @@ async fn serve_gateway(
     let factory = |app: &ApplicationConfig| {
         policy_for(app, estate.as_ref(), estate_dir.as_deref(), &policies)
     };
-    let (gateway, writer) =
-        Gateway::start_with_grounding(config, keys, sink, &factory, grounding, Some(counters))?;
+    let canaries = Arc::new(StoreCanaries(store.clone()));
+    let (gateway, writer) = Gateway::start_full(
+        config,
+        keys,
+        sink,
+        &factory,
+        grounding,
+        Some(counters),
+        Some(canaries),
+    )?;
+    // Each canary is read (or created, or rotated when due) before the first request.
+    gateway
+        .refresh_canaries()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let apps: Vec<&str> = {
         let mut v: Vec<&str> = gateway.application_ids().collect();
         v.sort_unstable();

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(args) -> anyhow::Result<Outcome>`.
 pub mod assess;
 pub mod audit;
+pub mod canary;
 pub mod catalogs;
 pub mod common;
 pub mod db;

@@ -959,3 +959,90 @@ fn bank_quick_start_then_assess_on_postgres() {
     let db = crate::store::PgDb::create();
     bank_quick_start_then_assess(&db.url);
 }
+
+#[test]
+fn gateway_canaries_are_created_at_start_listed_without_tokens_and_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let (_fake, upstream) = fake_upstream();
+    let config = dir.path().join("gw.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams: [{{id: a, base_url: '{upstream}'}}]\n\
+             applications: [{{id: assistant, upstreams: [a], policy: off, canary: {{inject: true, rotate_every: 30d}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let key = key(&db, "assistant", &["--config", config.to_str().unwrap()]);
+    let port = free_port();
+    let server = gateway(&["--config", config.to_str().unwrap(), "--db", &db], port);
+    // The model repeats its system prompt: the canary the gateway put there is blocked.
+    let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                                  "fake": {"echo": "system"}})
+    .to_string();
+    let (status, text) = http(port, "POST", "/v1/chat/completions", Some(&key), &body);
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("output_blocked") && !text.contains("dmc-"),
+        "{text}"
+    );
+    let stderr = stop(server);
+    assert!(!stderr.contains("dmc-"), "{stderr}");
+
+    // Created at start-up, listed without its token.
+    let list = demarc()
+        .args(["gateway", "canary", "list", "--db", &db])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(list.stdout).unwrap();
+    assert!(list.status.success());
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.contains("assistant") && !table.contains("dmc-"),
+        "{table}"
+    );
+    demarc()
+        .args([
+            "gateway",
+            "canary",
+            "rotate",
+            "--app",
+            "assistant",
+            "--db",
+            &db,
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("stays blocked"));
+    let out = demarc()
+        .args(["gateway", "canary", "list", "--show", "--format", "json"])
+        .args(["--app", "assistant", "--db", &db])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["retired_at"].is_string() && rows[1]["retired_at"].is_null());
+    assert!(
+        rows.iter()
+            .all(|r| r["token"].as_str().unwrap().starts_with("dmc-"))
+    );
+    // A bad schedule is a config error naming the file and the field.
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams: [{{id: a, base_url: '{upstream}'}}]\n\
+             applications: [{{id: assistant, upstreams: [a], canary: {{inject: true, rotate_every: weekly}}}}]\n"
+        ),
+    )
+    .unwrap();
+    demarc()
+        .args(["gateway", "--config", config.to_str().unwrap(), "--db", &db])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("gw.yaml")
+                .and(predicate::str::contains("canary.rotate_every: `weekly`")),
+        );
+}

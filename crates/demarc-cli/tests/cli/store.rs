@@ -131,7 +131,7 @@ fn db_migrate_and_status_on_sqlite() {
         .success()
         .stdout(
             predicate::str::contains("sqlite store")
-                .and(predicate::str::contains("schema version 4")),
+                .and(predicate::str::contains("schema version 5")),
         );
     write_events(&url, "gw", 2, 10);
     // DEMARC_DB is honoured when --db is absent.
@@ -532,7 +532,7 @@ fn unusable_stores_exit_2_and_stay_untouched() {
     refused(
         &newer_url,
         Some(&newer),
-        "has schema version 99, newer than this demarc supports (4)",
+        "has schema version 99, newer than this demarc supports (5)",
     );
 
     refused(
