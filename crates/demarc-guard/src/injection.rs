@@ -150,7 +150,7 @@ fn standalone(class: Class) -> Option<(&'static str, f32)> {
 }
 
 /// Two classes within `window` bytes of each other fire a signal. `ordered`: `a` must end
-/// before `b` starts. `clause`: no sentence break (`.`, `;`, `!`, `?`, a line end) between them.
+/// before `b` starts. `clause`: no clause break (see `has_break`) between them.
 struct Combo {
     a: Class,
     b: Class,
@@ -417,7 +417,7 @@ pub(crate) const LANG_PHRASES: &[(Class, &[&str])] = &[
         "from the openai", "from the anthropic", "from the safety team", "the safety team",
         "sudo mode", "sudo:", "sudo access", "admin mode", "root access", "maintenance mode",
         "debug mode", "authorization code", "authorisation code", "override code",
-        "developer access", "level 5 clearance", "clearance level",
+        "level 5 clearance", "clearance level",
         "als dein schopfer", "als dein entwickler", "ich bin dein schopfer",
         "ich bin dein entwickler", "ich bin ein openai", "openai-ingenieur", "ingenieur bei openai",
         "admin-modus", "sudo-modus", "administratormodus", "en tant que ton createur",
@@ -1127,12 +1127,13 @@ fn negated(f: &[u8], start: usize, end: usize) -> bool {
         .is_some_and(|w| NEGATIONS_AFTER.contains(&w))
 }
 
-/// Whether a sentence or clause ends in `f[from..to]`: `;`, `!`, `?`, a line end, a full stop
-/// before a space, or the CJK and Devanagari full stops.
+/// Whether a sentence or clause ends in `f[from..to]`: `;`, `!`, `?`, `,`, `:`, a line end, a
+/// full stop before a space, or the CJK and Devanagari full stops (full-width commas and colons
+/// are ASCII after NFKC).
 fn has_break(f: &[u8], from: usize, to: usize) -> bool {
     let gap = &f[from.min(to)..to];
     gap.iter().enumerate().any(|(i, &b)| match b {
-        b';' | b'!' | b'?' | b'\n' => true,
+        b';' | b'!' | b'?' | b'\n' | b',' | b':' => true,
         b'.' => gap.get(i + 1).is_none_or(|&n| n == b' '),
         _ => false,
     }) || contains(gap, "。".as_bytes())

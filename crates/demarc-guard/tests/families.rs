@@ -173,3 +173,22 @@ fn joiners_inside_latin_and_cyrillic_words_are_still_flagged() {
         );
     }
 }
+
+/// The attack fixtures that name a family name one the detector knows (eval/guard.sh scores them).
+#[test]
+fn attack_fixtures_name_known_families() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/injection_attacks.jsonl"
+    );
+    for line in std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(family) = r["family"].as_str() {
+            assert!(INJECTION_FAMILIES.contains(&family), "{family}: {line}");
+        }
+    }
+}
