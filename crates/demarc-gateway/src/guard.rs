@@ -1,5 +1,7 @@
 //! The adapter from `demarc-guard` to the gateway's [`Policy`] seam.
 
+use std::sync::{Arc, OnceLock};
+
 use demarc_guard::{Direction, Finding, Guard, StreamScanner};
 
 use crate::config::PolicySpec;
@@ -9,19 +11,19 @@ use crate::policy::{Action, Blocked, Coverage, Hit, InputScan, OutputScanner, Po
 #[derive(Clone)]
 pub struct GuardPolicy {
     guard: Guard,
-    /// The input side without prompt injection, for embedding inputs; `None` when the policy
-    /// does not look for injection on input (the guard itself serves then).
-    embeddings: Option<Guard>,
+    /// The input side without prompt injection, for embedding inputs, compiled on the first
+    /// one (most applications never embed); `None` when the policy does not look for
+    /// injection on input (the guard itself serves then).
+    embeddings: Arc<OnceLock<Option<Guard>>>,
     scans_output: bool,
 }
 
 impl GuardPolicy {
     pub fn new(guard: Guard) -> Self {
         let scans_output = !guard.policy().output.is_empty();
-        let embeddings = embeddings_guard(guard.policy());
         Self {
             guard,
-            embeddings,
+            embeddings: Arc::default(),
             scans_output,
         }
     }
@@ -131,7 +133,10 @@ impl Policy for GuardPolicy {
     }
 
     fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        scan_with(self.embeddings.as_ref().unwrap_or(&self.guard), text, vault)
+        let embeddings = self
+            .embeddings
+            .get_or_init(|| embeddings_guard(self.guard.policy()));
+        scan_with(embeddings.as_ref().unwrap_or(&self.guard), text, vault)
     }
 
     fn output_scanner(&self) -> Box<dyn OutputScanner> {
