@@ -57,7 +57,7 @@ struct Inner {
     /// Per automaton pattern: what it means, whether it ends a word (non-stem), needs a word start.
     tags: Vec<Vec<(Tag, bool)>>,
     /// Per pattern: the patterns it contains (itself included) and their offsets in it.
-    implied: Vec<Vec<(u32, u32)>>,
+    implied: Arc<Vec<Vec<(u32, u32)>>>,
     pattern_len: Vec<u32>,
     pattern_word_start: Vec<bool>,
     secrets: Arc<Secrets>,
@@ -185,32 +185,12 @@ impl Guard {
                 format!("cannot build the keyword automaton: {e}"),
             )
         };
-        // The scan runs a leftmost-longest DFA (fast, prefilter-friendly). Patterns that occur
-        // inside a longer pattern would be hidden by it, so each pattern carries the patterns
-        // it contains ("ignore" inside "ignore all previous"), found once here.
-        let mut implied: Vec<Vec<(u32, u32)>> = Vec::with_capacity(patterns.len());
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            let inner_ac = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .map_err(build_error)?;
-            for p in &patterns {
-                implied.push(
-                    inner_ac
-                        .find_overlapping_iter(p.as_slice())
-                        .map(|m| (m.pattern().as_u32(), m.start() as u32))
-                        .collect(),
-                );
+        let (automaton, implied) = match compile_automaton(&patterns).map_err(build_error)? {
+            Some(compiled) => {
+                let (automaton, implied) = &*compiled;
+                (Some(automaton.clone()), implied.clone())
             }
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(build_error)?,
-            )
+            None => (None, Arc::new(Vec::new())),
         };
         let pattern_len: Vec<u32> = patterns.iter().map(|p| p.len() as u32).collect();
         let compile = |field: &str, list: &[String]| -> Result<Vec<Regex>, PolicyError> {
@@ -257,10 +237,7 @@ impl Guard {
                 protected,
                 keys: PlaceholderKeys::new(),
                 classifier: None,
-                learned: policy
-                    .injection
-                    .learned
-                    .then(|| Arc::new(Model::builtin().clone())),
+                learned: policy.injection.learned.then(Model::builtin),
             }),
         })
     }
@@ -803,6 +780,54 @@ impl Guard {
 
 /// Sort findings and drop exact duplicates and findings of one detector contained in another
 /// (a JWT inside a bearer header, two overlapping signals of the same kind).
+/// A compiled keyword automaton and, per pattern, the patterns it contains.
+type Compiled = Arc<(AhoCorasick, Arc<Vec<Vec<(u32, u32)>>>)>;
+
+/// Compile the keyword automaton for `patterns`, or reuse the one compiled for the same
+/// patterns before: policies share most of them (the injection phrases, secret keywords), and
+/// a gateway compiles one guard per application, so start-up would otherwise repeat the most
+/// expensive step for every application. A few recent pattern sets are kept.
+fn compile_automaton(patterns: &[Vec<u8>]) -> Result<Option<Compiled>, aho_corasick::BuildError> {
+    static CACHE: std::sync::Mutex<Vec<(Vec<Vec<u8>>, Compiled)>> =
+        std::sync::Mutex::new(Vec::new());
+    const KEPT: usize = 8;
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(cache) = CACHE.lock()
+        && let Some((_, hit)) = cache.iter().find(|(p, _)| p.as_slice() == patterns)
+    {
+        return Ok(Some(hit.clone()));
+    }
+    // The scan runs a leftmost-longest DFA (fast, prefilter-friendly). Patterns that occur
+    // inside a longer pattern would be hidden by it, so each pattern carries the patterns
+    // it contains ("ignore" inside "ignore all previous"), found once here.
+    let inner_ac = AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build(patterns)?;
+    let implied: Vec<Vec<(u32, u32)>> = patterns
+        .iter()
+        .map(|p| {
+            inner_ac
+                .find_overlapping_iter(p.as_slice())
+                .map(|m| (m.pattern().as_u32(), m.start() as u32))
+                .collect()
+        })
+        .collect();
+    let automaton = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(patterns)?;
+    let compiled: Compiled = Arc::new((automaton, Arc::new(implied)));
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() == KEPT {
+            cache.remove(0);
+        }
+        cache.push((patterns.to_vec(), compiled.clone()));
+    }
+    Ok(Some(compiled))
+}
+
 /// The learned tier's finding for a text of `len` bytes scored `p`.
 pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
     Finding {

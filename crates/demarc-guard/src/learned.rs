@@ -50,17 +50,19 @@ pub enum ModelError {
 }
 
 impl Model {
-    /// The model compiled into the binary.
-    pub fn builtin() -> &'static Model {
-        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    /// The model compiled into the binary (decoded once per process, then shared).
+    pub fn builtin() -> std::sync::Arc<Model> {
+        static MODEL: std::sync::OnceLock<std::sync::Arc<Model>> = std::sync::OnceLock::new();
         // The builtin file is checked by a test; a broken one scores nothing rather than panic.
-        MODEL.get_or_init(|| {
-            Model::from_bytes(BUILTIN).unwrap_or(Model {
-                weights: vec![0; BUCKETS],
-                scale: 0.0,
-                bias: -10.0,
+        MODEL
+            .get_or_init(|| {
+                std::sync::Arc::new(Model::from_bytes(BUILTIN).unwrap_or(Model {
+                    weights: vec![0; BUCKETS],
+                    scale: 0.0,
+                    bias: -10.0,
+                }))
             })
-        })
+            .clone()
     }
 
     /// Read a model written by [`Model::to_bytes`].
@@ -523,11 +525,11 @@ mod tests {
                 while !text.is_char_boundary(end) {
                     end += 1;
                 }
-                s.push(m, &text[at..end]);
+                s.push(&m, &text[at..end]);
                 at = end;
             }
             assert_eq!(
-                s.finish(m).to_bits(),
+                s.finish(&m).to_bits(),
                 m.score(text).to_bits(),
                 "chunks of {size}"
             );
