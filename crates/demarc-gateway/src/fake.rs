@@ -373,15 +373,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
 /// The system context of a chat or Responses request: its system and developer messages
 /// (and the Responses API's `instructions`), one per line.
 fn system_text(body: &Value) -> String {
-    let text_of = |content: &Value| match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
+    let text_of = crate::openai::content_text;
     let mut out: Vec<String> = Vec::new();
     if let Some(instructions) = body.get("instructions").and_then(Value::as_str) {
         out.push(instructions.to_string());

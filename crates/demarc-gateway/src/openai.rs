@@ -911,9 +911,9 @@ impl StreamFilter {
     }
 }
 
-/// The text of the last user message (chat) or input (Responses API).
-pub fn last_user_text(request: &Map<String, Value>) -> String {
-    let text_of = |content: &Value| match content {
+/// A message's `content` as text: the string, or the text parts joined by spaces.
+pub(crate) fn content_text(content: &Value) -> String {
+    match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
@@ -921,7 +921,12 @@ pub fn last_user_text(request: &Map<String, Value>) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
-    };
+    }
+}
+
+/// The text of the last user message (chat) or input (Responses API).
+pub fn last_user_text(request: &Map<String, Value>) -> String {
+    let text_of = content_text;
     let user = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("user");
     if let Some(Value::Array(messages)) = request.get("messages") {
         return messages
