@@ -1,5 +1,5 @@
-//! The learned tier of the injection detector: a linear model over hashed word and word-pair
-//! features of the folded view, compiled into the binary (`model/injection.bin`, 256 KiB).
+//! The learned tier of the injection detector: a linear model over hashed word, word-pair and
+//! word-stem features of the folded view, compiled into the binary (`model/injection.bin`, 256 KiB).
 //!
 //! A text's score is its best window: the model sums the weights of the features of every run
 //! of [`WINDOW`] consecutive tokens and keeps the highest sum, so that one injected paragraph in
