@@ -297,17 +297,12 @@ impl Guard {
         }
         if let (Some(c), Some(action)) = (&self.inner.classifier, plan.action(Detector::Injection))
         {
-            let s = c.score(text);
-            raw.push(Finding {
-                detector: Detector::Injection,
-                kind: format!("classifier:{}", c.name()),
-                start: 0,
-                end: text.len(),
-                severity: Severity::Medium,
-                score: s,
-                detail: None,
+            raw.push(whole_text_signal(
+                format!("classifier:{}", c.name()),
+                c.score(text),
+                text.len(),
                 action,
-            });
+            ));
         }
         self.report(raw)
     }
@@ -828,18 +823,23 @@ fn compile_automaton(patterns: &[Vec<u8>]) -> Result<Option<Compiled>, aho_coras
     Ok(Some(compiled))
 }
 
-/// The learned tier's finding for a text of `len` bytes scored `p`.
-pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
+/// An injection signal about a whole text of `len` bytes (a classifier's, the learned tier's).
+fn whole_text_signal(kind: String, score: f32, len: usize, action: Action) -> Finding {
     Finding {
         detector: Detector::Injection,
-        kind: "learned".to_string(),
+        kind,
         start: 0,
         end: len,
         severity: Severity::Medium,
-        score: learned_weight(p),
+        score,
         detail: None,
         action,
     }
+}
+
+/// The learned tier's finding for a text of `len` bytes scored `p`.
+pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
+    whole_text_signal("learned".to_string(), learned_weight(p), len, action)
 }
 
 /// The learned tier's probability as an injection signal weight. Below 0.99 it is supporting

@@ -472,6 +472,19 @@ mod tests {
     }
 
     #[test]
+    fn malformed_model_files_are_refused() {
+        let good = Model::builtin().to_bytes();
+        assert!(Model::from_bytes(&[]).is_err());
+        assert!(Model::from_bytes(&good[..good.len() - 1]).is_err());
+        let mut bad_magic = good.clone();
+        bad_magic[0] = b'X';
+        assert!(Model::from_bytes(&bad_magic).is_err());
+        let mut bad_bits = good;
+        bad_bits[8] = 17;
+        assert!(Model::from_bytes(&bad_bits).is_err());
+    }
+
+    #[test]
     fn bytes_round_trip() {
         let m = train(
             &[
