@@ -1045,4 +1045,10 @@ fn gateway_canaries_are_created_at_start_listed_without_tokens_and_rotated() {
             predicate::str::contains("gw.yaml")
                 .and(predicate::str::contains("canary.rotate_every: `weekly`")),
         );
+    // An empty application id is refused before the store is touched.
+    demarc()
+        .args(["gateway", "canary", "rotate", "--app", " ", "--db", &db])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("application id ` ` is empty"));
 }
