@@ -55,7 +55,7 @@ pub struct InjectionConfig {
     /// Score (0..=1) at or above which the injection detector's action applies.
     pub threshold: f32,
     /// Run the built-in learned tier (a linear model over the folded text) beside the
-    /// phrase heuristics on whole-text scans; its score joins theirs.
+    /// phrase heuristics; its score joins theirs (in a stream, when the stream ends).
     pub learned: bool,
 }
 
