@@ -668,6 +668,14 @@ fn chat_completion(model: &str, reply: &str, (p, c): (u64, u64)) -> Value {
     })
 }
 
+/// The response of `response.created`: in progress, no output yet (as OpenAI sends it; the
+/// SDK's stream helper refuses an output item announced twice).
+fn response_created(model: &str) -> Value {
+    let mut response = response_object(model, "", (0, 0), "in_progress");
+    response["output"] = json!([]);
+    response
+}
+
 fn response_object(model: &str, reply: &str, (p, c): (u64, u64), status: &str) -> Value {
     json!({
         "id": "resp_fake", "object": "response", "created_at": 0, "status": status, "model": model,
@@ -768,7 +776,7 @@ fn responses_tool_call_events(
     let mut events = vec![
         ev(
             "response.created",
-            json!({"response": response_object(model, "", (0, 0), "in_progress")}),
+            json!({"response": response_created(model)}),
         ),
         ev(
             "response.output_item.added",
@@ -861,7 +869,7 @@ fn responses_events(model: &str, reply: &str, parts: Vec<String>, usage: (u64, u
     let mut events = vec![
         ev(
             "response.created",
-            json!({"response": response_object(model, "", (0, 0), "in_progress")}),
+            json!({"response": response_created(model)}),
         ),
         ev(
             "response.output_item.added",
