@@ -158,39 +158,37 @@ def response_stream(middle: list[tuple[str, dict]], final_output: list | None = 
 # ------------------------------------------------------------------ what reached whom
 
 
-def _walk(obj: Any, strings: list[str], blobs: list[bytes]) -> None:
+def _walk(obj: Any, path: str, out: dict[str, list[str]]) -> None:
     if isinstance(obj, str):
-        strings.append(obj)
+        out.setdefault(path, []).append(obj)
     elif isinstance(obj, dict):
-        for v in obj.values():
-            _walk(v, strings, blobs)
+        for k, v in obj.items():
+            _walk(v, f"{path}.{k}", out)
     elif isinstance(obj, list):
         if obj and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 256
                        for x in obj):
-            blobs.append(bytes(obj))
+            out.setdefault(path + "#bytes", []).append(bytes(obj).decode("utf-8", "replace"))
         for v in obj:
-            _walk(v, strings, blobs)
+            _walk(v, path, out)
 
 
 def texts(obj: Any) -> list[str]:
-    """Every string in a JSON value, and every list of byte values decoded (logprob `bytes`)."""
-    strings: list[str] = []
-    blobs: list[bytes] = []
-    _walk(obj, strings, blobs)
-    return strings + [b.decode("utf-8", "replace") for b in blobs] + [
-        b"".join(blobs).decode("utf-8", "replace")
-    ]
+    """Every string in a JSON value, every list of byte values decoded (logprob `bytes`), and
+    for each field (list positions ignored, so `choices[].delta.content` is one field) its
+    strings joined in order: what a client assembles from a stream's deltas or tokens."""
+    fields: dict[str, list[str]] = {}
+    _walk(obj, "", fields)
+    singles = [t for ts in fields.values() for t in ts]
+    return singles + ["".join(ts) for ts in fields.values()]
 
 
 def leaks(obj: Any, needles: Iterable[str]) -> list[str]:
-    """The needles found in `obj`: in one string, or spread over consecutive strings (tokens
-    of a stream, logprob tokens, byte lists), case-insensitively."""
+    """The needles found in `obj` (case-insensitively): in one string, or spread over the
+    consecutive values of one field (deltas of a stream, logprob tokens, byte lists)."""
     found = []
-    parts = texts(obj)
-    joined = "".join(parts).lower()
-    spaced = "\n".join(parts).lower()
+    parts = [t.lower() for t in texts(obj)]
     for n in needles:
-        if n.lower() in joined or n.lower() in spaced:
+        if any(n.lower() in t for t in parts):
             found.append(n)
     return found
 
