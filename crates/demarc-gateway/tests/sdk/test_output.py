@@ -34,6 +34,7 @@ def xfail(reason: str):
 def whole_chat(client, fake, answer, **kwargs):
     fake.script(answer)
     out = call(client.chat.completions, model=MODEL, messages=ASK, **kwargs)
+    assert fake.model_requests(), "the question itself was refused"
     assert out.error is None or out.blocked, out.text
     assert not leaks(out.json, [SECRET]), f"the client got the secret: {out.text}"
     return out
@@ -47,6 +48,7 @@ def streamed(client, fake, answer, api="chat", **kwargs):
         stream = client.responses.create(model=MODEL, input="What is the deploy key?",
                                          stream=True, **kwargs)
     events, error = drain(stream)
+    assert fake.model_requests(), "the question itself was refused"
     assert not leaks(events, [SECRET]), f"the client got the secret: {events}"
     return events, error
 
@@ -54,6 +56,7 @@ def streamed(client, fake, answer, api="chat", **kwargs):
 def whole_response(client, fake, body):
     fake.script({"body": body})
     out = call(client.responses, model=MODEL, input="What is the deploy key?")
+    assert fake.model_requests(), "the question itself was refused"
     assert out.error is None or out.blocked, out.text
     assert not leaks(out.json, [SECRET]), f"the client got the secret: {out.text}"
     return out
