@@ -4,6 +4,7 @@ tests an OpenAI SDK client with a gateway key and the fake's control routes."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -153,12 +154,16 @@ class Stack:
         return openai.OpenAI(base_url=gw.url + "/v1", api_key=self.key, max_retries=0,
                              timeout=kwargs.pop("timeout", 30), **kwargs)
 
-    def audit_events(self) -> list[dict]:
-        """Every audit event in the store, oldest first."""
-        import json
-
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as db:
-            rows = db.execute("SELECT payload FROM audit_events ORDER BY at_ms, seq").fetchall()
+    def audit_events(self, since_ms: int = 0) -> list[dict]:
+        """The audit events written to the store at or after `since_ms`, oldest first."""
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT payload FROM audit_events WHERE at_ms >= ? ORDER BY at_ms, seq",
+                (since_ms,),
+            ).fetchall()
+        finally:
+            db.close()
         return [json.loads(p) for (p,) in rows]
 
     def close(self) -> None:
