@@ -37,4 +37,6 @@ then
 fi
 
 cd "$here"
+# Leave no __pycache__ in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
