@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::config::CanaryConfig;
 use crate::guard::GuardPolicy;
-use crate::policy::{Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Vault};
+use crate::policy::{Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Trust, Vault};
 use crate::upstream::Endpoint;
 
 /// How often the live canaries of an application are read again from the store.
@@ -311,12 +311,8 @@ impl Policy for CanaryPolicy {
         coverage
     }
 
-    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        self.inner.scan_input(text, vault)
-    }
-
-    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        self.inner.scan_embedding_input(text, vault)
+    fn scan_input(&self, texts: &[&str], trust: Trust, vault: &mut Vault) -> InputScan {
+        self.inner.scan_input(texts, trust, vault)
     }
 
     fn output_scanner(&self) -> Box<dyn OutputScanner> {

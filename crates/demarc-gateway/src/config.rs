@@ -131,6 +131,16 @@ struct RawApplication {
     canary: RawCanary,
     #[serde(default)]
     embeddings: RawEmbeddings,
+    #[serde(default)]
+    input: RawInput,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    #[serde(default)]
+    trusted_roles: Vec<String>,
+    unreadable: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +219,30 @@ pub struct CanaryConfig {
     pub rotate_every: Duration,
     /// How long a replaced canary stays blocked (answers cached or still in flight).
     pub grace: Duration,
+}
+
+/// How an application's request input is read (`input:` in its config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputRules {
+    /// Roles whose text is the application's own: scanned for personal data and secrets, not
+    /// for prompt injection. Empty by default: every role is scanned in full.
+    pub trusted_roles: Vec<crate::fields::Role>,
+    /// What happens to a payload the gateway cannot read as text (an image, audio, a PDF).
+    pub unreadable: Unreadable,
+}
+
+/// The action for unreadable payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unreadable {
+    /// Forwarded, and not recorded.
+    Allow,
+    /// Forwarded, and recorded in the audit as a `unreadable` hit (the default).
+    #[default]
+    Flag,
+    /// The request is refused (400 `input_blocked`).
+    Block,
+    /// The part is removed before the request leaves.
+    Strip,
 }
 
 /// Canaries are replaced weekly unless the config says otherwise.
@@ -316,6 +350,7 @@ pub struct ApplicationConfig {
     /// Embedding inputs are checked for prompt injection too (off by default: a document that
     /// quotes an attack is indexed, not obeyed).
     pub embeddings_injection: bool,
+    pub input: InputRules,
 }
 
 #[derive(Debug, Clone)]
@@ -376,6 +411,7 @@ impl GatewayConfig {
                 store_prompt: StorePrompt::Off,
                 canary: None,
                 embeddings_injection: false,
+                input: InputRules::default(),
             })
             .collect();
         Self {
@@ -662,6 +698,32 @@ impl GatewayConfig {
                     "{at}.canary: `rotate_every` and `grace` apply only with `inject: true`"
                 ));
             }
+            let mut trusted_roles = Vec::new();
+            for (j, name) in a.input.trusted_roles.iter().enumerate() {
+                match crate::fields::Role::parse(name) {
+                    Some(role) => trusted_roles.push(role),
+                    None => problems.push(format!(
+                        "{at}.input.trusted_roles[{j}]: `{name}` is not a role; write one of {}",
+                        crate::fields::Role::ALL
+                            .iter()
+                            .map(|r| format!("`{}`", r.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+            }
+            let unreadable = match a.input.unreadable.as_deref() {
+                None | Some("flag") => Unreadable::Flag,
+                Some("allow") => Unreadable::Allow,
+                Some("block") => Unreadable::Block,
+                Some("strip") => Unreadable::Strip,
+                Some(other) => {
+                    problems.push(format!(
+                        "{at}.input.unreadable: `{other}` is not one of `flag`, `allow`, `block`, `strip`"
+                    ));
+                    Unreadable::Flag
+                }
+            };
             applications.push(ApplicationConfig {
                 id: a.id,
                 upstreams: a.upstreams,
@@ -672,6 +734,10 @@ impl GatewayConfig {
                 store_prompt,
                 canary,
                 embeddings_injection: a.embeddings.enforce_injection,
+                input: InputRules {
+                    trusted_roles,
+                    unreadable,
+                },
             });
         }
 

@@ -5,16 +5,18 @@ use std::sync::{Arc, OnceLock};
 use demarc_guard::{Direction, Finding, Guard, StreamScanner};
 
 use crate::config::PolicySpec;
-use crate::policy::{Action, Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Vault};
+use crate::policy::{
+    Action, Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Trust, Vault,
+};
 
 /// An application's guard policy, compiled once and shared by all its requests.
 #[derive(Clone)]
 pub struct GuardPolicy {
     guard: Guard,
-    /// The input side without prompt injection, for embedding inputs, compiled on the first
-    /// one (most applications never embed); `None` when the policy does not look for
-    /// injection on input (the guard itself serves then).
-    embeddings: Arc<OnceLock<Option<Guard>>>,
+    /// The input side without prompt injection, for trusted roles and embedding inputs,
+    /// compiled on first use (most applications need neither); `None` when the policy does not
+    /// look for injection on input (the guard itself serves then).
+    without_injection: Arc<OnceLock<Option<Guard>>>,
     scans_output: bool,
 }
 
@@ -23,7 +25,7 @@ impl GuardPolicy {
         let scans_output = !guard.policy().output.is_empty();
         Self {
             guard,
-            embeddings: Arc::default(),
+            without_injection: Arc::default(),
             scans_output,
         }
     }
@@ -48,8 +50,8 @@ impl GuardPolicy {
 }
 
 /// The policy's input side without the prompt-injection detector (and without output, which
-/// embeddings do not have). Should it fail to compile, embedding inputs get the whole policy.
-fn embeddings_guard(policy: &demarc_guard::Policy) -> Option<Guard> {
+/// this guard never scans). Should it fail to compile, those inputs get the whole policy.
+fn without_injection(policy: &demarc_guard::Policy) -> Option<Guard> {
     if !policy
         .input
         .contains_key(&demarc_guard::Detector::Injection)
@@ -66,7 +68,7 @@ fn embeddings_guard(policy: &demarc_guard::Policy) -> Option<Guard> {
     match Guard::new(&p) {
         Ok(guard) => Some(guard),
         Err(e) => {
-            tracing::warn!(error = %e, "embedding inputs are scanned with the whole policy, prompt injection included");
+            tracing::warn!(error = %e, "trusted and embedding inputs are scanned with the whole policy, prompt injection included");
             None
         }
     }
@@ -128,15 +130,16 @@ impl Policy for GuardPolicy {
         }
     }
 
-    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        scan_with(&self.guard, text, vault)
-    }
-
-    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        let embeddings = self
-            .embeddings
-            .get_or_init(|| embeddings_guard(self.guard.policy()));
-        scan_with(embeddings.as_ref().unwrap_or(&self.guard), text, vault)
+    fn scan_input(&self, texts: &[&str], trust: Trust, vault: &mut Vault) -> InputScan {
+        let guard = match trust {
+            Trust::Untrusted => &self.guard,
+            Trust::Trusted | Trust::Indexed => self
+                .without_injection
+                .get_or_init(|| without_injection(self.guard.policy()))
+                .as_ref()
+                .unwrap_or(&self.guard),
+        };
+        scan_with(guard, texts, vault)
     }
 
     fn output_scanner(&self) -> Box<dyn OutputScanner> {
@@ -152,15 +155,16 @@ impl Policy for GuardPolicy {
     }
 }
 
-fn scan_with(guard: &Guard, text: &str, vault: &mut Vault) -> InputScan {
-    let applied = guard.apply(text, Direction::Input);
+fn scan_with(guard: &Guard, texts: &[&str], vault: &mut Vault) -> InputScan {
+    let applied = guard.apply_pieces(texts, Direction::Input);
     let hits: Vec<Hit> = hits(&applied.report.findings).collect();
     let redactions = u32::try_from(applied.redactions.len()).unwrap_or(u32::MAX);
     for (placeholder, original) in applied.redactions.iter() {
         vault.insert(placeholder.to_string(), original.to_string());
     }
     let verdict = action(applied.report.verdict);
-    let rewritten = (verdict != Action::Block && applied.text != text).then_some(applied.text);
+    let changed = applied.texts.iter().zip(texts).any(|(new, old)| new != old);
+    let rewritten = (verdict != Action::Block && changed).then_some(applied.texts);
     InputScan {
         action: verdict,
         rewritten,

@@ -19,6 +19,9 @@ pub mod config;
 pub mod error;
 // The fake upstream for tests and benchmarks (latency, pacing, faults, tool calls).
 pub mod fake;
+// Where text lives, found by structure: every string is scanned but identifiers; data URLs
+// of text decoded, other payloads reported as unreadable.
+pub mod fields;
 // Grounding passages from approved sources, filtered by the caller's groups.
 pub mod grounding;
 // The adapter from `demarc-guard` to the `policy::Policy` seam.
@@ -31,8 +34,8 @@ pub mod keys;
 pub mod limits;
 // Prometheus metrics.
 pub mod metrics;
-// Where text lives in OpenAI-shaped bodies (messages, tool-call arguments, Responses
-// items), and the filter every streamed event passes through.
+// The request scan (by role and trust, as one conversation), the response filter and the
+// filter every streamed event passes through.
 pub mod openai;
 // The gateway's view of a guard policy: input scan, incremental output scan, restore.
 pub mod policy;

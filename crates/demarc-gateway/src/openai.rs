@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::policy::{Action, Blocked, OutputPipeline, Policy, Vault, Verdicts};
+use crate::config::{InputRules, Unreadable};
+use crate::fields::{self, Role};
+use crate::policy::{Action, Blocked, Hit, OutputPipeline, Policy, Trust, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::Endpoint;
 
@@ -40,37 +42,56 @@ impl Usage {
     }
 }
 
-/// Scan every user and tool text of a request through the input policy, rewriting redacted
-/// text in place. `Err` names the detector that blocked it.
+/// Scan every text of a request the model will read through the input policy, rewriting
+/// redacted text in place. `Err` names the detector that blocked it.
+///
+/// Texts are found by structure ([`crate::fields`]): every role, every field, data URLs of
+/// text decoded. The texts of one trust are scanned together as one conversation, so a value
+/// split across messages or parts is found; embedding inputs are separate documents, each
+/// scanned alone. When `prompt` is given, the user and tool texts as they leave for the
+/// upstream (after redaction) are appended to it, one line apart.
 pub fn scan_request(
     endpoint: Endpoint,
     body: &mut Map<String, Value>,
     policy: &dyn Policy,
+    rules: &InputRules,
     vault: &mut Vault,
     verdicts: &mut Verdicts,
-) -> Result<(), Blocked> {
-    scan_request_with(endpoint, body, policy, vault, verdicts, None)
-}
-
-/// [`scan_request`], also appending each scanned text as it leaves for the upstream (after
-/// redaction) to `prompt`, one line apart.
-pub fn scan_request_with(
-    endpoint: Endpoint,
-    body: &mut Map<String, Value>,
-    policy: &dyn Policy,
-    vault: &mut Vault,
-    verdicts: &mut Verdicts,
-    mut prompt: Option<&mut String>,
-) -> Result<(), Blocked> {
-    let mut scan = |value: &mut Value| -> Result<(), Blocked> {
-        let Value::String(text) = value else {
+    prompt: Option<&mut String>,
+) -> Result<(), InputBlocked> {
+    let mut found = fields::request_texts(body);
+    let mut strip = Vec::new();
+    for unreadable in std::mem::take(&mut found.unreadable) {
+        let action = match rules.unreadable {
+            Unreadable::Allow => continue,
+            Unreadable::Flag => Action::Flag,
+            Unreadable::Block => Action::Block,
+            Unreadable::Strip => {
+                strip.push(unreadable.path);
+                Action::Redact
+            }
+        };
+        let hit = Hit {
+            detector: UNREADABLE.into(),
+            action,
+        };
+        verdicts.input = verdicts.input.max(Some(action));
+        verdicts.merge(std::slice::from_ref(&hit), 0);
+        if action == Action::Block {
+            return Err(InputBlocked {
+                detector: UNREADABLE.into(),
+                role: Some(unreadable.role),
+            });
+        }
+    }
+    let mut scan = |texts: &mut [&mut fields::Text<'_>],
+                    trust: Trust|
+     -> Result<(), InputBlocked> {
+        if texts.is_empty() {
             return Ok(());
-        };
-        let result = if endpoint == Endpoint::Embeddings {
-            policy.scan_embedding_input(text, vault)
-        } else {
-            policy.scan_input(text, vault)
-        };
+        }
+        let strs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+        let result = policy.scan_input(&strs, trust, vault);
         verdicts.record_input(&result);
         if result.action == Action::Block {
             let detector = result
@@ -78,92 +99,90 @@ pub fn scan_request_with(
                 .iter()
                 .find(|h| h.action == Action::Block)
                 .map_or_else(|| "policy".to_string(), |h| h.detector.clone());
-            return Err(Blocked { detector });
+            // Which text it was, for the error (a second look, on the rare blocked request).
+            let role = texts
+                .iter()
+                .find(|t| {
+                    let alone = policy.scan_input(&[t.text.as_str()], trust, &mut Vault::default());
+                    alone.action == Action::Block
+                })
+                .map(|t| t.role);
+            return Err(InputBlocked { detector, role });
         }
         if let Some(rewritten) = result.rewritten {
-            *text = rewritten;
-        }
-        if let Some(prompt) = prompt.as_deref_mut() {
-            if !prompt.is_empty() {
-                prompt.push('\n');
+            for (text, new) in texts.iter_mut().zip(rewritten) {
+                if new != text.text {
+                    text.set(new);
+                }
             }
-            prompt.push_str(text);
         }
         Ok(())
     };
-    match endpoint {
-        Endpoint::ChatCompletions => {
-            let Some(Value::Array(messages)) = body.get_mut("messages") else {
-                return Ok(());
-            };
-            for message in messages {
-                let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-                if !matches!(role, "user" | "tool" | "function") {
-                    continue;
-                }
-                if let Some(content) = message.get_mut("content") {
-                    for_each_text(content, &["text"], &mut scan)?;
-                }
-            }
+    if endpoint == Endpoint::Embeddings {
+        for text in &mut found.texts {
+            scan(&mut [text], Trust::Indexed)?;
         }
-        Endpoint::Responses => match body.get_mut("input") {
-            Some(input @ Value::String(_)) => scan(input)?,
-            Some(Value::Array(items)) => {
-                for item in items {
-                    let role = item.get("role").and_then(Value::as_str);
-                    let kind = item.get("type").and_then(Value::as_str);
-                    if kind == Some("function_call_output") {
-                        if let Some(output) = item.get_mut("output") {
-                            for_each_text(output, &["input_text", "text"], &mut scan)?;
-                        }
-                    } else if role == Some("user") || role == Some("tool") {
-                        if let Some(content) = item.get_mut("content") {
-                            for_each_text(content, &["input_text", "text"], &mut scan)?;
-                        }
-                    }
-                }
-            }
-            _ => {}
-        },
-        Endpoint::Embeddings => match body.get_mut("input") {
-            Some(input @ Value::String(_)) => scan(input)?,
-            Some(Value::Array(items)) => {
-                for item in items {
-                    scan(item)?;
-                }
-            }
-            _ => {}
-        },
-        Endpoint::Models => {}
+    } else {
+        let (mut trusted, mut untrusted): (Vec<_>, Vec<_>) = found
+            .texts
+            .iter_mut()
+            .partition(|t| rules.trusted_roles.contains(&t.role));
+        scan(&mut untrusted, Trust::Untrusted)?;
+        scan(&mut trusted, Trust::Trusted)?;
     }
+    if let Some(prompt) = prompt {
+        let asked = found
+            .texts
+            .iter()
+            .filter(|t| matches!(t.role, Role::User | Role::Tool));
+        for text in asked {
+            if !prompt.is_empty() {
+                prompt.push('\n');
+            }
+            prompt.push_str(&text.text);
+        }
+    }
+    drop(found);
+    fields::strip(body, &strip);
     Ok(())
 }
 
-/// Apply `f` to a content value: a string, or an array of parts whose `type` is one of
-/// `part_types` (their `text` field).
-fn for_each_text(
-    content: &mut Value,
-    part_types: &[&str],
-    f: &mut impl FnMut(&mut Value) -> Result<(), Blocked>,
-) -> Result<(), Blocked> {
-    match content {
-        Value::String(_) => f(content),
-        Value::Array(parts) => {
-            for part in parts {
-                let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
-                if part_types.contains(&kind) {
-                    if let Some(text) = part.get_mut("text") {
-                        f(text)?;
-                    }
-                }
-            }
-            Ok(())
+/// The input policy refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputBlocked {
+    pub detector: String,
+    /// The role of the text that was refused, where one text alone was.
+    pub role: Option<Role>,
+}
+
+impl InputBlocked {
+    /// The error message for the caller: what refused it, where, and (for the application's
+    /// own instructions) how to trust them.
+    pub fn message(&self) -> String {
+        let mut message = format!(
+            "the request was blocked by the application's policy (detector `{}`",
+            self.detector
+        );
+        if let Some(role) = self.role {
+            message.push_str(&format!(", in {} text", role.as_str()));
         }
-        _ => Ok(()),
+        message.push(')');
+        if self.detector == "injection" && matches!(self.role, Some(Role::System | Role::Developer))
+        {
+            message.push_str(
+                "; if this is the application's own system prompt, list its role in the application's `input.trusted_roles`",
+            );
+        }
+        message
     }
 }
 
-/// Scan and restore the text of a complete (non-streamed) response in place.
+/// The detector id under which unreadable payloads are recorded.
+pub const UNREADABLE: &str = "unreadable";
+
+/// Scan and restore every text of a complete (non-streamed) response — or of an upstream
+/// error body — in place: whatever field it sits in ([`fields::output_texts`]), log
+/// probabilities included.
 pub fn filter_response(
     endpoint: Endpoint,
     body: &mut Value,
@@ -174,92 +193,167 @@ pub fn filter_response(
     if !policy.scans_output() && vault.is_empty() {
         return Ok(());
     }
-    let mut filter = |value: &mut Value| -> Result<(), Blocked> {
-        let Value::String(text) = value else {
-            return Ok(());
-        };
-        let mut pipeline = OutputPipeline::new(policy, vault.clone());
-        let mut out = String::with_capacity(text.len());
-        let result = pipeline
-            .push(text, &mut out)
-            .and_then(|()| pipeline.finish(&mut out));
-        let (hits, redactions) = pipeline.take_hits();
-        record_output(verdicts, &hits, redactions, result.is_err());
-        result?;
-        *text = out;
-        Ok(())
-    };
-    match endpoint {
-        Endpoint::ChatCompletions => {
-            if let Some(Value::Array(choices)) = body.get_mut("choices") {
-                for choice in choices {
-                    let Some(message) = choice.get_mut("message") else {
-                        continue;
-                    };
-                    if let Some(content) = message.get_mut("content") {
-                        filter(content)?;
-                    }
-                    // Tool-call arguments are output too: each goes through the policy alone.
-                    if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
-                        for call in calls {
-                            if let Some(arguments) = call.pointer_mut("/function/arguments") {
-                                filter(arguments)?;
-                            }
-                        }
-                    }
-                    if let Some(arguments) = message.pointer_mut("/function_call/arguments") {
-                        filter(arguments)?;
-                    }
-                }
-            }
-        }
-        Endpoint::Responses => {
-            if let Some(Value::Array(items)) = body.get_mut("output") {
-                for item in items {
-                    if item.get("type").and_then(Value::as_str) == Some("function_call") {
-                        if let Some(arguments) = item.get_mut("arguments") {
-                            filter(arguments)?;
-                        }
-                    }
-                    if let Some(Value::Array(parts)) = item.get_mut("content") {
-                        for part in parts {
-                            if part.get("type").and_then(Value::as_str) == Some("output_text") {
-                                if let Some(text) = part.get_mut("text") {
-                                    filter(text)?;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Endpoint::Embeddings | Endpoint::Models => {}
+    let texts = fields::output_texts(body, endpoint == Endpoint::Responses);
+    for text in texts.strings {
+        *text = filter_text(text, policy, vault, verdicts)?;
+    }
+    for logprobs in texts.logprobs {
+        filter_logprobs(logprobs, policy, vault, verdicts)?;
     }
     Ok(())
 }
 
-/// Add the held-back end of a streamed tool call's (or legacy function call's) arguments to a
-/// chat delta; clients concatenate argument fragments of the same call.
-fn add_tool_tail(delta: &mut Map<String, Value>, key: u64, tail: String) {
-    if key == ARGUMENTS_KEY {
-        match delta.get_mut("function_call") {
-            Some(Value::Object(call)) => match call.get_mut("arguments") {
-                Some(Value::String(arguments)) => arguments.push_str(&tail),
-                _ => {
-                    call.insert("arguments".into(), Value::String(tail));
-                }
-            },
-            _ => {
-                delta.insert("function_call".into(), json!({"arguments": tail}));
+/// One whole output text through the output pipeline: what the caller may see.
+fn filter_text(
+    text: &str,
+    policy: &dyn Policy,
+    vault: &Arc<Vault>,
+    verdicts: &mut Verdicts,
+) -> Result<String, Blocked> {
+    let mut pipeline = OutputPipeline::new(policy, vault.clone());
+    let mut out = String::with_capacity(text.len());
+    let result = pipeline
+        .push(text, &mut out)
+        .and_then(|()| pipeline.finish(&mut out));
+    let (hits, redactions) = pipeline.take_hits();
+    record_output(verdicts, &hits, redactions, result.is_err());
+    result.map(|()| out)
+}
+
+/// Log probabilities spell the answer again, a token at a time: the chosen tokens are checked
+/// joined (a key spans many tokens), and so is each rank of alternatives. What the policy
+/// blocks blocks the response; where it would rewrite the text (redact, restore), the log
+/// probabilities are withheld, since no token-level value can stand for a redacted span.
+fn filter_logprobs(
+    value: &mut Value,
+    policy: &dyn Policy,
+    vault: &Arc<Vault>,
+    verdicts: &mut Verdicts,
+) -> Result<(), Blocked> {
+    let lists: Vec<&Vec<Value>> = match &*value {
+        Value::Array(list) => vec![list],
+        Value::Object(map) => map.values().filter_map(Value::as_array).collect(),
+        _ => Vec::new(),
+    };
+    let token = |e: &Value| e.get("token").and_then(Value::as_str).map(str::to_string);
+    let mut spellings = Vec::new();
+    for list in lists {
+        spellings.push(list.iter().filter_map(token).collect::<String>());
+        let ranks = list
+            .iter()
+            .filter_map(|e| e.get("top_logprobs").and_then(Value::as_array))
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
+        for rank in 0..ranks {
+            let alternatives = list
+                .iter()
+                .filter_map(|e| e.get("top_logprobs")?.get(rank).and_then(token));
+            spellings.push(alternatives.collect());
+        }
+    }
+    // The chosen tokens repeat text already counted; only a block is recorded from here.
+    let mut scratch = Verdicts::default();
+    let mut withhold = false;
+    for text in spellings.iter().filter(|t| !t.is_empty()) {
+        match filter_text(text, policy, vault, &mut scratch) {
+            Ok(out) => withhold |= out != *text,
+            Err(blocked) => {
+                verdicts.absorb(scratch);
+                return Err(blocked);
             }
         }
-        return;
     }
-    let entry = json!({"index": key - TOOL_KEY, "function": {"arguments": tail}});
-    match delta.get_mut("tool_calls") {
-        Some(Value::Array(calls)) => calls.push(entry),
+    if withhold {
+        *value = match value {
+            Value::Array(_) => Value::Array(Vec::new()),
+            _ => Value::Null,
+        };
+    }
+    Ok(())
+}
+
+/// Add a held-back tail to a chat delta at the place its pipeline key stands for: the content,
+/// a tool call's (or legacy function call's) arguments, or another text field of the delta.
+fn add_tail(delta: &mut Map<String, Value>, key: u64, tail: String, names: &[String]) {
+    if key == CONTENT_KEY {
+        append_at(delta, &["content"], tail);
+    } else if key == ARGUMENTS_KEY {
+        append_at(delta, &["function_call", "arguments"], tail);
+    } else if key >= FIELD_KEY {
+        let Some(name) = usize::try_from(key - FIELD_KEY)
+            .ok()
+            .and_then(|i| names.get(i))
+        else {
+            return;
+        };
+        let path: Vec<&str> = name.split('.').collect();
+        append_at(delta, &path, tail);
+    } else {
+        let entry = json!({"index": key - TOOL_KEY, "function": {"arguments": tail}});
+        match delta.get_mut("tool_calls") {
+            Some(Value::Array(calls)) => calls.push(entry),
+            _ => {
+                delta.insert("tool_calls".into(), Value::Array(vec![entry]));
+            }
+        }
+    }
+}
+
+/// Append `tail` to the string at `path` in `map`, creating what is missing.
+fn append_at(map: &mut Map<String, Value>, path: &[&str], tail: String) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = map;
+    for name in parents {
+        let next = at
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        let Value::Object(next) = next else {
+            return;
+        };
+        at = next;
+    }
+    match at.get_mut(*last) {
+        Some(Value::String(s)) => s.push_str(&tail),
         _ => {
-            delta.insert("tool_calls".into(), Value::Array(vec![entry]));
+            at.insert(last.to_string(), Value::String(tail));
+        }
+    }
+}
+
+/// The text of a chat delta other than its content and tool calls (those have their own
+/// pipelines): strings with their dotted path (`refusal`, `reasoning_content`,
+/// `audio.transcript`, any field the gateway does not know), each streamed through a pipeline
+/// of its own, and lists, which cannot continue across chunks and are scanned whole.
+fn delta_fields<'a>(
+    map: &'a mut Map<String, Value>,
+    prefix: &str,
+    strings: &mut Vec<(String, &'a mut String)>,
+    lists: &mut Vec<&'a mut Value>,
+) {
+    for (k, v) in map.iter_mut() {
+        let top = prefix.is_empty();
+        if top && matches!(k.as_str(), "content" | "tool_calls" | "function_call") {
+            continue;
+        }
+        if fields::STRUCTURAL.contains(&k.as_str()) && !v.is_object() || k == "data" {
+            continue;
+        }
+        let path = if top {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::String(s) => strings.push((path, s)),
+            Value::Object(inner) => delta_fields(inner, &path, strings, lists),
+            Value::Array(_) => lists.push(v),
+            _ => {}
         }
     }
 }
@@ -288,22 +382,71 @@ pub enum StreamEnd {
     Malformed(&'static str),
 }
 
-/// The second half of the pipeline key of a chat choice's tool call `i` is `TOOL_KEY + i`
-/// (its content is 0); that of its legacy `function_call`'s arguments, and of a Responses
-/// function call's arguments, is `ARGUMENTS_KEY`.
+/// Pipeline keys are `(choice or output index, place)`. The place of a chat choice's content
+/// (and of a Responses `output_text` part `j`: `j`) is 0; of its tool call `i`, `TOOL_KEY + i`;
+/// of its legacy `function_call`'s arguments and of a Responses function call's arguments,
+/// `ARGUMENTS_KEY`; of any other text field (chat `refusal`, `reasoning_content`,
+/// `audio.transcript`; Responses refusals, reasoning summaries, transcripts),
+/// `FIELD_KEY + n` where `n` numbers the field's name (times `PARTS` plus the part index for
+/// Responses).
+const CONTENT_KEY: u64 = 0;
 const TOOL_KEY: u64 = 1;
+const FIELD_KEY: u64 = 1 << 48;
+const PARTS: u64 = 1 << 16;
 const ARGUMENTS_KEY: u64 = u64::MAX;
 
-/// Rewrites a streamed response event by event: text goes through one output pipeline per
-/// choice (chat) or content part (Responses API), and tool-call arguments through one per call;
-/// what a pipeline holds back is released in order, and nothing it blocks is ever encoded.
+/// Keys of a chat chunk that may sit beside text-only deltas without being text themselves.
+const CHUNK_ENVELOPE: &[&str] = &[
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+    "service_tier",
+    "obfuscation",
+    "choices",
+    "usage",
+];
+
+/// Keys of a Responses `output_text.delta` event that carry no text of their own.
+const DELTA_ENVELOPE: &[&str] = &[
+    "type",
+    "item_id",
+    "output_index",
+    "content_index",
+    "sequence_number",
+    "obfuscation",
+    "delta",
+    "logprobs",
+];
+
+/// The field that carries the whole text in a Responses `*.done` event.
+const DONE_FIELDS: &[&str] = &[
+    "text",
+    "refusal",
+    "arguments",
+    "transcript",
+    "input",
+    "code",
+];
+
+/// Rewrites a streamed response event by event: every text goes through a pipeline of its own
+/// (per choice and field for chat, per output item and part for the Responses API); what a
+/// pipeline holds back is released in order, and nothing it blocks is ever encoded. Log
+/// probabilities are held until their text is complete, then checked (see
+/// [`filter_logprobs`]). Strings outside the known text fields are each scanned whole.
 pub struct StreamFilter {
     endpoint: Endpoint,
     policy: Arc<dyn Policy>,
     vault: Arc<Vault>,
     pipelines: BTreeMap<(u64, u64), OutputPipeline>,
-    /// Text released so far per Responses content part, to rewrite the `done` events.
+    /// Text released so far per Responses part, to rewrite the `done` events.
     released: BTreeMap<(u64, u64), String>,
+    /// Names of the text fields that have a pipeline (see `FIELD_KEY`).
+    names: Vec<String>,
+    /// Log probabilities held back: per chat choice and list (`content`, `refusal`), or per
+    /// Responses part.
+    logprobs: BTreeMap<(u64, u64), Vec<Value>>,
     /// The last chat chunk's envelope (id, model, ...), to build a flush chunk.
     last_chunk: Option<Map<String, Value>>,
     pub usage: Option<Usage>,
@@ -414,6 +557,8 @@ impl StreamFilter {
             vault,
             pipelines: BTreeMap::new(),
             released: BTreeMap::new(),
+            names: Vec::new(),
+            logprobs: BTreeMap::new(),
             last_chunk: None,
             usage: None,
             verdicts: Verdicts::default(),
@@ -430,6 +575,18 @@ impl StreamFilter {
         self.pipelines
             .entry(key)
             .or_insert_with(|| OutputPipeline::new(policy.as_ref(), vault.clone()))
+    }
+
+    /// The number of a text field's name (see `FIELD_KEY`).
+    fn name_id(&mut self, name: &str) -> u64 {
+        let i = match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+        };
+        i as u64
     }
 
     /// Push `chunk` (or finish when `None`) through the pipeline for `key`; the released text
@@ -449,6 +606,49 @@ impl StreamFilter {
         record_output(&mut self.verdicts, &hits, redactions, result.is_err());
         self.text = out;
         result.map_err(|b| StreamEnd::Blocked(b.detector))
+    }
+
+    /// Scan every string of `value` whole (a part or item the stream did not deliver as
+    /// deltas, an error, an unknown event), log probabilities included.
+    fn scan_strings(&mut self, value: &mut Value, responses: bool) -> Result<(), StreamEnd> {
+        let texts = fields::output_texts(value, responses);
+        let (policy, vault) = (self.policy.as_ref(), &self.vault);
+        for text in texts.strings {
+            if !text.is_empty() {
+                *text = filter_text(text, policy, vault, &mut self.verdicts)
+                    .map_err(|b| StreamEnd::Blocked(b.detector))?;
+            }
+        }
+        for logprobs in texts.logprobs {
+            filter_logprobs(logprobs, policy, vault, &mut self.verdicts)
+                .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        }
+        Ok(())
+    }
+
+    /// Check and take the log probabilities held for `key`, as a JSON list.
+    fn release_logprobs(&mut self, key: (u64, u64)) -> Result<Option<Value>, StreamEnd> {
+        let Some(entries) = self.logprobs.remove(&key) else {
+            return Ok(None);
+        };
+        let mut value = Value::Array(entries);
+        filter_logprobs(
+            &mut value,
+            self.policy.as_ref(),
+            &self.vault,
+            &mut self.verdicts,
+        )
+        .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        Ok(Some(value))
+    }
+
+    /// Hold the entries of a log-probability list for `key`.
+    fn hold_logprobs(&mut self, key: (u64, u64), list: Value) {
+        if let Value::Array(entries) = list {
+            if !entries.is_empty() {
+                self.logprobs.entry(key).or_default().extend(entries);
+            }
+        }
     }
 
     /// Handle one upstream event, appending what the client gets to `out`.
@@ -534,14 +734,22 @@ impl StreamFilter {
             if map.get("type").and_then(Value::as_str) != Some("response.output_text.delta") {
                 return None;
             }
+            let plain = map.iter().all(|(k, v)| match k.as_str() {
+                "logprobs" => v.is_null() || v.as_array().is_some_and(Vec::is_empty),
+                k => DELTA_ENVELOPE.contains(&k),
+            });
             let get = |k: &str| map.get(k).and_then(Value::as_u64).unwrap_or(0);
             let delta = map.get("delta").and_then(Value::as_str)?;
-            return Some((
-                (get("output_index"), get("content_index")),
-                delta.to_string(),
-            ));
+            return plain.then(|| {
+                (
+                    (get("output_index"), get("content_index")),
+                    delta.to_string(),
+                )
+            });
         }
-        if map.get("usage").is_some_and(|u| !u.is_null()) {
+        if map.get("usage").is_some_and(|u| !u.is_null())
+            || !map.keys().all(|k| CHUNK_ENVELOPE.contains(&k.as_str()))
+        {
             return None;
         }
         let [choice] = map.get("choices")?.as_array()?.as_slice() else {
@@ -557,7 +765,7 @@ impl StreamFilter {
         let content = delta.get("content")?.as_str()?;
         (plain && delta.len() == 1).then(|| {
             let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-            ((index, 0), content.to_string())
+            ((index, CONTENT_KEY), content.to_string())
         })
     }
 
@@ -570,37 +778,18 @@ impl StreamFilter {
         if let Some(usage) = Usage::from_value(chunk.get("usage")) {
             self.usage = Some(usage);
         }
+        // Anything beside the choices (an error body, a field the gateway does not know).
+        for (key, value) in chunk.iter_mut() {
+            if key != "choices" && key != "usage" && !fields::STRUCTURAL.contains(&key.as_str()) {
+                self.scan_strings(value, false)?;
+            }
+        }
         if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
             for choice in choices.iter_mut() {
-                let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let finished = choice.get("finish_reason").is_some_and(|r| !r.is_null());
-                let content = choice.pointer("/delta/content").and_then(Value::as_str);
-                let mut text = String::new();
-                if let Some(c) = content {
-                    self.run((index, 0), Some(c))?;
-                    text.push_str(&self.text);
-                }
-                if finished {
-                    self.run((index, 0), None)?;
-                    text.push_str(&self.text);
-                }
-                if content.is_some() || !text.is_empty() {
-                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
-                        delta.insert("content".into(), Value::String(text));
-                    }
-                }
-                // Tool-call arguments (rare next to text): looked up without JSON pointers,
-                // which allocate, so text chunks cost what they did.
-                if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
-                    if delta.contains_key("tool_calls") || delta.contains_key("function_call") {
-                        self.filter_tool_deltas(index, delta)?;
-                    }
-                    if finished {
-                        for (key, tail) in self.finish_tool_calls(index)? {
-                            add_tool_tail(delta, key, tail);
-                        }
-                    }
-                }
+                let Some(choice) = choice.as_object_mut() else {
+                    continue;
+                };
+                self.on_chat_choice(choice)?;
             }
         }
         let data = serde_json::to_string(&chunk).unwrap_or_default();
@@ -609,6 +798,136 @@ impl StreamFilter {
         self.last_chunk = Some(chunk);
         sse::encode(event, &data, out);
         Ok(())
+    }
+
+    fn on_chat_choice(&mut self, choice: &mut Map<String, Value>) -> Result<(), StreamEnd> {
+        let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let finished = choice.get("finish_reason").is_some_and(|r| !r.is_null());
+        // Log probabilities spell the text again: held until the choice ends, then checked.
+        if let Some(Value::Object(lists)) = choice.get_mut("logprobs") {
+            for (list, entries) in std::mem::take(lists) {
+                let key = FIELD_KEY + self.name_id(&format!("logprobs.{list}"));
+                self.hold_logprobs((index, key), entries);
+            }
+            choice.insert("logprobs".into(), Value::Null);
+        }
+        let content = choice
+            .get("delta")
+            .and_then(|d| d.get("content"))
+            .and_then(Value::as_str);
+        let mut text = String::new();
+        if let Some(c) = content {
+            self.run((index, CONTENT_KEY), Some(c))?;
+            text.push_str(&self.text);
+        }
+        if finished {
+            self.run((index, CONTENT_KEY), None)?;
+            text.push_str(&self.text);
+        }
+        let had_content = content.is_some();
+        // Tool-call arguments and other text fields (rare next to text): looked up without JSON
+        // pointers, which allocate, so text chunks cost what they did.
+        let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
+            return self.finish_chat_choice(index, finished, choice);
+        };
+        if had_content || !text.is_empty() {
+            delta.insert("content".into(), Value::String(text));
+        }
+        if delta.contains_key("tool_calls") || delta.contains_key("function_call") {
+            self.filter_tool_deltas(index, delta)?;
+        }
+        if delta.len() > 1 || !delta.contains_key("content") {
+            let (mut strings, mut lists) = (Vec::new(), Vec::new());
+            delta_fields(delta, "", &mut strings, &mut lists);
+            for (name, value) in strings {
+                let key = FIELD_KEY + self.name_id(&name);
+                self.run((index, key), Some(value))?;
+                value.clone_from(&self.text);
+            }
+            for list in lists {
+                self.scan_strings(list, false)?;
+            }
+        }
+        self.finish_chat_choice(index, finished, choice)
+    }
+
+    /// When a choice finishes: release what its tool-call and field pipelines held back into
+    /// its delta, and its checked log probabilities.
+    fn finish_chat_choice(
+        &mut self,
+        index: u64,
+        finished: bool,
+        choice: &mut Map<String, Value>,
+    ) -> Result<(), StreamEnd> {
+        if !finished {
+            return Ok(());
+        }
+        let tails = self.finish_choice(index)?;
+        if !tails.is_empty() {
+            let delta = choice
+                .entry("delta")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(delta) = delta.as_object_mut() {
+                for (key, tail) in tails {
+                    add_tail(delta, key, tail, &self.names);
+                }
+            }
+        }
+        if let Some(logprobs) = self.chat_logprobs(index)? {
+            choice.insert("logprobs".into(), logprobs);
+        }
+        Ok(())
+    }
+
+    /// Finish every pipeline of one chat choice but its content's: what each held back, by key.
+    fn finish_choice(&mut self, choice: u64) -> Result<Vec<(u64, String)>, StreamEnd> {
+        let keys: Vec<_> = self
+            .pipelines
+            .range((choice, TOOL_KEY)..=(choice, ARGUMENTS_KEY))
+            .map(|(k, _)| k.1)
+            .collect();
+        let mut tails = Vec::new();
+        for key in keys {
+            self.run((choice, key), None)?;
+            if !self.text.is_empty() {
+                tails.push((key, self.text.clone()));
+            }
+        }
+        Ok(tails)
+    }
+
+    /// The checked log probabilities held for a chat choice, as its `logprobs` object.
+    fn chat_logprobs(&mut self, choice: u64) -> Result<Option<Value>, StreamEnd> {
+        let keys: Vec<_> = self
+            .logprobs
+            .range((choice, FIELD_KEY)..=(choice, ARGUMENTS_KEY))
+            .map(|(k, _)| *k)
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut lists = Map::new();
+        for key in keys {
+            let name = usize::try_from(key.1 - FIELD_KEY)
+                .ok()
+                .and_then(|i| self.names.get(i))
+                .and_then(|n| n.strip_prefix("logprobs."))
+                .unwrap_or("content")
+                .to_string();
+            lists.insert(
+                name,
+                self.logprobs.remove(&key).map_or(Value::Null, Value::Array),
+            );
+        }
+        let mut value = Value::Object(lists);
+        filter_logprobs(
+            &mut value,
+            self.policy.as_ref(),
+            &self.vault,
+            &mut self.verdicts,
+        )
+        .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        Ok(Some(value))
     }
 
     /// Forward an event unchanged, reading only what the audit needs (usage, the end).
@@ -650,7 +969,7 @@ impl StreamFilter {
     }
 
     /// Filter the argument fragments of a chat delta's tool calls (and legacy function call)
-    /// in place.
+    /// in place; their other strings (names) are scanned whole.
     fn filter_tool_deltas(
         &mut self,
         choice: u64,
@@ -662,13 +981,23 @@ impl StreamFilter {
                 let Some(function) = call.get_mut("function").and_then(Value::as_object_mut) else {
                     continue;
                 };
-                let Some(Value::String(fragment)) = function.get_mut("arguments") else {
-                    continue;
+                let fragment = match function.remove("arguments") {
+                    Some(Value::String(fragment)) => Some(fragment),
+                    other => {
+                        if let Some(other) = other {
+                            function.insert("arguments".into(), other);
+                        }
+                        None
+                    }
                 };
-                let fragment = std::mem::take(fragment);
-                let key = TOOL_KEY.saturating_add(i).min(ARGUMENTS_KEY - 1);
-                self.run((choice, key), Some(&fragment))?;
-                function.insert("arguments".into(), Value::String(self.text.clone()));
+                for value in function.values_mut() {
+                    self.scan_strings(value, false)?;
+                }
+                if let Some(fragment) = fragment {
+                    let key = TOOL_KEY.saturating_add(i).min(FIELD_KEY - 1);
+                    self.run((choice, key), Some(&fragment))?;
+                    function.insert("arguments".into(), Value::String(self.text.clone()));
+                }
             }
         }
         let legacy = delta
@@ -683,45 +1012,53 @@ impl StreamFilter {
         Ok(())
     }
 
-    /// Finish the tool-call pipelines of one choice: what each held back, by key.
-    fn finish_tool_calls(&mut self, choice: u64) -> Result<Vec<(u64, String)>, StreamEnd> {
-        let keys: Vec<_> = self
-            .pipelines
-            .range((choice, TOOL_KEY)..=(choice, ARGUMENTS_KEY))
-            .map(|(k, _)| k.1)
-            .collect();
-        let mut tails = Vec::new();
-        for key in keys {
-            self.run((choice, key), None)?;
-            if !self.text.is_empty() {
-                tails.push((key, self.text.clone()));
-            }
-        }
-        Ok(tails)
-    }
-
     /// Release what is still held back for choices that never sent a `finish_reason`.
     fn flush_chat(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
-        let keys: Vec<_> = self.pipelines.keys().copied().collect();
-        for key in keys {
-            self.run(key, None)?;
-            if self.text.is_empty() {
-                continue;
-            }
+        let mut choices: Vec<u64> = self.pipelines.keys().map(|k| k.0).collect();
+        choices.extend(self.logprobs.keys().map(|k| k.0));
+        choices.sort_unstable();
+        choices.dedup();
+        for index in choices {
             let mut delta = Map::new();
-            if key.1 == 0 {
+            self.run((index, CONTENT_KEY), None)?;
+            if !self.text.is_empty() {
                 delta.insert("content".into(), Value::String(self.text.clone()));
-            } else {
-                add_tool_tail(&mut delta, key.1, self.text.clone());
+            }
+            for (key, tail) in self.finish_choice(index)? {
+                add_tail(&mut delta, key, tail, &self.names);
+            }
+            let logprobs = self.chat_logprobs(index)?;
+            if delta.is_empty() && logprobs.is_none() {
+                continue;
             }
             let mut chunk = self.last_chunk.clone().unwrap_or_default();
             chunk.insert(
                 "choices".into(),
-                json!([{"index": key.0, "delta": delta, "finish_reason": null}]),
+                json!([{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": null}]),
             );
             sse::encode(None, &Value::Object(chunk).to_string(), out);
         }
         Ok(())
+    }
+
+    /// The pipeline key of a Responses text event of `family` (its type without `.delta` or
+    /// `.done`).
+    fn part_key(&mut self, family: &str, body: &Map<String, Value>) -> (u64, u64) {
+        let get = |k: &str| body.get(k).and_then(Value::as_u64);
+        let item = get("output_index").unwrap_or(0);
+        let part = get("content_index")
+            .or_else(|| get("summary_index"))
+            .unwrap_or(0)
+            .min(PARTS - 1);
+        (item, self.part_place(family, part))
+    }
+
+    fn part_place(&mut self, family: &str, part: u64) -> u64 {
+        match family {
+            "response.output_text" => part,
+            "response.function_call_arguments" => ARGUMENTS_KEY,
+            _ => FIELD_KEY + self.name_id(family) * PARTS + part,
+        }
     }
 
     /// A Responses `*.delta` event for text or arguments: its `delta` goes through the
@@ -731,6 +1068,10 @@ impl StreamFilter {
         k: (u64, u64),
         body: &mut Map<String, Value>,
     ) -> Result<(), StreamEnd> {
+        if let Some(logprobs) = body.get_mut("logprobs") {
+            let list = std::mem::replace(logprobs, Value::Array(Vec::new()));
+            self.hold_logprobs(k, list);
+        }
         let delta = body
             .get("delta")
             .and_then(Value::as_str)
@@ -743,8 +1084,8 @@ impl StreamFilter {
     }
 
     /// A Responses `*.done` event for text or arguments: release what the pipeline held back
-    /// as a last `delta_type` event before it, and make the done event's `field` carry the
-    /// whole released (filtered) value.
+    /// (and the checked log probabilities) as a last `delta_type` event before it, and make the
+    /// done event's `field` carry the whole released (filtered) value.
     fn finish_part(
         &mut self,
         k: (u64, u64),
@@ -754,16 +1095,31 @@ impl StreamFilter {
         out: &mut Vec<u8>,
     ) -> Result<(), StreamEnd> {
         self.run(k, None)?;
-        if !self.text.is_empty() {
+        let logprobs = self.release_logprobs(k)?;
+        if !self.text.is_empty() || logprobs.is_some() {
             self.released.entry(k).or_default().push_str(&self.text);
             let mut delta = body.clone();
             delta.remove(field);
+            delta.remove("logprobs");
             delta.insert("type".into(), delta_type.into());
             delta.insert("delta".into(), Value::String(self.text.clone()));
+            if let Some(logprobs) = logprobs {
+                delta.insert("logprobs".into(), logprobs);
+            }
             sse::encode(Some(delta_type), &Value::Object(delta).to_string(), out);
         }
         let whole = self.released.get(&k).cloned().unwrap_or_default();
         body.insert(field.into(), Value::String(whole));
+        // The done event's own copy of the log probabilities, if it has one.
+        if let Some(logprobs) = body.get_mut("logprobs") {
+            filter_logprobs(
+                logprobs,
+                self.policy.as_ref(),
+                &self.vault,
+                &mut self.verdicts,
+            )
+            .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        }
         Ok(())
     }
 
@@ -779,104 +1135,159 @@ impl StreamFilter {
             .or(event)
             .unwrap_or("")
             .to_string();
-        let key = |b: &Map<String, Value>| {
-            let get = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
-            (get("output_index"), get("content_index"))
-        };
+        let index = body
+            .get("output_index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         match kind.as_str() {
-            "response.output_text.delta" => {
-                let k = key(&body);
-                self.filter_part_delta(k, &mut body)?;
-            }
-            "response.output_text.done" => {
-                let k = key(&body);
-                self.finish_part(k, &mut body, "text", "response.output_text.delta", out)?;
-            }
-            "response.function_call_arguments.delta" => {
-                let k = (key(&body).0, ARGUMENTS_KEY);
-                self.filter_part_delta(k, &mut body)?;
-            }
-            "response.function_call_arguments.done" => {
-                let k = (key(&body).0, ARGUMENTS_KEY);
-                let delta_type = "response.function_call_arguments.delta";
-                self.finish_part(k, &mut body, "arguments", delta_type, out)?;
-            }
-            "response.output_item.added" => {
-                let index = body
-                    .get("output_index")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
+            "response.output_item.added" | "response.output_item.done" => {
                 if let Some(item) = body.get_mut("item") {
-                    if item.get("type").and_then(Value::as_str) == Some("function_call") {
-                        self.rewrite_item(index, item);
-                    }
+                    self.rewrite_item(index, item)?;
                 }
             }
-            "response.content_part.done" => {
-                let k = key(&body);
-                if let Some(text) = self.released.get(&k) {
-                    if let Some(part) = body.get_mut("part").and_then(Value::as_object_mut) {
-                        part.insert("text".into(), Value::String(text.clone()));
-                    }
-                }
-            }
-            "response.output_item.done" => {
-                let index = body
-                    .get("output_index")
-                    .and_then(Value::as_u64)
+            "response.content_part.added"
+            | "response.content_part.done"
+            | "response.reasoning_summary_part.added"
+            | "response.reasoning_summary_part.done" => {
+                let get = |k: &str| body.get(k).and_then(Value::as_u64);
+                let j = get("content_index")
+                    .or_else(|| get("summary_index"))
                     .unwrap_or(0);
-                if let Some(item) = body.get_mut("item") {
-                    self.rewrite_item(index, item);
+                let summary = kind.starts_with("response.reasoning_summary_part");
+                if let Some(part) = body.get_mut("part") {
+                    self.rewrite_part(index, j, part, summary)?;
                 }
             }
-            "response.completed" | "response.incomplete" | "response.failed" => {
+            "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed" => {
                 if let Some(response) = body.get_mut("response") {
                     if let Some(usage) = Usage::from_value(response.get("usage")) {
                         self.usage = Some(usage);
                     }
                     if let Some(Value::Array(items)) = response.get_mut("output") {
-                        for (index, item) in items.iter_mut().enumerate() {
-                            self.rewrite_item(index as u64, item);
+                        for (i, item) in items.iter_mut().enumerate() {
+                            self.rewrite_item(i as u64, item)?;
                         }
                     }
+                    // The rest of the response object (its `output_text`, an error), but not
+                    // the items just rewritten nor the request it echoes.
+                    let output = response.as_object_mut().and_then(|r| r.remove("output"));
+                    self.scan_strings(response, true)?;
+                    if let (Some(output), Some(r)) = (output, response.as_object_mut()) {
+                        r.insert("output".into(), output);
+                    }
                 }
-                self.saw_done = true;
+                if matches!(
+                    kind.as_str(),
+                    "response.completed" | "response.incomplete" | "response.failed"
+                ) {
+                    self.saw_done = true;
+                }
             }
-            _ => {}
+            _ => {
+                let text_delta = body.get("delta").is_some_and(Value::is_string);
+                let done_field = DONE_FIELDS
+                    .iter()
+                    .find(|f| body.get(**f).is_some_and(Value::is_string));
+                if let (Some(family), true) = (kind.strip_suffix(".delta"), text_delta) {
+                    let k = self.part_key(family, &body);
+                    self.filter_part_delta(k, &mut body)?;
+                } else if let (Some(family), Some(field)) = (kind.strip_suffix(".done"), done_field)
+                {
+                    let k = self.part_key(family, &body);
+                    let delta_type = format!("{family}.delta");
+                    self.finish_part(k, &mut body, field, &delta_type, out)?;
+                } else {
+                    // An error event, or an event the gateway does not know: every string in it.
+                    let mut value = Value::Object(std::mem::take(&mut body));
+                    self.scan_strings(&mut value, false)?;
+                    if let Value::Object(map) = value {
+                        body = map;
+                    }
+                }
+            }
         }
         sse::encode(event, &Value::Object(body).to_string(), out);
         Ok(())
     }
 
-    /// Replace the text of an output item's parts with what was released for them; parts the
-    /// stream never delivered as deltas are emptied rather than passed unscanned.
-    fn rewrite_item(&self, output_index: u64, item: &mut Value) {
-        if item.get("type").and_then(Value::as_str) == Some("function_call") {
-            let arguments = self
-                .released
-                .get(&(output_index, ARGUMENTS_KEY))
-                .cloned()
-                .unwrap_or_default();
-            if let Some(i) = item.as_object_mut() {
-                i.insert("arguments".into(), Value::String(arguments));
-            }
-            return;
-        }
-        if let Some(Value::Array(parts)) = item.get_mut("content") {
-            for (j, part) in parts.iter_mut().enumerate() {
-                if part.get("type").and_then(Value::as_str) != Some("output_text") {
-                    continue;
-                }
-                let text = self
-                    .released
-                    .get(&(output_index, j as u64))
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(p) = part.as_object_mut() {
-                    p.insert("text".into(), Value::String(text));
-                }
+    /// Give an output item the text its parts released as deltas; whatever the stream never
+    /// delivered as deltas (a part first seen whole, names, annotations) is scanned whole.
+    fn rewrite_item(&mut self, output_index: u64, item: &mut Value) -> Result<(), StreamEnd> {
+        let Some(map) = item.as_object_mut() else {
+            return self.scan_strings(item, false);
+        };
+        let mut held = Vec::new();
+        if map.get("type").and_then(Value::as_str) == Some("function_call") {
+            let key = (output_index, ARGUMENTS_KEY);
+            if let Some(released) = self.released.get(&key) {
+                map.insert("arguments".into(), Value::String(released.clone()));
+                held.extend(map.remove_entry("arguments"));
             }
         }
+        for list in ["content", "summary"] {
+            if let Some(Value::Array(parts)) = map.get_mut(list) {
+                for (j, part) in parts.iter_mut().enumerate() {
+                    self.rewrite_part(output_index, j as u64, part, list == "summary")?;
+                }
+                held.extend(map.remove_entry(list));
+            }
+        }
+        let mut rest = Value::Object(std::mem::take(map));
+        self.scan_strings(&mut rest, false)?;
+        if let Value::Object(rest) = rest {
+            *map = rest;
+        }
+        map.extend(held);
+        Ok(())
+    }
+
+    /// Give a content (or reasoning summary) part the text released for it; scan it whole when
+    /// the stream delivered none.
+    fn rewrite_part(
+        &mut self,
+        output_index: u64,
+        j: u64,
+        part: &mut Value,
+        summary: bool,
+    ) -> Result<(), StreamEnd> {
+        let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+        let (family, field) = match kind {
+            _ if summary => ("response.reasoning_summary_text", "text"),
+            "output_text" => ("response.output_text", "text"),
+            "refusal" => ("response.refusal", "refusal"),
+            "reasoning_text" => ("response.reasoning_text", "text"),
+            _ => return self.scan_strings(part, false),
+        };
+        let place = self.part_place(family, j.min(PARTS - 1));
+        let released = self.released.get(&(output_index, place)).cloned();
+        let Some(map) = part.as_object_mut() else {
+            return Ok(());
+        };
+        let text = match released {
+            Some(text) => Some(text),
+            None => map
+                .remove(field)
+                .map(|mut v| {
+                    let r = self.scan_strings(&mut v, false);
+                    (v, r)
+                })
+                .map(|(v, r)| r.map(|()| v.as_str().unwrap_or("").to_string()))
+                .transpose()?,
+        };
+        let mut rest = Value::Object(std::mem::take(map));
+        self.scan_strings(&mut rest, false)?;
+        if let Value::Object(rest) = rest {
+            *map = rest;
+        }
+        if let Some(text) = text {
+            map.insert(field.into(), Value::String(text));
+        }
+        Ok(())
     }
 
     /// The final event when a stream ends early, in the endpoint's error shape.
@@ -955,51 +1366,130 @@ mod tests {
     use super::*;
     use crate::policy::Off;
 
-    #[test]
-    fn request_scan_visits_user_and_tool_text_only() {
-        struct Upper;
-        impl Policy for Upper {
-            fn scan_input(&self, text: &str, _: &mut Vault) -> crate::policy::InputScan {
-                crate::policy::InputScan {
-                    action: Action::Redact,
-                    rewritten: Some(text.to_uppercase()),
-                    hits: vec![],
-                    redactions: 1,
-                }
-            }
-            fn output_scanner(&self) -> Box<dyn crate::policy::OutputScanner> {
-                Off.output_scanner()
+    /// Upper-cases untrusted text and lower-cases trusted text, counting each.
+    struct Cases;
+    impl Policy for Cases {
+        fn scan_input(
+            &self,
+            texts: &[&str],
+            trust: Trust,
+            _: &mut Vault,
+        ) -> crate::policy::InputScan {
+            let rewritten = texts
+                .iter()
+                .map(|t| match trust {
+                    Trust::Trusted => t.to_lowercase(),
+                    _ => t.to_uppercase(),
+                })
+                .collect::<Vec<_>>();
+            crate::policy::InputScan {
+                action: Action::Redact,
+                redactions: rewritten.len() as u32,
+                rewritten: Some(rewritten),
+                hits: vec![],
             }
         }
+        fn output_scanner(&self) -> Box<dyn crate::policy::OutputScanner> {
+            Off.output_scanner()
+        }
+    }
+
+    #[test]
+    fn request_scan_visits_every_role_and_field_but_structure() {
         let mut body: Map<String, Value> = serde_json::from_value(json!({
-            "model": "m", "extra": {"kept": true},
+            "model": "m", "extra": {"kept": true, "note": "x"},
             "messages": [
-                {"role": "system", "content": "sys"},
+                {"role": "system", "content": "Sys"},
                 {"role": "user", "content": "hi"},
-                {"role": "user", "content": [{"type": "text", "text": "part"}, {"type": "image_url", "image_url": {"url": "u"}}]},
+                {"role": "user", "content": [{"type": "text", "text": "part"}, {"type": "image_url", "image_url": {"url": "https://e.test/a.png"}}]},
                 {"role": "assistant", "content": "asst"},
                 {"role": "tool", "content": "tool", "tool_call_id": "t"}
             ]
         }))
         .unwrap();
         let mut verdicts = Verdicts::default();
+        let rules = InputRules {
+            trusted_roles: vec![Role::System],
+            ..InputRules::default()
+        };
+        let mut prompt = String::new();
         scan_request(
             Endpoint::ChatCompletions,
             &mut body,
-            &Upper,
+            &Cases,
+            &rules,
             &mut Vault::default(),
             &mut verdicts,
+            Some(&mut prompt),
         )
         .unwrap();
         let v = Value::Object(body);
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["messages"][0]["role"], "system");
         assert_eq!(v["messages"][0]["content"], "sys");
         assert_eq!(v["messages"][1]["content"], "HI");
         assert_eq!(v["messages"][2]["content"][0]["text"], "PART");
-        assert_eq!(v["messages"][2]["content"][1]["image_url"]["url"], "u");
-        assert_eq!(v["messages"][3]["content"], "asst");
+        assert_eq!(v["messages"][2]["content"][0]["type"], "text");
+        assert_eq!(
+            v["messages"][2]["content"][1]["image_url"]["url"],
+            "HTTPS://E.TEST/A.PNG"
+        );
+        assert_eq!(v["messages"][3]["content"], "ASST");
         assert_eq!(v["messages"][4]["content"], "TOOL");
+        assert_eq!(v["messages"][4]["tool_call_id"], "t");
         assert_eq!(v["extra"]["kept"], true);
-        assert_eq!(verdicts.redactions, 3);
+        assert_eq!(v["extra"]["note"], "X");
+        assert_eq!(verdicts.redactions, 7);
+        assert_eq!(prompt, "HI\nPART\nHTTPS://E.TEST/A.PNG\nTOOL");
+    }
+
+    #[test]
+    fn unreadable_payloads_follow_the_rule() {
+        let body = || -> Map<String, Value> {
+            serde_json::from_value(json!({"messages": [{"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+            ]}]}))
+            .unwrap()
+        };
+        let run = |unreadable: Unreadable| {
+            let mut b = body();
+            let rules = InputRules {
+                unreadable,
+                ..InputRules::default()
+            };
+            let mut verdicts = Verdicts::default();
+            let result = scan_request(
+                Endpoint::ChatCompletions,
+                &mut b,
+                &Off,
+                &rules,
+                &mut Vault::default(),
+                &mut verdicts,
+                None,
+            );
+            (result, b, verdicts)
+        };
+        let (result, b, verdicts) = run(Unreadable::Flag);
+        assert!(result.is_ok());
+        assert_eq!(
+            b["messages"][0]["content"].as_array().map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(verdicts.detectors.get(UNREADABLE), Some(&1));
+        let (result, _, _) = run(Unreadable::Block);
+        assert_eq!(
+            result.err().map(|b| b.detector),
+            Some(UNREADABLE.to_string())
+        );
+        let (result, b, _) = run(Unreadable::Strip);
+        assert!(result.is_ok());
+        assert_eq!(
+            b["messages"][0]["content"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let (_, _, verdicts) = run(Unreadable::Allow);
+        assert!(verdicts.detectors.is_empty());
     }
 
     #[test]
@@ -1139,8 +1629,13 @@ mod tests {
     }
 
     impl Policy for Shout {
-        fn scan_input(&self, text: &str, vault: &mut Vault) -> crate::policy::InputScan {
-            Off.scan_input(text, vault)
+        fn scan_input(
+            &self,
+            texts: &[&str],
+            trust: Trust,
+            vault: &mut Vault,
+        ) -> crate::policy::InputScan {
+            Off.scan_input(texts, trust, vault)
         }
         fn output_scanner(&self) -> Box<dyn crate::policy::OutputScanner> {
             Box::new(ShoutScanner(String::new()))

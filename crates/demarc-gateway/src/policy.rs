@@ -64,12 +64,25 @@ pub struct Hit {
     pub action: Action,
 }
 
-/// The result of scanning one input text.
+/// How the model treats an input text, which decides what is looked for in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Read and possibly obeyed: every role the application does not trust.
+    Untrusted,
+    /// The application's own instructions (roles in `input.trusted_roles`): personal data and
+    /// secrets are handled, prompt injection is not looked for.
+    Trusted,
+    /// Indexed, not obeyed (embedding inputs): as `Trusted`, unless the application enforces
+    /// injection there ([`EnforceInjectionOnEmbeddings`]).
+    Indexed,
+}
+
+/// The result of scanning the input texts of one request.
 #[derive(Debug, Clone)]
 pub struct InputScan {
     pub action: Action,
-    /// The text to send upstream when the policy rewrote it (redaction).
-    pub rewritten: Option<String>,
+    /// The texts to send upstream, in the order scanned, when the policy rewrote any of them.
+    pub rewritten: Option<Vec<String>>,
     pub hits: Vec<Hit>,
     pub redactions: u32,
 }
@@ -132,15 +145,9 @@ pub trait Policy: Send + Sync {
     fn coverage(&self) -> Coverage {
         Coverage::default()
     }
-    /// Scan one input text (a user or tool message), recording reversible redactions.
-    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan;
-    /// Scan one text sent to an embeddings model. Personal data and secrets are handled as
-    /// on any input, but the text is indexed, not obeyed: a policy leaves prompt injection
-    /// out here unless the application enforces it ([`EnforceInjectionOnEmbeddings`]).
-    /// Policies without that distinction scan it as any input.
-    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        self.scan_input(text, vault)
-    }
+    /// Scan texts that the model reads together (the texts of one request that share a
+    /// [`Trust`]), as one conversation, recording reversible redactions.
+    fn scan_input(&self, texts: &[&str], trust: Trust, vault: &mut Vault) -> InputScan;
     /// A fresh incremental scanner for one output text (one choice of one response).
     fn output_scanner(&self) -> Box<dyn OutputScanner>;
     /// Whether this policy scans output at all (lets the proxy skip work).
@@ -157,11 +164,12 @@ impl Policy for EnforceInjectionOnEmbeddings {
     fn coverage(&self) -> Coverage {
         self.0.coverage()
     }
-    fn scan_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        self.0.scan_input(text, vault)
-    }
-    fn scan_embedding_input(&self, text: &str, vault: &mut Vault) -> InputScan {
-        self.0.scan_input(text, vault)
+    fn scan_input(&self, texts: &[&str], trust: Trust, vault: &mut Vault) -> InputScan {
+        let trust = match trust {
+            Trust::Indexed => Trust::Untrusted,
+            other => other,
+        };
+        self.0.scan_input(texts, trust, vault)
     }
     fn output_scanner(&self) -> Box<dyn OutputScanner> {
         self.0.output_scanner()
@@ -199,7 +207,7 @@ impl Policy for Off {
             ..Coverage::default()
         }
     }
-    fn scan_input(&self, _text: &str, _vault: &mut Vault) -> InputScan {
+    fn scan_input(&self, _texts: &[&str], _trust: Trust, _vault: &mut Vault) -> InputScan {
         InputScan {
             action: Action::Allow,
             rewritten: None,

@@ -30,7 +30,7 @@ use crate::grounding::{Grounding, GroundingUse};
 use crate::keys::{Authenticator, KeySource, Rejection};
 use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
-use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request_with};
+use crate::openai::{StreamEnd, StreamFilter, Usage, filter_response, scan_request};
 use crate::policy::{Coverage, EnforceInjectionOnEmbeddings, Policy, Vault, Verdicts};
 use crate::sse;
 use crate::upstream::{self, Endpoint, Upstream};
@@ -478,10 +478,11 @@ impl Gateway {
 
         let mut vault = Vault::default();
         let mut prompt = (app.config.store_prompt == StorePrompt::Redacted).then(String::new);
-        if let Err(blocked) = scan_request_with(
+        if let Err(blocked) = scan_request(
             ctx.endpoint,
             &mut request,
             app.policy.as_ref(),
+            &app.config.input,
             &mut vault,
             &mut ctx.verdicts,
             prompt.as_mut(),
@@ -490,10 +491,7 @@ impl Gateway {
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "input_blocked",
-                format!(
-                    "the request was blocked by the application's policy (detector `{}`)",
-                    blocked.detector
-                ),
+                blocked.message(),
             );
             return self.fail(ctx, slot, error);
         }
@@ -924,20 +922,21 @@ impl Gateway {
         };
         if status.is_success() {
             ctx.usage = Usage::from_value(body.get("usage")).unwrap_or_default();
-            if let Err(blocked) =
-                filter_response(ctx.endpoint, &mut body, policy, vault, &mut ctx.verdicts)
-            {
-                let e = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "content_filter",
-                    "output_blocked",
-                    format!(
-                        "the model's output was blocked by the application's policy (detector `{}`)",
-                        blocked.detector
-                    ),
-                );
-                return self.fail(ctx, slot, e);
-            }
+        }
+        // An error body is output too: upstreams echo input and leak in their messages.
+        if let Err(blocked) =
+            filter_response(ctx.endpoint, &mut body, policy, vault, &mut ctx.verdicts)
+        {
+            let e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "content_filter",
+                "output_blocked",
+                format!(
+                    "the model's output was blocked by the application's policy (detector `{}`)",
+                    blocked.detector
+                ),
+            );
+            return self.fail(ctx, slot, e);
         }
         let request_id = ctx.request_id.clone();
         let error = (!status.is_success()).then_some("upstream_error");

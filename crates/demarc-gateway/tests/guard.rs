@@ -36,6 +36,17 @@ fn with_canary() -> PolicyFor {
     ))
 }
 
+/// As [`with_canary`] but without secrets on input: the tests that have the fake upstream
+/// answer with a secret pass it in the request's `fake` field, which the input policy would
+/// otherwise redact (every field of a request is scanned).
+fn output_secrets() -> PolicyFor {
+    policy(&format!(
+        "input: {{pii: redact, injection: block}}\n\
+         output: {{canary: block, secrets: redact}}\n\
+         canary: {{tokens: ['{CANARY}']}}\n"
+    ))
+}
+
 fn chat(text: &str) -> Value {
     json!({"model": "chat", "messages": [{"role": "user", "content": text}]})
 }
@@ -213,7 +224,7 @@ async fn blocked_output_never_reaches_the_client_at_any_chunk_boundary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redacted_output_never_reaches_the_client_at_any_chunk_boundary() {
-    let h = Harness::start_with_policy(with_canary(), FakeConfig::default()).await;
+    let h = Harness::start_with_policy(output_secrets(), FakeConfig::default()).await;
     let reply = format!("The deploy key is {AWS_KEY} - rotate it.");
     for cut in 0..=reply.len() {
         let body = with_fake(
@@ -352,7 +363,7 @@ fn sse_tool_arguments(wire: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_call_arguments_go_through_the_output_policy_at_every_chunk_boundary() {
-    let h = Harness::start_with_policy(with_canary(), FakeConfig::default()).await;
+    let h = Harness::start_with_policy(output_secrets(), FakeConfig::default()).await;
     let blocked = format!(r#"{{"to": "ops", "note": "the marker is {CANARY} ok"}}"#);
     let redacted = format!(r#"{{"to": "ops", "note": "key {AWS_KEY} rotate"}}"#);
     let request = |endpoint: &str, arguments: &str, split: Option<usize>, stream: bool| {

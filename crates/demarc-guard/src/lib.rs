@@ -37,6 +37,7 @@ pub mod learned;
 mod normalize;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+mod pieces;
 mod pii;
 mod policy;
 mod protected;
@@ -47,6 +48,7 @@ mod stream;
 pub use engine::{Applied, Classifier, Guard};
 pub use finding::{Action, Detector, Direction, Finding, Report, Severity, Verdict};
 pub use injection::INJECTION_FAMILIES;
+pub use pieces::AppliedPieces;
 pub use pii::PII_KINDS;
 pub use policy::{
     AllowConfig, BUILTIN_POLICIES, CanaryConfig, DecodeConfig, DenyConfig, InjectionConfig,
