@@ -813,6 +813,12 @@ impl NumToken {
     fn all_seps(&self, t: &[u8], allowed: &[&[u8]]) -> bool {
         (0..self.count.saturating_sub(1)).all(|k| allowed.contains(&self.sep(t, k)))
     }
+
+    /// Groups split by single spaces, dashes or dots, mixed (`4111-1111 1111.1111`,
+    /// `123.45-6789`): how a value is written to slip past a uniform-separator check.
+    fn mixed_seps(&self, t: &[u8]) -> bool {
+        self.all_seps(t, &[b" ", b"-", b"."])
+    }
 }
 
 fn read_numeric(t: &[u8], i: usize) -> NumToken {
@@ -936,19 +942,19 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, label_ok: LabelOk, out: &mut V
         });
         if ok {
             push(out, start, end, "ipv4", Severity::Low);
+            return end;
         }
-        return end;
     }
     let us_kinds = kinds.on("us_ssn") || kinds.on("us_itin");
-    if us_kinds
-        && !tok.plus
-        && lens == [3, 2, 4]
-        && (tok.all_seps(t, &[b"-"]) || tok.all_seps(t, &[b" "]))
-    {
+    if us_kinds && !tok.plus && lens == [3, 2, 4] && tok.mixed_seps(t) {
         us_taxpayer(t, start, end, d, kinds, label_ok, false, out);
         return end;
     }
-    let card_seps = tok.count == 1 || tok.all_seps(t, &[b" "]) || tok.all_seps(t, &[b"-"]);
+    // Mixed separators only between groups of three to six digits, as cards are written.
+    let card_seps = tok.count == 1
+        || tok.all_seps(t, &[b" "])
+        || tok.all_seps(t, &[b"-"])
+        || (tok.mixed_seps(t) && lens.iter().all(|l| (3..=6).contains(l)));
     if kinds.on("payment_card") && !tok.plus && (13..=19).contains(&n) && card_seps && valid_card(d)
     {
         push(out, start, end, "payment_card", Severity::High);
