@@ -1,8 +1,11 @@
 //! Bounded decoding of embedded payloads (base64, base32, hex, URL-encoding, `\uXXXX` escapes,
-//! 8-bit binary groups) so that instructions hidden in them are scanned too.
+//! 8-bit binary groups) so that instructions, personal data and secrets hidden in them are
+//! scanned too; and [`unmask`]: personal data and secrets written in disguise in the text itself
+//! (`%40` and `\u0040` escapes, look-alike letters, other scripts' digits, spaced-out letters).
 //!
 //! Every run is decoded at most once and runs longer than `max_bytes` are skipped, so the work
-//! is linear in the input; decoded text is scanned once more without further decoding.
+//! is linear in the input. Decoded text is scanned once more; for personal data and secrets it
+//! may be decoded once again (a value encoded twice), never a third time.
 
 /// One decoded payload: where its encoded run sits in the scanned text, and what it says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +14,15 @@ pub(crate) struct Payload {
     pub end: usize,
     pub encoding: &'static str,
     pub text: String,
+    /// The text reads as prose (mostly letters): what injection and deny findings need. Other
+    /// payloads are printable text (digits, symbols) where only personal data, secrets and
+    /// canaries are looked for.
+    pub readable: bool,
 }
+
+/// Longest encoded run decoded for personal data and secrets alone (when injection, which
+/// decodes up to `decode.max_bytes`, is not on): a stream holds at most this much of a run.
+pub(crate) const VALUE_RUN_MAX: usize = 400;
 
 /// Shortest encoded run worth decoding (shorter ones are words, ids, hashes).
 const MIN_RUN: usize = 16;
@@ -96,17 +107,21 @@ fn runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
             && body.len() >= 24
         {
             decode_base32(body).map(|t| (t, "base32"))
-        } else if upper && lower && (digit || run.ends_with(b"=") || body.len() >= 24) {
+        } else if upper
+            && lower
+            && (digit || run.ends_with(b"=") || body.len() >= 24 || body.len() % 4 == 0)
+        {
             decode_base64(body).map(|t| (t, "base64"))
         } else {
             None
         };
-        if let Some((text, encoding)) = decoded {
+        if let Some(((text, readable), encoding)) = decoded {
             out.push(Payload {
                 start: s,
                 end: e,
                 encoding,
                 text,
+                readable,
             });
         }
     }
@@ -120,8 +135,9 @@ fn trim_pad(b: &[u8]) -> &[u8] {
     &b[..e]
 }
 
-/// Decoded bytes count as a payload only when they read as text.
-fn readable(bytes: Vec<u8>) -> Option<String> {
+/// Decoded bytes count as a payload only when they read as text (mostly letters), or are
+/// wholly printable (a number, an address, a key): the text, and whether it reads as text.
+fn readable(bytes: Vec<u8>) -> Option<(String, bool)> {
     let text = String::from_utf8(bytes).ok()?;
     let total = text.chars().count();
     let printable = text
@@ -132,10 +148,12 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
         .chars()
         .filter(|c| c.is_alphabetic() || *c == ' ')
         .count();
-    (total >= 4 && printable * 100 >= total * 97 && letters * 100 >= total * 60).then_some(text)
+    let reads = printable * 100 >= total * 97 && letters * 100 >= total * 60;
+    let printable = printable == total && !text.contains('\u{FFFD}');
+    (total >= 4 && (reads || printable)).then_some((text, reads))
 }
 
-fn decode_base64(body: &[u8]) -> Option<String> {
+fn decode_base64(body: &[u8]) -> Option<(String, bool)> {
     let mut out = Vec::with_capacity(body.len() * 3 / 4);
     let mut acc: u32 = 0;
     let mut bits = 0;
@@ -159,7 +177,7 @@ fn decode_base64(body: &[u8]) -> Option<String> {
     readable(out)
 }
 
-fn decode_base32(body: &[u8]) -> Option<String> {
+fn decode_base32(body: &[u8]) -> Option<(String, bool)> {
     let mut out = Vec::with_capacity(body.len() * 5 / 8);
     let mut acc: u32 = 0;
     let mut bits = 0;
@@ -189,7 +207,7 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-fn decode_hex(body: &[u8]) -> Option<String> {
+fn decode_hex(body: &[u8]) -> Option<(String, bool)> {
     let mut out = Vec::with_capacity(body.len() / 2);
     for pair in body.chunks_exact(2) {
         out.push(hex_val(pair[0])? << 4 | hex_val(pair[1])?);
@@ -240,12 +258,13 @@ fn percent_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
                 i += 1;
             }
         }
-        if let Some(text) = readable(bytes) {
+        if let Some((text, readable)) = readable(bytes) {
             out.push(Payload {
                 start: s,
                 end: e,
                 encoding: "url",
                 text,
+                readable,
             });
         }
     }
@@ -272,12 +291,13 @@ fn unicode_escape_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
         }
         skip_to = e.max(at + 2);
         if chars.chars().count() >= 4 {
-            if let Some(text) = readable(chars.into_bytes()) {
+            if let Some((text, readable)) = readable(chars.into_bytes()) {
                 out.push(Payload {
                     start: at,
                     end: e,
                     encoding: "unicode_escape",
                     text,
+                    readable,
                 });
             }
         }
@@ -309,13 +329,14 @@ fn binary_run(b: &[u8], s: usize, max_bytes: usize, out: &mut Vec<Payload>) -> u
         }
     }
     if bytes.len() >= 4
-        && let Some(text) = readable(bytes)
+        && let Some((text, readable)) = readable(bytes)
     {
         out.push(Payload {
             start: s,
             end: e,
             encoding: "binary",
             text,
+            readable,
         });
     }
     e
@@ -363,12 +384,13 @@ fn ascii85_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
             let v = group.iter().fold(0u64, |a, &d| a * 85 + u64::from(d));
             bytes.extend_from_slice(&(v as u32).to_be_bytes()[..n - 1]);
         }
-        if ok && let Some(text) = readable(bytes) {
+        if ok && let Some((text, readable)) = readable(bytes) {
             out.push(Payload {
                 start: at,
                 end: skip_to,
                 encoding: "ascii85",
                 text,
+                readable,
             });
         }
     }
@@ -449,9 +471,289 @@ fn morse_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
                 end: e,
                 encoding: "morse",
                 text: text.trim().to_string(),
+                readable: true,
             });
         }
     }
+}
+
+// ---------------------------------------------------------------------------------- unmask
+
+/// A stretch of the clean view read through its disguise: escapes decoded, look-alike letters
+/// and other scripts' digits folded to ASCII (case kept), spaced-out runs closed up.
+pub(crate) struct Unmasked {
+    pub text: String,
+    /// Per byte of `text`: the span of the clean view it was read from.
+    pub src: Vec<(u32, u32)>,
+}
+
+/// Context read around a disguise (bytes of the clean view, each side): more than any personal
+/// data label or e-mail local part reaches, so that what is found does not depend on it.
+const UNMASK_CONTEXT: usize = 160;
+/// Fewest one-character tokens separated by single spaces that are read as one spaced-out word
+/// (`4 1 1 1 ...`, `j a n e @ ...`).
+pub(crate) const SPACED_MIN: usize = 8;
+/// Longest match (bytes of the original text) reported from unmasked text: what bounds the
+/// extra text a stream holds while a spaced-out run is in progress ([`SPACED_HOLD`]).
+pub(crate) const UNMASKED_MAX: usize = 384;
+/// How much of a spaced-out run in progress a stream holds back (bytes of the original text).
+pub(crate) const SPACED_HOLD: usize = UNMASKED_MAX + 112;
+
+/// The stretches of `t` (the clean view) that hold a disguise, read through it. `ascii`: `t`
+/// is ASCII (no look-alike letters or foreign digits to look for); `escapes`: decode `%XX`,
+/// `\uXXXX`, `\u{X}` and `\xXX` (decoding is on in the policy). Only what triggers it is read:
+/// an escape, a spaced-out run of at least [`SPACED_MIN`] characters, a foreign digit, or a
+/// look-alike letter in a word that also holds ASCII letters, digits or `@`.
+pub(crate) fn unmask(t: &str, ascii: bool, escapes: bool, out: &mut Vec<Unmasked>) {
+    let b = t.as_bytes();
+    let mut triggers: Vec<(usize, usize)> = Vec::new();
+    if escapes {
+        for at in memchr::memchr2_iter(b'%', b'\\', b) {
+            if let Some((len, _)) = escape_at(b, at) {
+                triggers.push((at, at + len));
+            }
+        }
+    }
+    let runs = spaced_runs(b);
+    triggers.extend(runs.iter().copied());
+    if !ascii {
+        lookalike_words(t, &mut triggers);
+    }
+    if triggers.is_empty() {
+        return;
+    }
+    triggers.sort_unstable();
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in triggers {
+        let rs = snap_back(t, s.saturating_sub(UNMASK_CONTEXT));
+        let re = snap_forward(t, (e + UNMASK_CONTEXT).min(b.len()));
+        match regions.last_mut() {
+            Some(last) if rs <= last.1 => last.1 = last.1.max(re),
+            _ => regions.push((rs, re)),
+        }
+    }
+    let mut run = 0;
+    for (rs, re) in regions {
+        let mut text = String::with_capacity(re - rs);
+        let mut src: Vec<(u32, u32)> = Vec::with_capacity(re - rs);
+        let mut push = |text: &mut String, c: char, s: usize, e: usize| {
+            let before = text.len();
+            text.push(c);
+            src.extend(std::iter::repeat_n(
+                (s as u32, e as u32),
+                text.len() - before,
+            ));
+        };
+        let mut i = rs;
+        while i < re {
+            let c = b[i];
+            if c == b' ' {
+                while run < runs.len() && runs[run].1 <= i {
+                    run += 1;
+                }
+                if runs.get(run).is_some_and(|&(s, _)| s < i) {
+                    i += 1;
+                    continue;
+                }
+            }
+            if escapes
+                && (c == b'%' || c == b'\\')
+                && let Some((len, ch)) = escape_at(b, i)
+                && i + len <= re
+            {
+                push(&mut text, ch, i, i + len);
+                i += len;
+                continue;
+            }
+            let Some(ch) = t.get(i..).and_then(|r| r.chars().next()) else {
+                break;
+            };
+            let n = ch.len_utf8();
+            let ch = crate::normalize::ascii_lookalike(ch).map_or(ch, char::from);
+            push(&mut text, ch, i, i + n);
+            i += n;
+        }
+        out.push(Unmasked { text, src });
+    }
+}
+
+/// An escape at `at`: `%XX` and `\xXX` for a printable ASCII character, `\uXXXX` and `\u{X..}`
+/// for any character but a control. Its length and the character.
+fn escape_at(b: &[u8], at: usize) -> Option<(usize, char)> {
+    let hex = |from: usize, n: usize| -> Option<u32> {
+        b.get(from..from + n)?
+            .iter()
+            .try_fold(0u32, |a, &c| hex_val(c).map(|h| a << 4 | u32::from(h)))
+    };
+    let ascii = |v: u32| (0x20..0x7F).contains(&v).then(|| char::from(v as u8));
+    match (b.get(at)?, b.get(at + 1)?) {
+        (b'%', _) => Some((3, ascii(hex(at + 1, 2)?)?)),
+        (b'\\', b'x') => Some((4, ascii(hex(at + 2, 2)?)?)),
+        (b'\\', b'u') if b.get(at + 2) == Some(&b'{') => {
+            let close = b.get(at + 3..)?.iter().take(7).position(|&c| c == b'}')?;
+            let c = char::from_u32(hex(at + 3, close)?).filter(|c| !c.is_control())?;
+            (close > 0).then_some((close + 4, c))
+        }
+        (b'\\', b'u') => {
+            let c = char::from_u32(hex(at + 2, 4)?).filter(|c| !c.is_control())?;
+            Some((6, c))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `w` is one character (not whitespace).
+fn one_char(w: &[u8]) -> bool {
+    match w {
+        [c] => !c.is_ascii_whitespace(),
+        [lead, ..] if *lead >= 0xC0 => {
+            let n = if *lead >= 0xF0 {
+                4
+            } else if *lead >= 0xE0 {
+                3
+            } else {
+                2
+            };
+            w.len() == n
+        }
+        _ => false,
+    }
+}
+
+/// Runs of at least [`SPACED_MIN`] one-character tokens separated by single spaces: from the
+/// first token's start to the last one's end. Visits only the spaces (memchr).
+pub(crate) fn spaced_runs(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let (mut count, mut start, mut end) = (0usize, 0usize, 0usize);
+    let mut from = 0;
+    for p in memchr::memchr_iter(b' ', b).chain(std::iter::once(b.len())) {
+        let tok = &b[from..p];
+        if tok.len() <= 4 && one_char(tok) {
+            if count == 0 {
+                start = from;
+            }
+            count += 1;
+            end = p;
+        } else {
+            if count >= SPACED_MIN {
+                out.push((start, end));
+            }
+            count = 0;
+            // A run may begin after a line break (or other whitespace) at the token's end.
+            let tail = &tok[tok.len().saturating_sub(5)..];
+            if let Some(k) = tail.iter().rposition(u8::is_ascii_whitespace)
+                && one_char(&tail[k + 1..])
+            {
+                start = p - (tail.len() - k - 1);
+                count = 1;
+                end = p;
+            }
+        }
+        from = p + 1;
+    }
+    if count >= SPACED_MIN {
+        out.push((start, end));
+    }
+    out
+}
+
+/// Words of `t` that mix look-alike letters with ASCII letters, digits or `@`, and foreign
+/// digits anywhere. Pure Cyrillic or Greek words are ordinary text, not a disguise.
+fn lookalike_words(t: &str, out: &mut Vec<(usize, usize)>) {
+    let b = t.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(off) = b[i..].iter().position(|&c| c >= 0x80) else {
+            break;
+        };
+        i += off;
+        let Some(c) = t.get(i..).and_then(|r| r.chars().next()) else {
+            break;
+        };
+        let n = c.len_utf8();
+        if crate::normalize::native_digit(c).is_some() {
+            out.push((i, i + n));
+        } else if crate::normalize::ascii_lookalike(c).is_some() {
+            let s = i - b[i.saturating_sub(64)..i]
+                .iter()
+                .rev()
+                .take_while(|c| !c.is_ascii_whitespace())
+                .count();
+            let e = i + b[i..]
+                .iter()
+                .take(64)
+                .take_while(|c| !c.is_ascii_whitespace())
+                .count();
+            if b[s..e]
+                .iter()
+                .any(|&c| c.is_ascii_alphanumeric() || c == b'@')
+            {
+                out.push((s, e));
+            }
+            i = e.max(i + n);
+            continue;
+        }
+        i += n;
+    }
+}
+
+/// `at` moved back to the start of its word (at most 64 bytes), on a character boundary.
+fn snap_back(t: &str, mut at: usize) -> usize {
+    let b = t.as_bytes();
+    let limit = at.saturating_sub(64);
+    while at > limit && !b[at - 1].is_ascii_whitespace() {
+        at -= 1;
+    }
+    while !t.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// `at` moved forward to the end of its word (at most 64 bytes), on a character boundary.
+fn snap_forward(t: &str, mut at: usize) -> usize {
+    let b = t.as_bytes();
+    let limit = (at + 64).min(b.len());
+    while at < limit && !b[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    while !t.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Standard base64 of `bytes`, without padding.
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let v = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (k, &x)| a | u32::from(x) << (16 - 8 * k));
+        for k in 0..=chunk.len() {
+            out.push(char::from(A[((v >> (18 - 6 * k)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The parts of the base64 encoding of `token` that do not depend on the bytes around it, for
+/// each of the three positions it may take in a 3-byte group: a token inside any base64 text
+/// shows one of them.
+pub(crate) fn base64_fragments(token: &[u8]) -> Vec<String> {
+    (0..3usize)
+        .filter_map(|pad| {
+            let mut bytes = vec![0u8; pad];
+            bytes.extend_from_slice(token);
+            let enc = encode_base64(&bytes);
+            // Characters mixing the padding's bits in front, the unknown next byte's at the end.
+            let front = (8 * pad).div_ceil(6);
+            let whole = 8 * bytes.len() / 6;
+            enc.get(front..whole).map(str::to_string)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -500,6 +802,52 @@ mod tests {
             decode(".. --. -. --- .-. . / .- .-.. .-..")[0].2,
             "ignore all"
         );
+    }
+
+    #[test]
+    fn printable_payloads_are_kept_for_personal_data() {
+        let mut out = Vec::new();
+        find("ssn NTM2LTIyLTgxNDc= ok", 4096, &mut out);
+        assert_eq!(out[0].text, "536-22-8147");
+        assert!(!out[0].readable);
+    }
+
+    fn unmasked(t: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        unmask(t, t.is_ascii(), true, &mut out);
+        out.into_iter().map(|u| u.text).collect()
+    }
+
+    #[test]
+    fn disguises_are_read_through() {
+        assert_eq!(unmasked("a jane%40x.org b"), vec!["a jane@x.org b"]);
+        assert_eq!(unmasked(r"x\u0040y\x2Ez\u{41}"), vec!["x@y.zA"]);
+        assert_eq!(unmasked("id AKIА7 and ٥٣٦"), vec!["id AKIA7 and 536"]);
+        assert_eq!(
+            unmasked("to j a n e @ x . o r g now"),
+            vec!["to jane@x.org now"]
+        );
+        assert!(unmasked("a b c d e f g").is_empty(), "seven tokens");
+        assert!(unmasked("Привет мир, 100%").is_empty());
+        let mut out = Vec::new();
+        unmask("q ٥x", false, true, &mut out);
+        assert_eq!(out[0].src, vec![(0, 1), (1, 2), (2, 4), (4, 5)]);
+    }
+
+    #[test]
+    fn spaced_runs_start_after_line_breaks() {
+        let t = b"see\n1 2 3 4 5 6 7 8  x";
+        assert_eq!(spaced_runs(t), vec![(4, 19)]);
+    }
+
+    #[test]
+    fn base64_fragments_occur_in_any_encoding_of_the_token() {
+        for prefix in ["", "a", "ab", "abc"] {
+            let enc = encode_base64(format!("{prefix}dmc-7f3a9c2e1b5dx").as_bytes());
+            let frags = base64_fragments(b"dmc-7f3a9c2e1b5d");
+            assert!(frags.iter().any(|f| enc.contains(f.as_str())), "{prefix}");
+        }
+        assert_eq!(encode_base64(b"hello"), "aGVsbG8");
     }
 
     #[test]

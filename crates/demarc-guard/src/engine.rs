@@ -42,6 +42,8 @@ enum Tag {
     Deny(Option<u16>),
     Allow,
     Canary,
+    /// A canary's base64 (at one of the three byte positions) or hex encoding.
+    CanaryEncoded(&'static str),
 }
 
 /// A compiled policy. Cheap to clone (an `Arc` inside), `Send + Sync`.
@@ -70,6 +72,119 @@ struct Inner {
     classifier: Option<Arc<dyn Classifier>>,
     /// The learned tier, when the policy turns it on (the builtin model unless replaced).
     learned: Option<Arc<Model>>,
+    /// The canaries' skeletons, forwards and reversed (canaries of [`SKELETON_MIN`] letters
+    /// and digits or more).
+    skeletons: Option<Arc<Skeletons>>,
+}
+
+/// Fewest letters and digits a canary needs to be matched through rewording (its skeleton,
+/// reversed, encoded): shorter ones match only as written (case and accents aside).
+const SKELETON_MIN: usize = 8;
+
+/// How far (bytes of the folded text) a finding of an encoded canary reaches back and forward
+/// over the base64 or hex run around it, so that the run is withheld whole. Less than a stream
+/// keeps before what it accepts, and than the canary hold past a match.
+const ENCODED_REACH: usize = 96;
+
+/// Canary skeletons: each canary's letters and digits, folded as the text is, forwards and
+/// reversed; matched in the skeleton of the folded text ([`crate::normalize::skeleton`]), so
+/// that case, spacing, separators, Markdown emphasis and reversal do not hide a canary.
+struct Skeletons {
+    automaton: AhoCorasick,
+    patterns: Vec<Vec<u8>>,
+    reversed: Vec<bool>,
+    longest: usize,
+}
+
+impl Skeletons {
+    fn new(tokens: &[String]) -> Result<Option<Skeletons>, aho_corasick::BuildError> {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut reversed = Vec::new();
+        for t in tokens {
+            let sk: Vec<u8> = crate::normalize::fold_str(t.trim())
+                .into_iter()
+                .filter(u8::is_ascii_alphanumeric)
+                .collect();
+            if sk.len() < SKELETON_MIN {
+                continue;
+            }
+            let rev: Vec<u8> = sk.iter().rev().copied().collect();
+            for (p, r) in [(sk, false), (rev, true)] {
+                if !patterns.contains(&p) {
+                    patterns.push(p);
+                    reversed.push(r);
+                }
+            }
+        }
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)?;
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        Ok(Some(Skeletons {
+            automaton,
+            patterns,
+            reversed,
+            longest,
+        }))
+    }
+
+    /// Matches in folded text: (start, end, reversed), folded offsets.
+    fn find(&self, folded: &[u8], out: &mut Vec<(usize, usize, bool)>) {
+        let mut sk = Vec::with_capacity(folded.len());
+        let mut pos: Vec<u32> = Vec::with_capacity(folded.len());
+        crate::normalize::skeleton(folded, |b, i| {
+            sk.push(b);
+            pos.push(i as u32);
+        });
+        for m in self.automaton.find_overlapping_iter(sk.as_slice()) {
+            let (Some(&s), Some(&e)) = (pos.get(m.start()), pos.get(m.end() - 1)) else {
+                continue;
+            };
+            let reversed = self.reversed.get(m.pattern().as_usize()) == Some(&true);
+            out.push((s as usize, e as usize + 1, reversed));
+        }
+    }
+
+    /// Where in `folded` (the end of a stream) a skeleton match may have begun that more text
+    /// could complete: the earliest trailing stretch whose skeleton begins a pattern.
+    fn pending(&self, folded: &[u8]) -> Option<usize> {
+        let mut tail: Vec<(u8, usize)> = Vec::new();
+        let mut gap = 0;
+        for (i, &b) in folded.iter().enumerate().rev() {
+            if b.is_ascii_alphanumeric() {
+                gap = 0;
+                tail.push((b, i));
+                if tail.len() + 1 >= self.longest {
+                    break;
+                }
+            } else {
+                gap += 1;
+                if gap > crate::normalize::SKELETON_GAP {
+                    break;
+                }
+            }
+        }
+        tail.reverse();
+        (1..=tail.len()).rev().find_map(|k| {
+            let suffix = &tail[tail.len() - k..];
+            self.patterns
+                .iter()
+                .any(|p| p.len() >= k && p.iter().zip(suffix).all(|(&a, &(b, _))| a == b))
+                .then(|| suffix[0].1)
+        })
+    }
+}
+
+/// What one scan pass is: the whole text, a decoded payload (at depth 1 or 2), or a stretch
+/// read through its disguise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Whole,
+    Payload(u8),
+    Unmasked,
 }
 
 /// The result of [`Guard::apply`]: the report, and the text with redactions applied.
@@ -86,7 +201,11 @@ pub struct Applied {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     actions: [Option<Action>; 7],
+    /// Decode payloads for injection (up to `decode.max_bytes`).
     decode: bool,
+    /// Decode payloads and escapes for personal data and secrets (runs up to
+    /// [`decode::VALUE_RUN_MAX`] when injection does not decode).
+    values: bool,
 }
 
 impl Plan {
@@ -107,6 +226,7 @@ impl Plan {
             }
         }
         plan.decode = self.decode && plan.on(Detector::Injection);
+        plan.values = self.values && (plan.on(Detector::Pii) || plan.on(Detector::Secrets));
         plan
     }
 }
@@ -173,7 +293,23 @@ impl Guard {
             add(crate::normalize::fold_str(term.trim()), Tag::Allow, false);
         }
         for token in &policy.canary.tokens {
-            add(crate::normalize::fold_str(token.trim()), Tag::Canary, true);
+            let token = token.trim();
+            add(crate::normalize::fold_str(token), Tag::Canary, true);
+            if token.bytes().filter(u8::is_ascii_alphanumeric).count() >= SKELETON_MIN {
+                for fragment in decode::base64_fragments(token.as_bytes()) {
+                    add(
+                        crate::normalize::fold_str(&fragment),
+                        Tag::CanaryEncoded("base64"),
+                        true,
+                    );
+                }
+                let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
+                add(
+                    crate::normalize::fold_str(&hex),
+                    Tag::CanaryEncoded("hex"),
+                    true,
+                );
+            }
         }
         let pattern_word_start = patterns
             .iter()
@@ -193,6 +329,14 @@ impl Guard {
             None => (None, Arc::new(Vec::new())),
         };
         let pattern_len: Vec<u32> = patterns.iter().map(|p| p.len() as u32).collect();
+        let skeletons = Skeletons::new(&policy.canary.tokens)
+            .map_err(|e| {
+                PolicyError::invalid(
+                    "canary.tokens",
+                    format!("cannot build the canary automaton: {e}"),
+                )
+            })?
+            .map(Arc::new);
         let compile = |field: &str, list: &[String]| -> Result<Vec<Regex>, PolicyError> {
             list.iter()
                 .enumerate()
@@ -238,6 +382,7 @@ impl Guard {
                 keys: PlaceholderKeys::new(),
                 classifier: None,
                 learned: policy.injection.learned.then(Model::builtin),
+                skeletons,
             }),
         })
     }
@@ -273,9 +418,25 @@ impl Guard {
         for (d, a) in self.inner.policy.detectors(direction) {
             actions[d.index()] = Some(*a);
         }
-        let decode =
-            self.inner.policy.decode.enabled && actions[Detector::Injection.index()].is_some();
-        Plan { actions, decode }
+        let enabled = self.inner.policy.decode.enabled;
+        let on = |d: Detector| actions[d.index()].is_some();
+        let decode = enabled && on(Detector::Injection);
+        let values = enabled && (on(Detector::Pii) || on(Detector::Secrets));
+        Plan {
+            actions,
+            decode,
+            values,
+        }
+    }
+
+    /// The longest encoded run a scan in `plan` decodes, if it decodes.
+    fn decode_limit(&self, plan: &Plan) -> Option<usize> {
+        let max = self.inner.policy.decode.max_bytes;
+        if plan.decode {
+            Some(max)
+        } else {
+            plan.values.then_some(max.min(decode::VALUE_RUN_MAX))
+        }
     }
 
     /// Scan a whole text.
@@ -287,7 +448,7 @@ impl Guard {
         self.scan_into(
             text,
             &plan,
-            true,
+            Pass::Whole,
             &mut raw,
             want_learned.then_some(&mut learned),
         );
@@ -345,11 +506,15 @@ impl Guard {
         if plan.on(Detector::Pii) {
             hold = hold.max(pii::MAX_TOKEN);
         }
+        if plan.on(Detector::Pii) || plan.on(Detector::Secrets) {
+            // A spaced-out run in progress (`j a n e @ ...`).
+            hold = hold.max(decode::SPACED_HOLD);
+        }
         if plan.on(Detector::Injection) {
             hold = hold.max(injection::MAX_WINDOW + 96);
         }
-        if plan.decode {
-            hold = hold.max(self.inner.policy.decode.max_bytes + 8);
+        if let Some(limit) = self.decode_limit(plan) {
+            hold = hold.max(limit + 8);
         }
         if plan.on(Detector::Deny) {
             hold = hold.max(MAX_PATTERN_MATCH + 8);
@@ -395,6 +560,8 @@ impl Guard {
             let longest = terms.iter().map(|t| 4 * t.len()).max().unwrap_or(0);
             (gaps, longest.max(MAX_PATTERN_MATCH))
         });
+        // Decoding for personal data and secrets alone holds its runs itself
+        // (`pending_disguised`): only words that look encoded, not every word in progress.
         let decode = plan.decode.then_some(policy.decode.max_bytes);
         CutRules::new(plan, length, decode, terms)
     }
@@ -418,7 +585,7 @@ impl Guard {
     /// All findings of one text, in detector order, duplicates included.
     pub(crate) fn scan_unsorted(&self, text: &str, plan: &Plan) -> Vec<Finding> {
         let mut out = Vec::new();
-        self.scan_into(text, plan, true, &mut out, None);
+        self.scan_into(text, plan, Pass::Whole, &mut out, None);
         out
     }
 
@@ -441,7 +608,7 @@ impl Guard {
         &self,
         text: &str,
         plan: &Plan,
-        allow_decode: bool,
+        pass: Pass,
         out: &mut Vec<Finding>,
         learned: Option<&mut Option<f32>>,
     ) {
@@ -511,6 +678,24 @@ impl Guard {
                         }
                         Tag::Canary if want_canary => {
                             canary_hits.push(Hit::new(s, e, "canary_token", Severity::Critical))
+                        }
+                        Tag::CanaryEncoded(encoding) if want_canary => {
+                            // The whole run around the encoded canary, within reach.
+                            let run = |b: &u8| b.is_ascii_alphanumeric() || b"+/=_-".contains(b);
+                            let back = f[s.saturating_sub(ENCODED_REACH)..s]
+                                .iter()
+                                .rev()
+                                .take_while(|b| run(b))
+                                .count();
+                            let ahead = f[e..]
+                                .iter()
+                                .take(ENCODED_REACH)
+                                .take_while(|b| run(b))
+                                .count();
+                            let mut h =
+                                Hit::new(s - back, e + ahead, "canary_token", Severity::Critical);
+                            h.detail = Some(encoding.to_string());
+                            canary_hits.push(h);
                         }
                         _ => {}
                     }
@@ -596,6 +781,20 @@ impl Guard {
                 }
             }
         }
+        if want_canary && let Some(sk) = &inner.skeletons {
+            // Reworded: spaced, separators changed, emphasis inside, reversed. A match where the
+            // canary stands as written is already there.
+            let mut found = Vec::new();
+            sk.find(&views.folded, &mut found);
+            for (s, e, reversed) in found {
+                if canary_hits.iter().any(|h| h.start <= s && e <= h.end) {
+                    continue;
+                }
+                let mut h = Hit::new(s, e, "canary_token", Severity::Critical);
+                h.detail = Some(if reversed { "reversed" } else { "reworded" }.to_string());
+                canary_hits.push(h);
+            }
+        }
         push_all(out, canary_hits, Detector::Canary, &folded_map);
         if plan.on(Detector::Invisible) {
             let hits = views
@@ -623,22 +822,44 @@ impl Guard {
             p.scan(&views.folded, &mut hits);
             push_all(out, hits, Detector::Protected, &folded_map);
         }
-        if allow_decode && plan.decode {
+        let depth = match pass {
+            Pass::Whole => Some(0),
+            Pass::Payload(1) if plan.values => Some(1),
+            _ => None,
+        };
+        if let (Some(depth), Some(limit)) = (depth, self.decode_limit(plan)) {
             let mut payloads = Vec::new();
-            decode::find(&views.clean, inner.policy.decode.max_bytes, &mut payloads);
+            decode::find(&views.clean, limit, &mut payloads);
+            // Injection and deny findings come from payloads that read as text, at the first
+            // level, as before; personal data, secrets and canaries from any printable payload,
+            // and from a payload inside a payload (a value encoded twice).
+            let prose = plan.decode && depth == 0;
             let inner_plan = Plan {
                 actions: plan.actions,
                 decode: false,
+                values: plan.values,
             };
             for p in payloads {
+                if !(plan.values || (prose && p.readable)) {
+                    continue;
+                }
                 let (s, e) = views.clean_span(p.start, p.end);
                 let mut nested = Vec::new();
-                self.scan_into(&p.text, &inner_plan, false, &mut nested, None);
+                self.scan_into(
+                    &p.text,
+                    &inner_plan,
+                    Pass::Payload(depth + 1),
+                    &mut nested,
+                    None,
+                );
                 for mut f in nested {
-                    if matches!(
-                        f.detector,
-                        Detector::Injection | Detector::Secrets | Detector::Deny
-                    ) {
+                    let keep = match f.detector {
+                        Detector::Injection | Detector::Deny => prose && p.readable,
+                        Detector::Secrets => plan.values || (prose && p.readable),
+                        Detector::Pii | Detector::Canary => plan.values,
+                        Detector::Invisible | Detector::Protected => false,
+                    };
+                    if keep {
                         f.kind = format!("{}:{}", p.encoding, f.kind);
                         f.start = s;
                         f.end = e;
@@ -646,6 +867,9 @@ impl Guard {
                     }
                 }
             }
+        }
+        if pass == Pass::Whole && (plan.on(Detector::Pii) || plan.on(Detector::Secrets)) {
+            self.unmasked_into(&views, plan, out);
         }
         for re in &inner.allow_patterns {
             for m in re.find_iter(&views.clean) {
@@ -661,6 +885,131 @@ impl Guard {
                     .filter(|f| !allowed.iter().any(|&(s, e)| f.start < e && s < f.end)),
             );
         }
+    }
+
+    /// Personal data and secrets written in disguise ([`decode::unmask`]): each stretch read
+    /// through its disguise is scanned by those two detectors, and what it finds is mapped back
+    /// to the original text, spanning every character it was read from. Kept only where the
+    /// disguise made the difference (the clean text there reads otherwise) and the match is at
+    /// most [`decode::UNMASKED_MAX`] bytes long.
+    fn unmasked_into(&self, views: &Views, plan: &Plan, out: &mut Vec<Finding>) {
+        let mut stretches = Vec::new();
+        decode::unmask(
+            &views.clean,
+            !views.has_map(),
+            self.inner.policy.decode.enabled,
+            &mut stretches,
+        );
+        if stretches.is_empty() {
+            return;
+        }
+        let mut actions = [None; 7];
+        for d in [Detector::Pii, Detector::Secrets] {
+            actions[d.index()] = plan.action(d);
+        }
+        let inner_plan = Plan {
+            actions,
+            decode: false,
+            values: false,
+        };
+        for u in stretches {
+            let mut nested = Vec::new();
+            self.scan_into(&u.text, &inner_plan, Pass::Unmasked, &mut nested, None);
+            for mut f in nested {
+                let (Some(&(cs, _)), Some(&(_, ce))) =
+                    (u.src.get(f.start), u.src.get(f.end.wrapping_sub(1)))
+                else {
+                    continue;
+                };
+                let (cs, ce) = (cs as usize, ce as usize);
+                if f.start >= f.end || views.clean.get(cs..ce) == u.text.get(f.start..f.end) {
+                    continue;
+                }
+                let (s, e) = views.clean_span(cs, ce);
+                if e - s > decode::UNMASKED_MAX {
+                    continue;
+                }
+                f.start = s;
+                f.end = e;
+                out.push(f);
+            }
+        }
+    }
+
+    /// Where, at the end of a stream, a disguised match may be in progress that the cut rules
+    /// do not see: a spaced-out run (personal data, secrets; held up to
+    /// [`decode::SPACED_HOLD`] bytes) or the beginning of a canary's skeleton, forwards or
+    /// reversed (held up to its length, with the gaps a skeleton allows).
+    pub(crate) fn pending_disguised(&self, text: &str, plan: &Plan) -> Option<usize> {
+        let spaced = plan.on(Detector::Pii) || plan.on(Detector::Secrets);
+        let skeletons = self
+            .inner
+            .skeletons
+            .as_ref()
+            .filter(|_| plan.on(Detector::Canary));
+        if !spaced && skeletons.is_none() {
+            return None;
+        }
+        let b = text.as_bytes();
+        // An encoded run in progress, where decoding serves personal data and secrets alone (with
+        // injection on, the cut rules hold every word in progress): held from where the word
+        // starts once it looks encoded, up to the longest run decoded.
+        let encoded = (plan.values && !plan.decode)
+            .then(|| {
+                let start = b
+                    .iter()
+                    .rposition(u8::is_ascii_whitespace)
+                    .map_or(0, |i| i + 1);
+                looks_encoded(&b[start..])
+                    .then(|| start.max(b.len().saturating_sub(decode::VALUE_RUN_MAX + 8)))
+            })
+            .flatten();
+        // Cheap first: a spaced-out run needs a one-character word at the end.
+        let last_word = {
+            let body = b.strip_suffix(b" ").unwrap_or(b);
+            let start = body
+                .iter()
+                .rposition(u8::is_ascii_whitespace)
+                .map_or(0, |i| i + 1);
+            &body[start..]
+        };
+        let spaced =
+            spaced && !last_word.is_empty() && (last_word.len() == 1 || !last_word.is_ascii());
+        let mut window = 0;
+        if spaced {
+            window = decode::SPACED_HOLD + 64;
+        }
+        if let Some(sk) = skeletons {
+            window = window.max(4 * (sk.longest * (crate::normalize::SKELETON_GAP + 1) + 16));
+        }
+        if window == 0 {
+            return encoded;
+        }
+        let mut from = b.len().saturating_sub(window);
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        let tail = &text[from..];
+        let views = Views::new(tail);
+        let mut at: Option<usize> = encoded;
+        if spaced && let Some(s) = spaced_start(views.clean.as_bytes()) {
+            let s = views.clean_span(s, s).0 + from;
+            let s = s.max(b.len().saturating_sub(decode::SPACED_HOLD));
+            at = Some(at.map_or(s, |a| a.min(s)));
+        }
+        if let Some(sk) = skeletons
+            && let Some(s) = sk.pending(&views.folded)
+        {
+            let s = views.folded_span(s, s).0 + from;
+            at = Some(at.map_or(s, |a| a.min(s)));
+        }
+        at.map(|a| {
+            let mut a = a.min(b.len());
+            while !text.is_char_boundary(a) {
+                a -= 1;
+            }
+            a
+        })
     }
 
     /// Build the report from raw findings: merge protected-content matches per document, drop
@@ -821,6 +1170,49 @@ fn compile_automaton(patterns: &[Vec<u8>]) -> Result<Option<Compiled>, aho_coras
         cache.push((patterns.to_vec(), compiled.clone()));
     }
     Ok(Some(compiled))
+}
+
+/// Whether a word in progress may be an encoded run or hold a disguise: it has a digit, an
+/// escape or base64's `+`, `/`, `=`, a capital after its first letter, or a non-ASCII character.
+/// An ordinary word (`Hello`, `meeting`) does not, and is released while it is being written.
+fn looks_encoded(word: &[u8]) -> bool {
+    word.len() >= 2
+        && word.iter().enumerate().any(|(i, &c)| {
+            c.is_ascii_digit()
+                || !c.is_ascii()
+                || matches!(c, b'+' | b'/' | b'=' | b'%' | b'\\')
+                || (i > 0 && c.is_ascii_uppercase())
+        })
+}
+
+/// Where a run of one-character words separated by single spaces, still open at the end of
+/// `clean` (it ends in such a word, or in one and a space), begins.
+fn spaced_start(clean: &[u8]) -> Option<usize> {
+    let mut i = clean.len();
+    if clean.last() == Some(&b' ') {
+        i -= 1;
+    }
+    let mut start = None;
+    while i > 0 {
+        let mut cs = i - 1;
+        while cs > 0 && clean[cs] & 0xC0 == 0x80 {
+            cs -= 1;
+        }
+        let c = &clean[cs..i];
+        let one = match c {
+            [x] => !x.is_ascii_whitespace(),
+            _ => std::str::from_utf8(c).is_ok_and(|s| s.chars().count() == 1),
+        };
+        if !one || (cs > 0 && !clean[cs - 1].is_ascii_whitespace()) {
+            break;
+        }
+        start = Some(cs);
+        if cs < 2 || clean[cs - 1] != b' ' || clean[cs - 2].is_ascii_whitespace() {
+            break;
+        }
+        i = cs - 1;
+    }
+    start
 }
 
 /// An injection signal about a whole text of `len` bytes (a classifier's, the learned tier's).

@@ -287,6 +287,92 @@ fn confusable(c: char) -> Option<char> {
     })
 }
 
+/// The ASCII letter or digit a character imitates, case kept: Cyrillic and Greek look-alike
+/// letters (`А` for `A`, `о` for `o`) and the digits of other scripts (Arabic-Indic, Persian,
+/// Devanagari and the other Indic scripts, Thai, Lao, Tibetan, Myanmar, Khmer, Mongolian;
+/// fullwidth digits are NFKC's already). What personal data and secrets are read through when
+/// they are written in disguise ([`crate::decode::unmask`]).
+pub(crate) fn ascii_lookalike(c: char) -> Option<u8> {
+    if let Some(d) = native_digit(c) {
+        return Some(b'0' + d);
+    }
+    Some(match c {
+        'А' | 'Α' => b'A',
+        'В' | 'Β' => b'B',
+        'С' | 'Ϲ' => b'C',
+        'Е' | 'Ε' => b'E',
+        'Н' | 'Η' => b'H',
+        'І' | 'Ι' | 'Ӏ' => b'I',
+        'Ј' => b'J',
+        'К' | 'Κ' => b'K',
+        'М' | 'Μ' => b'M',
+        'Ν' => b'N',
+        'О' | 'Ο' => b'O',
+        'Р' | 'Ρ' => b'P',
+        'Ѕ' => b'S',
+        'Т' | 'Τ' => b'T',
+        'Х' | 'Χ' => b'X',
+        'У' | 'Υ' | 'Ү' => b'Y',
+        'Ζ' => b'Z',
+        'а' | 'α' => b'a',
+        'Ь' | 'ь' => b'b',
+        'с' | 'ϲ' => b'c',
+        'ԁ' => b'd',
+        'е' => b'e',
+        'һ' => b'h',
+        'і' | 'ι' => b'i',
+        'ј' => b'j',
+        'κ' => b'k',
+        'ο' | 'о' => b'o',
+        'р' | 'ρ' => b'p',
+        'ԛ' => b'q',
+        'ѕ' => b's',
+        'υ' => b'u',
+        'ν' => b'v',
+        'ԝ' => b'w',
+        'х' | 'χ' => b'x',
+        'у' | 'γ' => b'y',
+        _ => return None,
+    })
+}
+
+/// The value of a decimal digit of another script (`None` for ASCII digits and non-digits).
+pub(crate) fn native_digit(c: char) -> Option<u8> {
+    // The digit zeros of the scripts whose ten digits are consecutive code points.
+    const ZEROS: [u32; 22] = [
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+        0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10, 0x1946,
+    ];
+    let cp = c as u32;
+    if cp < 0x0660 {
+        return None;
+    }
+    ZEROS
+        .iter()
+        .find(|&&z| (z..z + 10).contains(&cp))
+        .and_then(|&z| u8::try_from(cp - z).ok())
+}
+
+/// The canary skeleton of folded text: its ASCII letters and digits only. A run of more than
+/// [`SKELETON_GAP`] other bytes breaks it (a space is written there, which no skeleton holds),
+/// so that a match stays local. `emit(byte, folded offset)` receives the skeleton.
+pub(crate) const SKELETON_GAP: usize = 8;
+
+pub(crate) fn skeleton(folded: &[u8], mut emit: impl FnMut(u8, usize)) {
+    let mut gap = 0;
+    for (i, &b) in folded.iter().enumerate() {
+        if b.is_ascii_alphanumeric() {
+            if gap > SKELETON_GAP {
+                emit(b' ', i);
+            }
+            gap = 0;
+            emit(b, i);
+        } else {
+            gap += 1;
+        }
+    }
+}
+
 /// Fold one (NFKC) character into ASCII-ish bytes for keyword matching.
 fn fold_char(c: char, emit: &mut impl FnMut(u8), buf: &mut [u8; 4]) {
     if c.is_ascii() {
@@ -432,6 +518,11 @@ impl<'a> Views<'a> {
             folded_map: Some(fmap),
             invisible,
         }
+    }
+
+    /// Whether the views differ from the original text in offsets (it is not ASCII).
+    pub fn has_map(&self) -> bool {
+        self.clean_map.is_some()
     }
 
     /// Map a span of `clean` to the original text.

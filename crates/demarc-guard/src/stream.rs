@@ -156,6 +156,9 @@ impl StreamScanner {
         if let Some(p) = self.guard.pending_long(&self.buf, plan) {
             cut = cut.min(p);
         }
+        if let Some(p) = self.guard.pending_disguised(&self.buf, plan) {
+            cut = cut.min(p);
+        }
         self.floor(self.base + cut).max(accepted)
     }
 
@@ -186,7 +189,13 @@ impl StreamScanner {
                 } else {
                     (self.observed_to, observe)
                 };
-                f.start >= from && (last || f.start < to)
+                // A decoded run (kind `ENCODING:...`) whose first characters read as an ordinary
+                // word left before it looked encoded: accepted late, the rest of it redacted.
+                let late = f.kind.contains(':')
+                    && f.start > self.base
+                    && f.end > from
+                    && (last || f.end <= to);
+                (f.start >= from || late) && (last || f.start < to)
             })
             .collect();
         let settle = |mut at: usize, enforced: bool| {
