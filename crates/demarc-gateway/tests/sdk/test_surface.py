@@ -196,7 +196,8 @@ def test_responses_stream_without_completed_keeps_its_last_characters(client, fa
 # ------------------------------------------------------------------ operations
 
 
-@xfail("/readyz cannot answer 503 while draining: the listener closes at SIGTERM")
+@xfail("/readyz does not answer while draining (connections wait unserved), so it never "
+       "says 503")
 def test_readyz_is_503_while_draining(stack, fake):
     gw = stack.start_gateway("draining")
     try:
@@ -209,16 +210,18 @@ def test_readyz_is_503_while_draining(stack, fake):
         assert first.choices
         assert http_get(gw.url + "/readyz")[0] == 200
         gw.proc.send_signal(15)  # SIGTERM: drain
+        # While the stream drains (about 3 s), /readyz must answer, 200 until the signal is
+        # handled and 503 from then on: a load balancer then stops sending new requests.
         seen = []
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
-            seen.append(http_get(gw.url + "/readyz", timeout=0.5)[0])
-            if seen[-1] == 503:
-                break
+            seen.append(http_get(gw.url + "/readyz", timeout=0.3)[0])
             time.sleep(0.05)
         rest, error = drain(stream)
         assert error is None, "the in-flight stream was not drained"
-        assert 503 in seen, f"/readyz while draining answered {sorted(set(seen))} (0: no answer)"
+        answers = "".join({200: "r", 503: "d"}.get(s, "x") for s in seen)
+        assert re.fullmatch("r*d+", answers), \
+            f"/readyz while draining answered {seen} (0: no answer)"
     finally:
         gw.stop()
 
