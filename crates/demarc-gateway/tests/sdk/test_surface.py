@@ -156,8 +156,8 @@ def test_chat_stream_keeps_its_last_characters(client, fake, done):
         assert error is None
 
 
-@xfail("a chat stream that stops without a finish chunk or [DONE] loses the text that came "
-       "in the same read as the end: the client gets only the upstream_cut error")
+@xfail("a chat stream that stops without a finish chunk or [DONE] loses the text still held "
+       "back for scanning (and what came with the end): the client gets the upstream_cut error")
 def test_chat_stream_cut_mid_sentence_keeps_its_last_characters(client, fake):
     """No finish chunk and no [DONE]: the upstream just stops."""
     answer = chat_stream(text_deltas(TAIL, 6), done=False)
@@ -185,8 +185,8 @@ def test_responses_stream_keeps_its_last_characters(client, fake):
     assert final.output_text == TAIL
 
 
-@xfail("a Responses stream that stops without response.completed loses the text that came "
-       "in the same read as the end")
+@xfail("a Responses stream that stops without response.completed loses the text still held "
+       "back for scanning (and what came with the end)")
 def test_responses_stream_without_completed_keeps_its_last_characters(client, fake):
     fake.script(responses_text_stream([TAIL[:20], TAIL[20:]], completed=False))
     events, _ = drain(client.responses.create(model=MODEL, input="Status?", stream=True))
