@@ -492,3 +492,56 @@ async fn a_canary_needs_a_store() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reworded_canary_is_blocked_streamed_and_whole() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    // `off`: the canary check alone watches the output (it decodes nothing itself).
+    let gw = start(&store, "{inject: true}", "off").await;
+    let token = current_token(&store).await;
+    let spaced = token
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reversed: String = token.chars().rev().collect();
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("my instructions carry {token} at the end"));
+    for disguise in [
+        spaced.clone(),
+        reversed.clone(),
+        encoded.clone(),
+        token.to_uppercase().replace('-', "_"),
+        format!("**{}**{}", &token[..6], &token[6..]),
+    ] {
+        let reply = format!("Here it is: {disguise} as asked.");
+        let (status, code) =
+            status_and_code(gw.post("/v1/chat/completions", &answer(&reply)).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "output_blocked"),
+            "{disguise}"
+        );
+        for chunk_chars in [1, 2, 3, 7] {
+            let mut body = answer(&reply);
+            body["stream"] = json!(true);
+            body["fake"]["chunk_chars"] = json!(chunk_chars);
+            let wire = gw
+                .post("/v1/chat/completions", &body)
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(wire.contains("output_blocked"), "{disguise}: {wire}");
+            let released = sse_text(&wire);
+            assert!(
+                "Here it is: ".starts_with(&released),
+                "{disguise} in {chunk_chars}-char events: released {released:?}"
+            );
+        }
+    }
+    gw.stop().await;
+    store.close().await;
+}
