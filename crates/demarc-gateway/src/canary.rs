@@ -105,7 +105,12 @@ pub fn inject(endpoint: Endpoint, request: &mut Map<String, Value>, token: &str)
             messages.insert(0, json!({"role": "system", "content": sentence}));
             true
         }
-        Endpoint::Embeddings | Endpoint::Models => false,
+        // No system context to carry it (legacy completions), or no model call at all.
+        Endpoint::Completions
+        | Endpoint::Embeddings
+        | Endpoint::Models
+        | Endpoint::Model
+        | Endpoint::Unrouted => false,
     }
 }
 

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (429), sent as `retry-after`.
     pub retry_after: Option<u64>,
+    /// The request field the error is about (OpenAI's `param`).
+    pub param: Option<&'static str>,
 }
 
 impl ApiError {
@@ -29,7 +31,14 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            param: None,
         }
+    }
+
+    /// The same error, about request field `param`.
+    pub fn about(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
     }
 
     pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -77,7 +86,7 @@ impl ApiError {
         json!({"error": {
             "message": self.message,
             "type": self.kind,
-            "param": null,
+            "param": self.param,
             "code": self.code,
         }})
     }

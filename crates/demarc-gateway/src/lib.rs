@@ -45,6 +45,8 @@ pub mod server;
 pub mod sse;
 // Keys, audit and evidence in `demarc-store`.
 pub mod store;
+// The shape a request must have (OpenAI's own 400s), checked before anything else.
+pub mod validate;
 // Upstream requests (OpenAI-compatible, Azure): timeouts, retries honouring
 // `Retry-After`, failover, circuit breaker.
 pub mod upstream;

@@ -72,7 +72,8 @@ impl Metrics {
         bump(&self.blocked, (direction, application.to_string()), 1);
     }
 
-    /// The text exposition; `extra` adds gauges owned elsewhere (audit queue, keys).
+    /// The text exposition; `extra` adds values owned elsewhere (audit queue and counts):
+    /// counters where the name ends in `_total`, gauges otherwise.
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
         let mut out = String::with_capacity(4096);
         let _ = writeln!(
@@ -166,8 +167,14 @@ impl Metrics {
             }
         }
         for (name, help, value) in extra {
+            // Prometheus' convention: a counter's name ends in `_total`, a gauge's does not.
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
             let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
             let _ = writeln!(out, "{name} {value}");
         }
         out

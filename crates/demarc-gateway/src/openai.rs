@@ -235,21 +235,63 @@ fn filter_logprobs(
         Value::Object(map) => map.values().filter_map(Value::as_array).collect(),
         _ => Vec::new(),
     };
-    let token = |e: &Value| e.get("token").and_then(Value::as_str).map(str::to_string);
+    // A token is given as text and again as UTF-8 bytes (which may split a character); an
+    // upstream may make the two differ, so each is spelled out and checked.
+    let token = |e: &Value| match e {
+        Value::String(s) => Some(s.clone()),
+        e => e.get("token").and_then(Value::as_str).map(str::to_string),
+    };
+    let bytes = |e: &Value| -> Vec<u8> {
+        e.get("bytes")
+            .and_then(Value::as_array)
+            .map(|b| {
+                b.iter()
+                    .filter_map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Alternatives: `top_logprobs` lists (chat, Responses) or token-to-logprob maps (legacy
+    // completions).
+    let alternatives = |e: &Value| -> Vec<String> {
+        match e.get("top_logprobs") {
+            Some(Value::Array(alts)) => alts.iter().filter_map(token).collect(),
+            _ => match e {
+                Value::Object(map) if !map.contains_key("token") => map.keys().cloned().collect(),
+                _ => Vec::new(),
+            },
+        }
+    };
     let mut spellings = Vec::new();
     for list in lists {
         spellings.push(list.iter().filter_map(token).collect::<String>());
-        let ranks = list
+        let raw: Vec<u8> = list.iter().flat_map(bytes).collect();
+        spellings.push(String::from_utf8_lossy(&raw).into_owned());
+        // Bytes that do not say what their token says are also read on their own (glued to
+        // their neighbours' bytes, a value may lose the boundary its detector needs).
+        let odd = list
             .iter()
-            .filter_map(|e| e.get("top_logprobs").and_then(Value::as_array))
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0);
+            .chain(
+                list.iter()
+                    .filter_map(|e| e.get("top_logprobs")?.as_array())
+                    .flatten(),
+            )
+            .filter(|e| token(e).is_some_and(|t| !bytes(e).is_empty() && bytes(e) != t.as_bytes()));
+        spellings.extend(odd.map(|e| String::from_utf8_lossy(&bytes(e)).into_owned()));
+        let alts: Vec<Vec<String>> = list.iter().map(alternatives).collect();
+        let ranks = alts.iter().map(Vec::len).max().unwrap_or(0);
         for rank in 0..ranks {
-            let alternatives = list
+            spellings.push(alts.iter().filter_map(|a| a.get(rank).cloned()).collect());
+        }
+        for rank in 0..ranks {
+            let raw: Vec<u8> = list
                 .iter()
-                .filter_map(|e| e.get("top_logprobs")?.get(rank).and_then(token));
-            spellings.push(alternatives.collect());
+                .filter_map(|e| e.get("top_logprobs")?.get(rank))
+                .flat_map(bytes)
+                .collect();
+            if !raw.is_empty() {
+                spellings.push(String::from_utf8_lossy(&raw).into_owned());
+            }
         }
     }
     // The chosen tokens repeat text already counted; only a block is recorded from here.
@@ -459,6 +501,10 @@ pub struct StreamFilter {
     held: Option<Held>,
     /// The last text-only event that arrived through a full parse.
     template: Option<Template>,
+    /// Responses: the response object as `response.created` announced it (id, model, ...), to
+    /// end a stopped stream with `response.failed`; the item id of each output index.
+    response: Option<Map<String, Value>>,
+    item_ids: BTreeMap<u64, Value>,
 }
 
 struct Held {
@@ -567,6 +613,8 @@ impl StreamFilter {
             pass_through: false,
             held: None,
             template: None,
+            response: None,
+            item_ids: BTreeMap::new(),
         }
     }
 
@@ -747,7 +795,8 @@ impl StreamFilter {
                 )
             });
         }
-        if map.get("usage").is_some_and(|u| !u.is_null())
+        if self.endpoint == Endpoint::Completions
+            || map.get("usage").is_some_and(|u| !u.is_null())
             || !map.keys().all(|k| CHUNK_ENVELOPE.contains(&k.as_str()))
         {
             return None;
@@ -811,10 +860,22 @@ impl StreamFilter {
             }
             choice.insert("logprobs".into(), Value::Null);
         }
-        let content = choice
-            .get("delta")
-            .and_then(|d| d.get("content"))
-            .and_then(Value::as_str);
+        // Anything else beside the delta (a field the gateway does not know).
+        for (key, value) in choice.iter_mut() {
+            if !matches!(
+                key.as_str(),
+                "index" | "delta" | "finish_reason" | "logprobs" | "text"
+            ) {
+                self.scan_strings(value, false)?;
+            }
+        }
+        let completions = self.endpoint == Endpoint::Completions;
+        let content = if completions {
+            choice.get("text")
+        } else {
+            choice.get("delta").and_then(|d| d.get("content"))
+        }
+        .and_then(Value::as_str);
         let mut text = String::new();
         if let Some(c) = content {
             self.run((index, CONTENT_KEY), Some(c))?;
@@ -825,6 +886,12 @@ impl StreamFilter {
             text.push_str(&self.text);
         }
         let had_content = content.is_some();
+        if completions {
+            if had_content || !text.is_empty() {
+                choice.insert("text".into(), Value::String(text));
+            }
+            return self.finish_chat_choice(index, finished, choice);
+        }
         // Tool-call arguments and other text fields (rare next to text): looked up without JSON
         // pointers, which allocate, so text chunks cost what they did.
         let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
@@ -1032,11 +1099,72 @@ impl StreamFilter {
                 continue;
             }
             let mut chunk = self.last_chunk.clone().unwrap_or_default();
-            chunk.insert(
-                "choices".into(),
-                json!([{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": null}]),
-            );
+            let choice = if self.endpoint == Endpoint::Completions {
+                let text = delta.remove("content").unwrap_or_else(|| json!(""));
+                json!({"index": index, "text": text, "logprobs": logprobs, "finish_reason": null})
+            } else {
+                json!({"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": null})
+            };
+            chunk.insert("choices".into(), Value::Array(vec![choice]));
             sse::encode(None, &Value::Object(chunk).to_string(), out);
+        }
+        Ok(())
+    }
+
+    /// The upstream ended the stream without its proper end: release (scanned) what is still
+    /// held back, so that the caller keeps every character that passed the policy.
+    pub fn finish_open(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        if self.pass_through {
+            return Ok(());
+        }
+        self.flush_held(out)?;
+        if self.endpoint == Endpoint::Responses {
+            self.flush_responses(out)
+        } else {
+            self.flush_chat(out)
+        }
+    }
+
+    /// Release what every open Responses pipeline holds back, as a last delta event each.
+    fn flush_responses(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        let keys: Vec<_> = self.pipelines.keys().copied().collect();
+        for key in keys {
+            self.run(key, None)?;
+            let logprobs = self.release_logprobs(key)?;
+            if self.text.is_empty() && logprobs.is_none() {
+                continue;
+            }
+            self.released.entry(key).or_default().push_str(&self.text);
+            let (item, place) = key;
+            let (family, part) = if place == ARGUMENTS_KEY {
+                ("response.function_call_arguments".to_string(), None)
+            } else if place < FIELD_KEY {
+                ("response.output_text".to_string(), Some(place))
+            } else {
+                let name = usize::try_from((place - FIELD_KEY) / PARTS)
+                    .ok()
+                    .and_then(|i| self.names.get(i))
+                    .cloned()
+                    .unwrap_or_default();
+                (name, Some((place - FIELD_KEY) % PARTS))
+            };
+            let kind = format!("{family}.delta");
+            let mut event = json!({"type": kind, "output_index": item, "delta": self.text});
+            if let Some(id) = self.item_ids.get(&item) {
+                event["item_id"] = id.clone();
+            }
+            if let Some(part) = part {
+                let field = if family == "response.reasoning_summary_text" {
+                    "summary_index"
+                } else {
+                    "content_index"
+                };
+                event[field] = json!(part);
+            }
+            if let Some(logprobs) = logprobs {
+                event["logprobs"] = logprobs;
+            }
+            sse::encode(Some(&kind), &event.to_string(), out);
         }
         Ok(())
     }
@@ -1139,6 +1267,12 @@ impl StreamFilter {
             .get("output_index")
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        let item_id = body
+            .get("item_id")
+            .or_else(|| body.get("item").and_then(|i| i.get("id")));
+        if let Some(id) = item_id {
+            self.item_ids.insert(index, id.clone());
+        }
         match kind.as_str() {
             "response.output_item.added" | "response.output_item.done" => {
                 if let Some(item) = body.get_mut("item") {
@@ -1164,9 +1298,22 @@ impl StreamFilter {
             | "response.completed"
             | "response.incomplete"
             | "response.failed" => {
+                if matches!(
+                    kind.as_str(),
+                    "response.completed" | "response.incomplete" | "response.failed"
+                ) {
+                    // What the pipelines still hold goes out before the end is announced.
+                    self.flush_responses(out)?;
+                }
                 if let Some(response) = body.get_mut("response") {
                     if let Some(usage) = Usage::from_value(response.get("usage")) {
                         self.usage = Some(usage);
+                    }
+                    if let Some(envelope) = response.as_object().filter(|_| self.response.is_none())
+                    {
+                        let mut envelope = envelope.clone();
+                        envelope.remove("output");
+                        self.response = Some(envelope);
                     }
                     if let Some(Value::Array(items)) = response.get_mut("output") {
                         for (i, item) in items.iter_mut().enumerate() {
@@ -1310,8 +1457,18 @@ impl StreamFilter {
     pub fn error_event_with(&self, code: &str, kind: &str, message: &str, out: &mut Vec<u8>) {
         match self.endpoint {
             Endpoint::Responses => {
-                let body =
-                    json!({"type": "error", "code": code, "message": message, "param": null});
+                // `response.failed` ends the response the way clients (the SDK's stream helper
+                // included) expect an unsuccessful one to end; `error` says why.
+                let mut response = self.response.clone().unwrap_or_default();
+                response.insert("object".into(), json!("response"));
+                response.insert("status".into(), json!("failed"));
+                response.insert("output".into(), json!([]));
+                response.insert("error".into(), json!({"code": code, "message": message}));
+                let failed = json!({"type": "response.failed", "response": response});
+                sse::encode(Some("response.failed"), &failed.to_string(), out);
+                // Its `error` object (beside the event's own fields) is what SDKs raise on.
+                let body = json!({"type": "error", "code": code, "message": message, "param": null,
+                    "error": {"type": kind, "code": code, "message": message, "param": null}});
                 sse::encode(Some("error"), &body.to_string(), out);
             }
             _ => {

@@ -400,13 +400,37 @@ impl Gateway {
         with_request_id(error.into_response(), &request_id)
     }
 
+    /// A request for a URL or method the gateway does not serve: answered with `error`, and
+    /// audited like any other (with its application where the key names one).
+    async fn unrouted(&self, headers: HeaderMap, error: ApiError) -> Response {
+        let mut ctx = Ctx::new(Endpoint::Unrouted, self.request_id());
+        let Ok(slot) = self.auditor.reserve() else {
+            return error.into_response();
+        };
+        // Attributed to its application where the key names one; a bad key is no error here.
+        let _ = self.authenticate(&mut ctx, &headers).await;
+        self.fail(ctx, slot, error)
+    }
+
     async fn handle(
         self: Arc<Self>,
         endpoint: Endpoint,
         headers: HeaderMap,
         body: Body,
     ) -> Response {
-        let ctx = Ctx::new(endpoint, self.request_id());
+        self.handle_for(endpoint, headers, body, None).await
+    }
+
+    /// [`Self::handle`] for a request about one model (`GET /v1/models/{id}`).
+    async fn handle_for(
+        self: Arc<Self>,
+        endpoint: Endpoint,
+        headers: HeaderMap,
+        body: Body,
+        model: Option<String>,
+    ) -> Response {
+        let mut ctx = Ctx::new(endpoint, self.request_id());
+        ctx.model = model;
         let Ok(slot) = self.auditor.reserve() else {
             // Fail-closed and the queue is full: refuse before doing anything (counted as lost).
             self.metrics.request(
@@ -423,7 +447,17 @@ impl Gateway {
             )
             .into_response();
         };
-        let mut ctx = ctx;
+        if !self.is_ready() {
+            // Draining: the load balancer has seen `/readyz` go 503; latecomers go elsewhere.
+            let mut error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "shutting_down",
+                "the gateway is shutting down; try again (another replica will answer)",
+            );
+            error.retry_after = Some(1);
+            return self.fail(ctx, slot, error);
+        }
         // Requests in progress (streams until they end) are bounded, so an overload sheds
         // requests instead of queueing them in memory.
         let admission = Admission::new(self.active.clone());
@@ -461,6 +495,9 @@ impl Gateway {
             Ok(request) => request,
             Err(e) => return self.fail(ctx, slot, e),
         };
+        if let Err(e) = crate::validate::request(ctx.endpoint, &request) {
+            return self.fail(ctx, slot, e);
+        }
         if let Err(e) = self.check_limits(&ctx, app).await {
             return self.fail(ctx, slot, e);
         }
@@ -836,6 +873,27 @@ impl Gateway {
     }
 
     async fn list_models(&self, ctx: Ctx, slot: Slot, app: &App) -> Response {
+        if ctx.endpoint == Endpoint::Model && !app.config.models.is_empty() {
+            let id = ctx.model.clone().unwrap_or_default();
+            if !app.config.models.contains_key(&id) {
+                let known: Vec<_> = app.config.models.keys().map(|m| format!("`{m}`")).collect();
+                let e = ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    "model_not_found",
+                    format!(
+                        "model `{id}` is not available to this application (available: {})",
+                        known.join(", ")
+                    ),
+                )
+                .about("model");
+                return self.fail(ctx, slot, e);
+            }
+            let request_id = ctx.request_id.clone();
+            self.finish(ctx, slot, 200, None);
+            let model = json!({"id": id, "object": "model", "created": 0, "owned_by": "demarc"});
+            return with_request_id(axum::Json(model).into_response(), &request_id);
+        }
         if !app.config.models.is_empty() {
             let data: Vec<Value> = app
                 .config
@@ -854,11 +912,12 @@ impl Gateway {
                 self.metrics.upstream_error(u.id());
             }
         };
+        let id = ctx.model.clone().unwrap_or_default();
         match upstream::send(
             &self.upstreams,
             &app.order,
-            Endpoint::Models,
-            "",
+            ctx.endpoint,
+            &id,
             None,
             false,
             &on_error,
@@ -997,7 +1056,7 @@ impl Gateway {
 }
 
 fn endpoint_is_get(endpoint: Endpoint) -> bool {
-    endpoint == Endpoint::Models
+    matches!(endpoint, Endpoint::Models | Endpoint::Model)
 }
 
 fn classify(e: &serde_json::Error) -> &'static str {
@@ -1279,6 +1338,12 @@ impl StreamState {
     }
 
     fn end_early(&mut self, code: &'static str, message: &str) {
+        // What the filter still holds back passed the policy so far: the caller gets it before
+        // the error, as a client of the upstream itself would have.
+        if let Err(end) = self.filter.finish_open(&mut self.pending) {
+            self.stop(end);
+            return;
+        }
         self.filter
             .error_event_with(code, "upstream_error", message, &mut self.pending);
         self.error = Some(code);
@@ -1312,9 +1377,12 @@ impl Endpoint {
     pub fn label(self) -> &'static str {
         match self {
             Self::ChatCompletions => "chat_completions",
+            Self::Completions => "completions",
             Self::Responses => "responses",
             Self::Embeddings => "embeddings",
             Self::Models => "models",
+            Self::Model => "model",
+            Self::Unrouted => "unrouted",
         }
     }
 }
@@ -1327,6 +1395,19 @@ async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) ->
 
 async fn responses(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
     gw.handle(Endpoint::Responses, headers, body).await
+}
+
+async fn completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    gw.handle(Endpoint::Completions, headers, body).await
+}
+
+async fn model(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    gw.handle_for(Endpoint::Model, headers, Body::empty(), Some(id))
+        .await
 }
 
 async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
@@ -1359,17 +1440,17 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
             a.queued() as f64,
         ),
         (
-            "demarc_gateway_audit_written",
+            "demarc_gateway_audit_written_total",
             "Audit events written since start.",
             a.written() as f64,
         ),
         (
-            "demarc_gateway_audit_lost",
+            "demarc_gateway_audit_lost_total",
             "Audit events lost or requests refused because the queue was full.",
             a.lost() as f64,
         ),
         (
-            "demarc_gateway_audit_write_failures",
+            "demarc_gateway_audit_write_failures_total",
             "Audit events the sink failed to store.",
             a.failed_writes() as f64,
         ),
@@ -1377,18 +1458,24 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", "unknown URL; the gateway serves /v1/chat/completions, /v1/responses, /v1/embeddings and /v1/models").into_response()
+async fn not_found(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let e = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "unknown_url",
+        "unknown URL; the gateway serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models and /v1/models/{id}",
+    );
+    gw.unrouted(headers, e).await
 }
 
-async fn method_not_allowed() -> Response {
-    ApiError::new(
+async fn method_not_allowed(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
         "method_not_allowed",
         "method not allowed for this URL",
-    )
-    .into_response()
+    );
+    gw.unrouted(headers, e).await
 }
 
 /// The gateway's routes.
@@ -1396,8 +1483,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/responses", post(responses))
+        .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -1419,10 +1508,20 @@ pub async fn serve(
     axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Draining: keep answering (`/readyz` 503, new requests 503 `shutting_down`) while
+            // requests in progress finish, so that load balancers see the change; then stop
+            // accepting and let the last connections close.
             gw.set_ready(false);
+            let deadline = Instant::now() + DRAIN_LIMIT;
+            while gw.active.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
         .await
 }
+
+/// The longest a shutdown waits, still answering, for requests in progress to finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Disable Nagle's algorithm on an accepted connection.
 pub(crate) fn no_delay(stream: &mut tokio::net::TcpStream) {

@@ -18,18 +18,27 @@ use crate::h1;
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     ChatCompletions,
+    /// The legacy text completions API (`prompt` in, `choices[].text` out).
+    Completions,
     Responses,
     Embeddings,
+    /// `GET /models`: the list.
     Models,
+    /// `GET /models/{id}`: one model (the id travels as the request's model).
+    Model,
+    /// A URL or method the gateway does not serve; never sent upstream, only audited.
+    Unrouted,
 }
 
 impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Self::ChatCompletions => "chat/completions",
+            Self::Completions => "completions",
             Self::Responses => "responses",
             Self::Embeddings => "embeddings",
-            Self::Models => "models",
+            Self::Models | Self::Model => "models",
+            Self::Unrouted => "",
         }
     }
 }
@@ -122,6 +131,9 @@ impl Upstream {
     /// caller's model name, so it is percent-encoded as one path segment.
     fn route(&self, endpoint: Endpoint, model: &str) -> String {
         match &self.config.kind {
+            UpstreamKind::OpenAi if endpoint == Endpoint::Model => {
+                format!("/models/{}", encode_component(model))
+            }
             UpstreamKind::OpenAi => format!("/{}", endpoint.path()),
             UpstreamKind::Azure {
                 api_version,
@@ -132,6 +144,10 @@ impl Upstream {
                     Endpoint::Responses | Endpoint::Models => {
                         format!("/openai/{}?api-version={version}", endpoint.path())
                     }
+                    Endpoint::Model => format!(
+                        "/openai/models/{}?api-version={version}",
+                        encode_component(model)
+                    ),
                     _ => {
                         let deployment = deployments.get(model).map_or(model, String::as_str);
                         format!(

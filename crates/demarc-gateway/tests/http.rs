@@ -194,9 +194,33 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
             h.client
                 .post(&url)
                 .bearer_auth(&h.key)
-                .json(&json!({"model": "gpt-9", "messages": []})),
+                .json(&json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]})),
             404,
             "model_not_found",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .json(&json!({"model": "chat", "messages": "Hello"})),
+            400,
+            "invalid_type",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .json(&json!({"model": "chat", "messages": []})),
+            400,
+            "invalid_value",
+        ),
+        (
+            h.client
+                .post(&url)
+                .bearer_auth(&h.key)
+                .json(&json!({"model": "", "messages": [{"role": "user", "content": "hi"}]})),
+            400,
+            "invalid_value",
         ),
         (
             h.client.post(&url).bearer_auth(&h.key).json(&json!([1, 2])),
@@ -748,7 +772,7 @@ async fn audit_lost(h: &Harness) -> String {
         .await
         .unwrap();
     text.lines()
-        .find(|l| l.starts_with("demarc_gateway_audit_lost "))
+        .find(|l| l.starts_with("demarc_gateway_audit_lost_total "))
         .unwrap()
         .to_string()
 }
@@ -772,7 +796,7 @@ async fn full_audit_queue_refuses_when_fail_closed_and_serves_when_fail_open() {
         1,
         "the refused request never went upstream"
     );
-    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost 1");
+    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost_total 1");
     while stream.chunk().await.unwrap().is_some() {}
     let r = h.post("/v1/chat/completions", &chat("after")).await;
     assert_eq!(r.status(), 200, "the slot came back when the stream ended");
@@ -789,7 +813,7 @@ async fn full_audit_queue_refuses_when_fail_closed_and_serves_when_fail_open() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "echo: one more");
-    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost 1");
+    assert_eq!(audit_lost(&h).await, "demarc_gateway_audit_lost_total 1");
     while stream.chunk().await.unwrap().is_some() {}
     let events = h.stop().await;
     assert_eq!(events.len(), 1, "only the stream's event was written");

@@ -530,3 +530,88 @@ fn a_blocked_request_says_which_role_and_how_to_trust_it() {
     assert!(message.contains("in system text"), "{message}");
     assert!(message.contains("input.trusted_roles"), "{message}");
 }
+
+#[test]
+fn a_stream_cut_short_keeps_what_passed_the_policy() {
+    // `ghp_12` may begin a GitHub token: the output scan holds it back until it knows.
+    let tail = "the ticket says ghp_12";
+    let events = [chunk(
+        json!({"index": 0, "delta": {"content": tail}, "finish_reason": null}),
+    )];
+    let mut filter = StreamFilter::new(
+        Endpoint::ChatCompletions,
+        policy(),
+        Arc::new(Vault::default()),
+    );
+    let mut out = Vec::new();
+    for (_, data) in &events {
+        let event = sse::Event {
+            event: None,
+            data: data.clone(),
+        };
+        filter.on_event(&event, &mut out).unwrap();
+        filter.flush_held(&mut out).unwrap();
+    }
+    filter.finish_open(&mut out).unwrap();
+    let wire = String::from_utf8(out).unwrap();
+    let text: String = wire
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(text, tail);
+}
+
+#[test]
+fn a_blocked_responses_stream_ends_failed_with_an_error_sdks_raise() {
+    let leak = format!("here: {CANARY} and the rest of the answer");
+    let events = [
+        event(
+            "response.created",
+            json!({"response": {"id": "resp_9", "object": "response", "status": "in_progress", "model": "m", "output": []}}),
+        ),
+        event(
+            "response.output_text.delta",
+            json!({"item_id": "m", "output_index": 0, "content_index": 0, "delta": leak}),
+        ),
+    ];
+    let mut filter = StreamFilter::new(Endpoint::Responses, policy(), Arc::new(Vault::default()));
+    let mut out = Vec::new();
+    let mut end = None;
+    for (name, data) in &events {
+        let event = sse::Event {
+            event: name.map(str::to_string),
+            data: data.clone(),
+        };
+        if let Err(e) = filter
+            .on_event(&event, &mut out)
+            .and_then(|()| filter.flush_held(&mut out))
+        {
+            end = Some(e);
+        }
+    }
+    let end = end.expect("blocked");
+    filter.error_event(&end, &mut out);
+    let wire = String::from_utf8(out).unwrap();
+    let data: Vec<Value> = wire
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let failed = data
+        .iter()
+        .find(|v| v["type"] == "response.failed")
+        .unwrap();
+    assert_eq!(failed["response"]["id"], "resp_9");
+    assert_eq!(failed["response"]["status"], "failed");
+    assert_eq!(failed["response"]["error"]["code"], "output_blocked");
+    let error = data.last().unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["code"], "output_blocked");
+    assert!(!wire.contains(CANARY));
+}

@@ -18,11 +18,6 @@ REWORDED = {
 }
 
 
-def xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 14: {reason}")
-
-
-@xfail("the canary detector matches the token only as written")
 @pytest.mark.parametrize("case", list(REWORDED))
 def test_reworded_canary_whole(client, fake, case):
     leaked = REWORDED[case]
@@ -33,7 +28,6 @@ def test_reworded_canary_whole(client, fake, case):
     assert not leaks(out.json, [leaked, CANARY])
 
 
-@xfail("the canary detector matches the token only as written")
 @pytest.mark.parametrize("case", list(REWORDED))
 def test_reworded_canary_streamed(client, fake, case):
     leaked = REWORDED[case]

@@ -1,4 +1,4 @@
-"""Issue 14, input: text the caller sends in fields the gateway does not scan today.
+"""Issue 14, input: text the caller sends outside user messages (once unscanned).
 
 Every case must end as the same text does as a user message (test_baseline.py): prompt
 injection refused with 400 before anything reaches the upstream, an e-mail address replaced
@@ -10,10 +10,6 @@ import openai
 import pytest
 
 from sdkutil import EMAIL, INJECTION, MODEL, data_url, upstream_got
-
-
-def xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 14: {reason}")
 
 
 USER = {"role": "user", "content": "Hello, please help me."}
@@ -62,7 +58,6 @@ CHAT_INJECTION = {
 }
 
 
-@xfail("chat input outside user and tool messages is not scanned for injection")
 @pytest.mark.parametrize("case", list(CHAT_INJECTION))
 def test_chat_injection_outside_user_text(client, fake, case):
     assert_refused(fake, client.chat.completions.create, messages=CHAT_INJECTION[case])
@@ -83,7 +78,6 @@ CHAT_EMAIL = {
 }
 
 
-@xfail("chat request fields outside messages are not scanned for personal data")
 @pytest.mark.parametrize("case", list(CHAT_EMAIL))
 def test_chat_email_outside_messages(client, fake, case):
     assert_redacted(fake, client.chat.completions.create, messages=[USER], **CHAT_EMAIL[case])
@@ -110,7 +104,6 @@ RESPONSES_INJECTION = {
 }
 
 
-@xfail("Responses input outside user text is not scanned for injection")
 @pytest.mark.parametrize("case", list(RESPONSES_INJECTION))
 def test_responses_injection_outside_user_text(client, fake, case):
     assert_refused(fake, client.responses.create, **RESPONSES_INJECTION[case])
@@ -127,7 +120,6 @@ RESPONSES_EMAIL = {
 }
 
 
-@xfail("Responses request fields outside input text are not scanned for personal data")
 @pytest.mark.parametrize("case", list(RESPONSES_EMAIL))
 def test_responses_email_outside_input(client, fake, case):
     assert_redacted(fake, client.responses.create, **RESPONSES_EMAIL[case])
