@@ -36,6 +36,16 @@ pub(crate) fn find(t: &str, max_bytes: usize, out: &mut Vec<Payload>) {
     morse_runs(b, max_bytes, out);
 }
 
+/// The decoders that can carry personal data and secrets (base64, base32, hex, URL-encoding,
+/// `\uXXXX` runs), for scans where injection, which also reads Morse, binary and ASCII85, is
+/// not decoding.
+pub(crate) fn find_values(t: &str, max_bytes: usize, out: &mut Vec<Payload>) {
+    let b = t.as_bytes();
+    runs(b, max_bytes, out);
+    percent_runs(b, max_bytes, out);
+    unicode_escape_runs(b, max_bytes, out);
+}
+
 const B64: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -514,11 +524,12 @@ pub(crate) fn unmask(t: &str, ascii: bool, escapes: bool, out: &mut Vec<Unmasked
             }
         }
     }
-    let runs = spaced_runs(b);
-    triggers.extend(runs.iter().copied());
+    let mut alone = Vec::new();
     if !ascii {
-        lookalike_words(t, &mut triggers);
+        lookalike_words(t, &mut triggers, &mut alone);
     }
+    let runs = spaced_runs(b, &alone);
+    triggers.extend(runs.iter().copied());
     if triggers.is_empty() {
         return;
     }
@@ -621,45 +632,108 @@ fn one_char(w: &[u8]) -> bool {
 }
 
 /// Runs of at least [`SPACED_MIN`] one-character tokens separated by single spaces: from the
-/// first token's start to the last one's end. Visits only the spaces (memchr).
-pub(crate) fn spaced_runs(b: &[u8]) -> Vec<(usize, usize)> {
+/// first token's start to the last one's end. Cheap first: a run of ASCII tokens is at least 15
+/// bytes long, so it fills an aligned 8-byte word whose every other byte is a space; such words
+/// (found eight bytes at a time) and `extra` positions (non-ASCII characters that may stand
+/// alone) are where runs are looked for.
+pub(crate) fn spaced_runs(b: &[u8], extra: &[usize]) -> Vec<(usize, usize)> {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let mut candidates: Vec<usize> = Vec::new();
+    for (k, chunk) in b.chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ SPACES;
+        // The high bit of each byte that is a space (exact, no carries between bytes).
+        let space = !(((x & LOW7) + LOW7) | x | LOW7);
+        if space == 0x8000_8000_8000_8000 || space == 0x0080_0080_0080_0080 {
+            candidates.push(8 * k);
+        }
+    }
     let mut out = Vec::new();
-    let (mut count, mut start, mut end) = (0usize, 0usize, 0usize);
-    let mut from = 0;
-    for p in memchr::memchr_iter(b' ', b).chain(std::iter::once(b.len())) {
-        let tok = &b[from..p];
-        if tok.len() <= 4 && one_char(tok) {
-            if count == 0 {
-                start = from;
-            }
-            count += 1;
-            end = p;
-        } else {
+    if candidates.is_empty() && extra.is_empty() {
+        return out;
+    }
+    candidates.extend_from_slice(extra);
+    candidates.sort_unstable();
+    let mut next = 0;
+    for p in candidates {
+        if p < next {
+            continue;
+        }
+        next = p + 1;
+        if let Some((s, e, count)) = run_around(b, p) {
+            next = e;
             if count >= SPACED_MIN {
-                out.push((start, end));
-            }
-            count = 0;
-            // A run may begin after a line break (or other whitespace) at the token's end.
-            let tail = &tok[tok.len().saturating_sub(5)..];
-            if let Some(k) = tail.iter().rposition(u8::is_ascii_whitespace)
-                && one_char(&tail[k + 1..])
-            {
-                start = p - (tail.len() - k - 1);
-                count = 1;
-                end = p;
+                out.push((s, e));
             }
         }
-        from = p + 1;
-    }
-    if count >= SPACED_MIN {
-        out.push((start, end));
     }
     out
 }
 
+/// The run of one-character tokens around `p` (a token there, or right after a space there):
+/// its start, end and number of tokens.
+fn run_around(b: &[u8], p: usize) -> Option<(usize, usize, usize)> {
+    let mut at = if b.get(p) == Some(&b' ') { p + 1 } else { p };
+    while at > 0 && at < b.len() && b[at] & 0xC0 == 0x80 {
+        at -= 1;
+    }
+    if at > 0 && !b[at - 1].is_ascii_whitespace() {
+        // Inside a longer word: the run may begin at the next token.
+        at += b[at..].iter().take(5).position(|&c| c == b' ')? + 1;
+    }
+    let mut e = single_after(b, at)?;
+    let mut s = at;
+    let mut count = 1;
+    while s >= 2 && b[s - 1] == b' ' {
+        let Some(ps) = single_before(b, s - 1) else {
+            break;
+        };
+        s = ps;
+        count += 1;
+    }
+    while e + 1 < b.len() && b[e] == b' ' {
+        let Some(ne) = single_after(b, e + 1) else {
+            break;
+        };
+        e = ne;
+        count += 1;
+    }
+    Some((s, e, count))
+}
+
+/// The end of the one-character token starting at `s` (preceded by whitespace or the start).
+fn single_after(b: &[u8], s: usize) -> Option<usize> {
+    if s > 0 && !b[s - 1].is_ascii_whitespace() {
+        return None;
+    }
+    let lead = *b.get(s)?;
+    let n = match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    };
+    let e = s + n;
+    (e <= b.len() && one_char(&b[s..e]) && b.get(e).is_none_or(u8::is_ascii_whitespace))
+        .then_some(e)
+}
+
+/// The start of the one-character token ending at `e` (followed by whitespace or the end).
+fn single_before(b: &[u8], e: usize) -> Option<usize> {
+    let mut s = e.checked_sub(1)?;
+    while s > 0 && b[s] & 0xC0 == 0x80 {
+        s -= 1;
+    }
+    single_after(b, s).filter(|&end| end == e).map(|_| s)
+}
+
 /// Words of `t` that mix look-alike letters with ASCII letters, digits or `@`, and foreign
 /// digits anywhere. Pure Cyrillic or Greek words are ordinary text, not a disguise.
-fn lookalike_words(t: &str, out: &mut Vec<(usize, usize)>) {
+/// Also collects, in `alone`, non-ASCII characters that stand alone between spaces (they may be
+/// part of a spaced-out run).
+fn lookalike_words(t: &str, out: &mut Vec<(usize, usize)>, alone: &mut Vec<usize>) {
     let b = t.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -671,6 +745,9 @@ fn lookalike_words(t: &str, out: &mut Vec<(usize, usize)>) {
             break;
         };
         let n = c.len_utf8();
+        if (i == 0 || b[i - 1] == b' ') && b.get(i + n).is_none_or(|&c| c == b' ') {
+            alone.push(i);
+        }
         if crate::normalize::native_digit(c).is_some() {
             out.push((i, i + n));
         } else if crate::normalize::ascii_lookalike(c).is_some() {
@@ -837,7 +914,15 @@ mod tests {
     #[test]
     fn spaced_runs_start_after_line_breaks() {
         let t = b"see\n1 2 3 4 5 6 7 8  x";
-        assert_eq!(spaced_runs(t), vec![(4, 19)]);
+        assert_eq!(spaced_runs(t, &[]), vec![(4, 19)]);
+        let t = "ab ٤ ١ ١ ١ ١ ١ ١ ١ ١ cd";
+        let alone: Vec<usize> = vec![3];
+        assert_eq!(spaced_runs(t.as_bytes(), &alone), vec![(3, t.len() - 3)]);
+        for lead in 0..8 {
+            let t = format!("{}xy 4 1 1 1 1 1 1 1 1 yz", "w".repeat(lead));
+            let s = lead + 3;
+            assert_eq!(spaced_runs(t.as_bytes(), &[]), vec![(s, s + 17)], "{t}");
+        }
     }
 
     #[test]

@@ -829,7 +829,11 @@ impl Guard {
         };
         if let (Some(depth), Some(limit)) = (depth, self.decode_limit(plan)) {
             let mut payloads = Vec::new();
-            decode::find(&views.clean, limit, &mut payloads);
+            if plan.decode {
+                decode::find(&views.clean, limit, &mut payloads);
+            } else {
+                decode::find_values(&views.clean, limit, &mut payloads);
+            }
             // Injection and deny findings come from payloads that read as text, at the first
             // level, as before; personal data, secrets and canaries from any printable payload,
             // and from a payload inside a payload (a value encoded twice).
