@@ -189,6 +189,8 @@ pub fn request_texts(body: &mut Map<String, Value>) -> RequestTexts<'_> {
         let role = match key.as_str() {
             "instructions" => Role::System,
             "messages" | "input" => Role::User,
+            // Legacy completions' prompt; a Responses prompt template is an object.
+            "prompt" if !value.is_object() => Role::User,
             _ => Role::Request,
         };
         path.push(Step::Key(key.clone()));
@@ -570,6 +572,14 @@ mod tests {
         }
     }
 
+    fn with_roles<'a>(found: &'a RequestTexts<'_>) -> Vec<(Role, &'a str)> {
+        found
+            .texts
+            .iter()
+            .map(|t| (t.role, t.text.as_str()))
+            .collect()
+    }
+
     #[test]
     fn every_text_of_a_chat_request_is_found_with_its_role() {
         let mut b = body(json!({
@@ -590,11 +600,7 @@ mod tests {
             "temperature": 0.2
         }));
         let found = request_texts(&mut b);
-        let got: Vec<(Role, &str)> = found
-            .texts
-            .iter()
-            .map(|t| (t.role, t.text.as_str()))
-            .collect();
+        let got = with_roles(&found);
         for want in [
             (Role::System, "sys"),
             (Role::Developer, "dev"),
@@ -630,11 +636,7 @@ mod tests {
             "prompt": {"id": "pmpt_1", "variables": {"city": "var"}}
         }));
         let found = request_texts(&mut b);
-        let got: Vec<(Role, &str)> = found
-            .texts
-            .iter()
-            .map(|t| (t.role, t.text.as_str()))
-            .collect();
+        let got = with_roles(&found);
         for want in [
             (Role::System, "ins"),
             (Role::Developer, "dev"),

@@ -193,8 +193,25 @@ pub fn filter_response(
     if !policy.scans_output() && vault.is_empty() {
         return Ok(());
     }
-    let texts = fields::output_texts(body, endpoint == Endpoint::Responses);
-    for text in texts.strings {
+    filter_all(
+        body,
+        endpoint == Endpoint::Responses,
+        policy,
+        vault,
+        verdicts,
+    )
+}
+
+/// Every string of `body` through the output filter, log probabilities included.
+fn filter_all(
+    body: &mut Value,
+    responses: bool,
+    policy: &dyn Policy,
+    vault: &Arc<Vault>,
+    verdicts: &mut Verdicts,
+) -> Result<(), Blocked> {
+    let texts = fields::output_texts(body, responses);
+    for text in texts.strings.into_iter().filter(|t| !t.is_empty()) {
         *text = filter_text(text, policy, vault, verdicts)?;
     }
     for logprobs in texts.logprobs {
@@ -659,19 +676,15 @@ impl StreamFilter {
     /// Scan every string of `value` whole (a part or item the stream did not deliver as
     /// deltas, an error, an unknown event), log probabilities included.
     fn scan_strings(&mut self, value: &mut Value, responses: bool) -> Result<(), StreamEnd> {
-        let texts = fields::output_texts(value, responses);
         let (policy, vault) = (self.policy.as_ref(), &self.vault);
-        for text in texts.strings {
-            if !text.is_empty() {
-                *text = filter_text(text, policy, vault, &mut self.verdicts)
-                    .map_err(|b| StreamEnd::Blocked(b.detector))?;
-            }
-        }
-        for logprobs in texts.logprobs {
-            filter_logprobs(logprobs, policy, vault, &mut self.verdicts)
-                .map_err(|b| StreamEnd::Blocked(b.detector))?;
-        }
-        Ok(())
+        filter_all(value, responses, policy, vault, &mut self.verdicts)
+            .map_err(|b| StreamEnd::Blocked(b.detector))
+    }
+
+    /// [`filter_logprobs`] on this stream's policy and verdicts.
+    fn check_logprobs(&mut self, value: &mut Value) -> Result<(), StreamEnd> {
+        filter_logprobs(value, self.policy.as_ref(), &self.vault, &mut self.verdicts)
+            .map_err(|b| StreamEnd::Blocked(b.detector))
     }
 
     /// Check and take the log probabilities held for `key`, as a JSON list.
@@ -680,13 +693,7 @@ impl StreamFilter {
             return Ok(None);
         };
         let mut value = Value::Array(entries);
-        filter_logprobs(
-            &mut value,
-            self.policy.as_ref(),
-            &self.vault,
-            &mut self.verdicts,
-        )
-        .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        self.check_logprobs(&mut value)?;
         Ok(Some(value))
     }
 
@@ -987,13 +994,7 @@ impl StreamFilter {
             );
         }
         let mut value = Value::Object(lists);
-        filter_logprobs(
-            &mut value,
-            self.policy.as_ref(),
-            &self.vault,
-            &mut self.verdicts,
-        )
-        .map_err(|b| StreamEnd::Blocked(b.detector))?;
+        self.check_logprobs(&mut value)?;
         Ok(Some(value))
     }
 
@@ -1240,13 +1241,7 @@ impl StreamFilter {
         body.insert(field.into(), Value::String(whole));
         // The done event's own copy of the log probabilities, if it has one.
         if let Some(logprobs) = body.get_mut("logprobs") {
-            filter_logprobs(
-                logprobs,
-                self.policy.as_ref(),
-                &self.vault,
-                &mut self.verdicts,
-            )
-            .map_err(|b| StreamEnd::Blocked(b.detector))?;
+            self.check_logprobs(logprobs)?;
         }
         Ok(())
     }
