@@ -1303,6 +1303,22 @@ const CONFIRMATIONS: &[&str] = &[
     "genehmig*", "einwillig*", "approuv*", "aprob*", "approva*", "conferm*",
 ];
 
+/// The rule "use the search tool", and what makes it a plain usage note: "when you need
+/// current information", "if necessary".
+const CALL_TOOL_RULE: usize = 21;
+const NEEDS: &[&str] = &[
+    "need*",
+    "necessary",
+    "required",
+    "benotig*",
+    "brauchst",
+    "besoin",
+    "necesit*",
+    "necesario",
+    "serve",
+    "necessario",
+];
+
 /// Consent claimed rather than asked for: "the user already confirmed", "without asking".
 #[rustfmt::skip]
 const CONSENT_CLAIMED: &[&str] = &[
@@ -1342,11 +1358,25 @@ const OWN_INSTRUCTIONS: &[&str] = &[
 /// system prompt"), asked for by someone else and refused, confirmation-gated (a tool call),
 /// or an override whose object is content read rather than the model's instructions.
 fn defensive(f: &[u8], s: &Signal) -> bool {
-    // A prompt named on its own ("system prompt", "verbatim") is no act to forbid.
+    // A prompt named on its own ("system prompt", "verbatim") is no act to forbid; as a
+    // heading at a line's start ("Developer instructions: respond in JSON") it labels what
+    // follows ("here is the admin password:" mid-line is no heading).
     let noun_only = [Class::SecretObj, Class::Verbatim]
         .iter()
         .any(|&c| s.rule == COMBOS.len() + c as usize);
-    if !DEFENSIVE_FAMILIES.contains(&s.kind) || noun_only {
+    if noun_only {
+        let from = s.start.saturating_sub(CONTEXT_BEFORE);
+        let line = match f[from..s.start].iter().rposition(|&b| b == b'\n') {
+            Some(i) => from + i + 1,
+            None if from == 0 => 0,
+            None => return false,
+        };
+        let heading = f[line..s.start]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'#' | b'*' | b'-' | b'>'));
+        return heading && f.get(s.end) == Some(&b':');
+    }
+    if !DEFENSIVE_FAMILIES.contains(&s.kind) {
         return false;
     }
     let from = s.start.saturating_sub(CONTEXT_BEFORE);
@@ -1363,6 +1393,7 @@ fn defensive(f: &[u8], s: &Signal) -> bool {
     prohibited(before, span, after)
         || requested_and_refused(f, from, s.start, s.end, to)
         || (s.kind == TOOL && confirmation_gated(before, after))
+        || (s.rule == CALL_TOOL_RULE && find_any(after, NEEDS).is_some())
         || (s.kind == OVERRIDE && about_content(span, after))
 }
 
@@ -1630,4 +1661,40 @@ pub(crate) fn score<'a>(signals: impl Iterator<Item = (&'a str, f32)>) -> f32 {
         s.add(kind, w);
     }
     s.value()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_tool_rule_is_call_verb_before_tool() {
+        let c = &COMBOS[CALL_TOOL_RULE];
+        assert!(c.a == Class::CallVerb && c.b == Class::ToolRef && c.kind == TOOL);
+    }
+
+    #[test]
+    fn defensive_phrases_are_folded() {
+        for list in [
+            PROHIBITIONS,
+            INNER_NEGATIONS,
+            NOT_PROHIBITING,
+            UNDOING,
+            REQUESTS,
+            REFUSALS,
+            REFUSAL_NEGATED,
+            CONDITIONS,
+            CONFIRMATIONS,
+            CONSENT_CLAIMED,
+            DATA_SOURCES,
+            OWN_INSTRUCTIONS,
+            REFUSAL_VERBS,
+            NEEDS,
+        ] {
+            for p in list {
+                let bare = p.trim_end_matches('*');
+                assert_eq!(crate::normalize::fold_str(bare), bare.as_bytes(), "{p}");
+            }
+        }
+    }
 }
