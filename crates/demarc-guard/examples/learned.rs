@@ -77,8 +77,9 @@ fn fit(records: &[&Record]) -> Model {
     train(&samples, &options())
 }
 
-/// The builtin model's options; `LEARNED_EPOCHS`, `LEARNED_RATE`, `LEARNED_L2` override them
-/// for experiments (the builtin model is trained with none set).
+/// The builtin model's options; `LEARNED_EPOCHS`, `LEARNED_RATE`, `LEARNED_L2`, `LEARNED_SEED`
+/// override them for experiments (the builtin model is trained with none set; other seeds show
+/// how much a figure moves with the shuffle alone).
 fn options() -> TrainOptions {
     let mut o = TrainOptions::default();
     let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
@@ -90,6 +91,9 @@ fn options() -> TrainOptions {
     }
     if let Some(v) = var("LEARNED_L2") {
         o.l2 = v as f32;
+    }
+    if let Some(v) = var("LEARNED_SEED") {
+        o.seed = v as u64;
     }
     o
 }
