@@ -14,7 +14,12 @@ use demarc_guard::learned::{Model, TrainOptions, train};
 use demarc_guard::{Direction, Guard, Policy};
 
 /// Evaluation only: never used for training or tuning.
+/// Sources named so are blind held-out sets: scored, never trained on.
 const HELDOUT: &str = "demarc-heldout";
+
+fn held_out(r: &Record) -> bool {
+    r.source.starts_with(HELDOUT)
+}
 
 struct Record {
     text: String,
@@ -99,7 +104,7 @@ fn options() -> TrainOptions {
 }
 
 fn cmd_train(records: &[Record], out: &str) -> Result<(), String> {
-    let training: Vec<&Record> = records.iter().filter(|r| r.source != HELDOUT).collect();
+    let training: Vec<&Record> = records.iter().filter(|r| !held_out(r)).collect();
     let model = fit(&training);
     std::fs::write(out, model.to_bytes()).map_err(|e| format!("{out}: {e}"))?;
     eprintln!("learned: trained on {} texts, wrote {out}", training.len());
@@ -163,7 +168,7 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
         let mut s: Vec<&str> = records.iter().map(|r| r.source.as_str()).collect();
         s.sort_unstable();
         s.dedup();
-        s.into_iter().filter(|s| *s != HELDOUT).collect()
+        s.into_iter().filter(|s| !s.starts_with(HELDOUT)).collect()
     };
     let score = |guard: &Guard, model: &Model, r: &Record| -> [bool; 3] {
         [
@@ -178,7 +183,7 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
     for source in &sources {
         let rest: Vec<&Record> = records
             .iter()
-            .filter(|r| r.source != *source && r.source != HELDOUT)
+            .filter(|r| r.source != *source && !held_out(r))
             .collect();
         let model = fit(&rest);
         let guard = Guard::new(&policy)
@@ -203,21 +208,35 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
     }
     println!("{}", total.row("all sources (pooled)"));
 
-    let training: Vec<&Record> = records.iter().filter(|r| r.source != HELDOUT).collect();
+    let training: Vec<&Record> = records.iter().filter(|r| !held_out(r)).collect();
     let model = fit(&training);
     let guard = Guard::new(&policy)
         .map_err(|e| e.to_string())?
         .with_learned_model(model.clone());
-    let held: Vec<&Record> = records.iter().filter(|r| r.source == HELDOUT).collect();
-    if held.is_empty() {
+    let mut held_sources: Vec<&str> = records
+        .iter()
+        .filter(|r| held_out(r))
+        .map(|r| r.source.as_str())
+        .collect();
+    held_sources.sort_unstable();
+    held_sources.dedup();
+    if held_sources.is_empty() {
         println!("\n(no held-out set in the corpus)");
-        return Ok(());
     }
+    for source in held_sources {
+        let held: Vec<&Record> = records.iter().filter(|r| r.source == source).collect();
+        report_held_out(source, &held, |r| score(&guard, &model, r));
+    }
+    Ok(())
+}
+
+/// Prints one held-out source by family (attacks) or category (benign) and by language.
+fn report_held_out(source: &str, held: &[&Record], score: impl Fn(&Record) -> [bool; 3]) {
     let mut by_family: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
     let mut all = Tally::default();
-    for r in &held {
-        let hits = score(&guard, &model, r);
+    for r in held {
+        let hits = score(r);
         let group = if r.attack { &r.family } else { &r.category };
         by_family
             .entry(group.clone())
@@ -229,18 +248,18 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
             .add(r.attack, hits);
         all.add(r.attack, hits);
     }
-    println!("\n## Held-out set by family (attacks) and category (benign)\n\n{HEAD}");
+    println!("\n## `{source}` by family (attacks) and category (benign)\n\n{HEAD}");
     for (k, t) in &by_family {
         println!("{}", t.row(k));
     }
     println!("{}", all.row("all held-out"));
-    println!("\n## Held-out set by language\n\n{HEAD}");
+    println!("\n## `{source}` by language\n\n{HEAD}");
     for (k, t) in &by_lang {
         println!("{}", t.row(k));
     }
     if std::env::var_os("SHOW_MISSES").is_some() {
         for r in &held {
-            let hits = score(&guard, &model, r);
+            let hits = score(r);
             if hits[2] != r.attack {
                 let short: String = r.text.chars().take(140).collect();
                 eprintln!(
@@ -252,5 +271,4 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
             }
         }
     }
-    Ok(())
 }
