@@ -258,7 +258,7 @@ fn report_held_out(source: &str, held: &[&Record], score: impl Fn(&Record) -> [b
         println!("{}", t.row(k));
     }
     if std::env::var_os("SHOW_MISSES").is_some() {
-        for r in &held {
+        for r in held {
             let hits = score(r);
             if hits[2] != r.attack {
                 let short: String = r.text.chars().take(140).collect();
