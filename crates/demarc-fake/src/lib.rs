@@ -43,7 +43,6 @@ use axum::Router;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 
-use crate::server::no_delay;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -557,7 +556,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             let echoed = if echo_system {
                 system_text(&body)
             } else {
-                body.as_object().map(crate::openai::last_user_text).unwrap_or_default()
+                body.as_object().map(last_user_text).unwrap_or_default()
             };
             let reply = config.reply.clone().unwrap_or_else(|| format!("echo: {echoed}"));
             let prompt_tokens = (bytes.len() / 4) as u64;
@@ -613,7 +612,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
 /// The system context of a chat or Responses request: its system and developer messages
 /// (and the Responses API's `instructions`), one per line.
 fn system_text(body: &Value) -> String {
-    let text_of = crate::openai::content_text;
+    let text_of = content_text;
     let mut out: Vec<String> = Vec::new();
     if let Some(instructions) = body.get("instructions").and_then(Value::as_str) {
         out.push(instructions.to_string());
@@ -977,7 +976,7 @@ fn stream_events(state: Arc<FakeState>, events: Vec<Wire>, pacing: Pacing) -> Re
             }
             let (name, data) = events.get(i)?;
             let mut wire = Vec::with_capacity(data.len() + 32);
-            crate::sse::encode(name.as_deref(), data, &mut wire);
+            sse_event(name.as_deref(), data, &mut wire);
             Some((
                 Ok::<Bytes, std::io::Error>(Bytes::from(wire)),
                 (i + 1, events, guard),
@@ -989,6 +988,54 @@ fn stream_events(state: Arc<FakeState>, events: Vec<Wire>, pacing: Pacing) -> Re
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| error(500, "cannot build response"))
+}
+
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
+/// One server-sent event on the wire: `event:` when named, a `data:` line per line of data.
+fn sse_event(event: Option<&str>, data: &str, out: &mut Vec<u8>) {
+    if let Some(name) = event {
+        out.extend_from_slice(format!("event: {name}\n").as_bytes());
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(format!("data: {line}\n").as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// The text of a message's content: a string, or the `text` of each part joined by spaces.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// What the fake echoes: the last user message (chat, Responses items) or a string `input`.
+fn last_user_text(request: &serde_json::Map<String, Value>) -> String {
+    let is_user = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("user");
+    let last_user = |items: &Vec<Value>| {
+        let message = items.iter().rev().find(is_user);
+        message
+            .and_then(|m| m.get("content"))
+            .map(content_text)
+            .unwrap_or_default()
+    };
+    match (request.get("messages"), request.get("input")) {
+        (Some(Value::Array(messages)), _) => last_user(messages),
+        (_, Some(Value::String(s))) => s.clone(),
+        (_, Some(Value::Array(items))) => last_user(items),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

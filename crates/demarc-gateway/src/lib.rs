@@ -17,8 +17,6 @@ pub mod canary;
 pub mod config;
 // Errors in OpenAI's JSON shape.
 pub mod error;
-// The fake upstream for tests and benchmarks (latency, pacing, faults, tool calls).
-pub mod fake;
 // Where text lives, found by structure: every string is scanned but identifiers; data URLs
 // of text decoded, other payloads reported as unreadable.
 pub mod fields;

@@ -10,8 +10,8 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
+use demarc_fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::config::{GatewayConfig, PolicySpec};
-use demarc_gateway::fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::keys::MemoryKeys;
 use demarc_gateway::policy::Policy;

@@ -7,8 +7,8 @@ mod harness;
 
 use std::sync::Arc;
 
+use demarc_fake::FakeConfig;
 use demarc_gateway::config::PolicySpec;
-use demarc_gateway::fake::FakeConfig;
 use demarc_gateway::guard::GuardPolicy;
 use demarc_gateway::policy::Policy;
 use demarc_gateway::store::{evidence, observations, write_evidence};

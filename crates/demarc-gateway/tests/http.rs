@@ -8,7 +8,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use demarc_gateway::fake::{FakeConfig, FakeUpstream, Fault};
+use demarc_fake::{FakeConfig, FakeUpstream, Fault};
 use harness::{Harness, sse_text};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use demarc_gateway::fake::{FakeConfig, FakeUpstream, Fault};
+use demarc_fake::{FakeConfig, FakeUpstream, Fault};
 
 use crate::Outcome;
 

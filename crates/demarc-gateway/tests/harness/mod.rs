@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use demarc_fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::audit::{AuditEvent, AuditSink, MemorySink};
 use demarc_gateway::config::{ApplicationConfig, GatewayConfig};
-use demarc_gateway::fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::grounding::Grounding;
 use demarc_gateway::keys::MemoryKeys;
 use demarc_gateway::limits::SharedCounters;
