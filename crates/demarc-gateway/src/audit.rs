@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::OnFull;
+use crate::endpoint::Endpoint;
 use crate::policy::Verdicts;
-use crate::upstream::Endpoint;
 
 /// What the gateway records about one request. Never holds completion text, nor prompt text
 /// unless the application asks for it (`audit.store_prompt: redacted`, after redaction).

@@ -22,9 +22,9 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::config::CanaryConfig;
+use crate::endpoint::Endpoint;
 use crate::guard::GuardPolicy;
 use crate::policy::{Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Trust, Vault};
-use crate::upstream::Endpoint;
 
 /// How often the live canaries of an application are read again from the store.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
@@ -121,7 +121,6 @@ struct Snapshot {
     current: Option<Canary>,
     /// A guard that blocks every live canary in output (the current one and those in grace).
     blocker: Option<GuardPolicy>,
-    live: usize,
     /// When the store is to be read again.
     next_check: Instant,
 }
@@ -148,15 +147,10 @@ impl AppCanary {
             snapshot: RwLock::new(Arc::new(Snapshot {
                 current: None,
                 blocker: None,
-                live: 0,
                 next_check: Instant::now(),
             })),
             refreshing: tokio::sync::Mutex::new(()),
         }
-    }
-
-    pub fn config(&self) -> CanaryConfig {
-        self.config
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -248,15 +242,9 @@ impl AppCanary {
         self.replace(Snapshot {
             current,
             blocker,
-            live: live.len(),
             next_check,
         });
         Ok(())
-    }
-
-    /// How many canaries are blocked now (the current one and those in their grace period).
-    pub fn live(&self) -> usize {
-        self.snapshot().live
     }
 
     /// The evidence phrase for this protection.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use demarc_ground::{GroundingIndex, Source, format_context};
 use serde_json::{Map, Value, json};
 
-use crate::upstream::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Passages added per request unless configured otherwise.
 pub const DEFAULT_PASSAGES: usize = 3;
@@ -84,7 +84,7 @@ impl Grounding {
         if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Responses) {
             return Ok(None);
         }
-        let question = crate::openai::last_user_text(request);
+        let question = crate::input::last_user_text(request);
         if question.trim().is_empty() {
             return Ok(None);
         }

@@ -4,47 +4,72 @@
 //! on input and on output (streamed output included, event by event); requests are routed to
 //! upstreams with timeouts, retries, failover and a circuit breaker; every request leaves
 //! exactly one audit event. The library has no knowledge of the CLI: the binary builds a
-//! [`config::GatewayConfig`], a [`keys::KeySource`], an [`audit::AuditSink`] and the policies,
-//! then calls [`server::Gateway::start`] and [`server::serve`].
+//! [`GatewayConfig`], a [`KeySource`], an [`AuditSink`] and the policies, then calls
+//! [`Gateway::start`] and [`serve`].
+//!
+//! Modules follow a request, stage by stage (each module's own docs say more):
+//!
+//! | stage | module |
+//! |---|---|
+//! | routes, health, metrics, graceful drain | `routes` |
+//! | the pipeline that drives the stages | `pipeline` |
+//! | admission: key, user, body, limits, requests in progress | `admission` (`keys`, `limits`) |
+//! | the request's shape (OpenAI's own 400s) | `validate` |
+//! | input policy: every text found by structure, scanned by role and trust | `input` (`fields`) |
+//! | canary and grounding into the system context | `canary`, `grounding` |
+//! | upstream: timeouts, retries, failover, circuit breaker | `upstream` |
+//! | output policy: whole answers; streams event by event; the relay to the caller | `output`, `output::stream`, `output::relay` (`sse`) |
+//! | the end of a request: metrics, charges, its audit event | `gateway` (`audit`, `metrics`) |
+//!
+//! Underneath: `config` (the YAML file, validated into domain types), `endpoint`, `error`
+//! (OpenAI's error shape), `policy` (the seam between the gateway and a policy engine) and its
+//! adapter to demarc-guard `guard`, and `store` (keys, counters, canaries, audit and evidence in
+//! demarc-store).
 
-// Code map (each module's own docs say more).
-// One audit event per request, a bounded queue and a batching writer.
-pub mod audit;
-// Canaries made by demarc: generated, injected into the system context, blocked in answers,
-// rotated.
-pub mod canary;
-// The config file (YAML), validated into domain types; every problem named by field.
-pub mod config;
-// Errors in OpenAI's JSON shape.
-pub mod error;
-// Where text lives, found by structure: every string is scanned but identifiers; data URLs
-// of text decoded, other payloads reported as unreadable.
-pub mod fields;
-// Grounding passages from approved sources, filtered by the caller's groups.
-pub mod grounding;
-// The adapter from `demarc-guard` to the `policy::Policy` seam.
-pub mod guard;
-// The lean HTTP/1.1 client that reads upstream answers in the request's own task.
-pub mod h1;
-// Gateway keys: random, shown once, stored hashed, compared in constant time.
-pub mod keys;
-// Rate limits and token budgets per application and per end user.
-pub mod limits;
-// Prometheus metrics.
-pub mod metrics;
-// The request scan (by role and trust, as one conversation), the response filter and the
-// filter every streamed event passes through.
-pub mod openai;
-// The gateway's view of a guard policy: input scan, incremental output scan, restore.
-pub mod policy;
-// The router, the proxy pipeline, streaming, admission and shutdown.
-pub mod server;
-// Server-sent events: bounded incremental parser and encoder.
-pub mod sse;
-// Keys, audit and evidence in `demarc-store`.
-pub mod store;
-// The shape a request must have (OpenAI's own 400s), checked before anything else.
-pub mod validate;
-// Upstream requests (OpenAI-compatible, Azure): timeouts, retries honouring
-// `Retry-After`, failover, circuit breaker.
-pub mod upstream;
+mod admission;
+mod audit;
+mod canary;
+mod config;
+mod endpoint;
+mod error;
+mod fields;
+mod gateway;
+mod grounding;
+mod guard;
+mod h1;
+mod input;
+mod keys;
+mod limits;
+mod metrics;
+mod output;
+mod pipeline;
+mod policy;
+mod routes;
+mod sse;
+mod store;
+mod upstream;
+mod validate;
+
+pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, SinkFuture};
+pub use canary::{CanaryFuture, CanarySource};
+pub use config::{
+    ApplicationConfig, ConfigError, GatewayConfig, InputRules, PolicySpec, Unreadable, YamlValue,
+};
+pub use endpoint::Endpoint;
+pub use fields::{Role, STRUCTURAL};
+pub use gateway::{Activity, Gateway, GatewayError, PolicyFactory};
+pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
+pub use guard::GuardPolicy;
+pub use input::{InputBlocked, scan_request};
+pub use keys::{KeyRecord, KeySource, LookupFuture, MemoryKeys};
+pub use limits::{CountFuture, SharedCounters, current_window};
+pub use output::filter_response;
+pub use output::stream::{StreamEnd, StreamFilter};
+pub use policy::{
+    Action, Blocked, Coverage, Hit, InputScan, Off, OutputScanner, Policy, Trust, Vault, Verdicts,
+};
+pub use routes::{router, serve, shutdown_signal};
+pub use sse::Event as SseEvent;
+pub use store::{
+    StoreCanaries, StoreCounters, StoreKeys, StoreSink, evidence, observations, write_evidence,
+};

@@ -11,16 +11,14 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, SinkFuture};
 use crate::canary::{CanaryFuture, CanarySource};
+use crate::gateway::Gateway;
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
 use crate::limits::{CountFuture, SharedCounters};
-use crate::server::Gateway;
 
 /// How long gateway evidence counts after it was written. A running gateway rewrites it every
 /// minute; one that stopped shows as expiring after 15 days (assess warns 30 days ahead) and
 /// expired after 45.
 pub const EVIDENCE_VALID_FOR: time::Duration = time::Duration::days(45);
-/// What produced the evidence when no audit chain names the gateway.
-pub const EVIDENCE_SOURCE: &str = "gateway";
 
 /// Keys from the store's `api_keys` table.
 pub struct StoreKeys(pub Store);

@@ -10,38 +10,9 @@ use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
 
 use crate::config::{UpstreamConfig, UpstreamKind};
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::h1;
-
-/// The API operation a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    ChatCompletions,
-    /// The legacy text completions API (`prompt` in, `choices[].text` out).
-    Completions,
-    Responses,
-    Embeddings,
-    /// `GET /models`: the list.
-    Models,
-    /// `GET /models/{id}`: one model (the id travels as the request's model).
-    Model,
-    /// A URL or method the gateway does not serve; never sent upstream, only audited.
-    Unrouted,
-}
-
-impl Endpoint {
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::ChatCompletions => "chat/completions",
-            Self::Completions => "completions",
-            Self::Responses => "responses",
-            Self::Embeddings => "embeddings",
-            Self::Models | Self::Model => "models",
-            Self::Unrouted => "",
-        }
-    }
-}
 
 /// One configured upstream with its HTTP clients and breaker state.
 pub struct Upstream {

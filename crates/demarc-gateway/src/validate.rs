@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-use crate::upstream::Endpoint;
 
 /// Check the fields every model call of `endpoint` needs.
 pub fn request(endpoint: Endpoint, body: &Map<String, Value>) -> Result<(), ApiError> {

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use demarc_fake::{FakeConfig, FakeUpstream};
-use demarc_gateway::config::{GatewayConfig, PolicySpec};
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::keys::MemoryKeys;
-use demarc_gateway::policy::Policy;
-use demarc_gateway::server::{Gateway, serve};
-use demarc_gateway::store::{StoreCanaries, StoreSink, observations};
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::MemoryKeys;
+use demarc_gateway::Policy;
+use demarc_gateway::{Gateway, serve};
+use demarc_gateway::{GatewayConfig, PolicySpec};
+use demarc_gateway::{StoreCanaries, StoreSink, observations};
 use demarc_model::ObservationKind;
 use demarc_store::Store;
 use harness::sse_text;
@@ -52,8 +52,8 @@ async fn start(store: &Store, canary: &str, policy: &str) -> Running {
     } else {
         PolicySpec::Default
     };
-    let policy_for = move |_: &demarc_gateway::config::ApplicationConfig| match &spec {
-        PolicySpec::Off => Ok(Arc::new(demarc_gateway::policy::Off) as Arc<dyn Policy>),
+    let policy_for = move |_: &demarc_gateway::ApplicationConfig| match &spec {
+        PolicySpec::Off => Ok(Arc::new(demarc_gateway::Off) as Arc<dyn Policy>),
         spec => Ok(Arc::new(GuardPolicy::from_spec(spec)?) as Arc<dyn Policy>),
     };
     let keys = Arc::new(MemoryKeys::default());
@@ -475,13 +475,13 @@ async fn a_canary_needs_a_store() {
     let yaml = "upstreams: [{id: a, base_url: 'http://127.0.0.1:9/v1'}]\n\
                 applications: [{id: assistant, upstreams: [a], canary: {inject: true}}]\n";
     let config = GatewayConfig::parse("test.yaml", yaml, &|_| None).unwrap();
-    let policy_for = |_: &demarc_gateway::config::ApplicationConfig| {
-        Ok(Arc::new(demarc_gateway::policy::Off) as Arc<dyn Policy>)
+    let policy_for = |_: &demarc_gateway::ApplicationConfig| {
+        Ok(Arc::new(demarc_gateway::Off) as Arc<dyn Policy>)
     };
     let err = Gateway::start(
         config,
         Arc::new(MemoryKeys::default()),
-        Arc::new(demarc_gateway::audit::MemorySink::default()),
+        Arc::new(demarc_gateway::MemorySink::default()),
         &policy_for,
     )
     .err()

@@ -9,9 +9,9 @@ mod harness;
 use std::sync::Arc;
 
 use demarc_fake::FakeConfig;
-use demarc_gateway::config::PolicySpec;
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::policy::Policy;
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::Policy;
+use demarc_gateway::PolicySpec;
 use harness::{Harness, PolicyFor};
 use serde_json::{Value, json};
 

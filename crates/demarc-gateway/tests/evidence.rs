@@ -8,10 +8,10 @@ mod harness;
 use std::sync::Arc;
 
 use demarc_fake::FakeConfig;
-use demarc_gateway::config::PolicySpec;
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::policy::Policy;
-use demarc_gateway::store::{evidence, observations, write_evidence};
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::Policy;
+use demarc_gateway::PolicySpec;
+use demarc_gateway::{evidence, observations, write_evidence};
 use demarc_model::{CheckedCatalog, ObservationKind};
 use harness::{Harness, PolicyFor};
 use serde_json::{Value, json};
@@ -36,7 +36,7 @@ fn config(limits: &str) -> String {
     )
 }
 
-fn kinds(gateway: &demarc_gateway::server::Gateway) -> Vec<ObservationKind> {
+fn kinds(gateway: &demarc_gateway::Gateway) -> Vec<ObservationKind> {
     observations(gateway).into_iter().map(|o| o.kind).collect()
 }
 

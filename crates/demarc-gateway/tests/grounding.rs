@@ -6,7 +6,7 @@ mod harness;
 
 use std::sync::Arc;
 
-use demarc_gateway::grounding::{Grounding, SourceSpec};
+use demarc_gateway::{Grounding, SourceSpec};
 use harness::Harness;
 use serde_json::{Value, json};
 

@@ -8,9 +8,9 @@ mod harness;
 use std::sync::Arc;
 
 use demarc_fake::FakeConfig;
-use demarc_gateway::config::PolicySpec;
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::policy::Policy;
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::Policy;
+use demarc_gateway::PolicySpec;
 use harness::{Harness, PolicyFor, sse_text};
 use serde_json::{Value, json};
 
@@ -252,7 +252,7 @@ async fn redacted_output_never_reaches_the_client_at_any_chunk_boundary() {
     let events = h.stop().await;
     assert!(
         events.iter().all(|e| e.error.is_none()
-            && e.verdicts.output == Some(demarc_gateway::policy::Action::Redact))
+            && e.verdicts.output == Some(demarc_gateway::Action::Redact))
     );
 }
 
@@ -261,10 +261,10 @@ async fn redacted_output_never_reaches_the_client_at_any_chunk_boundary() {
 /// or three.
 #[test]
 fn stream_filter_blocks_at_every_split_without_merging() {
-    use demarc_gateway::openai::StreamFilter;
-    use demarc_gateway::policy::Vault;
-    use demarc_gateway::sse::Event;
-    use demarc_gateway::upstream::Endpoint;
+    use demarc_gateway::Endpoint;
+    use demarc_gateway::SseEvent as Event;
+    use demarc_gateway::StreamFilter;
+    use demarc_gateway::Vault;
     let spec: serde_yaml::Value = serde_yaml::from_str(&format!(
         "output: {{canary: block, secrets: redact}}\ncanary: {{tokens: ['{CANARY}']}}\n"
     ))
@@ -466,14 +466,14 @@ async fn tool_call_arguments_go_through_the_output_policy_at_every_chunk_boundar
         events
             .iter()
             .filter(|e| e.error.is_none())
-            .all(|e| e.verdicts.output == Some(demarc_gateway::policy::Action::Redact))
+            .all(|e| e.verdicts.output == Some(demarc_gateway::Action::Redact))
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prompt_is_stored_redacted_only_when_the_application_asks() {
-    use demarc_gateway::audit::AuditSink;
-    use demarc_gateway::store::StoreSink;
+    use demarc_gateway::AuditSink;
+    use demarc_gateway::StoreSink;
     let prompt = format!("Please write to {EMAIL} about the invoice.");
     for store_prompt in ["", ", audit: {store_prompt: redacted}"] {
         let dir = tempfile::tempdir().unwrap();
@@ -531,17 +531,17 @@ async fn the_prompt_is_stored_redacted_only_when_the_application_asks() {
 
     // A policy that redacts nothing on input (off, monitor) cannot store a redacted prompt.
     for refused in [harness::off(), policy("monitor")] {
-        let config = demarc_gateway::config::GatewayConfig::parse(
+        let config = demarc_gateway::GatewayConfig::parse(
             "t.yaml",
             "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1'}]\n\
              applications: [{id: assistant, upstreams: [a], audit: {store_prompt: redacted}}]\n",
             &|_| None,
         )
         .unwrap();
-        let started = demarc_gateway::server::Gateway::start(
+        let started = demarc_gateway::Gateway::start(
             config,
-            Arc::new(demarc_gateway::keys::MemoryKeys::default()),
-            Arc::new(demarc_gateway::audit::MemorySink::default()),
+            Arc::new(demarc_gateway::MemoryKeys::default()),
+            Arc::new(demarc_gateway::MemorySink::default()),
             &*refused,
         );
         let Err(e) = started else {

@@ -513,7 +513,7 @@ async fn shared_limits_are_counted_across_replicas_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let store = demarc_store::Store::open(&url).await.unwrap();
-    let counters = Arc::new(demarc_gateway::store::StoreCounters(store));
+    let counters = Arc::new(demarc_gateway::StoreCounters(store));
     let a = Harness::start_shared("{requests_per_minute: 3}", counters.clone()).await;
     let b = Harness::start_shared("{requests_per_minute: 3}", counters).await;
     let mut statuses = Vec::new();
@@ -526,7 +526,7 @@ async fn shared_limits_are_counted_across_replicas_in_the_store() {
         );
     }
     // The four requests may straddle a minute boundary; then the window restarts.
-    let (_, left) = demarc_gateway::limits::current_window();
+    let (_, left) = demarc_gateway::current_window();
     if left > 2 {
         assert_eq!(
             statuses,

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use demarc_gateway::config::{InputRules, PolicySpec};
-use demarc_gateway::fields::Role;
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::openai::{StreamEnd, StreamFilter, filter_response, scan_request};
-use demarc_gateway::policy::{Action, Policy, Vault, Verdicts};
-use demarc_gateway::sse;
-use demarc_gateway::upstream::Endpoint;
+use demarc_gateway::Endpoint;
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::Role;
+use demarc_gateway::SseEvent;
+use demarc_gateway::{Action, Policy, Vault, Verdicts};
+use demarc_gateway::{InputRules, PolicySpec};
+use demarc_gateway::{StreamEnd, StreamFilter, filter_response, scan_request};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -270,7 +270,7 @@ fn stream(endpoint: Endpoint, events: &[(Option<&str>, String)]) -> (String, Opt
     let mut filter = StreamFilter::new(endpoint, policy(), Arc::new(Vault::default()));
     let mut out = Vec::new();
     for (name, data) in events {
-        let event = sse::Event {
+        let event = SseEvent {
             event: name.map(str::to_string),
             data: data.clone(),
         };
@@ -463,7 +463,7 @@ proptest! {
         names in proptest::collection::vec("[a-z][a-z_]{0,11}", 1..4),
         in_list in any::<bool>(),
     ) {
-        let structural = |n: &String| demarc_gateway::fields::STRUCTURAL.contains(&n.as_str())
+        let structural = |n: &String| demarc_gateway::STRUCTURAL.contains(&n.as_str())
             || ["data", "file_data", "b64_json", "logprobs", "choices", "usage", "content",
                 "tool_calls", "function_call", "messages", "delta", "index", "finish_reason"]
                 .contains(&n.as_str());
@@ -545,7 +545,7 @@ fn a_stream_cut_short_keeps_what_passed_the_policy() {
     );
     let mut out = Vec::new();
     for (_, data) in &events {
-        let event = sse::Event {
+        let event = SseEvent {
             event: None,
             data: data.clone(),
         };
@@ -584,7 +584,7 @@ fn a_blocked_responses_stream_ends_failed_with_an_error_sdks_raise() {
     let mut out = Vec::new();
     let mut end = None;
     for (name, data) in &events {
-        let event = sse::Event {
+        let event = SseEvent {
             event: name.map(str::to_string),
             data: data.clone(),
         };

@@ -227,17 +227,17 @@ pub fn concerns(path: &str, index: Option<usize>) -> bool {
 pub struct PolicyCache(std::sync::Mutex<CompiledPolicies>);
 
 type CompiledPolicies = std::collections::HashMap<
-    (demarc_gateway::config::YamlValue, PathBuf),
-    Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem>,
+    (demarc_gateway::YamlValue, PathBuf),
+    Result<std::sync::Arc<dyn demarc_gateway::Policy>, PolicyProblem>,
 >;
 
 impl PolicyCache {
     /// [`estate_guard_policy`], compiled once per distinct value and folder.
     pub fn get(
         &self,
-        value: &demarc_gateway::config::YamlValue,
+        value: &demarc_gateway::YamlValue,
         estate_dir: &Path,
-    ) -> Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem> {
+    ) -> Result<std::sync::Arc<dyn demarc_gateway::Policy>, PolicyProblem> {
         let key = (value.clone(), estate_dir.to_path_buf());
         if let Some(done) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return done;
@@ -275,10 +275,10 @@ impl std::fmt::Display for PolicyProblem {
 /// estate file's folder too). `demarc validate` calls this same function, so the two never
 /// disagree.
 pub fn estate_guard_policy(
-    value: &demarc_gateway::config::YamlValue,
+    value: &demarc_gateway::YamlValue,
     estate_dir: &Path,
-) -> Result<std::sync::Arc<dyn demarc_gateway::policy::Policy>, PolicyProblem> {
-    use demarc_gateway::config::YamlValue;
+) -> Result<std::sync::Arc<dyn demarc_gateway::Policy>, PolicyProblem> {
+    use demarc_gateway::YamlValue;
     use demarc_guard::BUILTIN_POLICIES;
     let problem = |field: Option<String>, message: String, help: Option<String>| PolicyProblem {
         field,
@@ -287,7 +287,7 @@ pub fn estate_guard_policy(
     };
     let policy = match value {
         YamlValue::String(name) if name == "off" => {
-            return Ok(std::sync::Arc::new(demarc_gateway::policy::Off));
+            return Ok(std::sync::Arc::new(demarc_gateway::Off));
         }
         YamlValue::String(name) => match demarc_guard::Policy::builtin(name) {
             Some(policy) => policy,
@@ -346,9 +346,7 @@ pub fn estate_guard_policy(
         }
     };
     match demarc_guard::Guard::new(&policy) {
-        Ok(guard) => Ok(std::sync::Arc::new(
-            demarc_gateway::guard::GuardPolicy::new(guard),
-        )),
+        Ok(guard) => Ok(std::sync::Arc::new(demarc_gateway::GuardPolicy::new(guard))),
         Err(e) => Err(policy_error(
             &e,
             matches!(value, YamlValue::Mapping(_)).then_some(value),
@@ -369,7 +367,7 @@ fn shown_dir(dir: &Path) -> String {
 /// found in the inline document, a "did you mean" for unknown names.
 fn policy_error(
     error: &demarc_guard::PolicyError,
-    inline: Option<&demarc_gateway::config::YamlValue>,
+    inline: Option<&demarc_gateway::YamlValue>,
     file: Option<&Path>,
 ) -> PolicyProblem {
     use demarc_guard::PolicyError;
@@ -428,8 +426,8 @@ fn serde_help(message: &str) -> Option<String> {
 
 /// The document path (`input.secretz#key`, `input.secrets`) of the first mapping key or
 /// string value equal to `name`.
-fn find_in_yaml(value: &demarc_gateway::config::YamlValue, name: &str, at: &str) -> Option<String> {
-    use demarc_gateway::config::YamlValue;
+fn find_in_yaml(value: &demarc_gateway::YamlValue, name: &str, at: &str) -> Option<String> {
+    use demarc_gateway::YamlValue;
     let join = |key: &str| {
         if at.is_empty() {
             key.to_string()

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             "fake upstream listening on {} (Ctrl-C to stop)",
             fake.base_url()
         );
-        demarc_gateway::server::shutdown_signal().await;
+        demarc_gateway::shutdown_signal().await;
         Ok(Outcome::Success)
     })
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use demarc_gateway::config::{ApplicationConfig, GatewayConfig, PolicySpec};
-use demarc_gateway::grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::policy::{Off, Policy};
-use demarc_gateway::server::{Gateway, serve, shutdown_signal};
-use demarc_gateway::store::{StoreCanaries, StoreCounters, StoreKeys, StoreSink, write_evidence};
+use demarc_gateway::GuardPolicy;
+use demarc_gateway::{ApplicationConfig, GatewayConfig, PolicySpec};
+use demarc_gateway::{DEFAULT_PASSAGES, Grounding, SourceSpec};
+use demarc_gateway::{Gateway, serve, shutdown_signal};
+use demarc_gateway::{Off, Policy};
+use demarc_gateway::{StoreCanaries, StoreCounters, StoreKeys, StoreSink, write_evidence};
 use demarc_model::CheckedCatalog;
 use demarc_model::CheckedEstate as Estate;
 use demarc_model::estate::AppStatus;

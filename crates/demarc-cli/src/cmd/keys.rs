@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use demarc_gateway::config::GatewayConfig;
+use demarc_gateway::GatewayConfig;
 use demarc_model::estate::AppStatus;
 
 use crate::Outcome;

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use demarc_fake::{FakeConfig, FakeUpstream};
-use demarc_gateway::audit::{AuditEvent, AuditSink, MemorySink};
-use demarc_gateway::config::{ApplicationConfig, GatewayConfig};
-use demarc_gateway::grounding::Grounding;
-use demarc_gateway::keys::MemoryKeys;
-use demarc_gateway::limits::SharedCounters;
-use demarc_gateway::policy::Policy;
-use demarc_gateway::server::{Gateway, serve};
+use demarc_gateway::Grounding;
+use demarc_gateway::MemoryKeys;
+use demarc_gateway::Policy;
+use demarc_gateway::SharedCounters;
+use demarc_gateway::{ApplicationConfig, GatewayConfig};
+use demarc_gateway::{AuditEvent, AuditSink, MemorySink};
+use demarc_gateway::{Gateway, serve};
 use serde_json::Value;
 
 pub struct Harness {
@@ -32,7 +32,7 @@ pub type PolicyFor =
     Arc<dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, String> + Send + Sync>;
 
 pub fn off() -> PolicyFor {
-    Arc::new(|_| Ok(Arc::new(demarc_gateway::policy::Off) as Arc<dyn Policy>))
+    Arc::new(|_| Ok(Arc::new(demarc_gateway::Off) as Arc<dyn Policy>))
 }
 
 impl Harness {
