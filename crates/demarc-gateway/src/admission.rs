@@ -2,18 +2,15 @@
 //! within the size limit, and whether the application's and the user's rate limits and token
 //! budgets allow it; and the bound on requests in progress.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
+use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::gateway::{App, Gateway};
 use crate::keys::Rejection;
 use crate::limits::current_window;
-use crate::pipeline::Ctx;
 
 /// The longest end-user id accepted in the user header.
 const MAX_USER_LEN: usize = 256;
@@ -253,25 +250,5 @@ fn classify(e: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Eof => "unexpected end",
         serde_json::error::Category::Syntax => "syntax error",
         _ => "invalid data",
-    }
-}
-
-/// One request in progress; the count goes down when it is dropped.
-pub(crate) struct Admission {
-    active: Arc<std::sync::atomic::AtomicUsize>,
-    /// The number in progress, this one included, when it was admitted.
-    pub(crate) count: usize,
-}
-
-impl Admission {
-    pub(crate) fn new(active: Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        let count = active.fetch_add(1, Ordering::AcqRel) + 1;
-        Self { active, count }
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -560,6 +560,45 @@ fn walk_output_object<'a>(map: &'a mut Map<String, Value>, echo: bool, out: &mut
     }
 }
 
+/// A message's `content` as text: the string, or the text parts joined by spaces.
+pub(crate) fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// The text of the last user message (chat) or input (Responses API).
+pub fn last_user_text(request: &Map<String, Value>) -> String {
+    let text_of = content_text;
+    let user = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("user");
+    if let Some(Value::Array(messages)) = request.get("messages") {
+        return messages
+            .iter()
+            .rev()
+            .find(user)
+            .and_then(|m| m.get("content"))
+            .map(text_of)
+            .unwrap_or_default();
+    }
+    match request.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .rev()
+            .find(user)
+            .and_then(|m| m.get("content"))
+            .map(text_of)
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,12 @@ use crate::audit::{AuditEvent, AuditSink, Auditor, Slot};
 use crate::canary::{AppCanary, CanaryPolicy, CanarySource};
 use crate::config::StorePrompt;
 use crate::config::{ApplicationConfig, GatewayConfig};
+use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::grounding::Grounding;
 use crate::keys::{Authenticator, KeySource};
 use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
-use crate::pipeline::Ctx;
 use crate::policy::{Coverage, EnforceInjectionOnEmbeddings, Policy};
 use crate::upstream::Upstream;
 

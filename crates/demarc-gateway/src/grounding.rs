@@ -84,7 +84,7 @@ impl Grounding {
         if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Responses) {
             return Ok(None);
         }
-        let question = crate::input::last_user_text(request);
+        let question = crate::fields::last_user_text(request);
         if question.trim().is_empty() {
             return Ok(None);
         }

@@ -30,6 +30,7 @@ mod admission;
 mod audit;
 mod canary;
 mod config;
+mod context;
 mod endpoint;
 mod error;
 mod fields;

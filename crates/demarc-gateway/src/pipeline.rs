@@ -13,16 +13,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::admission::Admission;
 use crate::audit::Slot;
 use crate::config::{MAX_UPSTREAM_BODY_BYTES, StorePrompt};
+use crate::context::{Admission, Ctx, Usage};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::gateway::{App, Gateway, with_request_id};
-use crate::grounding::GroundingUse;
 use crate::input::scan_request;
-use crate::output::{Usage, filter_response};
-use crate::policy::{Policy, Vault, Verdicts};
+use crate::output::filter_response;
+use crate::policy::{Policy, Vault};
 use crate::upstream;
 
 /// The most prompt text (bytes) an audit event keeps under `audit.store_prompt`.
@@ -479,49 +478,6 @@ async fn read_limited(mut response: upstream::Reply, deadline: Instant) -> Resul
                 }
                 buf.extend_from_slice(&chunk);
             }
-        }
-    }
-}
-
-pub(crate) struct Ctx {
-    pub(crate) start: Instant,
-    pub(crate) request_id: String,
-    pub(crate) endpoint: Endpoint,
-    pub(crate) application: Option<Arc<str>>,
-    pub(crate) user: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) upstream: Option<String>,
-    pub(crate) stream: bool,
-    pub(crate) attempts: u32,
-    pub(crate) usage: Usage,
-    pub(crate) verdicts: Verdicts,
-    pub(crate) grounding: Option<GroundingUse>,
-    /// The prompt after input redaction, when the application stores it.
-    pub(crate) prompt: Option<String>,
-    /// The id of the canary injected into the request's system context.
-    pub(crate) canary: Option<String>,
-    /// Held while the request (or its stream) is in progress.
-    pub(crate) admission: Option<Admission>,
-}
-
-impl Ctx {
-    pub(crate) fn new(endpoint: Endpoint, request_id: String) -> Self {
-        Self {
-            start: Instant::now(),
-            request_id,
-            endpoint,
-            application: None,
-            user: None,
-            model: None,
-            upstream: None,
-            stream: false,
-            attempts: 0,
-            usage: Usage::default(),
-            verdicts: Verdicts::default(),
-            grounding: None,
-            prompt: None,
-            canary: None,
-            admission: None,
         }
     }
 }

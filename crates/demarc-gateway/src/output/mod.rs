@@ -14,35 +14,6 @@ use crate::endpoint::Endpoint;
 use crate::fields;
 use crate::policy::{Action, Blocked, OutputPipeline, Policy, Vault, Verdicts};
 
-/// Token counts reported by the upstream.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt: u64,
-    pub completion: u64,
-}
-
-impl Usage {
-    /// Read `usage` in either naming (chat/embeddings or Responses API).
-    pub fn from_value(usage: Option<&Value>) -> Option<Self> {
-        let usage = usage?.as_object()?;
-        let get = |a: &str, b: &str| {
-            usage
-                .get(a)
-                .or_else(|| usage.get(b))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
-        Some(Self {
-            prompt: get("prompt_tokens", "input_tokens"),
-            completion: get("completion_tokens", "output_tokens"),
-        })
-    }
-
-    pub fn total(self) -> u64 {
-        self.prompt + self.completion
-    }
-}
-
 /// Scan and restore every text of a complete (non-streamed) response — or of an upstream
 /// error body — in place: whatever field it sits in ([`fields::output_texts`]), log
 /// probabilities included.

@@ -11,9 +11,9 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::audit::Slot;
+use crate::context::Ctx;
 use crate::gateway::{Gateway, with_request_id};
 use crate::output::stream::{StreamEnd, StreamFilter};
-use crate::pipeline::Ctx;
 use crate::policy::{Policy, Vault};
 use crate::sse;
 use crate::upstream;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{Usage, filter_all, filter_logprobs, record_output};
+use super::{filter_all, filter_logprobs, record_output};
+use crate::context::Usage;
 use crate::endpoint::Endpoint;
 use crate::fields;
 use crate::policy::{OutputPipeline, Policy, Vault, Verdicts};
