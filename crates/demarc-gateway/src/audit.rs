@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::config::OnFull;
 use crate::endpoint::Endpoint;
+use crate::error::BackendError;
 use crate::policy::Verdicts;
 
 /// What the gateway records about one request. Never holds completion text, nor prompt text
@@ -51,7 +52,7 @@ pub struct AuditEvent {
     pub canary: Option<String>,
 }
 
-pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BackendError>> + Send + 'a>>;
 
 /// Where batches of audit events go.
 pub trait AuditSink: Send + Sync + 'static {
@@ -82,12 +83,12 @@ impl AuditSink for JsonlSink {
             use tokio::io::AsyncWriteExt;
             let mut buf = Vec::with_capacity(batch.len() * 256);
             for event in batch {
-                serde_json::to_writer(&mut buf, event).map_err(|e| e.to_string())?;
+                serde_json::to_writer(&mut buf, event).map_err(BackendError::from)?;
                 buf.push(b'\n');
             }
             let mut file = self.file.lock().await;
-            file.write_all(&buf).await.map_err(|e| e.to_string())?;
-            file.flush().await.map_err(|e| e.to_string())
+            file.write_all(&buf).await.map_err(BackendError::from)?;
+            file.flush().await.map_err(BackendError::from)
         })
     }
 }

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::config::CanaryConfig;
 use crate::endpoint::Endpoint;
+use crate::error::BackendError;
 use crate::guard::GuardPolicy;
 use crate::policy::{Blocked, Coverage, Hit, InputScan, OutputScanner, Policy, Trust, Vault};
 
@@ -33,7 +34,20 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The detector name of a canary leak in verdicts, audit events and metrics.
 pub const DETECTOR: &str = "canary";
 
-pub type CanaryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+pub type CanaryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
+
+/// Why there is no canary to inject or check.
+#[derive(Debug, thiserror::Error)]
+pub enum CanaryError {
+    #[error("the canary store: {0}")]
+    Store(#[source] BackendError),
+    #[error("no canary is available for application `{0}`")]
+    NoneAvailable(String),
+    #[error("cannot compile the canary check: {0}")]
+    Check(#[source] demarc_guard::PolicyError),
+    #[error("a canary period is out of range: {0}")]
+    Period(#[from] time::error::ConversionRange),
+}
 
 /// Where canaries are kept (the store, in the binary: [`crate::store::StoreCanaries`]).
 pub trait CanarySource: Send + Sync + 'static {
@@ -168,7 +182,7 @@ impl AppCanary {
     /// The canary to inject now, reading the store (and rotating) first when it is due.
     /// `Err` only when there is no canary at all to inject; a failed refresh with a canary in
     /// hand keeps using it and is tried again shortly.
-    pub async fn current(&self, source: &dyn CanarySource) -> Result<Injected, String> {
+    pub async fn current(&self, source: &dyn CanarySource) -> Result<Injected, CanaryError> {
         if self.needs_refresh() {
             let _one = self.refreshing.lock().await;
             if self.needs_refresh() {
@@ -183,15 +197,12 @@ impl AppCanary {
                 id: c.id.clone(),
                 token: c.token.clone(),
             }),
-            None => Err(format!(
-                "no canary is available for application `{}`",
-                self.application
-            )),
+            None => Err(CanaryError::NoneAvailable(self.application.clone())),
         }
     }
 
     /// Read the store now (rotating when the current canary is due), whatever the schedule.
-    pub async fn refresh(&self, source: &dyn CanarySource) -> Result<(), String> {
+    pub async fn refresh(&self, source: &dyn CanarySource) -> Result<(), CanaryError> {
         let _one = self.refreshing.lock().await;
         self.refresh_now(source).await
     }
@@ -210,21 +221,30 @@ impl AppCanary {
         }
     }
 
-    async fn refresh_now(&self, source: &dyn CanarySource) -> Result<(), String> {
-        let grace = time::Duration::try_from(self.config.grace).map_err(|e| e.to_string())?;
-        let rotate_every =
-            time::Duration::try_from(self.config.rotate_every).map_err(|e| e.to_string())?;
+    async fn refresh_now(&self, source: &dyn CanarySource) -> Result<(), CanaryError> {
+        let grace = time::Duration::try_from(self.config.grace)?;
+        let rotate_every = time::Duration::try_from(self.config.rotate_every)?;
         let app = self.application.as_str();
-        let mut live = source.live(app, OffsetDateTime::now_utc() - grace).await?;
+        let mut live = source
+            .live(app, OffsetDateTime::now_utc() - grace)
+            .await
+            .map_err(CanaryError::Store)?;
         let current = live.iter().find(|c| c.is_current());
         let due = current.is_none_or(|c| c.created_at + rotate_every <= OffsetDateTime::now_utc());
         if due {
             let expected = current.map(|c| c.id.clone());
-            if let Some(new) = source.rotate_if_current(app, expected.as_deref()).await? {
+            if let Some(new) = source
+                .rotate_if_current(app, expected.as_deref())
+                .await
+                .map_err(CanaryError::Store)?
+            {
                 tracing::info!(application = app, canary = %new.id, "canary rotated");
             }
             // Whoever rotated, the store now holds the canaries to use.
-            live = source.live(app, OffsetDateTime::now_utc() - grace).await?;
+            live = source
+                .live(app, OffsetDateTime::now_utc() - grace)
+                .await
+                .map_err(CanaryError::Store)?;
         }
         let current = live.iter().find(|c| c.is_current()).cloned();
         let blocker = if live.is_empty() {
@@ -271,7 +291,7 @@ pub fn words(d: Duration) -> String {
 /// A guard that only blocks these tokens in output: the policy's canary detector over the
 /// generated canaries, so that their leaks are found (and held back at chunk boundaries)
 /// exactly as a policy's own canary tokens are.
-fn blocker(tokens: Vec<String>) -> Result<GuardPolicy, String> {
+fn blocker(tokens: Vec<String>) -> Result<GuardPolicy, CanaryError> {
     let mut policy = demarc_guard::Policy::empty();
     policy.name = Some("demarc-canary".into());
     policy
@@ -282,7 +302,7 @@ fn blocker(tokens: Vec<String>) -> Result<GuardPolicy, String> {
     policy.canary.tokens = tokens;
     demarc_guard::Guard::new(&policy)
         .map(GuardPolicy::new)
-        .map_err(|e| format!("cannot compile the canary check: {e}"))
+        .map_err(CanaryError::Check)
 }
 
 /// An application's policy with its generated canary checked first on output.

@@ -5,6 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// An error from what the gateway is plugged into (the store, an audit file), kept whole with
+/// its source chain: the traits it implements ([`crate::AuditSink`], [`crate::KeySource`],
+/// [`crate::SharedCounters`], [`crate::CanarySource`]) are the binary's to fill.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
 /// An error response: HTTP status plus OpenAI's `type` and `code`.
 #[derive(Debug, Clone)]
 pub struct ApiError {

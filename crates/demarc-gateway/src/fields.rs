@@ -286,7 +286,7 @@ fn input_text<'a>(
             wrapping: Wrapping::Encoded { prefix, base64 },
             text,
         }),
-        Err(what) => {
+        Err(NotText(what)) => {
             found.unreadable.push(Unreadable {
                 role,
                 what,
@@ -398,28 +398,30 @@ fn is_text_file_name(name: &str) -> bool {
     )
 }
 
-/// Decode a data URL of a text type: `(prefix up to and including the comma, base64?, text)`;
-/// `Err` says what the payload is when it is not text (or not decodable).
-fn decode_data_url(url: &str) -> Result<(String, bool, String), String> {
+/// A data URL that does not hold readable text: what it holds, for the audit and the error.
+struct NotText(String);
+
+/// Decode a data URL of a text type: `(prefix up to and including the comma, base64?, text)`.
+fn decode_data_url(url: &str) -> Result<(String, bool, String), NotText> {
     let Some(comma) = url.find(',') else {
-        return Err("malformed data URL".into());
+        return Err(NotText("malformed data URL".into()));
     };
     let header = &url[5..comma];
     let mut params = header.split(';');
     let media = params.next().unwrap_or("").to_string();
     let base64 = params.any(|p| p.trim().eq_ignore_ascii_case("base64"));
     if !is_text_media_type(&media) {
-        return Err(media.to_ascii_lowercase());
+        return Err(NotText(media.to_ascii_lowercase()));
     }
     let payload = &url[comma + 1..];
     let bytes = if base64 {
         base64::engine::general_purpose::STANDARD
             .decode(payload.trim().as_bytes())
-            .map_err(|_| format!("{media} (base64 that does not decode)"))?
+            .map_err(|_| NotText(format!("{media} (base64 that does not decode)")))?
     } else {
         percent_decode(payload)
     };
-    let text = String::from_utf8(bytes).map_err(|_| format!("{media} (not UTF-8)"))?;
+    let text = String::from_utf8(bytes).map_err(|_| NotText(format!("{media} (not UTF-8)")))?;
     Ok((url[..=comma].to_string(), base64, text))
 }
 

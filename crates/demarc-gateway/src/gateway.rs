@@ -33,6 +33,11 @@ pub enum GatewayError {
     },
     #[error("application `{id}`: {message}")]
     Policy { id: String, message: String },
+    #[error("application `{id}`: canary: {source}")]
+    Canary {
+        id: String,
+        source: crate::canary::CanaryError,
+    },
 }
 
 /// One application as the gateway serves it.
@@ -87,7 +92,8 @@ pub struct Gateway {
 }
 
 /// Builds the policy an application runs (the guard adapter, in the binary).
-pub type PolicyFactory<'a> = &'a dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, String>;
+pub type PolicyFactory<'a> =
+    &'a dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, crate::error::BackendError>;
 
 impl Gateway {
     /// Build the gateway and start its audit writer (call inside a tokio runtime). The writer
@@ -144,9 +150,9 @@ impl Gateway {
                 .iter()
                 .filter_map(|id| upstreams.iter().position(|u| u.id() == id))
                 .collect();
-            let mut policy = policy_for(a).map_err(|message| GatewayError::Policy {
+            let mut policy = policy_for(a).map_err(|e| GatewayError::Policy {
                 id: a.id.clone(),
-                message,
+                message: e.to_string(),
             })?;
             if a.embeddings_injection {
                 policy = Arc::new(EnforceInjectionOnEmbeddings(policy));
@@ -215,7 +221,7 @@ impl Gateway {
 
     /// Read every application's canaries from the store now, creating or rotating those that
     /// are due. The error names the first application that failed.
-    pub async fn refresh_canaries(&self) -> Result<(), String> {
+    pub async fn refresh_canaries(&self) -> Result<(), GatewayError> {
         let Some(source) = &self.canaries else {
             return Ok(());
         };
@@ -226,7 +232,10 @@ impl Gateway {
                 canary
                     .refresh(source.as_ref())
                     .await
-                    .map_err(|e| format!("application `{id}`: canary: {e}"))?;
+                    .map_err(|source| GatewayError::Canary {
+                        id: id.clone(),
+                        source,
+                    })?;
             }
         }
         Ok(())

@@ -31,17 +31,13 @@ impl GuardPolicy {
     }
 
     /// Compile the policy an application's config names (`default` when it names none).
-    pub fn from_spec(spec: &PolicySpec) -> Result<Self, String> {
+    pub fn from_spec(spec: &PolicySpec) -> Result<Self, demarc_guard::PolicyError> {
         let policy = match spec {
             PolicySpec::Default => demarc_guard::Policy::default(),
             PolicySpec::Off => demarc_guard::Policy::empty(),
-            PolicySpec::Document(value) => {
-                demarc_guard::Policy::from_yaml_value(value.clone()).map_err(|e| e.to_string())?
-            }
+            PolicySpec::Document(value) => demarc_guard::Policy::from_yaml_value(value.clone())?,
         };
-        Guard::new(&policy)
-            .map(Self::new)
-            .map_err(|e| e.to_string())
+        Guard::new(&policy).map(Self::new)
     }
 
     pub fn guard(&self) -> &Guard {

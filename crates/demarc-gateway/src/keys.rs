@@ -4,6 +4,7 @@
 //! [`CACHE_TTL`], so a revoked key stops working within that time and the store sees at most
 //! one lookup per key per interval.
 
+use crate::error::BackendError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +43,7 @@ pub struct KeyRecord {
 }
 
 pub type LookupFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<KeyRecord>, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Option<KeyRecord>, BackendError>> + Send + 'a>>;
 
 /// Where keys live (the store, in the binary).
 pub trait KeySource: Send + Sync + 'static {

@@ -52,11 +52,12 @@ mod upstream;
 mod validate;
 
 pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, SinkFuture};
-pub use canary::{CanaryFuture, CanarySource};
+pub use canary::{CanaryError, CanaryFuture, CanarySource};
 pub use config::{
     ApplicationConfig, ConfigError, GatewayConfig, InputRules, PolicySpec, Unreadable, YamlValue,
 };
 pub use endpoint::Endpoint;
+pub use error::BackendError;
 pub use fields::{Role, STRUCTURAL};
 pub use gateway::{Activity, Gateway, GatewayError, PolicyFactory};
 pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};

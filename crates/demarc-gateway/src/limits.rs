@@ -1,6 +1,7 @@
 //! Rate limits and token budgets per application and per end user: token buckets that refill
 //! continuously over a minute. Memory is bounded: at most [`MAX_BUCKETS`] buckets are kept.
 
+use crate::error::BackendError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 pub const MAX_BUCKETS: usize = 100_000;
 
-pub type CountFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>>;
+pub type CountFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, BackendError>> + Send + 'a>>;
 
 /// Counters shared by gateway replicas (the store): fixed one-minute windows.
 pub trait SharedCounters: Send + Sync + 'static {

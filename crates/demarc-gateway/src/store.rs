@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, SinkFuture};
 use crate::canary::{CanaryFuture, CanarySource};
+use crate::error::BackendError;
 use crate::gateway::Gateway;
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
 use crate::limits::{CountFuture, SharedCounters};
@@ -30,7 +31,7 @@ impl KeySource for StoreKeys {
                 .0
                 .lookup_api_key_with_hash(hash)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BackendError::from)?;
             // The store finds the row by an index lookup on the SHA-256 (which reveals
             // nothing about the key); the authenticator then compares the stored hash
             // with the presented one in constant time.
@@ -59,7 +60,7 @@ impl CanarySource for StoreCanaries {
             self.0
                 .live_canaries(application, retired_since)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(BackendError::from)
         })
     }
 
@@ -72,7 +73,7 @@ impl CanarySource for StoreCanaries {
             self.0
                 .rotate_canary_if_current(application, expected)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(BackendError::from)
         })
     }
 }
@@ -85,11 +86,11 @@ impl SharedCounters for StoreCounters {
         Box::pin(async move {
             let start =
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(window_start_ms) * 1_000_000)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(BackendError::from)?;
             self.0
                 .increment_rate_counter(key, start, by)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(BackendError::from)
         })
     }
 }
@@ -131,15 +132,15 @@ impl AuditSink for StoreSink {
                 .map(|e| {
                     Ok(NewAuditEvent {
                         at: e.time,
-                        payload: serde_json::to_string(e).map_err(|e| e.to_string())?,
+                        payload: serde_json::to_string(e).map_err(BackendError::from)?,
                     })
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, BackendError>>()?;
             self.store
                 .append_audit_batch(&self.chain, &events)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(BackendError::from)
         })
     }
 }

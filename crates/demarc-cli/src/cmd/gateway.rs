@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use demarc_gateway::GuardPolicy;
 use demarc_gateway::{ApplicationConfig, GatewayConfig, PolicySpec};
+use demarc_gateway::{BackendError, Off, Policy};
 use demarc_gateway::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 use demarc_gateway::{Gateway, serve, shutdown_signal};
-use demarc_gateway::{Off, Policy};
 use demarc_gateway::{StoreCanaries, StoreCounters, StoreKeys, StoreSink, write_evidence};
 use demarc_model::CheckedCatalog;
 use demarc_model::CheckedEstate as Estate;
@@ -183,7 +183,7 @@ fn policy_for(
     estate: Option<&Estate>,
     estate_dir: Option<&std::path::Path>,
     policies: &crate::cmd::common::PolicyCache,
-) -> Result<Arc<dyn Policy>, String> {
+) -> Result<Arc<dyn Policy>, BackendError> {
     let from_estate = estate
         .and_then(|e| e.application(&app.id))
         .and_then(|a| a.guard_policy.as_ref());
@@ -192,7 +192,7 @@ fn policy_for(
             let dir = estate_dir.unwrap_or(std::path::Path::new(""));
             return policies
                 .get(value, dir)
-                .map_err(|p| format!("estate `guard_policy`: {p}"));
+                .map_err(|p| format!("estate `guard_policy`: {p}").into());
         }
         (spec, _) => spec.clone(),
     };

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use demarc_fake::{FakeConfig, FakeUpstream};
 use demarc_gateway::Grounding;
 use demarc_gateway::MemoryKeys;
-use demarc_gateway::Policy;
 use demarc_gateway::SharedCounters;
 use demarc_gateway::{ApplicationConfig, GatewayConfig};
 use demarc_gateway::{AuditEvent, AuditSink, MemorySink};
+use demarc_gateway::{BackendError, Policy};
 use demarc_gateway::{Gateway, serve};
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ pub struct Harness {
 }
 
 pub type PolicyFor =
-    Arc<dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, String> + Send + Sync>;
+    Arc<dyn Fn(&ApplicationConfig) -> Result<Arc<dyn Policy>, BackendError> + Send + Sync>;
 
 pub fn off() -> PolicyFor {
     Arc::new(|_| Ok(Arc::new(demarc_gateway::Off) as Arc<dyn Policy>))
