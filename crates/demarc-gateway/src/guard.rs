@@ -70,15 +70,6 @@ fn without_injection(policy: &demarc_guard::Policy) -> Option<Guard> {
     }
 }
 
-fn action(a: demarc_guard::Action) -> Action {
-    match a {
-        demarc_guard::Action::Allow => Action::Allow,
-        demarc_guard::Action::Flag => Action::Flag,
-        demarc_guard::Action::Redact => Action::Redact,
-        demarc_guard::Action::Block => Action::Block,
-    }
-}
-
 /// Findings the policy allows are not hits (they do not count towards verdicts or metrics).
 fn hits(findings: &[Finding]) -> impl Iterator<Item = Hit> + '_ {
     findings
@@ -86,7 +77,7 @@ fn hits(findings: &[Finding]) -> impl Iterator<Item = Hit> + '_ {
         .filter(|f| f.action != demarc_guard::Action::Allow)
         .map(|f| Hit {
             detector: f.detector.as_str().to_string(),
-            action: action(f.action),
+            action: f.action,
         })
 }
 
@@ -155,10 +146,8 @@ fn scan_with(guard: &Guard, texts: &[&str], vault: &mut Vault) -> InputScan {
     let applied = guard.apply_pieces(texts, Direction::Input);
     let hits: Vec<Hit> = hits(&applied.report.findings).collect();
     let redactions = u32::try_from(applied.redactions.len()).unwrap_or(u32::MAX);
-    for (placeholder, original) in applied.redactions.iter() {
-        vault.insert(placeholder.to_string(), original.to_string());
-    }
-    let verdict = action(applied.report.verdict);
+    vault.extend(applied.redactions);
+    let verdict = applied.report.verdict;
     let changed = applied.texts.iter().zip(texts).any(|(new, old)| new != old);
     let rewritten = (verdict != Action::Block && changed).then_some(applied.texts);
     InputScan {

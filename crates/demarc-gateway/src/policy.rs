@@ -5,15 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What a policy decided, ordered from mildest to strongest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Flag,
-    Redact,
-    Block,
-}
+/// What a policy decided, ordered from mildest to strongest: demarc-guard's own.
+pub use demarc_guard::Action;
 
 /// Verdicts collected over one request, for the audit event and metrics.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -87,34 +80,9 @@ pub struct InputScan {
     pub redactions: u32,
 }
 
-/// Placeholders of reversible redaction and the values they stand for, for one request.
-#[derive(Debug, Default, Clone)]
-pub struct Vault {
-    entries: Vec<(String, String)>,
-}
-
-impl Vault {
-    pub fn insert(&mut self, placeholder: String, original: String) {
-        if !self.entries.iter().any(|(p, _)| *p == placeholder) {
-            self.entries.push((placeholder, original));
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Replace every placeholder in `text` with its original value.
-    pub fn restore(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (placeholder, original) in &self.entries {
-            if out.contains(placeholder.as_str()) {
-                out = out.replace(placeholder.as_str(), original);
-            }
-        }
-        out
-    }
-}
+/// Placeholders of reversible redaction and the values they stand for, for one request:
+/// demarc-guard's own, so that the gateway restores exactly what the guard redacted.
+pub type Vault = demarc_guard::Redactions;
 
 /// Which customer duties a policy carries out, for evidence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -267,8 +235,7 @@ impl OutputPipeline {
             return Ok(());
         }
         self.pending.push_str(&self.scanned);
-        let keep = self.partial_placeholder_len();
-        let ready = self.pending.len() - keep;
+        let ready = self.pending.len() - demarc_guard::partial_placeholder_len(&self.pending);
         out.push_str(&self.vault.restore(&self.pending[..ready]));
         self.pending.drain(..ready);
         Ok(())
@@ -286,36 +253,22 @@ impl OutputPipeline {
     pub fn take_hits(&mut self) -> (Vec<Hit>, u32) {
         self.scanner.take_hits()
     }
-
-    /// Length of the longest suffix of `pending` that could be the start of a placeholder
-    /// (or a whole one not yet followed by anything, which `restore` would handle anyway).
-    fn partial_placeholder_len(&self) -> usize {
-        let text = self.pending.as_str();
-        let mut keep = 0;
-        for (placeholder, _) in &self.vault.entries {
-            let max = placeholder.len().saturating_sub(1).min(text.len());
-            for len in (keep + 1..=max).rev() {
-                let start = text.len() - len;
-                if text.is_char_boundary(start) && placeholder.starts_with(&text[start..]) {
-                    keep = len;
-                    break;
-                }
-            }
-        }
-        keep
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn vault_with(placeholder: &str, value: &str) -> Vault {
+        let mut vault = Vault::default();
+        vault.insert(placeholder, value);
+        vault
+    }
+
     #[test]
     fn placeholders_split_across_chunks_are_restored() {
-        let mut vault = Vault::default();
-        vault.insert("[EMAIL_1]".into(), "ann@example.com".into());
-        let vault = Arc::new(vault);
-        let text = "write to [EMAIL_1] today [EMAIL_1]";
+        let vault = Arc::new(vault_with("[[EMAIL_1]]", "ann@example.com"));
+        let text = "write to [[EMAIL_1]] today [[EMAIL_1]]";
         for cut in 0..=text.len() {
             if !text.is_char_boundary(cut) {
                 continue;
@@ -334,9 +287,7 @@ mod tests {
 
     #[test]
     fn text_without_placeholders_is_released_at_once() {
-        let mut vault = Vault::default();
-        vault.insert("[EMAIL_1]".into(), "a@b.c".into());
-        let mut p = OutputPipeline::new(&Off, Arc::new(vault));
+        let mut p = OutputPipeline::new(&Off, Arc::new(vault_with("[[EMAIL_1]]", "a@b.c")));
         let mut out = String::new();
         p.push("hello world", &mut out).unwrap();
         assert_eq!(out, "hello world");

@@ -54,7 +54,7 @@ pub use policy::{
     AllowConfig, BUILTIN_POLICIES, CanaryConfig, DecodeConfig, DenyConfig, InjectionConfig,
     PiiConfig, Policy, PolicyError, ProtectedConfig, SecretsConfig,
 };
-pub use redact::{MAX_PLACEHOLDER, Redactions, RestoreStream};
+pub use redact::{MAX_PLACEHOLDER, Redactions, RestoreStream, partial_placeholder_len};
 pub use stream::{StreamOutput, StreamScanner};
 
 /// The kinds of secrets the builtin rules report.

@@ -37,6 +37,14 @@ impl Redactions {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Record a placeholder made elsewhere for `value`; a placeholder already known keeps its
+    /// value.
+    pub fn insert(&mut self, placeholder: &str, value: &str) {
+        self.map
+            .entry(placeholder.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+
     /// Add another text's redactions (e.g. every message of one request).
     pub fn extend(&mut self, other: Redactions) {
         self.map.extend(other.map);
@@ -131,6 +139,26 @@ impl Redactions {
     }
 }
 
+/// How many bytes at the end of streamed `text` to hold back because they may open a placeholder
+/// still being written: from the last `[` (with the one before it) that no `]]` follows, when
+/// that is shorter than [`MAX_PLACEHOLDER`]. Everything before can be restored and released.
+pub fn partial_placeholder_len(text: &str) -> usize {
+    let Some(at) = text.rfind('[') else {
+        return 0;
+    };
+    let at = if text[..at].ends_with('[') {
+        at - 1
+    } else {
+        at
+    };
+    let tail = &text[at..];
+    if !tail.contains("]]") && tail.len() < MAX_PLACEHOLDER {
+        tail.len()
+    } else {
+        0
+    }
+}
+
 /// Restores placeholders in chunks of streamed text; holds back at most one partial placeholder.
 pub struct RestoreStream<'a> {
     redactions: &'a Redactions,
@@ -141,16 +169,7 @@ impl RestoreStream<'_> {
     /// Restored text that is safe to release now.
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        // Hold back from the last `[` that could open a placeholder still being written.
-        let mut cut = self.pending.len();
-        if let Some(at) = self.pending.rfind('[') {
-            let tail = &self.pending[at..];
-            let open = self.pending[..at].ends_with('[');
-            let at = if open { at - 1 } else { at };
-            if !tail.contains("]]") && self.pending.len() - at < MAX_PLACEHOLDER {
-                cut = at;
-            }
-        }
+        let cut = self.pending.len() - partial_placeholder_len(&self.pending);
         let ready: String = self.pending.drain(..cut).collect();
         self.redactions.restore(&ready)
     }
