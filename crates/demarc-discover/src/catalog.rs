@@ -102,17 +102,20 @@ pub struct TenantLabel {
     pub label_suffix: String,
 }
 
+/// A catalog endpoint that is not a domain pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a domain pattern (lowercase labels of a-z, 0-9 and `-`, at least two labels; `full:` for one host; one tenant label `*` or `*-suffix`)"
+)]
+pub struct BadPattern(pub String);
+
 impl Pattern {
-    pub fn parse(text: &str) -> Result<Pattern, String> {
+    pub fn parse(text: &str) -> Result<Pattern, BadPattern> {
         let (body, exact) = match text.strip_prefix("full:") {
             Some(d) => (d, true),
             None => (text, false),
         };
-        let bad = || {
-            format!(
-                "`{text}` is not a domain pattern (lowercase labels of a-z, 0-9 and `-`, at least two labels; `full:` for one host; one tenant label `*` or `*-suffix`)"
-            )
-        };
+        let bad = || BadPattern(text.to_owned());
         let labels: Vec<&str> = body.split('.').collect();
         let stars: Vec<usize> = (0..labels.len())
             .filter(|&i| labels[i].starts_with('*'))

@@ -87,13 +87,28 @@ pub struct FieldMap {
     pub action: Option<String>,
 }
 
+/// Why a field mapping (`--map`) or a delimited log's header does not work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("`{0}` is not `field=column`")]
+    NotAPair(String),
+    #[error(
+        "unknown field `{0}`; use host, url, user, src, device, time, sent, received or action"
+    )]
+    UnknownField(String),
+    #[error("the mapping needs `host=COLUMN` or `url=COLUMN`")]
+    NoHost,
+    #[error("column `{column}` is not in the header line (columns: {known})")]
+    NoSuchColumn { column: String, known: String },
+}
+
 impl FieldMap {
     /// Parse `host=dest_host,user=uname,src=src_ip,time=ts,sent=bytes_out,received=bytes_in,url=u`.
-    pub fn parse(text: &str) -> Result<FieldMap, String> {
+    pub fn parse(text: &str) -> Result<FieldMap, MappingError> {
         let mut map = FieldMap::default();
         for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
-                return Err(format!("`{pair}` is not `field=column`"));
+                return Err(MappingError::NotAPair(pair.to_owned()));
             };
             let slot = match key.trim() {
                 "host" => &mut map.host,
@@ -105,16 +120,12 @@ impl FieldMap {
                 "received" => &mut map.received,
                 "device" => &mut map.device,
                 "action" => &mut map.action,
-                other => {
-                    return Err(format!(
-                        "unknown field `{other}`; use host, url, user, src, device, time, sent, received or action"
-                    ));
-                }
+                other => return Err(MappingError::UnknownField(other.to_owned())),
             };
             *slot = Some(value.trim().to_owned());
         }
         if map.host.is_none() && map.url.is_none() {
-            return Err("the mapping needs `host=COLUMN` or `url=COLUMN`".to_owned());
+            return Err(MappingError::NoHost);
         }
         Ok(map)
     }
@@ -307,7 +318,7 @@ pub struct Scratch {
 
 impl Parser {
     /// A parser for a generic CSV/TSV log, from its header line and the mapping.
-    pub fn delimited(separator: u8, header: &[u8], map: &FieldMap) -> Result<Parser, String> {
+    pub fn delimited(separator: u8, header: &[u8], map: &FieldMap) -> Result<Parser, MappingError> {
         let mut scratch = Scratch::default();
         split_delimited(header, separator, &mut scratch.fields);
         let names: Vec<&[u8]> = scratch
@@ -315,7 +326,7 @@ impl Parser {
             .iter()
             .map(|&(a, b)| header[a..b].trim_ascii())
             .collect();
-        let column = |wanted: &Option<String>| -> Result<Option<usize>, String> {
+        let column = |wanted: &Option<String>| -> Result<Option<usize>, MappingError> {
             match wanted {
                 None => Ok(None),
                 Some(w) => names
@@ -327,10 +338,10 @@ impl Parser {
                             .iter()
                             .map(|n| String::from_utf8_lossy(n).into_owned())
                             .collect();
-                        format!(
-                            "column `{w}` is not in the header line (columns: {})",
-                            known.join(", ")
-                        )
+                        MappingError::NoSuchColumn {
+                            column: w.clone(),
+                            known: known.join(", "),
+                        }
                     }),
             }
         };
@@ -1199,6 +1210,7 @@ mod tests {
         assert!(
             Parser::delimited(b',', b"a,b", &map)
                 .unwrap_err()
+                .to_string()
                 .contains("column `dest`")
         );
         let p = Parser::JsonLines(FieldMap::parse("url=req.url,user=u").unwrap());

@@ -18,8 +18,8 @@ pub mod report;
 pub mod scan;
 pub mod time;
 
-pub use catalog::{Catalog, CatalogError};
-pub use formats::{FieldMap, Format};
+pub use catalog::{BadPattern, Catalog, CatalogError};
+pub use formats::{FieldMap, Format, MappingError};
 pub use input::Input;
 pub use report::{AppStatus, KnownApplication, Report, Status};
 pub use scan::{Progress, ScanOptions, ScanResult, scan};

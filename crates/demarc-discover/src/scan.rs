@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::catalog::Catalog;
 use crate::formats::{
-    self, Action, FieldMap, Format, IdKind, Line, Parser, Record, Scratch, ZeekSchema,
+    self, Action, FieldMap, Format, IdKind, Line, MappingError, Parser, Record, Scratch, ZeekSchema,
 };
 use crate::input::{self, Compression, Input};
 use crate::matcher::{MAX_HOST, Matcher};
@@ -617,8 +617,8 @@ impl Reader {
                 summary.format = Some(detected);
                 match initial_parser(detected, sample, options.map.as_ref()) {
                     Ok(p) => parsers.push((0, Arc::new(p))),
-                    Err(message) => {
-                        fail(message, errors);
+                    Err(e) => {
+                        fail(e.to_string(), errors);
                         self.discard(buf);
                         break;
                     }
@@ -689,12 +689,12 @@ fn zeek_headers(data: &[u8]) -> Vec<(usize, ZeekSchema)> {
     found
 }
 
-fn initial_parser(format: Format, sample: &[u8], map: Option<&FieldMap>) -> Result<Parser, String> {
-    let need_map = || {
-        map.ok_or_else(|| {
-            format!("format `{format}` needs a field mapping (`--map host=COLUMN,user=COLUMN,...`)")
-        })
-    };
+fn initial_parser(
+    format: Format,
+    sample: &[u8],
+    map: Option<&FieldMap>,
+) -> Result<Parser, ParserError> {
+    let need_map = || map.ok_or(ParserError::NeedsMap(format));
     let header = || {
         let end = memchr::memchr(b'\n', sample).unwrap_or(sample.len());
         sample[..end].strip_suffix(b"\r").unwrap_or(&sample[..end])
@@ -711,6 +711,15 @@ fn initial_parser(format: Format, sample: &[u8], map: Option<&FieldMap>) -> Resu
         Format::Tsv => Parser::delimited(b'\t', header(), need_map()?)?,
         Format::JsonLines => Parser::JsonLines(need_map()?.clone()),
     })
+}
+
+/// Why no parser could be set up for a log.
+#[derive(Debug, thiserror::Error)]
+enum ParserError {
+    #[error("format `{0}` needs a field mapping (`--map host=COLUMN,user=COLUMN,...`)")]
+    NeedsMap(Format),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
 }
 
 fn worker(

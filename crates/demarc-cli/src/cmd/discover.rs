@@ -133,7 +133,7 @@ pub enum RunsOutput {
     Json,
 }
 
-fn parse_map(text: &str) -> Result<Box<FieldMap>, String> {
+fn parse_map(text: &str) -> Result<Box<FieldMap>, demarc_discover::MappingError> {
     FieldMap::parse(text).map(Box::new)
 }
 
