@@ -100,6 +100,27 @@ pub enum OnnxError {
     Options(String),
 }
 
+/// Why the model could not score one text.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("cannot tokenize: {0}")]
+    Tokenize(String),
+    #[error("the session lock is poisoned")]
+    Poisoned,
+    #[error("cannot build an input tensor: {0}")]
+    Tensor(#[source] ort::Error),
+    #[error("run failed: {0}")]
+    Run(#[source] ort::Error),
+    #[error("no output `{0}`")]
+    NoOutput(String),
+    #[error("output `{output}` is not f32 logits: {source}")]
+    NotLogits { output: String, source: ort::Error },
+    #[error("the model returned no logits")]
+    NoLogits,
+    #[error("injection_label {label} is out of range: the model has {labels} labels")]
+    Label { label: usize, labels: usize },
+}
+
 /// A prompt-injection classifier: tokenizer, ONNX session, and how to read its output.
 pub struct OnnxClassifier {
     name: String,
@@ -188,23 +209,20 @@ impl OnnxClassifier {
         // name, and not as a silent zero score later.
         classifier
             .try_score("probe")
-            .map_err(|message| OnnxError::Inputs {
+            .map_err(|e| OnnxError::Inputs {
                 path: model.into(),
-                message,
+                message: e.to_string(),
             })?;
         Ok(classifier)
     }
 
     /// The probability that `text` is an injection, or why the model could not say.
-    pub fn try_score(&self, text: &str) -> Result<f32, String> {
+    pub fn try_score(&self, text: &str) -> Result<f32, ScoreError> {
         let encoding = self
             .tokenizer
             .encode_fast(prefix(text, self.max_bytes), true)
-            .map_err(|e| format!("cannot tokenize: {e}"))?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| "the session lock is poisoned".to_string())?;
+            .map_err(|e| ScoreError::Tokenize(e.to_string()))?;
+        let mut session = self.session.lock().map_err(|_| ScoreError::Poisoned)?;
         let mut best = 0.0f32;
         let windows = std::iter::once(&encoding).chain(encoding.get_overflowing().iter());
         for window in windows.take(self.max_windows) {
@@ -218,7 +236,7 @@ impl OnnxClassifier {
         &self,
         session: &mut Session,
         window: &tokenizers::Encoding,
-    ) -> Result<f32, String> {
+    ) -> Result<f32, ScoreError> {
         let len = window.get_ids().len().max(1);
         let mut feed: Vec<(Cow<'static, str>, SessionInputValue<'static>)> =
             Vec::with_capacity(self.inputs.len());
@@ -245,22 +263,26 @@ impl OnnxClassifier {
                     .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
                     .collect();
                 Tensor::from_array(([1usize, len], narrow))
-                    .map_err(|e| e.to_string())?
+                    .map_err(ScoreError::Tensor)?
                     .into()
             } else {
                 Tensor::from_array(([1usize, len], values))
-                    .map_err(|e| e.to_string())?
+                    .map_err(ScoreError::Tensor)?
                     .into()
             };
             feed.push((name, value));
         }
-        let outputs = session.run(feed).map_err(|e| format!("run failed: {e}"))?;
+        let outputs = session.run(feed).map_err(ScoreError::Run)?;
         let logits = outputs
             .get(&self.output)
-            .ok_or_else(|| format!("no output `{}`", self.output))?;
-        let (_, logits) = logits
-            .try_extract_tensor::<f32>()
-            .map_err(|e| format!("output `{}` is not f32 logits: {e}", self.output))?;
+            .ok_or_else(|| ScoreError::NoOutput(self.output.clone()))?;
+        let (_, logits) =
+            logits
+                .try_extract_tensor::<f32>()
+                .map_err(|source| ScoreError::NotLogits {
+                    output: self.output.clone(),
+                    source,
+                })?;
         probability(logits, self.injection_label)
     }
 }
@@ -273,9 +295,9 @@ impl Classifier for OnnxClassifier {
     fn score(&self, text: &str) -> f32 {
         match self.try_score(text) {
             Ok(p) => p,
-            Err(message) => {
+            Err(e) => {
                 // The load-time probe passed, so this is rare; the phrase detectors still run.
-                tracing::warn!(model = %self.model_path.display(), "classifier failed: {message}");
+                tracing::warn!(model = %self.model_path.display(), "classifier failed: {e}");
                 0.0
             }
         }
@@ -306,13 +328,11 @@ fn prefix(text: &str, max: usize) -> &str {
 
 /// The injection probability from one row of logits: softmax over two or more labels, a
 /// sigmoid when the model has a single logit.
-fn probability(logits: &[f32], label: usize) -> Result<f32, String> {
+fn probability(logits: &[f32], label: usize) -> Result<f32, ScoreError> {
     match logits.len() {
-        0 => Err("the model returned no logits".into()),
+        0 => Err(ScoreError::NoLogits),
         1 => Ok(1.0 / (1.0 + (-logits[0]).exp())),
-        n if label >= n => Err(format!(
-            "injection_label {label} is out of range: the model has {n} labels"
-        )),
+        n if label >= n => Err(ScoreError::Label { label, labels: n }),
         _ => {
             let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
@@ -484,7 +504,7 @@ mod tests {
     #[test]
     fn a_label_past_the_logits_is_an_error() {
         let err = probability(&[0.1, 0.2], 2).unwrap_err();
-        assert!(err.contains("injection_label 2"), "{err}");
+        assert!(err.to_string().contains("injection_label 2"), "{err}");
     }
 
     #[test]
