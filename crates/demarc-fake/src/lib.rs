@@ -70,9 +70,21 @@ pub enum Fault {
     Stall,
 }
 
+/// A `--fault` that is not one of the fake's faults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFault(String);
+
+impl std::fmt::Display for UnknownFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnknownFault {}
+
 impl std::str::FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFault;
+    fn from_str(s: &str) -> Result<Self, UnknownFault> {
         Ok(match s {
             "none" => Self::None,
             "refuse" => Self::Refuse,
@@ -83,16 +95,21 @@ impl std::str::FromStr for Fault {
             "429" => Self::Status(429),
             other => {
                 if let Some(n) = other.strip_prefix("fail-first-") {
-                    Self::FailFirst(n.parse().map_err(|_| format!("bad count in `{other}`"))?)
+                    Self::FailFirst(
+                        n.parse()
+                            .map_err(|_| UnknownFault(format!("bad count in `{other}`")))?,
+                    )
                 } else if let Ok(code) = other.parse::<u16>() {
                     if !(400..600).contains(&code) {
-                        return Err(format!("status `{code}` is not an error status"));
+                        return Err(UnknownFault(format!(
+                            "status `{code}` is not an error status"
+                        )));
                     }
                     Self::Status(code)
                 } else {
-                    return Err(format!(
+                    return Err(UnknownFault(format!(
                         "unknown fault `{other}` (none, refuse, timeout, cut, stall, malformed, 429, 500, 503, fail-first-N)"
-                    ));
+                    )));
                 }
             }
         })

@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let fault: Fault = args.fault.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let fault: Fault = args.fault.parse()?;
     let config = FakeConfig {
         latency: Duration::from_millis(args.latency_ms),
         chunk_chars: args.chunk_chars.max(1),
