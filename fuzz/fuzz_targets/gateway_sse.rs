@@ -8,12 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 
-use demarc_gateway::config::PolicySpec;
-use demarc_gateway::guard::GuardPolicy;
-use demarc_gateway::openai::StreamFilter;
-use demarc_gateway::policy::{Off, Policy, Vault};
-use demarc_gateway::sse::Parser;
-use demarc_gateway::upstream::Endpoint;
+use demarc_gateway::SseParser as Parser;
+use demarc_gateway::{Endpoint, GuardPolicy, Off, Policy, PolicySpec, StreamFilter, Vault};
 
 fuzz_target!(|data: &[u8]| {
     let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
@@ -45,6 +41,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = demarc_gateway::config::GatewayConfig::parse("fuzz.yaml", text, &|_| None);
+        let _ = demarc_gateway::GatewayConfig::parse("fuzz.yaml", text, &|_| None);
     }
 });

@@ -33,7 +33,7 @@ def data_url(text: str, mime: str = "text/plain") -> str:
 
 
 class Fake:
-    """The fake upstream's control routes (`/_fake/...`, see src/fake.rs)."""
+    """The fake upstream's control routes (`/_fake/...`, see crates/demarc-fake/src/lib.rs)."""
 
     def __init__(self, root: str):
         self.root = root  # http://127.0.0.1:PORT
