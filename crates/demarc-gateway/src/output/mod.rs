@@ -166,8 +166,6 @@ fn filter_logprobs(
     Ok(())
 }
 
-/// Add a held-back tail to a chat delta at the place its pipeline key stands for: the content,
-
 fn record_output(
     verdicts: &mut Verdicts,
     hits: &[crate::policy::Hit],

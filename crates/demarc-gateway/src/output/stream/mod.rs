@@ -189,6 +189,7 @@ fn string_literal_len(s: &str) -> Option<usize> {
     None
 }
 
+/// Add a held-back tail to a chat delta at the place its pipeline key stands for: the content,
 /// a tool call's (or legacy function call's) arguments, or another text field of the delta.
 fn add_tail(delta: &mut Map<String, Value>, key: u64, tail: String, names: &[String]) {
     if key == CONTENT_KEY {
