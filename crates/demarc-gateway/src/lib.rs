@@ -62,6 +62,9 @@ pub use fields::{Role, STRUCTURAL};
 pub use gateway::{Activity, Gateway, GatewayError, PolicyFactory};
 pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 pub use guard::GuardPolicy;
+/// The upstream HTTP/1.1 response decoder, for its fuzz target.
+#[doc(hidden)]
+pub use h1::decode_response as h1_decode_response;
 pub use input::{InputBlocked, scan_request};
 pub use keys::{KeyRecord, KeySource, LookupFuture, MemoryKeys};
 pub use limits::{CountFuture, SharedCounters, current_window};
