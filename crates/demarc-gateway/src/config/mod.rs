@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod raw;
+use raw::*;
+
 /// YAML values as policies are written in configs and estates.
 pub use serde_yaml::Value as YamlValue;
 
@@ -33,136 +36,6 @@ pub enum ConfigError {
     Syntax { file: String, message: String },
     #[error("{file}: {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
     Invalid { file: String, problems: Vec<String> },
-}
-
-// ---------------------------------------------------------------- raw (as written)
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    listen: Option<String>,
-    estate: Option<PathBuf>,
-    db: Option<String>,
-    max_body_bytes: Option<usize>,
-    max_in_flight: Option<usize>,
-    user_header: Option<String>,
-    groups_header: Option<String>,
-    #[serde(default)]
-    shared_limits: bool,
-    #[serde(default)]
-    audit: RawAudit,
-    upstreams: Vec<RawUpstream>,
-    applications: Vec<RawApplication>,
-    #[serde(default)]
-    serve: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAudit {
-    queue: Option<usize>,
-    batch: Option<usize>,
-    on_full: Option<String>,
-    file: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    id: String,
-    #[serde(default = "default_kind")]
-    kind: String,
-    base_url: String,
-    api_key_env: Option<String>,
-    ca_file: Option<PathBuf>,
-    api_version: Option<String>,
-    #[serde(default)]
-    deployments: BTreeMap<String, String>,
-    #[serde(default)]
-    timeouts: RawTimeouts,
-    #[serde(default)]
-    retries: RawRetries,
-    #[serde(default)]
-    circuit_breaker: RawBreaker,
-}
-
-fn default_kind() -> String {
-    "openai".into()
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTimeouts {
-    connect_ms: Option<u64>,
-    first_byte_ms: Option<u64>,
-    total_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRetries {
-    max: Option<u32>,
-    backoff_ms: Option<u64>,
-    retry_after_max_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBreaker {
-    failures: Option<u32>,
-    open_ms: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApplication {
-    id: String,
-    upstreams: Vec<String>,
-    #[serde(default)]
-    models: BTreeMap<String, String>,
-    policy: Option<serde_yaml::Value>,
-    #[serde(default)]
-    limits: RawLimits,
-    #[serde(default)]
-    grounding: Option<GroundingConfig>,
-    #[serde(default)]
-    audit: RawAppAudit,
-    #[serde(default)]
-    canary: RawCanary,
-    #[serde(default)]
-    embeddings: RawEmbeddings,
-    #[serde(default)]
-    input: RawInput,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInput {
-    #[serde(default)]
-    trusted_roles: Vec<String>,
-    unreadable: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCanary {
-    #[serde(default)]
-    inject: bool,
-    rotate_every: Option<String>,
-    grace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEmbeddings {
-    #[serde(default)]
-    enforce_injection: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAppAudit {
-    store_prompt: Option<String>,
 }
 
 /// Approved grounding sources of an application and how many passages to add per request.
