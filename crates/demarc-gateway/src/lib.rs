@@ -37,7 +37,6 @@ mod fields;
 mod gateway;
 mod grounding;
 mod guard;
-mod h1;
 mod input;
 mod keys;
 mod limits;
@@ -62,9 +61,6 @@ pub use fields::{Role, STRUCTURAL};
 pub use gateway::{Activity, Gateway, GatewayError, PolicyFactory};
 pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 pub use guard::GuardPolicy;
-/// The upstream HTTP/1.1 response decoder, for its fuzz target.
-#[doc(hidden)]
-pub use h1::decode_response as h1_decode_response;
 pub use input::{InputBlocked, scan_request};
 pub use keys::{KeyRecord, KeySource, LookupFuture, MemoryKeys};
 pub use limits::{CountFuture, SharedCounters, current_window};

@@ -508,15 +508,22 @@ fn fake_upstream() -> (Server, String) {
 
 /// `demarc gateway ARGS --listen 127.0.0.1:PORT`, ready; stderr kept.
 fn gateway(args: &[&str], port: u16) -> Server {
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("demarc"))
-        .arg("gateway")
+    gateway_with_env(args, port, &[])
+}
+
+/// [`gateway`] with extra environment variables (proxies cleared unless given).
+fn gateway_with_env(args: &[&str], port: u16, env: &[(&str, &str)]) -> Server {
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("demarc"));
+    cmd.arg("gateway")
         .args(args)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("NO_COLOR", "1")
-        .env_remove("DEMARC_CATALOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env_remove("DEMARC_CATALOG");
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        cmd.env_remove(name).env_remove(name.to_lowercase());
+    }
+    cmd.envs(env.iter().copied());
+    let child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let server = Server(child);
     wait_ready(port);
     server
@@ -577,6 +584,44 @@ fn gateway_traffic(db: &str) -> Vec<demarc_store::Traffic> {
         store.close().await;
         traffic
     })
+}
+
+/// Upstream calls honour `HTTP_PROXY` and `NO_PROXY` from the environment: through a proxy
+/// that is down the call fails (502), and a host `NO_PROXY` names is reached directly.
+#[test]
+fn upstream_calls_honour_http_proxy_and_no_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("p.db").display());
+    let estate = estate();
+    let app_key = key(&db, "colleague-assistant", &["--estate", &estate]);
+    let (_fake, url) = fake_upstream();
+    // A port nothing listens on, as a proxy that is down.
+    let proxy = format!("http://127.0.0.1:{}", free_port());
+    let args = [
+        "--estate",
+        estate.as_str(),
+        "--upstream",
+        url.as_str(),
+        "--db",
+        db.as_str(),
+    ];
+    for (no_proxy, expect) in [("", 502), ("127.0.0.1,localhost", 200)] {
+        let port = free_port();
+        let server = gateway_with_env(
+            &args,
+            port,
+            &[("HTTP_PROXY", proxy.as_str()), ("NO_PROXY", no_proxy)],
+        );
+        let (status, body) = http(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&app_key),
+            &chat("hi"),
+        );
+        assert_eq!(status, expect, "NO_PROXY={no_proxy:?}: {body}");
+        stop(server);
+    }
 }
 
 #[test]

@@ -111,7 +111,7 @@ impl StreamState {
                     break;
                 }
                 let mut item = self.upstream.chunk().now_or_never();
-                if self.chunk_gap < BURST_GAP && !self.upstream.reads_whole_bursts() {
+                if self.chunk_gap < BURST_GAP {
                     for _ in 0..BURST_YIELDS {
                         if item.is_some() {
                             break;

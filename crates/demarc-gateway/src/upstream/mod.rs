@@ -1,31 +1,34 @@
 //! Upstream model providers: building requests (OpenAI-compatible or Azure OpenAI), timeouts,
 //! retries with backoff, failover in the application's order, and a circuit breaker per upstream.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
-use rustls::pki_types::CertificateDer;
 
 use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-use crate::h1;
 
-/// One configured upstream with its HTTP clients and breaker state.
+#[cfg(test)]
+mod test_server;
+
+/// One configured upstream with its HTTP client and breaker state.
 pub struct Upstream {
     pub config: UpstreamConfig,
+    /// reqwest (hyper) with rustls: pooled connections reaped after [`POOL_IDLE`], HTTP/1.1 or
+    /// HTTP/2 as the server offers, `HTTP(S)_PROXY`/`NO_PROXY` from the environment, no
+    /// redirects followed.
     client: reqwest::Client,
-    /// The lean client for API calls; `None` where an HTTP proxy is configured (only the
-    /// general client honours `HTTP(S)_PROXY`) or the URL is not plain `http`/`https`.
-    lean: Option<Arc<h1::Client>>,
     auth: Option<(&'static str, HeaderValue)>,
     breaker: Breaker,
 }
 
-/// Why an upstream's clients could not be built.
+/// How long an idle pooled connection is kept before it is closed.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// Why an upstream's client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot build its HTTP client: {0}")]
@@ -35,20 +38,17 @@ pub enum ClientError {
 }
 
 /// The certificates in a PEM file (at least one).
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
-    use rustls::pki_types::pem::PemObject;
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
     let fail = |message: String| ClientError::CaFile {
         path: path.display().to_string(),
         message,
     };
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(format!("not PEM certificates ({e:?})")))?;
-    if certs.is_empty() {
+    if !pem.windows(17).any(|w| w == b"BEGIN CERTIFICATE") {
         return Err(fail("holds no `BEGIN CERTIFICATE` block".into()));
     }
-    Ok(certs)
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| fail(format!("not PEM certificates ({e})")))
 }
 
 impl Upstream {
@@ -59,12 +59,12 @@ impl Upstream {
         };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none());
-        for cert in &extra_roots {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert)?);
+        for cert in extra_roots {
+            builder = builder.add_root_certificate(cert);
         }
         let client = builder.build()?;
         let auth = config.api_key.as_ref().and_then(|key| {
@@ -77,13 +77,9 @@ impl Upstream {
             Some((name, value))
         });
         let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
-        let lean = (!proxy_configured())
-            .then(|| h1::Client::new(&config.base_url, config.timeouts.connect, &extra_roots))
-            .flatten();
         Ok(Self {
             config,
             client,
-            lean,
             auth,
             breaker,
         })
@@ -132,9 +128,7 @@ impl Upstream {
         }
     }
 
-    /// One attempt: send the request and wait for the answer's head. Requests with a body
-    /// (every model call) go through the lean client where there is one; `GET /models` and
-    /// requests behind a proxy through the general one.
+    /// One attempt: send the request and wait for the answer's head.
     async fn call(
         &self,
         endpoint: Endpoint,
@@ -142,27 +136,8 @@ impl Upstream {
         body: Option<Bytes>,
         stream: bool,
     ) -> Result<Reply, CallError> {
-        if let (Some(client), Some(body)) = (&self.lean, &body) {
-            let route = self.route(endpoint, model);
-            let json = HeaderValue::from_static("application/json");
-            let mut headers = vec![("content-type", &json)];
-            if let Some((name, value)) = &self.auth {
-                headers.push((name, value));
-            }
-            let response = client
-                .send("POST", &route, &headers, body, stream)
-                .await
-                .map_err(|e| CallError {
-                    connect: e.is_connect(),
-                })?;
-            return Ok(Reply {
-                status: response.status,
-                headers: response.headers,
-                body: ReplyBody::Streaming(response.body),
-            });
-        }
         let mut response = self
-            .request(endpoint, model, body)
+            .request(endpoint, model, body, stream)
             .send()
             .await
             .map_err(|e| CallError {
@@ -171,7 +146,7 @@ impl Upstream {
         Ok(Reply {
             status: response.status(),
             headers: std::mem::take(response.headers_mut()),
-            body: ReplyBody::General(response),
+            body: response,
         })
     }
 
@@ -180,8 +155,14 @@ impl Upstream {
         endpoint: Endpoint,
         model: &str,
         body: Option<Bytes>,
+        stream: bool,
     ) -> reqwest::RequestBuilder {
         let url = self.url(endpoint, model);
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
         let mut req = match body {
             Some(body) => self
                 .client
@@ -190,6 +171,7 @@ impl Upstream {
                 .body(body),
             None => self.client.get(url),
         };
+        req = req.header("accept", accept);
         if let Some((name, value)) = &self.auth {
             req = req.header(*name, value.clone());
         }
@@ -260,33 +242,17 @@ impl Breaker {
     }
 }
 
-/// `text` with every byte but RFC 3986's unreserved characters percent-encoded: safe as one
-/// path segment or query value, whatever it holds (`/`, spaces, line breaks).
-fn encode_component(text: &str) -> std::borrow::Cow<'_, str> {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    if text.bytes().all(unreserved) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if unreserved(b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out.into()
-}
+/// Every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-/// Whether the environment routes HTTP through a proxy.
-fn proxy_configured() -> bool {
-    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
-        .iter()
-        .any(|name| {
-            [name.to_string(), name.to_lowercase()]
-                .iter()
-                .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
-        })
+/// `text` percent-encoded as one path segment or query value, whatever it holds (`/`, spaces,
+/// line breaks).
+fn encode_component(text: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).into()
 }
 
 /// An attempt that got no answer.
@@ -298,12 +264,7 @@ struct CallError {
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    body: ReplyBody,
-}
-
-enum ReplyBody {
-    General(reqwest::Response),
-    Streaming(h1::Body),
+    body: reqwest::Response,
 }
 
 /// The connection broke before the body was complete.
@@ -313,15 +274,7 @@ pub struct BodyCut;
 impl Reply {
     /// The next piece of the body, `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, BodyCut> {
-        match &mut self.body {
-            ReplyBody::General(response) => response.chunk().await.map_err(|_| BodyCut),
-            ReplyBody::Streaming(body) => body.chunk().await.map_err(|_| BodyCut),
-        }
-    }
-
-    /// Whether each read already returns all that arrived (so waiting for more is useless).
-    pub fn reads_whole_bursts(&self) -> bool {
-        matches!(self.body, ReplyBody::Streaming(_))
+        self.body.chunk().await.map_err(|_| BodyCut)
     }
 }
 
@@ -610,11 +563,38 @@ mod tests {
         }
     }
 
-    /// Both clients (the general one for `GET /models`, the lean one for model calls) reach a
-    /// TLS upstream whose certificate comes from the private CA in `ca_file`.
+    async fn post(upstream: &Upstream, stream: bool) -> Result<Answer, Failure> {
+        send(
+            std::slice::from_ref(upstream),
+            &[0],
+            Endpoint::ChatCompletions,
+            "m",
+            Some(Bytes::from_static(b"{}")),
+            stream,
+            &|_| {},
+        )
+        .await
+    }
+
+    fn upstream_at(url: &str) -> Upstream {
+        let mut c = config(UpstreamKind::OpenAi);
+        c.base_url = url.to_string();
+        Upstream::new(c).unwrap()
+    }
+
+    async fn body_of(reply: &mut Reply) -> Result<Vec<u8>, BodyCut> {
+        let mut all = Vec::new();
+        while let Some(piece) = reply.chunk().await? {
+            all.extend_from_slice(&piece);
+        }
+        Ok(all)
+    }
+
+    /// `GET /models` and model calls reach a TLS upstream whose certificate comes from the
+    /// private CA in `ca_file`, with the key and the `accept` the call needs.
     #[tokio::test]
-    async fn both_clients_trust_the_upstreams_ca_file() {
-        use crate::h1::test_server::{FIXTURES, serve};
+    async fn the_client_trusts_the_upstreams_ca_file() {
+        use test_server::{FIXTURES, serve};
         let json: &'static [u8] =
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
         let server = serve(vec![json, json], true).await;
@@ -622,12 +602,10 @@ mod tests {
         c.base_url = server.url.clone();
         c.ca_file = Some(format!("{FIXTURES}/test-ca.crt").into());
         let upstream = Upstream::new(c).unwrap();
-        assert!(upstream.lean.is_some());
         for (endpoint, body) in [
             (Endpoint::Models, None),
             (Endpoint::ChatCompletions, Some(Bytes::from_static(b"{}"))),
         ] {
-            let lean = body.is_some();
             let answer = send(
                 std::slice::from_ref(&upstream),
                 &[0],
@@ -640,11 +618,15 @@ mod tests {
             .await
             .unwrap_or_else(|f| panic!("{endpoint:?}: {}", f.error.message));
             let mut reply = answer.response;
-            assert_eq!(reply.reads_whole_bursts(), lean);
-            assert_eq!(reply.chunk().await.unwrap().unwrap().as_ref(), b"{}");
+            assert_eq!(body_of(&mut reply).await.unwrap(), b"{}");
         }
         let heads = server.heads.lock().unwrap().clone();
         assert!(heads[0].starts_with("GET /v1/models "), "{}", heads[0]);
+        assert!(
+            heads[1].starts_with("POST /v1/chat/completions "),
+            "{}",
+            heads[1]
+        );
         assert!(
             heads[1].contains("accept: application/json"),
             "{}",
@@ -657,37 +639,86 @@ mod tests {
         );
     }
 
-    /// Behind an HTTP proxy calls go through the general client: the same answer, a piece
-    /// per read of the connection task.
     #[tokio::test]
-    async fn streams_without_the_lean_client_use_the_general_one() {
-        use crate::h1::test_server::serve;
+    async fn a_streamed_chunked_answer_arrives_whole_and_in_order() {
         let sse: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n";
-        let server = serve(vec![sse], false).await;
-        let mut c = config(UpstreamKind::OpenAi);
-        c.base_url = server.url.clone();
-        let mut upstream = Upstream::new(c).unwrap();
-        upstream.lean = None; // as when HTTP_PROXY is set
-        let body = Some(Bytes::from_static(b"{}"));
-        let answer = send(
-            std::slice::from_ref(&upstream),
-            &[0],
-            Endpoint::ChatCompletions,
-            "m",
-            body,
-            true,
-            &|_| {},
-        )
-        .await
-        .unwrap_or_else(|f| panic!("{}", f.error.message));
-        let mut reply = answer.response;
-        assert!(!reply.reads_whole_bursts());
+        let server = test_server::serve(vec![sse], false).await;
+        let upstream = upstream_at(&server.url);
+        let mut reply = post(&upstream, true).await.unwrap().response;
         assert_eq!(reply.headers["content-type"], "text/event-stream");
-        let mut all = Vec::new();
-        while let Some(piece) = reply.chunk().await.unwrap() {
-            all.extend_from_slice(&piece);
-        }
-        assert_eq!(all, b"data: 1\n\ndata: 2\n\n");
+        assert_eq!(
+            body_of(&mut reply).await.unwrap(),
+            b"data: 1\n\ndata: 2\n\n"
+        );
+        let heads = server.heads.lock().unwrap().clone();
+        assert!(
+            heads[0].contains("accept: text/event-stream"),
+            "{}",
+            heads[0]
+        );
+    }
+
+    /// A POST whose bytes reached the upstream is never sent again by the client, neither on
+    /// a fresh connection nor on a pooled one that breaks after the write (with `max_retries:
+    /// 0`; the gateway's own retries are the documented policy above).
+    #[tokio::test]
+    async fn a_post_is_not_replayed_when_the_connection_breaks_after_the_write() {
+        let ok: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        // The second request, on the pooled connection, is read and then the connection closes.
+        let server = test_server::serve(vec![ok, b"CLOSE"], false).await;
+        let upstream = upstream_at(&server.url);
+        let mut first = post(&upstream, false).await.unwrap().response;
+        assert_eq!(body_of(&mut first).await.unwrap(), b"{}");
+        let failure = post(&upstream, false).await.err().unwrap();
+        assert_eq!(failure.error.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(failure.attempts, 1);
+        // Give a replay time to arrive: there must be none.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(server.heads.lock().unwrap().len(), 2);
+    }
+
+    /// Framing an attacker-controlled upstream could use to smuggle or truncate: refused.
+    #[tokio::test]
+    async fn ambiguous_or_malformed_framing_is_refused() {
+        let two_lengths: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}";
+        let server = test_server::serve(vec![two_lengths], false).await;
+        let failure = post(&upstream_at(&server.url), false).await.err().unwrap();
+        assert_eq!(
+            failure.error.status,
+            StatusCode::BAD_GATEWAY,
+            "{}",
+            failure.error.message
+        );
+
+        let bad_size: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\nzz\r\ndata: 1\n\n\r\n0\r\n\r\n";
+        let server = test_server::serve(vec![bad_size], false).await;
+        let mut reply = post(&upstream_at(&server.url), true)
+            .await
+            .unwrap()
+            .response;
+        assert!(body_of(&mut reply).await.is_err());
+
+        let too_long: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{}CLOSE";
+        let server = test_server::serve(vec![too_long], false).await;
+        let mut reply = post(&upstream_at(&server.url), false)
+            .await
+            .unwrap()
+            .response;
+        assert!(body_of(&mut reply).await.is_err());
+    }
+
+    /// RFC 9112: in a response whose `Transfer-Encoding` does not end in `chunked`, the body
+    /// runs to the end of the connection; chunked framing elsewhere in the list is not applied.
+    #[tokio::test]
+    async fn chunked_counts_only_as_the_last_transfer_coding() {
+        let not_last: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\nCLOSE";
+        let server = test_server::serve(vec![not_last], false).await;
+        let outcome = match post(&upstream_at(&server.url), false).await {
+            Ok(answer) => body_of(&mut { answer.response }).await.ok(),
+            Err(_) => None,
+        };
+        assert_ne!(outcome.as_deref(), Some(b"{}".as_slice()));
     }
 
     #[test]
