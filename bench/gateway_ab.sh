@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two gateway binaries side by side on streamed answers (STREAM=0: whole answers): latency, the
-# gateway's CPU time per request and its write system calls per request (perf stat), with the
-# fake upstream sending each answer at once (or paced with PACE_MS); ROUNDS pairs (default 2).
+# gateway's CPU time per request, its peak RSS and its write system calls per request (perf stat),
+# with the fake upstream sending each answer at once (or each event PACE_MS apart); ROUNDS pairs
+# (default 2).
 #
 #   bench/gateway_ab.sh OLD_DEMARC NEW_DEMARC [RATE] [SECONDS]     (default 300 req/s, 5 s)
 #
@@ -41,13 +42,15 @@ one() {
   "$LOAD" "http://127.0.0.1:$gw_port/v1/chat/completions" "$RATE" "$SECS" $STREAM_FLAG --key "$key" > "$w/out.json"
   after="$(cpu_s "$gp")"
   [ -n "$stat" ] && wait "$stat" || true
+  local rss_kb; rss_kb="$(awk '/VmHWM/ {print $2}' "/proc/$gp/status")"
   local writes; writes="$(awk '/sys_enter_writev/ {gsub(",","",$1); print $1}' "$w/stat.txt" 2>/dev/null || true)"
-  python3 - "$w/out.json" "$before" "$after" "${writes:-0}" "$bin" <<'PY'
+  python3 - "$w/out.json" "$before" "$after" "${writes:-0}" "$bin" "$rss_kb" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); b, a, w = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+rss = float(sys.argv[6]) / 1024
 n = max(d["requests"], 1)
 print(f"{sys.argv[5]}: {d['rate']:.0f} req/s p50 {d['p50_ms']:.2f} ms p99 {d['p99_ms']:.2f} ms, errors {d['errors']}, "
-      f"TTFT p50 {d['ttft_p50_ms']:.2f} ms, gateway CPU {(a-b)*1e6/n:.0f} us/request, writev {w/n:.0f}/request")
+      f"TTFT p50 {d['ttft_p50_ms']:.2f} ms, gateway CPU {(a-b)*1e6/n:.0f} us/request, peak RSS {rss:.0f} MiB, writev {w/n:.0f}/request")
 PY
   kill "$gp" "$fp" 2>/dev/null || true
   wait "$gp" 2>/dev/null || true
