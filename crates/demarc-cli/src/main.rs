@@ -23,7 +23,8 @@ use clap::{Parser, Subcommand};
     name = "demarc",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Reference: docs/cli.md (commands, exit codes, environment); every topic: docs/README.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,45 +34,62 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List the responsibility catalogs built into demarc.
+    #[command(after_help = "Reference: docs/catalogs.md")]
     Catalogs(cmd::catalogs::Args),
     /// Show a catalog's responsibility matrix: areas by service models, who owns each.
+    #[command(after_help = "Reference: docs/catalogs.md; JSON: docs/json.md")]
     Matrix(cmd::matrix::Args),
     /// Check an estate file and report every problem at once (exit 1 on errors, or on
     /// warnings with `--strict`).
+    #[command(after_help = "Reference: docs/estate.md (the format and every check)")]
     Validate(cmd::validate::Args),
     /// Assess an estate: owner, control and evidence for every customer duty; coverage and gaps.
+    #[command(after_help = "Reference: docs/assessment.md; JSON: docs/json.md")]
     Assess(cmd::assess::Args),
     /// Explain why each duty of an application resolves as it does (component, cell, citation).
+    #[command(after_help = "Reference: docs/assessment.md (resolution)")]
     Explain(cmd::explain::Args),
     /// Show which duties would move, and to whom, if an application changed service model or provider.
+    #[command(after_help = "Reference: docs/what-if.md")]
     WhatIf(cmd::what_if::Args),
     /// Write a starter estate file.
+    #[command(after_help = "Reference: docs/estate.md")]
     Init(cmd::init::Args),
     /// Print the JSON Schema of the catalog or estate file format.
+    #[command(after_help = "Reference: docs/estate.md, docs/catalogs.md")]
     Schema(cmd::schema::Args),
     /// The store: create or migrate it, show its backend, schema version and contents.
+    #[command(after_help = "Reference: docs/store.md")]
     Db(cmd::db::Args),
     /// Coverage per application over the recorded assessment runs.
+    #[command(after_help = "Reference: docs/history.md")]
     History(cmd::history::Args),
     /// Verify or prune the gateway's tamper-evident audit trail.
+    #[command(after_help = "Reference: docs/store.md")]
     Audit(cmd::audit::Args),
     /// Grounding: index approved document sources and query them as a caller would.
+    #[command(after_help = "Reference: docs/grounding.md")]
     Ground(cmd::ground::Args),
     /// Find the GenAI services people use, from proxy, DNS and gateway logs: who, how much, and
     /// whether the estate allows them (sanctioned, tolerated, unsanctioned or shadow).
+    #[command(after_help = "Reference: docs/discovery.md; JSON: docs/json.md")]
     Discover(cmd::discover::Args),
     /// Run the guard detectors (secrets, personal data, prompt injection, invisible text, deny
     /// lists, canaries, protected content) over a file, stdin or a JSONL batch; exit 1 when the
     /// policy blocks.
+    #[command(after_help = "Reference: docs/guard.md")]
     Scan(cmd::scan::Args),
     /// Run the OpenAI-compatible gateway: per-application keys, guard policy on input and
     /// output (streams included), upstream routing with retries and failover, rate limits,
     /// a tamper-evident audit log, metrics, and evidence for the assessment.
+    #[command(after_help = "Reference: docs/gateway.md")]
     Gateway(cmd::gateway::Args),
     /// Create, list and revoke the gateway keys applications call the gateway with.
+    #[command(after_help = "Reference: docs/gateway.md")]
     Keys(cmd::keys::Args),
     /// A fake OpenAI-compatible upstream for trying the gateway and for its tests and
     /// benchmarks (latency, chunking and fault injection).
+    #[command(after_help = "Reference: docs/development.md")]
     FakeUpstream(cmd::fake_upstream::Args),
 }
 
