@@ -11,7 +11,7 @@ use demarc_model::assess::{
 
 use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
-use crate::render::{assessment, html};
+use crate::render::{csv, html, markdown, table};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -326,10 +326,12 @@ pub fn render(
             "{}\n",
             serde_json::to_string_pretty(report).context("cannot encode the report")?
         ),
-        Format::Html => html::assessment_page(report, catalog),
-        Format::Table => assessment::table(report, crate::ui::stdout_color()),
-        Format::Markdown => assessment::markdown(report),
-        Format::Csv => assessment::csv(report),
+        Format::Html => {
+            html::assessment_page(report, catalog).context("cannot write the HTML report")?
+        }
+        Format::Table => table::assessment(report, crate::ui::stdout_color()),
+        Format::Markdown => markdown::assessment(report),
+        Format::Csv => csv::assessment(report).context("cannot write the CSV report")?,
     })
 }
 

@@ -8,14 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use demarc_discover::report::{
-    AppStatus, KnownApplication, Report, ReportOptions, Status, human_bytes, human_time,
-    identities_text,
-};
+use demarc_discover::report::{AppStatus, KnownApplication, Report, ReportOptions, Status};
 use demarc_discover::{Catalog, FieldMap, Format, Progress, ScanOptions, ScanResult, input, scan};
 
 use super::common;
 use super::db::StoreArgs;
+use crate::render;
+use crate::render::table::clean;
+use crate::render::text::{human_time, identities_text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -225,9 +225,11 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
     }
     let text = match args.format {
         Output::Json => serde_json::to_string_pretty(&report)? + "\n",
-        Output::Csv => report.to_csv(),
-        Output::Html => report.to_html(),
-        Output::Table => table(&report),
+        Output::Csv => render::csv::discovery(&report).context("cannot write the CSV report")?,
+        Output::Html => {
+            render::html::discovery_page(&report).context("cannot write the HTML report")?
+        }
+        Output::Table => render::table::discovery(&report, crate::ui::stdout_color()),
     };
     common::emit(None, &text)?;
     eprintln!(
@@ -347,101 +349,6 @@ fn scan_with_progress(
         bar.finish_and_clear();
         job.join().unwrap_or_default()
     })
-}
-
-fn table(report: &Report) -> String {
-    use std::fmt::Write;
-    let color = crate::ui::stdout_color();
-    let mut out = String::new();
-    if report.services.is_empty() {
-        out.push_str("no GenAI service found in the logs\n");
-    } else {
-        // Summary first: findings by status, high risk, new since the last run.
-        let by: Vec<String> = report
-            .summary
-            .by_status
-            .iter()
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{}: {}; {} high risk",
-            common::count(report.services.len(), "finding"),
-            by.join(", "),
-            report.summary.high_risk
-        );
-        if let Some(new) = &report.summary.new_since_last_run {
-            let _ = writeln!(
-                out,
-                "new since the last recorded run: {}",
-                if new.is_empty() {
-                    "none".to_owned()
-                } else {
-                    new.join(", ")
-                }
-            );
-        }
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "{:<13} {:<28} {:>9} {:<24} {:>10} {:>10} {:>5}  TOP USER",
-            "STATUS", "SERVICE", "REQUESTS", "WHO", "SENT", "RECEIVED", "RISK"
-        );
-        for s in &report.services {
-            let status = s.status.as_str();
-            let painted = match (color, s.status) {
-                (true, Status::Shadow | Status::OtherTenant | Status::Unsanctioned) => {
-                    format!("\x1b[1;31m{status:<13}\x1b[0m")
-                }
-                (true, Status::Discovered | Status::Tolerated) => {
-                    format!("\x1b[33m{status:<13}\x1b[0m")
-                }
-                (true, Status::Sanctioned) => format!("\x1b[32m{status:<13}\x1b[0m"),
-                (false, _) => format!("{status:<13}"),
-            };
-            let top = s
-                .top_users
-                .first()
-                .map(|u| format!("{} ({})", u.user, u.requests))
-                .unwrap_or_default();
-            let mut name = s.name.clone();
-            if name.chars().count() > 28 {
-                name = name.chars().take(27).collect::<String>() + "…";
-            }
-            let _ = writeln!(
-                out,
-                "{painted} {name:<28} {:>9} {:<24} {:>10} {:>10} {:>5}  {top}",
-                s.requests,
-                identities_text(&s.identities),
-                human_bytes(s.bytes_sent),
-                human_bytes(s.bytes_received),
-                s.risk.score
-            );
-            if !s.tenants.is_empty() {
-                let _ = writeln!(out, "{:13} tenants: {}", "", s.tenants.join(", "));
-            }
-            if s.blocked > 0 {
-                let _ = writeln!(
-                    out,
-                    "{:13} the proxy blocked {} and allowed {}",
-                    "", s.blocked, s.allowed
-                );
-            }
-        }
-    }
-    if !report.incidental.is_empty() {
-        let names: Vec<String> = report
-            .incidental
-            .iter()
-            .map(|i| format!("{} ({})", i.id, i.requests))
-            .collect();
-        let _ = writeln!(
-            out,
-            "\nseen only on cdn/telemetry/widget/sdk hosts (not counted as use): {}",
-            names.join(", ")
-        );
-    }
-    out
 }
 
 /// A scan that read nothing, or mostly garbage, must not look like a clean result: exit 2
@@ -606,8 +513,8 @@ fn estate_stubs(catalog: &Catalog, report: &Report) -> (String, usize) {
         let _ = writeln!(
             out,
             "\n  # {} ({}), {} by {}.",
-            s.name,
-            s.vendor,
+            clean(&s.name),
+            clean(&s.vendor),
             s.status.as_str(),
             identities_text(&s.identities)
         );
@@ -623,7 +530,10 @@ fn estate_stubs(catalog: &Catalog, report: &Report) -> (String, usize) {
             let _ = writeln!(
                 out,
                 "  #   {} = {} (+{}/{})",
-                p.factor, p.value, p.points, p.max
+                p.factor,
+                clean(&p.value),
+                p.points,
+                p.max
             );
         }
         if let Some(service) = index.and_then(|i| catalog.service(i)) {

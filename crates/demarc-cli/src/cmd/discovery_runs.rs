@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::common;
 use super::discover::{RunsOutput, Sub};
+use crate::render::table::clean_text;
 
 /// The key a finding is compared by across runs: `service`, or `service@tenant` for another
 /// tenant of a service.
@@ -139,7 +140,7 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
                             ));
                         }
                     }
-                    common::emit(None, &out)?;
+                    common::emit(None, &clean_text(&out))?;
                 }
             }
         }
@@ -188,7 +189,7 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
                             f.applications.join(", ")
                         ));
                     }
-                    common::emit(None, &out)?;
+                    common::emit(None, &clean_text(&out))?;
                 }
             }
         }
@@ -246,7 +247,7 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
                         .map(|(k, u)| format!("{u} on {k}"))
                         .collect();
                     out.push_str(&format!("gone users:    {}\n", list(&gu)));
-                    common::emit(None, &out)?;
+                    common::emit(None, &clean_text(&out))?;
                 }
             }
         }

@@ -192,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     s.push_str(&format!("  also responsible: {}\n", others.join(", ")));
                 }
             }
-            s
+            crate::render::table::clean_text(&s)
         }
     };
     emit(None, &out)?;

@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use demarc_model::CheckedCatalog;
 use demarc_model::catalog::{Area, Layer, Mappings, ServiceModel};
 use serde::Serialize;
 
 use super::common::{CatalogArg, emit};
 use crate::Outcome;
-use crate::render::table::{Cell, Style, Table};
-use crate::render::{csv_record, html, markdown_table, owner_label};
+use crate::render::table::{Cell, Style, Table, clean_text};
+use crate::render::{csv, html, markdown, owner_label};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -97,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             "{}\n",
             serde_json::to_string_pretty(&matrix_json(&catalog))?
         ),
-        Format::Html => html::matrix_page(&catalog),
+        Format::Html => html::matrix_page(&catalog).context("cannot write the HTML matrix")?,
         Format::Table => {
             let mut headers = vec!["area", "layer"];
             headers.extend(models.iter().copied());
@@ -119,71 +121,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 t.row(row);
             }
             let source = &catalog.catalog().source;
-            format!(
-                "{} ({} {})\nsource: {}, {}\n\n{}",
+            let head = format!(
+                "{} ({} {})\nsource: {}, {}",
                 catalog.catalog().title,
                 catalog.id(),
                 catalog.catalog().version,
                 source.title,
                 source.date,
+            );
+            format!(
+                "{}\n\n{}",
+                clean_text(&head),
                 t.render(crate::ui::stdout_color())
             )
         }
-        Format::Markdown => {
-            let mut headers = vec!["Area", "Layer"];
-            headers.extend(models.iter().copied());
-            let rows: Vec<Vec<String>> = catalog
-                .areas()
-                .iter()
-                .map(|a| {
-                    let mut row = vec![format!("{} (`{}`)", a.title, a.id), a.layer.clone()];
-                    for m in &models {
-                        row.push(catalog.cell(a, m).map_or_else(
-                            || "?".into(),
-                            |c| owner_label(c.owner.as_str(), c.lead.map(|l| l.as_str())),
-                        ));
-                    }
-                    row
-                })
-                .collect();
-            format!(
-                "# {}\n\n{}",
-                catalog.catalog().title,
-                markdown_table(&headers, &rows)
-            )
-        }
-        Format::Csv => {
-            let mut s = csv_record(
-                &[
-                    "area",
-                    "title",
-                    "layer",
-                    "service_model",
-                    "owner",
-                    "lead",
-                    "note",
-                    "source",
-                ]
-                .map(String::from),
-            );
-            for a in catalog.areas() {
-                for m in &models {
-                    if let Some(c) = catalog.cell(a, m) {
-                        s.push_str(&csv_record(&[
-                            a.id.clone(),
-                            a.title.clone(),
-                            a.layer.clone(),
-                            m.to_string(),
-                            c.owner.as_str().to_string(),
-                            c.lead.map(|l| l.as_str().to_string()).unwrap_or_default(),
-                            c.note.clone(),
-                            c.source.clone(),
-                        ]));
-                    }
-                }
-            }
-            s
-        }
+        Format::Markdown => markdown::matrix(&catalog),
+        Format::Csv => csv::matrix(&catalog).context("cannot write the CSV matrix")?,
     };
     emit(args.out.as_ref(), &out)?;
     Ok(Outcome::Success)

@@ -103,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     },
                 ]);
             }
+            let mut s = crate::render::table::clean_text(&s);
             if !t.is_empty() {
                 s.push('\n');
                 s.push_str(&t.render(crate::ui::stdout_color()));

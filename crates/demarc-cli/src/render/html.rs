@@ -1,177 +1,130 @@
-//! The self-contained HTML report: one file, inline CSS, no scripts or external assets,
-//! readable in any browser and safe to attach to an audit.
+//! The self-contained HTML reports (matrix, assessment, discovery): one file, inline CSS, no
+//! scripts or outside resources, a strict Content-Security-Policy, readable in any browser
+//! and safe to attach to an audit.
+//!
+//! Pages are askama templates under `templates/html/`, compiled into the binary and checked
+//! at build time. Every value is escaped by the template engine (the templates never mark a
+//! value safe); the Rust side only prepares plain-text views. A link becomes `<a href>` only
+//! for an `http`/`https` address ([`Link`]); any other (`javascript:`, `data:`, relative
+//! text) is shown as text.
 
-use std::fmt::Write;
-
+use askama::Template;
+use demarc_discover::report::{HIGH_RISK, Report};
 use demarc_model::CheckedCatalog;
 use demarc_model::assess::{ApplicationAssessment, Assessment, EvidenceStatus};
 
-const STYLE: &str = r#"
-:root{--provider:#2f6fb3;--customer:#d9822b;--shared:#8e5bb5;--na:#9aa3ad;--ok:#2e8540;--bad:#c62828;--warn:#b7791f;--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee4;--bg:#f6f8fa}
-*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#fff}
-main{max-width:1180px;margin:0 auto;padding:28px 24px 60px}h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 12px}h3{margin:0;font-size:17px}
-.sub{color:var(--muted);margin:0 0 18px}a{color:var(--provider)}
-table.matrix{border-collapse:separate;border-spacing:4px;width:100%;table-layout:fixed}.matrix th:first-child{width:30%}
-.matrix th{font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);text-align:left;padding:6px 8px}
-.matrix th.sm{text-align:center;font-size:15px;color:var(--ink)}
-.matrix td.area{padding:8px 10px;background:var(--bg);border-radius:6px;width:30%}
-.matrix td.area small{display:block;color:var(--muted)}
-.matrix tr.layer td{padding:14px 4px 2px;font-weight:600;color:var(--muted);font-size:13px;text-transform:uppercase;letter-spacing:.05em}
-.cell{color:#fff;border-radius:6px;padding:8px 10px;text-align:center;font-weight:600;vertical-align:top}
-.cell small{display:block;font-weight:400;font-size:12px;opacity:.95;text-align:left;margin-top:4px}
-.cell.provider{background:var(--provider)}.cell.customer{background:var(--customer)}
-.cell.shared{background:linear-gradient(135deg,var(--provider) 0 50%,var(--customer) 50% 100%)}
-.cell.shared.lead-customer{background:linear-gradient(135deg,var(--customer) 0 62%,var(--provider) 62% 100%)}
-.cell.shared.lead-provider{background:linear-gradient(135deg,var(--provider) 0 62%,var(--customer) 62% 100%)}
-.cell.na{background:var(--na)}
-.legend{display:flex;gap:16px;flex-wrap:wrap;margin:10px 0 0;font-size:13px;color:var(--muted)}
-.legend span::before{content:"";display:inline-block;width:14px;height:14px;border-radius:3px;margin-right:6px;vertical-align:-2px;background:var(--c)}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:8px 0 8px}
-.kpi{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:12px 14px}.kpi b{display:block;font-size:24px}.kpi span{color:var(--muted);font-size:13px}
-.cards{display:grid;grid-template-columns:1fr;gap:16px}
-.card{border:1px solid var(--line);border-radius:10px;padding:16px 18px;break-inside:avoid}
-.card header{display:flex;justify-content:space-between;align-items:baseline;gap:12px;flex-wrap:wrap}
-.meta{color:var(--muted);font-size:13px;margin:4px 0 10px}
-.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:999px;padding:2px 9px;background:var(--bg);border:1px solid var(--line)}
-.badge.sanctioned{color:var(--ok);border-color:var(--ok)}.badge.tolerated{color:var(--warn);border-color:var(--warn)}
-.badge.unsanctioned,.badge.discovered{color:#fff;background:var(--bad);border-color:var(--bad)}
-.bar{height:8px;background:#e9edf1;border-radius:4px;overflow:hidden;margin:6px 0 12px}.bar i{display:block;height:100%;background:var(--ok)}
-table.duties{border-collapse:collapse;width:100%;font-size:14px}
-.duties th{text-align:left;font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em;border-bottom:1px solid var(--line);padding:6px 8px}
-.duties td{border-bottom:1px solid #eef1f4;padding:6px 8px;vertical-align:top}
-.duties tr.gap td{background:#fdf0ef}.duties tr.gap td:first-child{box-shadow:inset 3px 0 var(--bad)}
-.ev-current{color:var(--ok)}.ev-na{color:var(--muted)}.ev-expiring{color:var(--warn);font-weight:600}.ev-expired,.ev-missing{color:var(--bad);font-weight:600}
-.gaps{color:var(--bad);font-size:13px}.ok{color:var(--ok)}.accepted{color:var(--warn);font-size:13px}
-.duties tr.proof td{border-bottom:1px solid var(--line);padding:0 8px 8px 20px;font-size:13px;color:var(--muted);overflow-wrap:anywhere}.contra li,.inherited{overflow-wrap:anywhere}.duties tr.proof ul{margin:0;padding-left:16px}
-.contra{border:1px solid var(--bad);background:#fdf0ef;border-radius:8px;padding:8px 12px;margin:0 0 10px;font-size:13px}.contra ul{margin:4px 0 0;padding-left:18px}
-@media(max-width:700px){table.duties,table.duties tbody,table.duties tr,table.duties td{display:block;width:100%}table.duties thead{display:none}.duties td{border:0;padding:2px 8px}.duties tr{border-bottom:1px solid var(--line);padding:6px 0}}
-.inherited{font-size:13px;color:var(--muted);margin-top:8px}
-footer{margin-top:40px;color:var(--muted);font-size:12px}
-@media print{main{padding:0}.card{page-break-inside:avoid}}
-"#;
+use super::count;
+use super::text::{
+    evidence_label, human_bytes, human_time, identities_text, model_name, proof_lines, proxy_text,
+    roles_text, shared_with, status_label, unlisted_line,
+};
 
-/// Escape text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A link that becomes `<a href>` only when its address is a web address.
+pub struct Link {
+    href: Option<String>,
+    text: String,
+    /// The address shown beside the text when it is not a web address.
+    address: String,
 }
 
-/// Escape text and set its `backticked` spans as code, as the text formats write them.
-fn escape_with_code(s: &str) -> String {
-    let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
-        // An unmatched backtick: show the text as it is.
-        return escape(s);
-    }
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                format!("<code>{}</code>", escape(part))
+impl Link {
+    pub fn new(address: &str, text: &str) -> Self {
+        let href = web_address(address).map(str::to_owned);
+        Self {
+            address: if href.is_some() {
+                String::new()
             } else {
-                escape(part)
-            }
-        })
-        .collect()
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>\n{body}\n<footer>Generated by demarc {}.</footer></main></body></html>\n",
-        escape(title),
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-/// The catalog's matrix as a colour-coded grid, grouped by layer, like the seed's figure.
-fn matrix_section(catalog: &CheckedCatalog) -> String {
-    let c = catalog.catalog();
-    let mut s = String::new();
-    let _ = write!(s, "<table class=\"matrix\"><thead><tr><th>Area</th>");
-    for m in catalog.service_models() {
-        let _ = write!(
-            s,
-            "<th class=\"sm\" title=\"{}\">{}</th>",
-            escape(&m.description),
-            escape(&m.title)
-        );
-    }
-    s.push_str("</tr></thead><tbody>");
-    for layer in catalog.layers() {
-        let areas: Vec<_> = catalog
-            .areas()
-            .iter()
-            .filter(|a| a.layer == layer.id)
-            .collect();
-        if areas.is_empty() {
-            continue;
-        }
-        let _ = write!(
-            s,
-            "<tr class=\"layer\"><td colspan=\"{}\">{}</td></tr>",
-            catalog.service_models().len() + 1,
-            escape(&layer.title)
-        );
-        for area in areas {
-            let _ = write!(
-                s,
-                "<tr><td class=\"area\"><b>{}</b> <code>{}</code><small>{}</small></td>",
-                escape(&area.title),
-                escape(&area.id),
-                escape(&area.description)
-            );
-            for m in catalog.service_models() {
-                match catalog.cell(area, &m.id) {
-                    Some(cell) => {
-                        let (class, label) = match (cell.owner.as_str(), cell.lead) {
-                            ("shared", Some(l)) => (
-                                format!("shared lead-{}", l.as_str()),
-                                format!("Shared, {} leads", l.as_str()),
-                            ),
-                            ("n/a", _) => ("na".to_string(), "n/a".to_string()),
-                            (o, _) => (o.to_string(), capitalise(o)),
-                        };
-                        let _ = write!(
-                            s,
-                            "<td class=\"cell {class}\" title=\"{}\">{}<small>{}</small></td>",
-                            escape(&cell.source),
-                            escape(&label),
-                            escape(&cell.note)
-                        );
-                    }
-                    None => s.push_str("<td class=\"cell na\">?</td>"),
-                }
-            }
-            s.push_str("</tr>");
+                address.trim().to_owned()
+            },
+            href,
+            text: text.to_owned(),
         }
     }
-    s.push_str("</tbody></table>");
-    s.push_str(
-        "<div class=\"legend\"><span style=\"--c:var(--provider)\">AI service provider</span>\
-         <span style=\"--c:var(--customer)\">AI service user (customer)</span>\
-         <span style=\"--c:linear-gradient(135deg,var(--provider) 50%,var(--customer) 50%)\">shared (larger colour leads)</span>\
-         <span style=\"--c:var(--na)\">not applicable</span></div>",
-    );
-    let _ = write!(
-        s,
-        "<p class=\"sub\">Source: <a href=\"{}\">{}</a> ({}). Hover a cell for the cited passage.</p>",
-        escape(&c.source.url),
-        escape(&c.source.title),
-        escape(&c.source.date)
-    );
-    s
+}
+
+/// `address` when it is an absolute `http` or `https` URL with something after the scheme,
+/// and holds no whitespace or control character (browsers drop those inside a scheme, which
+/// would let `java\tscript:` through a naive check).
+pub fn web_address(address: &str) -> Option<&str> {
+    let a = address.trim();
+    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let lower = a.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &a[8..]
+    } else if lower.starts_with("http://") {
+        &a[7..]
+    } else {
+        return None;
+    };
+    (!rest.is_empty() && !rest.starts_with('/')).then_some(a)
+}
+
+/// A piece of text, set as code or not.
+pub struct Span {
+    code: bool,
+    text: String,
+}
+
+/// Text whose `backticked` spans are code, as the text formats write names.
+pub struct Spans(Vec<Span>);
+
+impl Spans {
+    pub fn new(s: &str) -> Self {
+        let parts: Vec<&str> = s.split('`').collect();
+        if parts.len() % 2 == 0 {
+            // An unmatched backtick: the text as it is.
+            return Self(vec![Span {
+                code: false,
+                text: s.to_owned(),
+            }]);
+        }
+        Self(
+            parts
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, p)| Span {
+                    code: i % 2 == 1,
+                    text: (*p).to_owned(),
+                })
+                .collect(),
+        )
+    }
+}
+
+struct ModelHead {
+    title: String,
+    description: String,
+}
+
+struct CellView {
+    class: String,
+    label: String,
+    note: String,
+    source: String,
+}
+
+struct AreaRow {
+    id: String,
+    title: String,
+    description: String,
+    cells: Vec<Option<CellView>>,
+}
+
+struct LayerRows {
+    title: String,
+    areas: Vec<AreaRow>,
+}
+
+/// The catalog's matrix, as `templates/html/matrix-section.html` shows it.
+struct MatrixView {
+    models: Vec<ModelHead>,
+    columns: usize,
+    layers: Vec<LayerRows>,
+    source: Link,
+    source_date: String,
 }
 
 fn capitalise(s: &str) -> String {
@@ -182,200 +135,394 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `demarc matrix --format html`.
-pub fn matrix_page(catalog: &CheckedCatalog) -> String {
+fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
     let c = catalog.catalog();
-    let body = format!(
-        "<h1>{}</h1><p class=\"sub\">Catalog <code>{}</code> version {}</p>{}",
-        escape(&c.title),
-        escape(&c.id),
-        escape(&c.version),
-        matrix_section(catalog)
-    );
-    page(&c.title, &body)
+    let models = catalog.service_models();
+    let layers = catalog
+        .layers()
+        .iter()
+        .map(|layer| LayerRows {
+            title: layer.title.clone(),
+            areas: catalog
+                .areas()
+                .iter()
+                .filter(|a| a.layer == layer.id)
+                .map(|area| AreaRow {
+                    id: area.id.clone(),
+                    title: area.title.clone(),
+                    description: area.description.clone(),
+                    cells: models
+                        .iter()
+                        .map(|m| {
+                            catalog.cell(area, &m.id).map(|cell| {
+                                let (class, label) = match (cell.owner.as_str(), cell.lead) {
+                                    ("shared", Some(l)) => (
+                                        format!("shared lead-{}", l.as_str()),
+                                        format!("Shared, {} leads", l.as_str()),
+                                    ),
+                                    ("n/a", _) => ("na".to_owned(), "n/a".to_owned()),
+                                    (o, _) => (o.to_owned(), capitalise(o)),
+                                };
+                                CellView {
+                                    class,
+                                    label,
+                                    note: cell.note.clone(),
+                                    source: cell.source.clone(),
+                                }
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .filter(|l| !l.areas.is_empty())
+        .collect();
+    MatrixView {
+        models: models
+            .iter()
+            .map(|m| ModelHead {
+                title: m.title.clone(),
+                description: m.description.clone(),
+            })
+            .collect(),
+        columns: models.len() + 1,
+        layers,
+        source: Link::new(&c.source.url, &c.source.title),
+        source_date: c.source.date.clone(),
+    }
 }
 
-fn app_card(app: &ApplicationAssessment) -> String {
-    use super::assessment::{evidence_label, proof_lines, shared_with, status_label};
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<section class=\"card\" id=\"app-{}\"><header><h3>{} <code>{}</code></h3><span class=\"badge {}\">{}</span></header>\
-         <div class=\"meta\">{} · data {} · owner <code>{}</code> · {} of {} covered ({})</div>\
-         <div class=\"bar\"><i style=\"width:{}%\"></i></div>",
-        escape(&app.id),
-        escape(&app.name),
-        escape(&app.id),
-        app.status.as_str(),
-        app.status.as_str(),
-        escape(&app.service_models.join(" + ")),
-        app.data_classification,
-        escape(&app.owner),
-        app.coverage.covered,
-        super::count(app.coverage.total, "customer duty"),
-        app.coverage.percent_label(),
-        app.coverage.percent.unwrap_or(0.0)
-    );
-    if !app.contradictions.is_empty() {
-        s.push_str("<div class=\"contra\"><b>Contradicted by what demarc observed</b><ul>");
-        for c in &app.contradictions {
-            let _ = write!(
-                s,
-                "<li><code>{}</code> {} <small>({}, last {})</small></li>",
-                c.kind.as_str(),
-                escape(&c.detail),
-                escape(&c.source),
-                c.time
-            );
-        }
-        s.push_str("</ul></div>");
+fn footer() -> String {
+    format!("Generated by demarc {}.", env!("CARGO_PKG_VERSION"))
+}
+
+#[derive(Template)]
+#[template(path = "html/matrix.html")]
+struct MatrixPage {
+    title: String,
+    footer: String,
+    heading: String,
+    catalog_id: String,
+    catalog_version: String,
+    matrix: MatrixView,
+}
+
+/// `demarc matrix --format html`.
+pub fn matrix_page(catalog: &CheckedCatalog) -> Result<String, askama::Error> {
+    let c = catalog.catalog();
+    MatrixPage {
+        title: c.title.clone(),
+        footer: footer(),
+        heading: c.title.clone(),
+        catalog_id: c.id.clone(),
+        catalog_version: c.version.clone(),
+        matrix: matrix_view(catalog),
     }
-    if app.duties.is_empty() {
-        s.push_str("<p>No customer duties.</p>");
-    } else {
-        s.push_str("<table class=\"duties\"><thead><tr><th>Area</th><th>Accountable</th><th>Shared with</th><th>Team</th><th>Control</th><th>Evidence</th><th>Status</th></tr></thead><tbody>");
-        for d in &app.duties {
-            let ev_class = match d.evidence {
-                EvidenceStatus::NotNeeded => "ev-na",
-                EvidenceStatus::Current => "ev-current",
-                EvidenceStatus::Expiring => "ev-expiring",
-                EvidenceStatus::Expired => "ev-expired",
-                EvidenceStatus::Missing => "ev-missing",
-            };
-            let status = if d.covered {
-                "<span class=\"ok\">covered</span>".to_string()
-            } else if d.risk_accepted {
-                format!(
-                    "<span class=\"accepted\">{}</span>",
-                    escape(&status_label(d))
-                )
-            } else {
-                format!("<span class=\"gaps\">{}</span>", escape(&status_label(d)))
-            };
-            let proof: String = proof_lines(d)
-                .iter()
-                .map(|l| format!("<li>{}</li>", escape_with_code(l)))
-                .collect();
-            let _ = write!(
-                s,
-                "<tr class=\"{}\"><td><code>{}</code><br><small>{} · component <code>{}</code></small></td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{ev_class}\">{}</td><td>{status}</td></tr>",
-                if d.covered || d.risk_accepted {
-                    ""
-                } else {
-                    "gap"
+    .render()
+}
+
+struct ContradictionView {
+    kind: &'static str,
+    detail: String,
+    source: String,
+    time: String,
+}
+
+struct DutyRow {
+    gap: bool,
+    area: String,
+    title: String,
+    component: String,
+    accountable: String,
+    reason: Spans,
+    shared_with: String,
+    team: String,
+    control: &'static str,
+    evidence_class: &'static str,
+    evidence: String,
+    status_class: &'static str,
+    status: String,
+    proof: Vec<Spans>,
+}
+
+struct InheritedView {
+    area: String,
+    provider: String,
+    component: String,
+}
+
+struct AppCard {
+    id: String,
+    name: String,
+    status: &'static str,
+    models: String,
+    data: String,
+    owner: String,
+    covered: u64,
+    total: String,
+    percent: String,
+    bar: f64,
+    contradictions: Vec<ContradictionView>,
+    duties: Vec<DutyRow>,
+    inherited: Vec<InheritedView>,
+}
+
+fn app_card(app: &ApplicationAssessment) -> AppCard {
+    AppCard {
+        id: app.id.clone(),
+        name: app.name.clone(),
+        status: app.status.as_str(),
+        models: app.service_models.join(" + "),
+        data: app.data_classification.to_string(),
+        owner: app.owner.clone(),
+        covered: app.coverage.covered as u64,
+        total: count(app.coverage.total, "customer duty"),
+        percent: app.coverage.percent_label(),
+        bar: app.coverage.percent.unwrap_or(0.0),
+        contradictions: app
+            .contradictions
+            .iter()
+            .map(|c| ContradictionView {
+                kind: c.kind.as_str(),
+                detail: c.detail.clone(),
+                source: c.source.clone(),
+                time: c.time.to_string(),
+            })
+            .collect(),
+        duties: app
+            .duties
+            .iter()
+            .map(|d| DutyRow {
+                gap: !(d.covered || d.risk_accepted),
+                area: d.area.clone(),
+                title: d.title.clone(),
+                component: d.component.clone(),
+                accountable: d.accountable.label(),
+                reason: Spans::new(&d.accountable_reason),
+                shared_with: shared_with(d),
+                team: d.owner_team.clone().unwrap_or_else(|| "unowned".into()),
+                control: d.control.as_str(),
+                evidence_class: match d.evidence {
+                    EvidenceStatus::NotNeeded => "ev-na",
+                    EvidenceStatus::Current => "ev-current",
+                    EvidenceStatus::Expiring => "ev-expiring",
+                    EvidenceStatus::Expired => "ev-expired",
+                    EvidenceStatus::Missing => "ev-missing",
                 },
-                escape(&d.area),
-                escape(&d.title),
-                escape(&d.component),
-                escape(&d.accountable.label()),
-                escape_with_code(&d.accountable_reason),
-                escape(&shared_with(d)),
-                escape(d.owner_team.as_deref().unwrap_or("unowned")),
-                d.control.as_str(),
-                escape(&evidence_label(d))
-            );
-            if !proof.is_empty() {
-                let _ = write!(
-                    s,
-                    "<tr class=\"proof\"><td colspan=\"7\"><ul>{proof}</ul></td></tr>"
-                );
-            }
-        }
-        s.push_str("</tbody></table>");
-    }
-    if !app.inherited.is_empty() {
-        let list: Vec<String> = app
+                evidence: evidence_label(d),
+                status_class: if d.covered {
+                    "ok"
+                } else if d.risk_accepted {
+                    "accepted"
+                } else {
+                    "gaps"
+                },
+                status: status_label(d),
+                proof: proof_lines(d).iter().map(|l| Spans::new(l)).collect(),
+            })
+            .collect(),
+        inherited: app
             .inherited
             .iter()
-            .map(|i| {
-                format!(
-                    "<code>{}</code> ({}, via <code>{}</code>)",
-                    escape(&i.area),
-                    escape(&i.provider),
-                    escape(&i.component)
-                )
+            .map(|i| InheritedView {
+                area: i.area.clone(),
+                provider: i.provider.clone(),
+                component: i.component.clone(),
             })
-            .collect();
-        let _ = write!(
-            s,
-            "<div class=\"inherited\">Inherited from providers: {}</div>",
-            list.join(", ")
-        );
+            .collect(),
     }
-    s.push_str("</section>");
-    s
+}
+
+#[derive(Template)]
+#[template(path = "html/assessment.html")]
+struct AssessmentPage {
+    title: String,
+    footer: String,
+    organisation: String,
+    date: String,
+    catalog_id: String,
+    catalog_version: String,
+    observed_since: Option<String>,
+    kpis: Vec<(String, String)>,
+    matrix: MatrixView,
+    unlisted: Vec<String>,
+    apps: Vec<AppCard>,
 }
 
 /// `demarc assess --format html`: summary, the matrix, then a card per application.
-pub fn assessment_page(report: &Assessment, catalog: &CheckedCatalog) -> String {
+pub fn assessment_page(
+    report: &Assessment,
+    catalog: &CheckedCatalog,
+) -> Result<String, askama::Error> {
     let s = &report.summary;
-    let mut body = format!(
-        "<h1>GenAI responsibility assessment: {}</h1><p class=\"sub\">Assessed {} against catalog <code>{}</code> {}{}</p>",
-        escape(&report.organisation),
-        report.date,
-        escape(&report.catalog.id),
-        escape(&report.catalog.version),
-        report
-            .observed_since
-            .map(|d| format!(", observations since {d}"))
-            .unwrap_or_default()
-    );
-    let kpi = |value: String, label: &str| {
-        format!("<div class=\"kpi\"><b>{value}</b><span>{label}</span></div>")
-    };
-    body.push_str("<div class=\"kpis\">");
-    body.push_str(&kpi(s.coverage.percent_label(), "customer duties covered"));
-    body.push_str(&kpi(s.applications.to_string(), "applications"));
+    let mut kpis = vec![
+        (
+            s.coverage.percent_label(),
+            "customer duties covered".to_owned(),
+        ),
+        (s.applications.to_string(), "applications".to_owned()),
+    ];
     for (status, n) in &s.applications_by_status {
-        body.push_str(&kpi(n.to_string(), status));
+        kpis.push((n.to_string(), status.to_string()));
     }
-    body.push_str(&kpi(s.gaps.to_string(), "duties not covered"));
-    body.push_str(&kpi(
-        s.contradicted.to_string(),
-        "contradicted by observation",
-    ));
-    body.push_str(&kpi(
-        s.evidence_mismatch.to_string(),
-        "evidence not matching",
-    ));
-    body.push_str(&kpi(s.evidence_missing.to_string(), "evidence missing"));
-    body.push_str(&kpi(s.evidence_expired.to_string(), "evidence expired"));
-    body.push_str(&kpi(
-        s.evidence_expiring.to_string(),
-        &format!("expiring within {} days", report.expiring_within_days),
-    ));
-    body.push_str(&kpi(s.risk_accepted.to_string(), "risk accepted"));
-    body.push_str(&kpi(s.not_applicable.to_string(), "not applicable"));
-    body.push_str(&kpi(s.inherited.to_string(), "areas inherited"));
-    body.push_str(&kpi(
-        s.unlisted_services.to_string(),
-        "unlisted GenAI services",
-    ));
-    body.push_str("</div>");
-    body.push_str("<h2>Responsibility matrix</h2>");
-    body.push_str(&matrix_section(catalog));
-    if !report.unlisted_services.is_empty() {
-        body.push_str(
-            "<h2>GenAI services in use that no application covers</h2><div class=\"contra\"><ul>",
-        );
-        for u in &report.unlisted_services {
-            let _ = write!(
-                body,
-                "<li>{}</li>",
-                escape(&super::assessment::unlisted_line(u))
-            );
-        }
-        body.push_str("</ul></div>");
+    for (n, label) in [
+        (s.gaps, "duties not covered".to_owned()),
+        (s.contradicted, "contradicted by observation".to_owned()),
+        (s.evidence_mismatch, "evidence not matching".to_owned()),
+        (s.evidence_missing, "evidence missing".to_owned()),
+        (s.evidence_expired, "evidence expired".to_owned()),
+        (
+            s.evidence_expiring,
+            format!("expiring within {} days", report.expiring_within_days),
+        ),
+        (s.risk_accepted, "risk accepted".to_owned()),
+        (s.not_applicable, "not applicable".to_owned()),
+        (s.inherited, "areas inherited".to_owned()),
+        (s.unlisted_services, "unlisted GenAI services".to_owned()),
+    ] {
+        kpis.push((n.to_string(), label));
     }
-    body.push_str("<h2>Applications</h2><div class=\"cards\">");
-    for app in &report.applications {
-        body.push_str(&app_card(app));
+    AssessmentPage {
+        title: format!("demarc assessment: {}", report.organisation),
+        footer: footer(),
+        organisation: report.organisation.clone(),
+        date: report.date.to_string(),
+        catalog_id: report.catalog.id.clone(),
+        catalog_version: report.catalog.version.clone(),
+        observed_since: report.observed_since.map(|d| d.to_string()),
+        kpis,
+        matrix: matrix_view(catalog),
+        unlisted: report.unlisted_services.iter().map(unlisted_line).collect(),
+        apps: report.applications.iter().map(app_card).collect(),
     }
-    body.push_str("</div>");
-    page(
-        &format!("demarc assessment: {}", report.organisation),
-        &body,
-    )
+    .render()
+}
+
+struct FindingCard {
+    name: String,
+    key: String,
+    status: &'static str,
+    vendor: String,
+    category: String,
+    model: &'static str,
+    risk_parts: String,
+    score: u32,
+    apps: String,
+    requests: u64,
+    proxy: String,
+    who: String,
+    sent: String,
+    received: String,
+    first_seen: String,
+    last_seen: String,
+    hosts: String,
+    tenants: String,
+    top_users: String,
+}
+
+struct InputRow {
+    name: String,
+    format: &'static str,
+    size: String,
+    records: u64,
+    malformed: u64,
+}
+
+#[derive(Template)]
+#[template(path = "html/discovery.html")]
+struct DiscoveryPage {
+    title: String,
+    footer: String,
+    records: String,
+    files: String,
+    malformed: u64,
+    untimed: u64,
+    catalog_version: String,
+    by_status: Vec<(&'static str, u64)>,
+    high_risk: u64,
+    high_risk_at: u32,
+    new_since_last_run: Option<Vec<String>>,
+    findings: Vec<FindingCard>,
+    incidental: String,
+    inputs: Vec<InputRow>,
+}
+
+/// `demarc discover --format html`: the summary first (findings by status, high risk, new
+/// since the last run), then one card per finding; readable at phone width.
+pub fn discovery_page(report: &Report) -> Result<String, askama::Error> {
+    let findings = report
+        .services
+        .iter()
+        .map(|s| FindingCard {
+            name: s.name.clone(),
+            key: s.key(),
+            status: s.status.as_str(),
+            vendor: s.vendor.clone(),
+            category: s.category.clone(),
+            model: model_name(s.service_model),
+            risk_parts: s
+                .risk
+                .parts
+                .iter()
+                .map(|p| format!("{} {} (+{})", p.factor, p.value, p.points))
+                .collect::<Vec<_>>()
+                .join("; "),
+            score: s.risk.score,
+            apps: s.estate_applications.join(", "),
+            requests: s.requests,
+            proxy: proxy_text(s.blocked, s.allowed),
+            who: identities_text(&s.identities),
+            sent: human_bytes(s.bytes_sent),
+            received: human_bytes(s.bytes_received),
+            first_seen: human_time(s.first_seen.as_deref()),
+            last_seen: human_time(s.last_seen.as_deref()),
+            hosts: roles_text(&s.host_kinds),
+            tenants: s.tenants.join(", "),
+            top_users: s
+                .top_users
+                .iter()
+                .map(|u| format!("{} ({} {})", u.user, u.kind.as_str(), u.requests))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    DiscoveryPage {
+        title: "demarc discover".to_owned(),
+        footer: "Generated by demarc discover.".to_owned(),
+        records: count(report.records, "record"),
+        files: count(report.files.len(), "file"),
+        malformed: report.malformed,
+        untimed: report.untimed,
+        catalog_version: report.catalog_version.clone(),
+        by_status: report
+            .summary
+            .by_status
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect(),
+        high_risk: report.summary.high_risk,
+        high_risk_at: HIGH_RISK,
+        new_since_last_run: report.summary.new_since_last_run.clone(),
+        findings,
+        incidental: report
+            .incidental
+            .iter()
+            .map(|i| format!("{} ({}, {})", i.id, i.requests, roles_text(&i.host_kinds)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        inputs: report
+            .files
+            .iter()
+            .map(|f| InputRow {
+                name: f.name.clone(),
+                format: f.format.unwrap_or("not recognised"),
+                size: human_bytes(Some(f.bytes)),
+                records: f.records,
+                malformed: f.malformed,
+            })
+            .collect(),
+    }
+    .render()
 }
 
 #[cfg(test)]
@@ -383,29 +530,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn only_web_addresses_become_links() {
+        for ok in [
+            "https://example.com/a?b=c",
+            "HTTP://example.com",
+            "  https://x.y  ",
+        ] {
+            assert!(web_address(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "//evil.example/x",
+            "/relative/path",
+            "https:///path",
+            "https://",
+            "https://exa mple.com",
+            "https://x\u{0}y",
+            "",
+        ] {
+            assert!(web_address(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
     fn backticked_spans_become_code() {
+        let s = Spans::new("team `a<b>` via `duties`");
+        let parts: Vec<(bool, &str)> = s.0.iter().map(|p| (p.code, p.text.as_str())).collect();
         assert_eq!(
-            escape_with_code("team `a<b>` via `duties`"),
-            "team <code>a&lt;b&gt;</code> via <code>duties</code>"
+            parts,
+            [
+                (false, "team "),
+                (true, "a<b>"),
+                (false, " via "),
+                (true, "duties")
+            ]
         );
-        assert_eq!(escape_with_code("one ` alone"), "one ` alone");
+        assert_eq!(Spans::new("one ` alone").0.len(), 1);
     }
 
     #[test]
     fn matrix_page_is_self_contained() {
         let catalog = CheckedCatalog::default_catalog().unwrap();
-        let html = matrix_page(&catalog);
+        let html = matrix_page(&catalog).unwrap();
         assert!(html.starts_with("<!doctype html>"));
         assert!(!html.contains("<script"), "no scripts");
         assert!(!html.contains("src=\"http"), "no external assets");
+        assert!(html.contains("Content-Security-Policy"));
         assert!(html.contains("cell shared lead-customer"));
+        assert!(html.contains("<a href=\"https://"), "the source is a link");
     }
 }

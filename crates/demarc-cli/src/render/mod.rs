@@ -1,9 +1,14 @@
-//! Output formats shared by the commands: aligned terminal tables, Markdown, CSV and the
-//! self-contained HTML report. JSON is serde's and lives with each command's data.
+//! Output formats shared by the commands, one module per format: `table` (the terminal),
+//! `markdown`, `csv` and `html` (askama templates under `templates/html/`); `text` holds the
+//! words every format shares. JSON is serde's and lives with each command's data.
+//! Every format treats text from estates, catalogs and logs as hostile: see
+//! `docs/output-formats.md`.
 
-pub mod assessment;
+pub mod csv;
 pub mod html;
+pub mod markdown;
 pub mod table;
+pub mod text;
 
 /// `1 duty`, `2 duties`, `0 areas`: a count with its noun in the right number. The last word
 /// of `noun` is inflected (`evidence item` → `evidence items`).
@@ -35,35 +40,6 @@ pub fn owner_label(owner: &str, lead: Option<&str>) -> String {
     }
 }
 
-/// One CSV record, quoting fields that need it (RFC 4180).
-pub fn csv_record(fields: &[String]) -> String {
-    let mut line = fields
-        .iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
-}
-
-/// A Markdown table.
-pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-    let mut out = format!("| {} |\n", headers.join(" | "));
-    out.push_str(&format!("|{}\n", " --- |".repeat(headers.len())));
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,14 +53,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_only_when_needed() {
-        let r = csv_record(&["a".into(), "b,c".into(), "say \"hi\"".into()]);
-        assert_eq!(r, "a,\"b,c\",\"say \"\"hi\"\"\"\n");
-    }
-
-    #[test]
-    fn markdown_escapes_pipes() {
-        let t = markdown_table(&["x"], &[vec!["a|b".into()]]);
-        assert!(t.contains("a\\|b"));
+    fn counts_of_addresses() {
+        assert_eq!(count(2, "address"), "2 addresses");
     }
 }

@@ -5,6 +5,7 @@ mod gateway;
 mod ground;
 mod guard;
 mod history;
+mod hostile;
 mod model;
 mod snapshots_model;
 mod store;
