@@ -1,59 +1,82 @@
-//! Calendar dates (`YYYY-MM-DD`) for review and expiry dates. Small on purpose: the
-//! model needs ordering, day arithmetic and today's date, nothing more.
+//! Calendar dates (`YYYY-MM-DD`) for review and expiry dates: a thin wrapper over the
+//! `time` crate's `Date` (the one date library of the workspace) that keeps the model's
+//! small interface: ordering, day arithmetic, today's date, and the strict text form.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// A proleptic Gregorian calendar date, stored as days since 1970-01-01.
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+/// `YYYY-MM-DD`, four-digit year.
+const FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year repr:full sign:automatic]-[month]-[day]");
+
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// A proleptic Gregorian calendar date in years 1 to 9999 (outside that, day arithmetic
+/// saturates at the first or last day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    days: i64,
-}
+pub struct Date(time::Date);
 
 impl Date {
     /// Build a date, checking that the day exists.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Self> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(Self {
-            days: days_from_civil(i64::from(year), month, day),
-        })
+        let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+        time::Date::from_calendar_date(year, month, u8::try_from(day).ok()?)
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()))
+            .map(Self)
     }
 
     /// Today in UTC, from the system clock.
     pub fn today() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Self {
-            days: i64::try_from(secs / 86_400).unwrap_or(0),
-        }
+        Self(time::OffsetDateTime::now_utc().date())
     }
 
+    /// The date `days` after 1970-01-01, saturating at 0001-01-01 and 9999-12-31.
     pub fn from_days_since_epoch(days: i64) -> Self {
-        Self { days }
+        let min = i64::from(first().to_julian_day());
+        let max = i64::from(last().to_julian_day());
+        let julian = days.saturating_add(UNIX_EPOCH_JULIAN_DAY).clamp(min, max);
+        Self(
+            i32::try_from(julian)
+                .ok()
+                .and_then(|j| time::Date::from_julian_day(j).ok())
+                .unwrap_or_else(last),
+        )
     }
 
     pub fn days_since_epoch(self) -> i64 {
-        self.days
+        i64::from(self.0.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY
     }
 
     #[must_use]
     pub fn add_days(self, days: i64) -> Self {
-        Self {
-            days: self.days + days,
-        }
+        Self::from_days_since_epoch(self.days_since_epoch().saturating_add(days))
     }
 
     /// Whole days from `self` to `later` (negative when `later` is earlier).
     pub fn days_until(self, later: Date) -> i64 {
-        later.days - self.days
+        later.days_since_epoch() - self.days_since_epoch()
     }
 
     pub fn ymd(self) -> (i32, u32, u32) {
-        civil_from_days(self.days)
+        (
+            self.0.year(),
+            u32::from(u8::from(self.0.month())),
+            u32::from(self.0.day()),
+        )
     }
+}
+
+fn first() -> time::Date {
+    time::Date::from_ordinal_date(1, 1).unwrap_or(time::Date::MIN)
+}
+
+fn last() -> time::Date {
+    time::Date::from_ordinal_date(9999, 365).unwrap_or(time::Date::MAX)
 }
 
 /// The error for a string that is not a `YYYY-MM-DD` date.
@@ -65,25 +88,22 @@ impl FromStr for Date {
     type Err = DateError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || DateError(s.to_string());
-        let mut parts = s.splitn(3, '-');
-        let (y, m, d) = (parts.next(), parts.next(), parts.next());
-        let (Some(y), Some(m), Some(d)) = (y, m, d) else {
-            return Err(err());
-        };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        // The strict form only: four-digit year, no sign, no surrounding text.
+        if s.len() != 10 || !s.as_bytes()[0].is_ascii_digit() {
             return Err(err());
         }
-        let year = y.parse().map_err(|_| err())?;
-        let month = m.parse().map_err(|_| err())?;
-        let day = d.parse().map_err(|_| err())?;
-        Self::from_ymd(year, month, day).ok_or_else(err)
+        time::Date::parse(s, FORMAT)
+            .ok()
+            .filter(|d| d.year() >= 1)
+            .map(Self)
+            .ok_or_else(err)
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.ymd();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let text = self.0.format(FORMAT).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
     }
 }
 
@@ -109,43 +129,6 @@ impl schemars::JsonSchema for Date {
     }
 }
 
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's civil-date algorithms (public-domain arithmetic).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (i32::try_from(year).unwrap_or(i32::MAX), month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +143,29 @@ mod tests {
         assert!("2023-02-29".parse::<Date>().is_err());
         assert!("2023-13-01".parse::<Date>().is_err());
         assert!("23-01-01".parse::<Date>().is_err());
+        for bad in [
+            "+2024-01-01",
+            "2024-1-01",
+            " 2024-01-01",
+            "2024-01-01x",
+            "0000-01-01",
+            "",
+        ] {
+            assert!(bad.parse::<Date>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Date::from_ymd(2026, 12, 3).map(|d| (d.ymd(), d.add_days(29).to_string())),
+            Some(((2026, 12, 3), "2027-01-01".into()))
+        );
+        // Day arithmetic saturates instead of overflowing.
+        assert_eq!(
+            Date::from_days_since_epoch(i64::MAX / 4).to_string(),
+            "9999-12-31"
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(i64::MIN).to_string(),
+            "0001-01-01"
+        );
         assert_eq!(
             Date::from_ymd(1970, 1, 1).map(|d| d.days_since_epoch()),
             Some(0)
@@ -168,7 +174,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(days in -719_162i64..2_932_896) {
+        fn round_trips(days in -719_162i64..2_932_897) {
             let d = Date::from_days_since_epoch(days);
             let back: Date = d.to_string().parse().unwrap();
             prop_assert_eq!(back, d);
