@@ -419,29 +419,10 @@ fn decode_data_url(url: &str) -> Result<(String, bool, String), NotText> {
             .decode(payload.trim().as_bytes())
             .map_err(|_| NotText(format!("{media} (base64 that does not decode)")))?
     } else {
-        percent_decode(payload)
+        percent_encoding::percent_decode_str(payload).collect()
     };
     let text = String::from_utf8(bytes).map_err(|_| NotText(format!("{media} (not UTF-8)")))?;
     Ok((url[..=comma].to_string(), base64, text))
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
 }
 
 fn percent_encode(s: &str) -> String {
