@@ -82,7 +82,7 @@ enum Command {
     /// Run the OpenAI-compatible gateway: per-application keys, guard policy on input and
     /// output (streams included), upstream routing with retries and failover, rate limits,
     /// a tamper-evident audit log, metrics, and evidence for the assessment.
-    #[command(after_help = "Reference: docs/gateway.md")]
+    #[command(after_help = "Reference: docs/gateway.md; the config file: docs/gateway-config.md")]
     Gateway(cmd::gateway::Args),
     /// Create, list and revoke the gateway keys applications call the gateway with.
     #[command(after_help = "Reference: docs/gateway.md")]

@@ -32,8 +32,8 @@ const EVIDENCE_EVERY: Duration = Duration::from_secs(60);
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
-    /// Gateway config file (YAML): upstreams, applications, policies, limits (see
-    /// `examples/gateway.yaml`).
+    /// Gateway config file (YAML): upstreams, applications, policies, limits (every key:
+    /// docs/gateway-config.md; an example: `examples/gateway.yaml`).
     #[arg(long, value_name = "FILE", conflicts_with = "upstream")]
     config: Option<PathBuf>,
     /// Estate file: without `--config`, every application in it that it sanctions or
