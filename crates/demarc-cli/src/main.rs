@@ -77,7 +77,7 @@ enum Command {
     /// Run the guard detectors (secrets, personal data, prompt injection, invisible text, deny
     /// lists, canaries, protected content) over a file, stdin or a JSONL batch; exit 1 when the
     /// policy blocks.
-    #[command(after_help = "Reference: docs/guard.md")]
+    #[command(after_help = "Reference: docs/guard.md; policies: docs/policy.md")]
     Scan(cmd::scan::Args),
     /// Run the OpenAI-compatible gateway: per-application keys, guard policy on input and
     /// output (streams included), upstream routing with retries and failover, rate limits,
