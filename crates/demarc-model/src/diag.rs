@@ -5,12 +5,11 @@
 
 use std::fmt;
 
-/// A position in a source file: 1-based line and column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
+/// A position in a source file: 1-based line and column (demarc-yaml's, shared by every
+/// file kind).
+pub use demarc_yaml::Location;
+/// "did you mean" help, shared with every other file kind.
+pub use demarc_yaml::{did_you_mean, help_for_serde_message, suggest};
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -113,13 +112,11 @@ impl Diagnostics {
         if self.items.iter().all(|d| d.location.is_some()) {
             return;
         }
-        let map = crate::locate::SourceMap::build(text);
-        let end = crate::parse::end_of(text);
+        let map = demarc_yaml::SourceMap::build(text);
+        let end = Location::end_of(text);
         for item in &mut self.items {
             if item.location.is_none() {
-                item.location = map
-                    .find(&item.path)
-                    .map(|l| crate::parse::clamp_to_end(end, l));
+                item.location = map.find(&item.path).map(|l| l.clamp_to(end));
             }
         }
         self.items.sort_by_key(|d| d.location);
@@ -153,81 +150,5 @@ impl fmt::Display for Diagnostics {
             }
         }
         Ok(())
-    }
-}
-
-/// The candidate closest to `given` when it is close enough to be a likely typo.
-pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let given_lower = given.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&given_lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len().max(given.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// `did you mean `x`?` help text, or a list of what is allowed when nothing is close.
-pub fn did_you_mean<'a>(
-    given: &str,
-    candidates: impl IntoIterator<Item = &'a str> + Clone,
-) -> String {
-    match suggest(given, candidates.clone()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => {
-            let all: Vec<String> = candidates.into_iter().map(|c| format!("`{c}`")).collect();
-            if all.is_empty() {
-                "nothing of that kind is defined".to_string()
-            } else if all.len() <= 12 {
-                format!("expected one of {}", all.join(", "))
-            } else {
-                format!(
-                    "expected one of {}, ... ({} in all)",
-                    all[..12].join(", "),
-                    all.len()
-                )
-            }
-        }
-    }
-}
-
-/// Edit distance counting a swap of neighbours as one edit (optimal string alignment),
-/// since transposed letters are the commonest typo. Inputs are short identifiers.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_close_ids_only() {
-        assert_eq!(suggest("pass", ["iaas", "paas", "saas"]), Some("paas"));
-        assert_eq!(suggest("PaaS", ["iaas", "paas", "saas"]), Some("paas"));
-        assert_eq!(suggest("mainframe", ["iaas", "paas", "saas"]), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("modle", "model"), 1);
     }
 }

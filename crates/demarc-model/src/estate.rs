@@ -27,11 +27,11 @@ pub struct Estate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<String>,
     pub organisation: Organisation,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub teams: Vec<Team>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub providers: Vec<Provider>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub applications: Vec<Application>,
     /// How old reviewed evidence may be; overrides the catalog's per-area defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,7 +46,7 @@ pub struct EvidencePolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_review_age_days: Option<u32>,
     /// Area id -> days, for single areas (overrides the line above).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
     pub areas: BTreeMap<String, u32>,
 }
 
@@ -74,7 +74,7 @@ pub struct Team {
 pub struct Provider {
     pub id: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub offerings: Vec<Offering>,
 }
 
@@ -103,21 +103,21 @@ pub struct Application {
     pub data_classification: DataClassification,
     pub status: AppStatus,
     /// Network endpoints (domains) the application is reached at; discovery matches on them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub endpoints: Vec<String>,
     pub components: Vec<Component>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub grounding_sources: Vec<GroundingSource>,
     #[serde(default)]
     pub duties: DutyAssignments,
     /// Area id -> the control the organisation has for it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub controls: BTreeMap<String, Control>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub evidence: Vec<Evidence>,
     /// Risks the organisation accepted instead of closing a gap: each with an owner, a reason
     /// and an expiry.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<RiskAcceptance>,
     /// The application's model traffic goes through the demarc gateway: discovery seeing its
     /// users reach the provider's endpoints directly is a bypass (`contradicted`).
@@ -126,13 +126,13 @@ pub struct Application {
     /// Areas for which what demarc observes (gateway enforcement, discovery) is accepted as
     /// evidence on its own, without a reviewed piece of evidence. Elsewhere observation is
     /// listed beside reviewed evidence and never replaces it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub accept_observed: Vec<String>,
     /// The guard policy the gateway applies: a policy mapping, or the name of a builtin
-    /// policy or policy file. Checked by the guard, not here.
+    /// policy or policy file. Checked by the guard, not here (the model does not depend on
+    /// it), so it is kept as a generic value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub guard_policy: Option<serde_yaml::Value>,
+    pub guard_policy: Option<serde_json::Value>,
 }
 
 #[derive(
@@ -198,7 +198,7 @@ pub struct Component {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offering: Option<String>,
     /// Layers this component supplies, overriding the catalog's default by component kind.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub supplies: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -211,7 +211,7 @@ pub struct Component {
 #[serde(deny_unknown_fields)]
 pub struct ModelLineage {
     pub base_model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub tuning_datasets: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<String>,
@@ -227,7 +227,7 @@ pub struct GroundingSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Caller groups allowed to read this source; empty means everyone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub groups: Vec<String>,
 }
 
@@ -239,7 +239,7 @@ pub struct DutyAssignments {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
     /// Area id -> team id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub areas: BTreeMap<String, String>,
 }
 

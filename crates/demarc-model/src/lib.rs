@@ -31,13 +31,11 @@ pub mod catalog;
 pub mod date;
 pub mod diag;
 pub mod estate;
-mod locate;
 pub mod observe;
 pub mod parse;
 pub mod resolve;
 pub mod schema;
 pub mod whatif;
-mod yaml;
 
 pub use catalog::{Catalog, CheckedCatalog};
 pub use date::Date;

@@ -2,30 +2,14 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::diag::{Diagnostic, Diagnostics, Location, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, Location};
 
-/// The largest estate or catalog file accepted. Real estates are a few MB; a bigger file
-/// is almost certainly a mistake, and refusing it keeps memory bounded.
-pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
-
-/// The syntax a document is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Syntax {
-    Yaml,
-    Json,
-}
-
-impl Syntax {
-    /// `.json` files, or text whose first non-blank character is `{`, are JSON.
-    pub fn detect(file: &str, text: &str) -> Self {
-        let json_name = file.to_ascii_lowercase().ends_with(".json");
-        if json_name || text.trim_start().starts_with('{') {
-            Self::Json
-        } else {
-            Self::Yaml
-        }
-    }
-}
+/// The largest estate or catalog file accepted (the limit every YAML file demarc reads is
+/// held to; docs/yaml.md).
+pub use demarc_yaml::limits::MAX_FILE_BYTES;
+/// The syntax a document is written in: `.json` files, or text whose first non-blank
+/// character is `{`, are JSON.
+pub use demarc_yaml::{Syntax, location_of};
 
 /// Check that `bytes` are a plausible text document and return them as `&str`.
 pub fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostics> {
@@ -70,107 +54,16 @@ pub fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostics> 
     Ok(text)
 }
 
-/// Deserialize a YAML or JSON document into `T`. serde stops at the first structural
-/// problem (a wrong type, an unknown field); that one is reported with its position.
+/// Deserialize a YAML or JSON document into `T` through demarc-yaml (the one YAML stack,
+/// with its limits). serde stops at the first structural problem (a wrong type, an unknown
+/// field); that one is reported with its position and, for a misspelt name, a suggestion.
 pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostics> {
-    let (message, location) = match Syntax::detect(file, text) {
-        Syntax::Json => match serde_json::from_str(text) {
-            Ok(value) => return Ok(value),
-            Err(e) => {
-                let full = e.to_string();
-                let message = match full.rfind(" at line ") {
-                    Some(i) => full[..i].to_string(),
-                    None => full,
-                };
-                (
-                    message,
-                    (e.line() > 0).then(|| Location {
-                        line: e.line(),
-                        // serde_json says column 0 for an error just after a line break
-                        // (a raw newline inside a string); columns count from 1.
-                        column: e.column().max(1),
-                    }),
-                )
-            }
-        },
-        // A streaming deserializer: serde_yaml would first hold every event of the
-        // document in memory (about ten times the file's size).
-        Syntax::Yaml => match crate::yaml::from_str(text) {
-            Ok(value) => return Ok(value),
-            Err(e) => (
-                e.message,
-                e.location.map(|(line, column)| Location { line, column }),
-            ),
-        },
-    };
-    let mut d = Diagnostic::error("", lowercase_first(&message));
-    d.help = help_for_serde_message(&message);
-    d.location = location.map(|l| clamp_to_text(text, l));
-    Err(Diagnostics::single(file, d))
-}
-
-/// The YAML parsers report end-of-input one line past a last line that has no newline;
-/// point at the end of the text instead, so every location is inside the file.
-pub(crate) fn clamp_to_text(text: &str, location: Location) -> Location {
-    clamp_to_end(end_of(text), location)
-}
-
-/// The location just past the last byte of `text` (one scan: compute it once per file).
-pub(crate) fn end_of(text: &str) -> Location {
-    location_of(text.as_bytes(), text.len())
-}
-
-/// `location`, or `end` when it lies past the end of the text.
-pub(crate) fn clamp_to_end(end: Location, location: Location) -> Location {
-    if location.line > end.line {
-        end
-    } else {
-        location
-    }
-}
-
-/// For "unknown field `x`, expected one of `a`, `b`" style messages, suggest the closest.
-fn help_for_serde_message(message: &str) -> Option<String> {
-    let (kind_start, _) = ["unknown field `", "unknown variant `"]
-        .iter()
-        .filter_map(|p| message.find(p).map(|i| (i + p.len(), *p)))
-        .next()?;
-    let rest = &message[kind_start..];
-    let given = &rest[..rest.find('`')?];
-    let expected_at = message
-        .find("expected one of ")
-        .or_else(|| message.find("expected "))?;
-    let candidates: Vec<&str> = message[expected_at..]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect();
-    if candidates.is_empty() {
-        return None;
-    }
-    Some(did_you_mean(given, candidates.iter().copied()))
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// 1-based line and column of a byte offset.
-pub fn location_of(bytes: &[u8], offset: usize) -> Location {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |i| i + 1);
-    Location {
-        line,
-        column: offset.saturating_sub(line_start) + 1,
-    }
+    demarc_yaml::from_text(file, text).map_err(|e| {
+        let mut d = Diagnostic::error("", e.message);
+        d.help = e.help;
+        d.location = e.location;
+        Diagnostics::single(file, d)
+    })
 }
 
 #[cfg(test)]

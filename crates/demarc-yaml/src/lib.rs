@@ -15,7 +15,7 @@ mod load;
 mod source_map;
 mod suggest;
 
-pub use load::{Error, Syntax, from_text, limits, location_of};
+pub use load::{Error, Syntax, from_text, limits, location_of, null_as_default};
 pub use source_map::SourceMap;
 pub use suggest::{did_you_mean, help_for_serde_message, suggest};
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::{Budget, DuplicateKeyPolicy, Options};
 
@@ -107,6 +108,17 @@ fn options() -> Options {
     options
 }
 
+/// For `#[serde(default, deserialize_with = "demarc_yaml::null_as_default")]` on a list or map
+/// field: an empty value (`teams:`, `~`, `null`) reads as the empty collection, as a missing
+/// field does (serde-saphyr, unlike serde_yaml, refuses null where a sequence is expected).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// Deserialize a YAML or JSON document ([`Syntax::detect`] by `file`'s name and the first
 /// character) into `T`, under [`limits`].
 pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error> {
@@ -153,7 +165,7 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error
                     })
                 });
                 let full = e.to_string();
-                (strip_location(&full).to_string(), location)
+                (plainer(strip_location(&full)), location)
             }
         },
     };
@@ -185,6 +197,27 @@ fn strip_location(full: &str) -> &str {
             &full[..i]
         }
         _ => full,
+    }
+}
+
+/// serde-saphyr's terse messages for a wrong kind of node, in serde's usual words.
+fn plainer(message: &str) -> String {
+    let kind = match message {
+        "expected sequence start" => Some("a list"),
+        "expected mapping start" | "expected struct mapping start" => Some("a mapping"),
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+            Some("a whole number at least 0")
+        }
+        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" | "invalid isize" => {
+            Some("a whole number")
+        }
+        "invalid f32" | "invalid f64" => Some("a number"),
+        "invalid bool" | "invalid boolean" => Some("`true` or `false`"),
+        _ => None,
+    };
+    match kind {
+        Some(kind) => format!("invalid type: expected {kind}"),
+        None => message.to_string(),
     }
 }
 
