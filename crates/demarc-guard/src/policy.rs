@@ -11,7 +11,7 @@ use crate::finding::{Action, Detector, Direction};
 /// The names [`Policy::builtin`] accepts.
 pub const BUILTIN_POLICIES: [&str; 4] = ["default", "strict", "monitor", "off"];
 
-/// A guard policy. Build one with [`Policy::from_yaml_str`], [`Policy::from_yaml_value`],
+/// A guard policy. Build one with [`Policy::from_yaml_str`], [`Policy::from_value`],
 /// [`Policy::from_file`], [`Policy::load`] or [`Policy::builtin`], then compile it with
 /// [`crate::Guard::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,10 +21,10 @@ pub struct Policy {
     #[serde(default)]
     pub name: Option<String>,
     /// Detectors run on text going to the model, with the action for each.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub input: BTreeMap<Detector, Action>,
     /// Detectors run on text coming back from the model, with the action for each.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub output: BTreeMap<Detector, Action>,
     #[serde(default)]
     pub injection: InjectionConfig,
@@ -73,6 +73,7 @@ impl Default for InjectionConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PiiConfig {
     /// Kinds to report (see [`crate::PII_KINDS`]); empty means all.
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub kinds: Vec<String>,
 }
 
@@ -115,9 +116,12 @@ impl Default for DecodeConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DenyConfig {
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub terms: Vec<String>,
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub patterns: Vec<String>,
     /// Named groups of terms, reported with the topic name.
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub topics: BTreeMap<String, Vec<String>>,
 }
 
@@ -126,7 +130,9 @@ pub struct DenyConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AllowConfig {
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub terms: Vec<String>,
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub patterns: Vec<String>,
 }
 
@@ -134,6 +140,7 @@ pub struct AllowConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CanaryConfig {
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub tokens: Vec<String>,
 }
 
@@ -142,6 +149,7 @@ pub struct CanaryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ProtectedConfig {
     /// Files or folders (read recursively: `.txt`, `.md` and other UTF-8 text files).
+    #[serde(deserialize_with = "demarc_yaml::null_as_default")]
     pub documents: Vec<PathBuf>,
     /// Words per fingerprinted k-gram.
     pub k: usize,
@@ -165,12 +173,15 @@ impl Default for ProtectedConfig {
 /// Why a policy could not be read or compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{origin}: line {line}, column {column}: {message}")]
+    /// A problem serde met while reading the policy text, located in it.
+    #[error("{origin}:{line}:{column}: {message}{}", help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Yaml {
         origin: String,
         line: usize,
         column: usize,
         message: String,
+        /// "did you mean `x`?" for a misspelt field, detector or action.
+        help: Option<String>,
     },
     #[error("{origin}: {message}")]
     Syntax { origin: String, message: String },
@@ -187,23 +198,21 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    fn from_yaml(origin: &str, error: serde_yaml::Error) -> PolicyError {
-        let message = error.to_string();
-        // serde_yaml appends " at line L column C"; the location is reported separately.
-        let message = match message.find(" at line ") {
-            Some(at) => message[..at].to_string(),
-            None => message,
-        };
-        match error.location() {
+    fn from_yaml(origin: &str, error: demarc_yaml::Error) -> PolicyError {
+        match error.location {
             Some(loc) => PolicyError::Yaml {
                 origin: origin.to_string(),
-                line: loc.line(),
-                column: loc.column(),
-                message,
+                line: loc.line,
+                column: loc.column,
+                message: error.message,
+                help: error.help,
             },
             None => PolicyError::Syntax {
                 origin: origin.to_string(),
-                message,
+                message: match error.help {
+                    Some(help) => format!("{} ({help})", error.message),
+                    None => error.message,
+                },
             },
         }
     }
@@ -304,22 +313,31 @@ impl Policy {
         Self::parse_yaml(text, "policy")
     }
 
+    /// Through demarc-yaml, the one YAML stack: its limits, located errors with "did you
+    /// mean"; a `.json` origin is read as JSON.
     fn parse_yaml(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let policy: Policy =
-            serde_yaml::from_str(text).map_err(|e| PolicyError::from_yaml(origin, e))?;
+            demarc_yaml::from_text(origin, text).map_err(|e| PolicyError::from_yaml(origin, e))?;
         policy.validate()?;
         Ok(policy)
     }
 
-    /// A policy from an already-parsed YAML value. A string names a builtin policy or a policy
-    /// file (this is how an estate application's `guard_policy` entry is read); a mapping is an
-    /// inline policy.
-    pub fn from_yaml_value(value: serde_yaml::Value) -> Result<Policy, PolicyError> {
-        if let serde_yaml::Value::String(name) = &value {
+    /// A policy from an already-parsed YAML value (an estate's `guard_policy`, a gateway
+    /// application's `policy`, read by demarc-yaml as a generic value). A string names a
+    /// builtin policy or a policy file; a mapping is an inline policy. Its errors carry no line:
+    /// the caller locates them in its own file by the field path.
+    pub fn from_value(value: serde_json::Value) -> Result<Policy, PolicyError> {
+        if let serde_json::Value::String(name) = &value {
             return Policy::load(name);
         }
         let policy: Policy =
-            serde_yaml::from_value(value).map_err(|e| PolicyError::from_yaml("guard_policy", e))?;
+            serde_json::from_value(value).map_err(|e| PolicyError::Syntax {
+                origin: "guard_policy".into(),
+                message: match demarc_yaml::help_for_serde_message(&e.to_string()) {
+                    Some(help) => format!("{e} ({help})"),
+                    None => e.to_string(),
+                },
+            })?;
         policy.validate()?;
         Ok(policy)
     }
@@ -436,8 +454,9 @@ mod tests {
         let err = Policy::from_yaml_str("input:\n  secrets: redact\ninjecton:\n  threshold: 0.4\n")
             .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("line 3"), "{text}");
+        assert!(text.starts_with("policy:3:1: "), "{text}");
         assert!(text.contains("injecton"), "{text}");
+        assert!(text.contains("did you mean `injection`?"), "{text}");
     }
 
     #[test]
@@ -454,17 +473,17 @@ mod tests {
 
     #[test]
     fn yaml_value_string_names_a_builtin() {
-        let p = Policy::from_yaml_value(serde_yaml::Value::String("monitor".into())).unwrap();
+        let p = Policy::from_value(serde_json::Value::String("monitor".into())).unwrap();
         assert_eq!(p.name.as_deref(), Some("monitor"));
-        let err = Policy::from_yaml_value(serde_yaml::Value::String("nope".into())).unwrap_err();
+        let err = Policy::from_value(serde_json::Value::String("nope".into())).unwrap_err();
         assert!(err.to_string().contains("unknown builtin policy `nope`"));
     }
 
     #[test]
     fn inline_mapping_round_trips() {
         let yaml = "input:\n  pii: redact\n  injection: block\ninjection:\n  threshold: 0.6\n";
-        let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
-        let p = Policy::from_yaml_value(value).unwrap();
+        let value: serde_json::Value = demarc_yaml::from_text("p.yaml", yaml).unwrap();
+        let p = Policy::from_value(value).unwrap();
         assert_eq!(p.input.get(&Detector::Pii), Some(&Action::Redact));
         assert!((p.injection.threshold - 0.6).abs() < 1e-6);
         assert!(p.output.is_empty());

@@ -13,9 +13,9 @@ fn guard() -> Guard {
         .clone()
 }
 
-fn taxonomy() -> serde_yaml::Value {
+fn taxonomy() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/attack_families.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    demarc_yaml::from_text(path, &std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The injection kinds of the findings (the family after any `ENCODING:` prefix).
@@ -36,7 +36,7 @@ const LANGS: [&str; 5] = ["en", "de", "fr", "es", "it"];
 fn taxonomy_lists_exactly_the_families_the_detector_emits() {
     let t = taxonomy();
     let ids: Vec<&str> = t["families"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|f| f["id"].as_str().unwrap())
@@ -45,14 +45,14 @@ fn taxonomy_lists_exactly_the_families_the_detector_emits() {
         ids, INJECTION_FAMILIES,
         "data/attack_families.yaml and INJECTION_FAMILIES"
     );
-    for f in t["families"].as_sequence().unwrap() {
+    for f in t["families"].as_array().unwrap() {
         for field in ["name", "description", "detector"] {
             assert!(
                 f[field].as_str().is_some_and(|s| !s.is_empty()),
                 "{f:?}: {field}"
             );
         }
-        assert!(!f["references"].as_sequence().unwrap().is_empty());
+        assert!(!f["references"].as_array().unwrap().is_empty());
     }
 }
 
@@ -61,11 +61,11 @@ fn every_example_is_caught_with_its_family() {
     let mut failures = Vec::new();
     let mut n = 0;
     let t = taxonomy();
-    for f in t["families"].as_sequence().unwrap() {
+    for f in t["families"].as_array().unwrap() {
         let id = f["id"].as_str().unwrap();
         for lang in LANGS {
             let examples = f["examples"][lang]
-                .as_sequence()
+                .as_array()
                 .unwrap_or_else(|| panic!("{id}: no {lang} examples"));
             assert!(!examples.is_empty(), "{id}: no {lang} examples");
             for e in examples {
@@ -85,9 +85,9 @@ fn every_example_is_caught_with_its_family() {
 #[test]
 fn every_emitted_kind_is_a_family() {
     let t = taxonomy();
-    for f in t["families"].as_sequence().unwrap() {
+    for f in t["families"].as_array().unwrap() {
         for lang in LANGS {
-            for e in f["examples"][lang].as_sequence().unwrap() {
+            for e in f["examples"][lang].as_array().unwrap() {
                 let (_, _, kinds) = injection_kinds(e.as_str().unwrap());
                 for k in kinds.iter().filter(|k| *k != "learned") {
                     assert!(INJECTION_FAMILIES.contains(&k.as_str()), "unknown kind {k}");
