@@ -330,14 +330,13 @@ impl Policy {
         if let serde_json::Value::String(name) = &value {
             return Policy::load(name);
         }
-        let policy: Policy =
-            serde_json::from_value(value).map_err(|e| PolicyError::Syntax {
-                origin: "guard_policy".into(),
-                message: match demarc_yaml::help_for_serde_message(&e.to_string()) {
-                    Some(help) => format!("{e} ({help})"),
-                    None => e.to_string(),
-                },
-            })?;
+        let policy: Policy = serde_json::from_value(value).map_err(|e| PolicyError::Syntax {
+            origin: "guard_policy".into(),
+            message: match demarc_yaml::help_for_serde_message(&e.to_string()) {
+                Some(help) => format!("{e} ({help})"),
+                None => e.to_string(),
+            },
+        })?;
         policy.validate()?;
         Ok(policy)
     }

@@ -89,7 +89,11 @@ pub struct Layer {
     pub supplied_by: Vec<ComponentKind>,
     /// Component kinds that supply this layer as well, each with its own duties, beside the
     /// component chosen by `supplied_by` (e.g. a plugin that feeds the model context).
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub also_supplied_by: Vec<ComponentKind>,
 }
 
@@ -150,7 +154,11 @@ pub struct Area {
     pub cells: BTreeMap<String, Cell>,
     /// Facts demarc can observe by itself that support this area (gateway enforcement,
     /// discovery). Observation is listed beside reviewed evidence, never instead of it.
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub observed_by: Vec<ObservationKind>,
     /// Reviewed evidence without an `expires` date goes stale this many days after its review
     /// (the estate's `evidence_policy` may override it). None: such evidence never goes stale.

@@ -46,7 +46,11 @@ pub struct EvidencePolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_review_age_days: Option<u32>,
     /// Area id -> days, for single areas (overrides the line above).
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub areas: BTreeMap<String, u32>,
 }
 
@@ -117,7 +121,11 @@ pub struct Application {
     pub evidence: Vec<Evidence>,
     /// Risks the organisation accepted instead of closing a gap: each with an owner, a reason
     /// and an expiry.
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub exceptions: Vec<RiskAcceptance>,
     /// The application's model traffic goes through the demarc gateway: discovery seeing its
     /// users reach the provider's endpoints directly is a bypass (`contradicted`).
@@ -126,7 +134,11 @@ pub struct Application {
     /// Areas for which what demarc observes (gateway enforcement, discovery) is accepted as
     /// evidence on its own, without a reviewed piece of evidence. Elsewhere observation is
     /// listed beside reviewed evidence and never replaces it.
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub accept_observed: Vec<String>,
     /// The guard policy the gateway applies: a policy mapping, or the name of a builtin
     /// policy or policy file. Checked by the guard, not here (the model does not depend on
@@ -198,7 +210,11 @@ pub struct Component {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offering: Option<String>,
     /// Layers this component supplies, overriding the catalog's default by component kind.
-    #[serde(default, deserialize_with = "demarc_yaml::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub supplies: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -483,7 +483,9 @@ fn yaml_loader_reads_the_tricky_parts() {
     assert_eq!(app.description, "two lines");
     assert_eq!(
         app.guard_policy,
-        Some(serde_json::json!({"block": ["injection"], "max": 3, "ratio": 0.5, "on": true, "none": null}))
+        Some(
+            serde_json::json!({"block": ["injection"], "max": 3, "ratio": 0.5, "on": true, "none": null})
+        )
     );
     let estate = demarc_model::parse::from_text::<Estate>(
         "e.yaml",
@@ -498,6 +500,10 @@ fn yaml_loader_reads_the_tricky_parts() {
         ("format: 1\norganisation: {name: x}\nformat: 1\n", 3),
     ] {
         let e = demarc_model::parse::from_text::<Estate>("e.yaml", text).unwrap_err();
-        assert_eq!(e.items[0].location.map(|l| l.line), Some(line), "{text}: {e}");
+        assert_eq!(
+            e.items[0].location.map(|l| l.line),
+            Some(line),
+            "{text}: {e}"
+        );
     }
 }
