@@ -18,6 +18,17 @@ const MAX_ENDPOINTS: usize = 1_000;
 pub enum CatalogError {
     #[error("`{file}`: {message}")]
     Parse { file: String, message: String },
+    /// A structural problem serde met reading the file (syntax, a wrong type, an unknown
+    /// field, a limit), located in it.
+    #[error("{file}:{line}:{column}: {message}{}", help.as_ref().map(|h| format!("\n  = help: {h}")).unwrap_or_default())]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+        /// "did you mean `x`?" for a misspelt field or value.
+        help: Option<String>,
+    },
     #[error("`{file}`: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
     Invalid { file: String, problems: Vec<String> },
 }
@@ -276,19 +287,27 @@ pub struct Risk {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoints {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub ui: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub api: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub auth: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub cdn: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub telemetry: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub widget: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sdk: Vec<String>,
 }
 
@@ -335,9 +354,9 @@ pub struct Service {
 pub struct CatalogFile {
     pub format: u32,
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub vendors: BTreeMap<String, Vendor>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub services: Vec<Service>,
 }
 
@@ -390,10 +409,20 @@ impl Catalog {
         let mut last_file = "";
         for &(file, text) in files {
             last_file = file;
+            // demarc-yaml, the one YAML stack: its limits, located errors with "did you mean".
             let parsed: CatalogFile =
-                serde_yaml::from_str(text).map_err(|e| CatalogError::Parse {
-                    file: file.to_owned(),
-                    message: e.to_string(),
+                demarc_yaml::from_text(file, text).map_err(|e| match e.location {
+                    Some(at) => CatalogError::Syntax {
+                        file: file.to_owned(),
+                        line: at.line,
+                        column: at.column,
+                        message: e.message,
+                        help: e.help,
+                    },
+                    None => CatalogError::Parse {
+                        file: file.to_owned(),
+                        message: e.message,
+                    },
                 })?;
             if parsed.format != CATALOG_FORMAT {
                 return Err(CatalogError::Parse {

@@ -35,7 +35,7 @@ impl GuardPolicy {
         let policy = match spec {
             PolicySpec::Default => demarc_guard::Policy::default(),
             PolicySpec::Off => demarc_guard::Policy::empty(),
-            PolicySpec::Document(value) => demarc_guard::Policy::from_yaml_value(value.clone())?,
+            PolicySpec::Document(value) => demarc_guard::Policy::from_value(value.clone())?,
         };
         Guard::new(&policy).map(Self::new)
     }

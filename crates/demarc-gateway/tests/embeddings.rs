@@ -146,7 +146,11 @@ async fn enforce_injection_on_embeddings_blocks_the_same_document() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_that_blocks_personal_data_blocks_it_in_embeddings_too() {
     let spec = PolicySpec::Document(
-        serde_yaml::from_str("input: {pii: block, secrets: redact, injection: block}").unwrap(),
+        demarc_yaml::from_text(
+            "policy.yaml",
+            "input: {pii: block, secrets: redact, injection: block}",
+        )
+        .unwrap(),
     );
     let h = Harness::from_yaml(&config(""), FakeConfig::default(), policy(spec), None).await;
     let r = sdk_embeddings(&h, &[runbook()]).await;

@@ -17,7 +17,7 @@ use harness::{Harness, PolicyFor};
 use serde_json::{Value, json};
 
 fn policy(yaml: &str) -> PolicyFor {
-    let spec = PolicySpec::Document(serde_yaml::from_str(yaml).unwrap());
+    let spec = PolicySpec::Document(demarc_yaml::from_text("policy.yaml", yaml).unwrap());
     Arc::new(move |_| Ok(Arc::new(GuardPolicy::from_spec(&spec)?) as Arc<dyn Policy>))
 }
 

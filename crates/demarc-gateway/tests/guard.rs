@@ -19,7 +19,7 @@ const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const EMAIL: &str = "jane.doe@example.com";
 
 fn policy(yaml: &str) -> PolicyFor {
-    let spec = PolicySpec::Document(serde_yaml::from_str(yaml).unwrap());
+    let spec = PolicySpec::Document(demarc_yaml::from_text("policy.yaml", yaml).unwrap());
     Arc::new(move |_| Ok(Arc::new(GuardPolicy::from_spec(&spec)?) as Arc<dyn Policy>))
 }
 
@@ -265,9 +265,10 @@ fn stream_filter_blocks_at_every_split_without_merging() {
     use demarc_gateway::SseEvent as Event;
     use demarc_gateway::StreamFilter;
     use demarc_gateway::Vault;
-    let spec: serde_yaml::Value = serde_yaml::from_str(&format!(
-        "output: {{canary: block, secrets: redact}}\ncanary: {{tokens: ['{CANARY}']}}\n"
-    ))
+    let spec: serde_json::Value = demarc_yaml::from_text(
+        "policy.yaml",
+        &format!("output: {{canary: block, secrets: redact}}\ncanary: {{tokens: ['{CANARY}']}}\n"),
+    )
     .unwrap();
     let policy: Arc<dyn Policy> =
         Arc::new(GuardPolicy::from_spec(&PolicySpec::Document(spec)).unwrap());

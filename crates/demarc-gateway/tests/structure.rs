@@ -29,7 +29,7 @@ fn policy() -> Arc<dyn Policy> {
                  output: {{canary: block, secrets: block}}\n\
                  canary: {{tokens: ['{CANARY}']}}\n"
             );
-            let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+            let doc: serde_json::Value = demarc_yaml::from_text("doc.yaml", &yaml).unwrap();
             Arc::new(GuardPolicy::from_spec(&PolicySpec::Document(doc)).unwrap())
         })
         .clone()

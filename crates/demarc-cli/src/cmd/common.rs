@@ -226,8 +226,9 @@ pub fn concerns(path: &str, index: Option<usize>) -> bool {
 #[derive(Default)]
 pub struct PolicyCache(std::sync::Mutex<CompiledPolicies>);
 
+/// Keyed by the value's JSON text (serde_json's values have no `Hash`).
 type CompiledPolicies = std::collections::HashMap<
-    (demarc_gateway::YamlValue, PathBuf),
+    (String, PathBuf),
     Result<std::sync::Arc<dyn demarc_gateway::Policy>, PolicyProblem>,
 >;
 
@@ -238,7 +239,7 @@ impl PolicyCache {
         value: &demarc_gateway::YamlValue,
         estate_dir: &Path,
     ) -> Result<std::sync::Arc<dyn demarc_gateway::Policy>, PolicyProblem> {
-        let key = (value.clone(), estate_dir.to_path_buf());
+        let key = (value.to_string(), estate_dir.to_path_buf());
         if let Some(done) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return done;
         }
@@ -331,8 +332,8 @@ pub fn estate_guard_policy(
                 }
             }
         },
-        YamlValue::Mapping(_) => {
-            let mut policy = demarc_guard::Policy::from_yaml_value(value.clone())
+        YamlValue::Object(_) => {
+            let mut policy = demarc_guard::Policy::from_value(value.clone())
                 .map_err(|e| policy_error(&e, Some(value), None))?;
             policy.base_dir = Some(estate_dir.to_path_buf());
             policy
@@ -349,7 +350,7 @@ pub fn estate_guard_policy(
         Ok(guard) => Ok(std::sync::Arc::new(demarc_gateway::GuardPolicy::new(guard))),
         Err(e) => Err(policy_error(
             &e,
-            matches!(value, YamlValue::Mapping(_)).then_some(value),
+            matches!(value, YamlValue::Object(_)).then_some(value),
             None,
         )),
     }
@@ -381,6 +382,7 @@ fn policy_error(
             line,
             column,
             message,
+            ..
         } => (
             None,
             format!("guard policy {origin}:{line}:{column}: {message}"),
@@ -413,15 +415,10 @@ fn unknown_name(message: &str) -> Option<&str> {
         .and_then(|rest| rest.find('`').map(|end| &rest[..end]))
 }
 
-/// "did you mean" from serde's "unknown ... `x`, expected one of `a`, `b`".
+/// "did you mean" from serde's "unknown ... `x`, expected one of `a`, `b`" (the same reading
+/// every file kind's loader uses).
 fn serde_help(message: &str) -> Option<String> {
-    let given = unknown_name(message)?;
-    let at = message
-        .find("expected one of ")
-        .or_else(|| message.find("expected "))?;
-    let candidates: Vec<&str> = message[at..].split('`').skip(1).step_by(2).collect();
-    (!candidates.is_empty())
-        .then(|| demarc_model::diag::did_you_mean(given, candidates.iter().copied()))
+    demarc_model::diag::help_for_serde_message(message)
 }
 
 /// The document path (`input.secretz#key`, `input.secrets`) of the first mapping key or
@@ -436,14 +433,14 @@ fn find_in_yaml(value: &demarc_gateway::YamlValue, name: &str, at: &str) -> Opti
         }
     };
     match value {
-        YamlValue::Mapping(map) => map.iter().find_map(|(k, v)| {
-            let key = k.as_str()?;
+        YamlValue::Object(map) => map.iter().find_map(|(k, v)| {
+            let key = k.as_str();
             if key == name {
                 return Some(format!("{}#key", join(key)));
             }
             find_in_yaml(v, name, &join(key))
         }),
-        YamlValue::Sequence(items) => items
+        YamlValue::Array(items) => items
             .iter()
             .enumerate()
             .find_map(|(i, v)| find_in_yaml(v, name, &format!("{at}[{i}]"))),

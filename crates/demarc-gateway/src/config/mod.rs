@@ -11,8 +11,9 @@ use serde::Deserialize;
 mod raw;
 use raw::*;
 
-/// YAML values as policies are written in configs and estates.
-pub use serde_yaml::Value as YamlValue;
+/// A generic YAML value, as policies are written in configs and estates: demarc-yaml reads
+/// such subtrees into serde_json's value tree (the guard compiles them).
+pub use serde_json::Value as YamlValue;
 
 /// The largest request body accepted unless the config says otherwise (4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -32,10 +33,9 @@ pub enum ConfigError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
-    #[error("{file}: {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
-    Invalid { file: String, problems: Vec<String> },
+    /// Every problem in the file, each with its line, column and field (compiler style).
+    #[error("{0}")]
+    Invalid(Box<demarc_model::Diagnostics>),
 }
 
 /// Approved grounding sources of an application and how many passages to add per request.
@@ -68,7 +68,7 @@ pub enum PolicySpec {
     /// The config names no policy: the estate's `guard_policy`, else guard's `default`.
     Default,
     Off,
-    Document(serde_yaml::Value),
+    Document(YamlValue),
 }
 
 // ---------------------------------------------------------------- validated
@@ -323,13 +323,18 @@ impl GatewayConfig {
         };
         let meta = std::fs::metadata(path).map_err(read_err)?;
         if meta.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::Syntax {
-                file,
-                message: format!(
-                    "file is {} bytes; the limit is {MAX_CONFIG_BYTES}",
-                    meta.len()
+            return Err(ConfigError::Invalid(Box::new(
+                demarc_model::Diagnostics::single(
+                    file,
+                    demarc_model::Diagnostic::error(
+                        "",
+                        format!(
+                            "file is {} bytes; the limit is {MAX_CONFIG_BYTES}",
+                            meta.len()
+                        ),
+                    ),
                 ),
-            });
+            )));
         }
         let text = std::fs::read_to_string(path).map_err(read_err)?;
         let mut config = Self::parse(&file, &text, env)?;
@@ -368,11 +373,10 @@ impl GatewayConfig {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
-        let mut problems = Vec::new();
+        // demarc-yaml, the one YAML stack: its limits, and a located first structural problem.
+        let raw: RawConfig = demarc_model::parse::from_text(file, text)
+            .map_err(|d| ConfigError::Invalid(Box::new(d)))?;
+        let mut problems = Problems::default();
 
         let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().unwrap_or_else(|_| {
@@ -424,7 +428,7 @@ impl GatewayConfig {
         for (i, u) in raw.upstreams.into_iter().enumerate() {
             let at = format!("upstreams[{i}] (`{}`)", u.id);
             if seen.insert(u.id.clone(), i).is_some() {
-                problems.push(format!("{at}: duplicate upstream id"));
+                problems.push(format!("{at}.id: duplicate upstream id"));
             }
             if !(u.base_url.starts_with("http://") || u.base_url.starts_with("https://")) {
                 problems.push(format!(
@@ -513,27 +517,39 @@ impl GatewayConfig {
         for (i, a) in raw.applications.into_iter().enumerate() {
             let at = format!("applications[{i}] (`{}`)", a.id);
             if seen_apps.insert(a.id.clone(), i).is_some() {
-                problems.push(format!("{at}: duplicate application id"));
+                problems.push(format!("{at}.id: duplicate application id"));
             }
             if a.upstreams.is_empty() {
                 problems.push(format!("{at}.upstreams: name at least one upstream"));
             }
-            for u in &a.upstreams {
+            for (j, u) in a.upstreams.iter().enumerate() {
                 if !seen.contains_key(u) {
-                    let known: Vec<_> = seen.keys().map(|k| format!("`{k}`")).collect();
+                    let mut known: Vec<_> = seen.keys().map(|k| format!("`{k}`")).collect();
+                    known.sort_unstable();
                     problems.push(format!(
-                        "{at}.upstreams: unknown upstream `{u}` (known: {})",
+                        "{at}.upstreams[{j}]: unknown upstream `{u}` (known: {})",
                         known.join(", ")
                     ));
                 }
             }
             let policy = match a.policy {
                 None => PolicySpec::Default,
-                Some(serde_yaml::Value::String(name)) => match name.as_str() {
+                Some(YamlValue::String(name)) => match name.as_str() {
                     "off" => PolicySpec::Off,
-                    _ => PolicySpec::Document(serde_yaml::Value::String(name)),
+                    _ => PolicySpec::Document(YamlValue::String(name)),
                 },
-                Some(document) => PolicySpec::Document(document),
+                Some(document) => {
+                    // An inline policy is checked here, so its mistakes are located in this
+                    // file (a named policy or policy file is read when the gateway starts).
+                    if let Err(e) = demarc_guard::Policy::from_value(document.clone()) {
+                        let field = match &e {
+                            demarc_guard::PolicyError::Invalid { field, .. } => format!(".{field}"),
+                            _ => String::new(),
+                        };
+                        problems.push(format!("{at}.policy{field}: {e}"));
+                    }
+                    PolicySpec::Document(document)
+                }
             };
             let store_prompt = match a.audit.store_prompt.as_deref() {
                 None | Some("off") => StorePrompt::Off,
@@ -625,7 +641,7 @@ impl GatewayConfig {
             }
         }
 
-        if problems.is_empty() {
+        if problems.0.is_empty() {
             Ok(Self {
                 listen,
                 estate: raw.estate,
@@ -642,12 +658,65 @@ impl GatewayConfig {
                 not_served: BTreeMap::new(),
             })
         } else {
-            Err(ConfigError::Invalid {
-                file: file.into(),
-                problems,
-            })
+            Err(ConfigError::Invalid(Box::new(
+                problems.into_diagnostics(file, text),
+            )))
         }
     }
+}
+
+/// The problems validation finds, each written `PATH: message` where PATH is the field's
+/// document path, with the item's id after an index for the reader
+/// (`upstreams[1] (`a`).base_url`).
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// Located diagnostics: the path without the ids, found in the text by demarc-yaml's
+    /// source map; "did you mean" when a given name is close to one the message lists.
+    fn into_diagnostics(self, file: &str, text: &str) -> demarc_model::Diagnostics {
+        let mut out = demarc_model::Diagnostics::new(file);
+        for problem in self.0 {
+            let (shown, message) = problem.split_once(": ").unwrap_or(("", &problem));
+            let mut path = String::with_capacity(shown.len());
+            let mut rest = shown;
+            while let Some(start) = rest.find(" (`") {
+                path.push_str(&rest[..start]);
+                rest = rest[start..]
+                    .split_once("`)")
+                    .map_or("", |(_, after)| after);
+            }
+            path.push_str(rest);
+            let label = shown
+                .split_once(" (`")
+                .and_then(|(_, id)| id.split_once("`)"))
+                .map(|(id, _)| format!("`{id}`: "))
+                .unwrap_or_default();
+            let mut d = demarc_model::Diagnostic::error(path, format!("{label}{message}"));
+            d.help = suggestion(message);
+            out.push(d);
+        }
+        out.locate_in(text);
+        out
+    }
+}
+
+/// "did you mean" for a message whose first quoted name is close to one it lists after it
+/// (`` `gcp` is not one of `openai`, `azure` ``, `` unknown upstream `b` (known: `a`) ``).
+fn suggestion(message: &str) -> Option<String> {
+    if message.contains("did you mean") {
+        return None;
+    }
+    let mut quoted = message.split('`').skip(1).step_by(2);
+    let given = quoted.next()?;
+    let candidates: Vec<&str> = quoted.collect();
+    demarc_model::diag::suggest(given, candidates.iter().copied())
+        .filter(|s| *s != given)
+        .map(|s| format!("did you mean `{s}`?"))
 }
 
 fn default_timeouts() -> Timeouts {
@@ -700,10 +769,12 @@ mod tests {
              applications: [{id: app, upstreams: [b], policy: 7}]\n",
         )
         .unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else {
+        let ConfigError::Invalid(d) = err else {
             panic!("{err}")
         };
-        let all = problems.join("\n");
+        // Every problem is located in the file.
+        assert!(d.items.iter().all(|i| i.location.is_some()), "{d}");
+        let all = d.to_string();
         for needle in [
             "listen",
             "ftp://x",

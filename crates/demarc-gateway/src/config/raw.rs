@@ -24,7 +24,7 @@ pub(super) struct RawConfig {
     pub(super) audit: RawAudit,
     pub(super) upstreams: Vec<RawUpstream>,
     pub(super) applications: Vec<RawApplication>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub(super) serve: Vec<String>,
 }
 
@@ -47,7 +47,7 @@ pub(super) struct RawUpstream {
     pub(super) api_key_env: Option<String>,
     pub(super) ca_file: Option<PathBuf>,
     pub(super) api_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub(super) deployments: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) timeouts: RawTimeouts,
@@ -89,9 +89,9 @@ pub(super) struct RawBreaker {
 pub(super) struct RawApplication {
     pub(super) id: String,
     pub(super) upstreams: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub(super) models: BTreeMap<String, String>,
-    pub(super) policy: Option<serde_yaml::Value>,
+    pub(super) policy: Option<serde_json::Value>,
     #[serde(default)]
     pub(super) limits: RawLimits,
     #[serde(default)]
@@ -109,7 +109,7 @@ pub(super) struct RawApplication {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInput {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub(super) trusted_roles: Vec<String>,
     pub(super) unreadable: Option<String>,
 }
