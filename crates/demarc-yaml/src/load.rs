@@ -437,6 +437,9 @@ mod tests {
         assert_eq!((t.name.as_str(), t.enabled), ("no", true));
         assert!(!yaml("name: on\nenabled: off\n").unwrap().enabled);
         assert_eq!(yaml("name: NO\n").unwrap().name, "NO");
+        // Numbers in text fields are kept as written.
+        assert_eq!(yaml("name: 123\n").unwrap().name, "123");
+        assert_eq!(yaml("name: 1.50\n").unwrap().name, "1.50");
     }
 
     #[test]
