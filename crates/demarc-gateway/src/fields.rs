@@ -425,16 +425,17 @@ fn decode_data_url(url: &str) -> Result<(String, bool, String), NotText> {
     Ok((url[..=comma].to_string(), base64, text))
 }
 
+/// What a re-encoded data URL escapes: every byte but letters, digits, `-`, `_`, `.`, `~` and
+/// the space (kept as written, so redacted text stays readable in the URL).
+const DATA_URL_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b' ');
+
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~ ".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, DATA_URL_ESCAPED).to_string()
 }
 
 /// Remove the content parts (or, outside a list, blank the strings) at `paths`.
@@ -668,6 +669,36 @@ mod tests {
         ] {
             assert!(got.contains(&want), "{want:?} missing from {got:?}");
         }
+    }
+
+    #[test]
+    fn percent_encode_keeps_unreserved_and_spaces_and_escapes_the_rest() {
+        // The rule as it was written by hand before the percent-encoding crate did it.
+        let by_hand = |s: &str| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~ ".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        let ascii: String = (0u8..128).map(char::from).collect();
+        for text in [
+            ascii.as_str(),
+            "a b%",
+            "café ünïcode 😀",
+            "100% [[EMAIL_1a2b]]\r\n",
+            "",
+        ] {
+            assert_eq!(percent_encode(text), by_hand(text), "{text:?}");
+            let encoded = percent_encode(text);
+            let back = percent_encoding::percent_decode_str(&encoded).decode_utf8();
+            assert_eq!(back.unwrap(), text);
+        }
+        assert_eq!(percent_encode("a b%/é"), "a b%25%2F%C3%A9");
     }
 
     #[test]
