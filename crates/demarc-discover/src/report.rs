@@ -1,6 +1,6 @@
 //! From a scan to a report: each service found, classified against the estate, with its
 //! users, volumes, risk score and the scan's own health (records, malformed lines, errors).
-//! The JSON form is documented in the README and stable: fields are only ever added.
+//! The JSON form is documented in docs/json.md (`discover`) and stable: fields are only ever added.
 //! This module holds the data only; the CLI's `render/` writes it as a table, CSV or HTML.
 
 use std::collections::{BTreeMap, HashMap};

@@ -594,7 +594,7 @@ fn example_policy_file_parses_and_compiles() {
 #[test]
 fn default_hold_is_small() {
     let g = default_guard();
-    // The longest short match plus margins; reported in the README.
+    // The longest short match plus margins; reported in docs/guard.md (Streams).
     assert!(
         g.hold(Direction::Output) <= 520,
         "{}",

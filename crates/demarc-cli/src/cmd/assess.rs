@@ -19,7 +19,7 @@ pub struct Args {
     pub estate: PathBuf,
     #[command(flatten)]
     pub catalog: CatalogArg,
-    /// Output format. `json` is a stable interface (see the README).
+    /// Output format. `json` is a stable interface (docs/json.md).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write the report to this file instead of stdout.

@@ -34,7 +34,7 @@ pub enum Format {
     Html,
 }
 
-/// The JSON shape of `demarc matrix --format json` (stable; see the README).
+/// The JSON shape of `demarc matrix --format json` (stable; see docs/json.md#matrix).
 #[derive(Serialize)]
 pub struct MatrixJson<'a> {
     pub catalog: CatalogInfo<'a>,
