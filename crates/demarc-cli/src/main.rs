@@ -16,8 +16,9 @@ use clap::{Parser, Subcommand};
 /// organisation runs or uses: which duties are the provider's, which are yours and
 /// which internal team owns them, whether they are done, and what evidence shows it.
 ///
-/// Exit codes: 0 success, 1 a check failed (`--fail-on`, `validate` found
-/// problems), 2 usage or input error.
+/// Exit codes: 0 success, 1 a check failed (`--fail-on`, `validate` found errors, `scan`
+/// blocked, `audit verify` found a broken chain), 2 usage or input error (a file that cannot
+/// be read or parsed, in `validate` too).
 #[derive(Parser)]
 #[command(
     name = "demarc",
@@ -40,7 +41,7 @@ enum Command {
     #[command(after_help = "Reference: docs/catalogs.md; JSON: docs/json.md")]
     Matrix(cmd::matrix::Args),
     /// Check an estate file and report every problem at once (exit 1 on errors, or on
-    /// warnings with `--strict`).
+    /// warnings with `--strict`; 2 when the file cannot be read as an estate at all).
     #[command(after_help = "Reference: docs/estate.md (the format and every check)")]
     Validate(cmd::validate::Args),
     /// Assess an estate: owner, control and evidence for every customer duty; coverage and gaps.
