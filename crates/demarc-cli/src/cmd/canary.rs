@@ -100,7 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 }
                 if canaries.is_empty() {
                     eprintln!(
-                        "no canaries; the gateway creates one for each application whose config says `canary: {{inject: true}}`"
+                        "no canaries{}; the gateway creates one for each application whose config says `canary: {{inject: true}}`",
+                        match &app {
+                            Some(app) => format!(
+                                " for application `{app}` ({})",
+                                known_applications(app, &store.list_canaries(None).await?)
+                            ),
+                            None => String::new(),
+                        }
                     );
                 }
                 Ok(Outcome::Success)
@@ -110,17 +117,25 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     bail!("application id `{app}` is empty or contains control characters");
                 }
                 let store = store.open().await?;
-                let previous = store
-                    .list_canaries(Some(&app))
-                    .await?
+                let all = store.list_canaries(None).await?;
+                if !all.iter().any(|c| c.application == app) {
+                    // Only the gateway knows which applications inject a canary: it creates
+                    // each one at start-up. A name it never created one for is a mistake.
+                    bail!(
+                        "application `{app}` has no canary in {}: the gateway creates one at start-up for each application whose config says `canary: {{inject: true}}`; {}",
+                        store.location(),
+                        known_applications(&app, &all)
+                    );
+                }
+                let previous = all
                     .into_iter()
-                    .filter(|c| c.is_current())
+                    .filter(|c| c.application == app && c.is_current())
                     .map(|c| c.id)
                     .collect::<Vec<_>>();
                 let canary = store.rotate_canary(&app).await?;
                 match previous.as_slice() {
                     [] => eprintln!(
-                        "created canary `{}` for application `{app}` (it had none)",
+                        "created canary `{}` for application `{app}` (its last one was retired)",
                         canary.id
                     ),
                     ids => eprintln!(
@@ -133,6 +148,24 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         }
     })
+}
+
+/// The applications that have canaries, and the one `app` was probably meant to be.
+fn known_applications(app: &str, canaries: &[demarc_store::Canary]) -> String {
+    let mut known: Vec<&str> = canaries.iter().map(|c| c.application.as_str()).collect();
+    known.sort_unstable();
+    known.dedup();
+    if known.is_empty() {
+        return "no application has one yet".into();
+    }
+    let listed: Vec<String> = known.iter().map(|a| format!("`{a}`")).collect();
+    match demarc_model::diag::suggest(app, known.iter().copied()) {
+        Some(close) => format!(
+            "applications with a canary: {}; did you mean `{close}`?",
+            listed.join(", ")
+        ),
+        None => format!("applications with a canary: {}", listed.join(", ")),
+    }
 }
 
 fn date(t: OffsetDateTime) -> String {

@@ -100,7 +100,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     }
                 }
                 if keys.is_empty() {
-                    eprintln!("no keys; create one with `demarc keys create APP`");
+                    match &app {
+                        Some(app) => eprintln!(
+                            "no keys for application `{app}` ({}); create one with `demarc keys create {app}`",
+                            known_applications(app, &store.list_api_keys(None).await?)
+                        ),
+                        None => eprintln!("no keys; create one with `demarc keys create APP`"),
+                    }
                 }
                 Ok(Outcome::Success)
             }
@@ -111,10 +117,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     .iter()
                     .filter(|k| k.is_active() && key.as_ref().is_none_or(|id| *id == k.id))
                     .collect();
+                if keys.is_empty() {
+                    bail!(
+                        "application `{app}` has no keys in {}; {}",
+                        store.location(),
+                        known_applications(&app, &store.list_api_keys(None).await?)
+                    );
+                }
                 if targets.is_empty() {
                     match &key {
                         Some(id) => bail!("application `{app}` has no active key `{id}`; see `demarc keys list {app}`"),
-                        None => bail!("application `{app}` has no active keys; see `demarc keys list`"),
+                        None => bail!("application `{app}` has no active keys; see `demarc keys list {app}`"),
                     }
                 }
                 for k in &targets {
@@ -193,6 +206,24 @@ fn check_application(
         ),
     }
     Ok(())
+}
+
+/// The applications that have keys, and the one `app` was probably meant to be.
+fn known_applications(app: &str, keys: &[demarc_store::ApiKey]) -> String {
+    let mut known: Vec<&str> = keys.iter().map(|k| k.application.as_str()).collect();
+    known.sort_unstable();
+    known.dedup();
+    if known.is_empty() {
+        return "no application has a key yet".into();
+    }
+    let listed: Vec<String> = known.iter().map(|a| format!("`{a}`")).collect();
+    match demarc_model::diag::suggest(app, known.iter().copied()) {
+        Some(close) => format!(
+            "applications with keys: {}; did you mean `{close}`?",
+            listed.join(", ")
+        ),
+        None => format!("applications with keys: {}", listed.join(", ")),
+    }
 }
 
 fn date(t: demarc_store::time::OffsetDateTime) -> String {

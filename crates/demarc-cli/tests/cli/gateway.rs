@@ -102,11 +102,64 @@ fn keys_create_prints_only_the_key_and_list_never_shows_it() {
             predicate::str::contains("colleague-assistant")
                 .and(predicate::str::contains(key.trim()).not()),
         );
+    // An application the store has no key for is named, with those it has keys for.
     demarc()
         .args(["keys", "revoke", "nobody", "--db", &db])
         .assert()
         .code(2)
+        .stderr(
+            predicate::str::contains("application `nobody` has no keys").and(
+                predicate::str::contains("applications with keys: `colleague-assistant`"),
+            ),
+        );
+    demarc()
+        .args(["keys", "revoke", "colleague-assistent", "--db", &db])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "did you mean `colleague-assistant`?",
+        ));
+    demarc()
+        .args(["keys", "list", "colleague-assistent", "--db", &db])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("no keys for application `colleague-assistent`").and(
+                predicate::str::contains("did you mean `colleague-assistant`?"),
+            ),
+        );
+    demarc()
+        .args(["keys", "revoke", "colleague-assistant", "--db", &db])
+        .assert()
+        .success();
+    demarc()
+        .args(["keys", "revoke", "colleague-assistant", "--db", &db])
+        .assert()
+        .code(2)
         .stderr(predicate::str::contains("no active keys"));
+}
+
+#[test]
+fn canary_rotate_refuses_an_application_without_a_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    demarc()
+        .args([
+            "gateway", "canary", "rotate", "--app", "nosuch", "--db", &db,
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("application `nosuch` has no canary")
+                .and(predicate::str::contains("no application has one yet")),
+        );
+    demarc()
+        .args(["gateway", "canary", "list", "--app", "nosuch", "--db", &db])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "no canaries for application `nosuch`",
+        ));
 }
 
 #[test]
@@ -1060,6 +1113,20 @@ fn gateway_canaries_are_created_at_start_listed_without_tokens_and_rotated() {
         .assert()
         .success()
         .stderr(predicate::str::contains("stays blocked"));
+    // A misspelt application is refused, not given a canary of its own.
+    demarc()
+        .args([
+            "gateway", "canary", "rotate", "--app", "asistant", "--db", &db,
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("application `asistant` has no canary")
+                .and(predicate::str::contains(
+                    "applications with a canary: `assistant`",
+                ))
+                .and(predicate::str::contains("did you mean `assistant`?")),
+        );
     let out = demarc()
         .args(["gateway", "canary", "list", "--show", "--format", "json"])
         .args(["--app", "assistant", "--db", &db])
