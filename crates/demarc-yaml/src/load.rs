@@ -88,7 +88,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// serde-saphyr's options with demarc's limits: duplicate keys refused, merge keys
-/// expanded, YAML 1.1 booleans accepted for bool fields (strings stay strings).
+/// expanded, YAML 1.2 booleans only (`yes`, `no`, `on`, `off` are text everywhere, also in
+/// free-form values such as an inline policy's `policy: off`).
 fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_depth = limits::MAX_DEPTH;
@@ -102,6 +103,7 @@ fn options() -> Options {
     let mut options = Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.strict_booleans = true;
     options.alias_limits.max_total_replayed_events = limits::MAX_ALIAS_EVENTS;
     // demarc renders its own one-line diagnostics.
     options.with_snippet = false;
@@ -165,11 +167,19 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error
                     })
                 });
                 let full = e.to_string();
-                (plainer(strip_location(&full)), location)
+                let mut message = plainer(strip_location(&full));
+                // serde-saphyr names no field in a wrong-type message; the source map does.
+                if let Some(path) = location
+                    .filter(|_| !message.starts_with("unknown field"))
+                    .and_then(|at| crate::SourceMap::build(text).path_at(at))
+                {
+                    message = format!("{path}: {message}");
+                }
+                (message, location)
             }
         },
     };
-    let help = if message.starts_with("budget breached") || message.contains("recursion limit") {
+    let help = if message.contains("budget breached") || message.contains("recursion limit") {
         Some(format!(
             "demarc reads at most {} levels of nesting and {} alias-expanded events (docs/yaml.md)",
             limits::MAX_DEPTH,
@@ -432,11 +442,21 @@ mod tests {
 
     #[test]
     fn yaml_1_1_booleans_norway() {
-        // A string field keeps the text; a bool field reads yes/no/on/off.
-        let t = yaml("name: no\nenabled: yes\n").unwrap();
+        // YAML 1.2 booleans only: a string field keeps `no`; a bool field wants true/false.
+        let t = yaml("name: no\nenabled: true\n").unwrap();
         assert_eq!((t.name.as_str(), t.enabled), ("no", true));
-        assert!(!yaml("name: on\nenabled: off\n").unwrap().enabled);
+        assert!(!yaml("name: on\nenabled: False\n").unwrap().enabled);
+        let e = yaml("name: a\nenabled: yes\n").unwrap_err();
+        assert_eq!(at(&e), (2, 10));
+        assert!(e.message.starts_with("enabled: "), "{}", e.message);
         assert_eq!(yaml("name: NO\n").unwrap().name, "NO");
+        // In a free-form value they stay text too (`policy: off` names the builtin `off`).
+        let v: serde_json::Value =
+            from_text("v.yaml", "policy: off\nflag: yes\nb: true\n").unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"policy": "off", "flag": "yes", "b": true})
+        );
         // Numbers in text fields are kept as written.
         assert_eq!(yaml("name: 123\n").unwrap().name, "123");
         assert_eq!(yaml("name: 1.50\n").unwrap().name, "1.50");

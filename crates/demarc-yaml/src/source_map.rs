@@ -165,6 +165,18 @@ impl SourceMap {
     }
 }
 
+impl SourceMap {
+    /// The path of the node that starts at `location` (the deepest one, keys aside), so a
+    /// problem located by serde can name its field.
+    pub fn path_at(&self, location: Location) -> Option<String> {
+        self.positions
+            .iter()
+            .filter(|(path, at)| **at == location && !path.ends_with("#key") && !path.is_empty())
+            .max_by_key(|(path, _)| path.len())
+            .map(|(path, _)| path.clone())
+    }
+}
+
 fn parent_path(path: &str) -> &str {
     match path.rfind(['.', '[', '#']) {
         Some(i) => &path[..i],

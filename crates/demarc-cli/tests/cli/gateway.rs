@@ -233,6 +233,48 @@ fn keys_create_checks_the_application_against_the_estate() {
 }
 
 #[test]
+fn gateway_config_problems_are_located_with_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.yaml");
+    std::fs::write(
+        &config,
+        "upstreams:\n  - id: openai\n    base_url: http://127.0.0.1:1/v1\n\
+         applications:\n  - id: app\n    upstreams: [opnai]\n\
+         \x20   input:\n      unreadable: blok\n",
+    )
+    .unwrap();
+    // Every problem at once, each at its line and column, with the field and a suggestion.
+    demarc()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "gw.yaml:6:17: error: applications[0] (`app`).upstreams[0]: unknown upstream `opnai`",
+        ))
+        .stderr(predicate::str::contains("did you mean `openai`?"))
+        .stderr(predicate::str::contains(
+            "gw.yaml:8:19: error: applications[0] (`app`).input.unreadable: `blok`",
+        ))
+        .stderr(predicate::str::contains("did you mean `block`?"));
+    // A structural problem (an unknown field) is located too, with a suggestion.
+    std::fs::write(
+        &config,
+        "upstreams:\n  - id: openai\n    base_uri: http://127.0.0.1:1/v1\napplications: []\n",
+    )
+    .unwrap();
+    demarc()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "gw.yaml:3:5: error: unknown field `base_uri`",
+        ))
+        .stderr(predicate::str::contains("did you mean `base_url`?"));
+}
+
+#[test]
 fn bad_gateway_config_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gw.yaml");

@@ -149,8 +149,28 @@ fn scan_policy_file_with_typo_reports_line_and_field() {
         .write_stdin("hello")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("line 4"))
-        .stderr(predicate::str::contains("treshold"));
+        // file:line:column of the misspelt key, and the field it meant.
+        .stderr(predicate::str::contains("policy.yaml:4:3: "))
+        .stderr(predicate::str::contains("treshold"))
+        .stderr(predicate::str::contains("did you mean `threshold`?"));
+}
+
+#[test]
+fn scan_policy_file_with_a_duplicate_key_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, "input:
+  pii: redact
+  pii: block
+").unwrap();
+    demarc()
+        .args(["scan", "--policy"])
+        .arg(&file)
+        .write_stdin("hello")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("policy.yaml:3:3: "))
+        .stderr(predicate::str::contains("duplicate"));
 }
 
 #[test]

@@ -676,9 +676,12 @@ impl Problems {
         self.0.push(problem);
     }
 
-    /// Located diagnostics: the path without the ids, found in the text by demarc-yaml's
-    /// source map; "did you mean" when a given name is close to one the message lists.
+    /// Located diagnostics: each problem as written (it names the field and the item's id),
+    /// at the line and column demarc-yaml's source map finds for its path without the ids;
+    /// "did you mean" when a given name is close to one the message lists.
     fn into_diagnostics(self, file: &str, text: &str) -> demarc_model::Diagnostics {
+        let map = demarc_yaml::SourceMap::build(text);
+        let end = demarc_yaml::Location::end_of(text);
         let mut out = demarc_model::Diagnostics::new(file);
         for problem in self.0 {
             let (shown, message) = problem.split_once(": ").unwrap_or(("", &problem));
@@ -691,16 +694,12 @@ impl Problems {
                     .map_or("", |(_, after)| after);
             }
             path.push_str(rest);
-            let label = shown
-                .split_once(" (`")
-                .and_then(|(_, id)| id.split_once("`)"))
-                .map(|(id, _)| format!("`{id}`: "))
-                .unwrap_or_default();
-            let mut d = demarc_model::Diagnostic::error(path, format!("{label}{message}"));
+            let mut d = demarc_model::Diagnostic::error("", problem.clone());
+            d.location = map.find(&path).map(|l| l.clamp_to(end));
             d.help = suggestion(message);
             out.push(d);
         }
-        out.locate_in(text);
+        out.items.sort_by_key(|d| d.location);
         out
     }
 }
