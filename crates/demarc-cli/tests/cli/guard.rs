@@ -159,10 +159,14 @@ fn scan_policy_file_with_typo_reports_line_and_field() {
 fn scan_policy_file_with_a_duplicate_key_is_located() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, "input:
+    std::fs::write(
+        &file,
+        "input:
   pii: redact
   pii: block
-").unwrap();
+",
+    )
+    .unwrap();
     demarc()
         .args(["scan", "--policy"])
         .arg(&file)
