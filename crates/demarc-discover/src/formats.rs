@@ -434,18 +434,18 @@ fn parse_zeek<'a>(schema: &ZeekSchema, line: &'a [u8]) -> Result<Line<'a>, Malfo
     let mut column = 0;
     let mut start = 0;
     for tab in memchr::memchr_iter(b'\t', line) {
-        if let Some(&slot) = schema.slots.get(column) {
-            if slot != NO_SLOT {
-                slots[usize::from(slot)] = &line[start..tab];
-            }
+        if let Some(&slot) = schema.slots.get(column)
+            && slot != NO_SLOT
+        {
+            slots[usize::from(slot)] = &line[start..tab];
         }
         column += 1;
         start = tab + 1;
     }
-    if let Some(&slot) = schema.slots.get(column) {
-        if slot != NO_SLOT {
-            slots[usize::from(slot)] = &line[start..];
-        }
+    if let Some(&slot) = schema.slots.get(column)
+        && slot != NO_SLOT
+    {
+        slots[usize::from(slot)] = &line[start..];
     }
     column += 1;
     if column != schema.columns {

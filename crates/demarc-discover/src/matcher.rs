@@ -116,18 +116,18 @@ impl Matcher {
                 break;
             };
             if let Some(e) = self.map.get(rest) {
-                if pos == 0 {
-                    if let Some(hit) = e.exact {
-                        consider(&mut best, rest.len() * 2 + 1, hit, None);
-                    }
+                if pos == 0
+                    && let Some(hit) = e.exact
+                {
+                    consider(&mut best, rest.len() * 2 + 1, hit, None);
                 }
                 if let Some(hit) = e.suffix {
                     consider(&mut best, rest.len() * 2, hit, None);
                 }
-                if let Some(slot) = e.tenants {
-                    if let Some((start, hit)) = self.tenant_match(host, pos, slot) {
-                        consider(&mut best, (host.len() - start) * 2, hit, Some(start));
-                    }
+                if let Some(slot) = e.tenants
+                    && let Some((start, hit)) = self.tenant_match(host, pos, slot)
+                {
+                    consider(&mut best, (host.len() - start) * 2, hit, Some(start));
                 }
             }
             // Plain patterns only get shorter from here; tenant patterns end further left.
@@ -181,10 +181,10 @@ impl Matcher {
 fn normalise<'b>(host: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b [u8]> {
     let mut host = host;
     // `host:port`, but not a bare IPv6 address (more than one colon).
-    if let Some(colon) = memchr::memrchr(b':', host) {
-        if memchr::memchr(b':', &host[..colon]).is_none() {
-            host = &host[..colon];
-        }
+    if let Some(colon) = memchr::memrchr(b':', host)
+        && memchr::memchr(b':', &host[..colon]).is_none()
+    {
+        host = &host[..colon];
     }
     if let [rest @ .., b'.'] = host {
         host = rest;

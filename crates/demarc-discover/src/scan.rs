@@ -836,26 +836,27 @@ fn account(
     state.key.clear();
     state.key.push(rec.id_kind as u8);
     state.key.extend_from_slice(name);
-    if rec.dns && options.dns_window > 0 {
-        if let Some(t) = rec.ts {
-            let user_len = state.key.len();
-            state.key.push(0);
-            state.key.extend_from_slice(tenant.unwrap_or(&rec.host));
-            match state.dns.get_mut(state.key.as_slice()) {
-                Some(last) if t >= *last && t - *last < options.dns_window => {
-                    service.dns_repeats += 1;
-                    return;
-                }
-                Some(last) => *last = t,
-                None => {
-                    if state.dns.len() >= MAX_DNS_KEYS {
-                        state.dns.clear();
-                    }
-                    state.dns.insert(state.key.as_slice().into(), t);
-                }
+    if rec.dns
+        && options.dns_window > 0
+        && let Some(t) = rec.ts
+    {
+        let user_len = state.key.len();
+        state.key.push(0);
+        state.key.extend_from_slice(tenant.unwrap_or(&rec.host));
+        match state.dns.get_mut(state.key.as_slice()) {
+            Some(last) if t >= *last && t - *last < options.dns_window => {
+                service.dns_repeats += 1;
+                return;
             }
-            state.key.truncate(user_len);
+            Some(last) => *last = t,
+            None => {
+                if state.dns.len() >= MAX_DNS_KEYS {
+                    state.dns.clear();
+                }
+                state.dns.insert(state.key.as_slice().into(), t);
+            }
         }
+        state.key.truncate(user_len);
     }
     let target = match tenant {
         None => service,

@@ -185,11 +185,11 @@ impl AppCanary {
     pub async fn current(&self, source: &dyn CanarySource) -> Result<Injected, CanaryError> {
         if self.needs_refresh() {
             let _one = self.refreshing.lock().await;
-            if self.needs_refresh() {
-                if let Err(e) = self.refresh_now(source).await {
-                    tracing::warn!(application = %self.application, error = %e, "cannot refresh the application's canary");
-                    self.retry_soon();
-                }
+            if self.needs_refresh()
+                && let Err(e) = self.refresh_now(source).await
+            {
+                tracing::warn!(application = %self.application, error = %e, "cannot refresh the application's canary");
+                self.retry_soon();
             }
         }
         match &self.snapshot().current {
@@ -281,7 +281,7 @@ impl AppCanary {
 pub fn words(d: Duration) -> String {
     let s = d.as_secs();
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= n && s % n == 0 {
+        if s >= n && s.is_multiple_of(n) {
             return format!("{}{unit}", s / n);
         }
     }

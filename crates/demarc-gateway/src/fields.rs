@@ -241,11 +241,10 @@ fn walk_input<'a>(
                 path.push(Step::Key(k.clone()));
                 if is_payload_key(k) && v.is_string() {
                     let at = path.clone();
-                    if let Value::String(s) = v {
-                        if let Some(text) = raw_payload(s, k, filename.as_deref(), role, found, at)
-                        {
-                            found.texts.push(text);
-                        }
+                    if let Value::String(s) = v
+                        && let Some(text) = raw_payload(s, k, filename.as_deref(), role, found, at)
+                    {
+                        found.texts.push(text);
                     }
                 } else {
                     walk_input(v, Some(k), role, found, path);
@@ -454,10 +453,10 @@ pub fn strip(body: &mut Map<String, Value>, paths: &[Vec<Step>]) {
         let (Some(Step::Index(i)), parent) = (path.get(cut), &path[..cut]) else {
             continue;
         };
-        if let Some(Value::Array(items)) = lookup(body, parent) {
-            if *i < items.len() {
-                items.remove(*i);
-            }
+        if let Some(Value::Array(items)) = lookup(body, parent)
+            && *i < items.len()
+        {
+            items.remove(*i);
         }
     }
 }

@@ -285,24 +285,24 @@ impl Gateway {
             };
             self.metrics.blocked(direction, app);
         }
-        if let Some(app) = ctx.application.as_deref().and_then(|a| self.apps.get(a)) {
-            if let Ok(mut a) = app.activity.lock() {
-                let v = &ctx.verdicts;
-                a.requests += 1;
-                a.served += u64::from(status < 400 && error.is_none());
-                a.input_scanned += u64::from(app.coverage.input && v.input.is_some());
-                a.input_blocked += u64::from(v.input == Some(crate::policy::Action::Block));
-                a.output_scanned += u64::from(app.coverage.output && v.output.is_some());
-                a.output_blocked += u64::from(error == Some("output_blocked"));
-                a.redactions += u64::from(v.redactions);
-                a.rate_limited += u64::from(error == Some("rate_limit_exceeded"));
-                a.grounded += u64::from(ctx.grounding.is_some());
-                a.canary_injected += u64::from(ctx.canary.is_some());
-                a.canary_blocked += u64::from(
-                    error == Some("output_blocked")
-                        && v.blocked_by.as_deref() == Some(crate::canary::DETECTOR),
-                );
-            }
+        if let Some(app) = ctx.application.as_deref().and_then(|a| self.apps.get(a))
+            && let Ok(mut a) = app.activity.lock()
+        {
+            let v = &ctx.verdicts;
+            a.requests += 1;
+            a.served += u64::from(status < 400 && error.is_none());
+            a.input_scanned += u64::from(app.coverage.input && v.input.is_some());
+            a.input_blocked += u64::from(v.input == Some(crate::policy::Action::Block));
+            a.output_scanned += u64::from(app.coverage.output && v.output.is_some());
+            a.output_blocked += u64::from(error == Some("output_blocked"));
+            a.redactions += u64::from(v.redactions);
+            a.rate_limited += u64::from(error == Some("rate_limit_exceeded"));
+            a.grounded += u64::from(ctx.grounding.is_some());
+            a.canary_injected += u64::from(ctx.canary.is_some());
+            a.canary_blocked += u64::from(
+                error == Some("output_blocked")
+                    && v.blocked_by.as_deref() == Some(crate::canary::DETECTOR),
+            );
         }
         if let (Some(counters), Some(app), tokens) = (
             &self.counters,
@@ -329,20 +329,17 @@ impl Gateway {
                     });
                 }
             }
-        } else if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total()) {
-            if tokens > 0 {
-                if let Some(a) = self.apps.get(app) {
-                    if let Some(tpm) = a.config.limits.tokens_per_minute {
-                        self.limiter
-                            .charge(&format!("{app}#tokens"), tpm, tokens as f64);
-                    }
-                    if let (Some(tpm), Some(user)) =
-                        (a.config.limits.user_tokens_per_minute, &ctx.user)
-                    {
-                        self.limiter
-                            .charge(&format!("{app}/{user}#tokens"), tpm, tokens as f64);
-                    }
-                }
+        } else if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total())
+            && tokens > 0
+            && let Some(a) = self.apps.get(app)
+        {
+            if let Some(tpm) = a.config.limits.tokens_per_minute {
+                self.limiter
+                    .charge(&format!("{app}#tokens"), tpm, tokens as f64);
+            }
+            if let (Some(tpm), Some(user)) = (a.config.limits.user_tokens_per_minute, &ctx.user) {
+                self.limiter
+                    .charge(&format!("{app}/{user}#tokens"), tpm, tokens as f64);
             }
         }
         tracing::info!(

@@ -75,10 +75,10 @@ impl MemoryKeys {
     }
 
     pub fn revoke(&self, secret: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            if let Some(k) = keys.get_mut(&hash(secret)) {
-                k.active = false;
-            }
+        if let Ok(mut keys) = self.keys.lock()
+            && let Some(k) = keys.get_mut(&hash(secret))
+        {
+            k.active = false;
         }
     }
 }
@@ -120,10 +120,10 @@ impl Authenticator {
     pub async fn authenticate(&self, presented: &str) -> Result<Arc<str>, Rejection> {
         let wanted = hash(presented);
         let now = Instant::now();
-        if let Some((result, at)) = self.cache.lock().ok().and_then(|c| c.get(&wanted).cloned()) {
-            if now.duration_since(at) < CACHE_TTL {
-                return result;
-            }
+        if let Some((result, at)) = self.cache.lock().ok().and_then(|c| c.get(&wanted).cloned())
+            && now.duration_since(at) < CACHE_TTL
+        {
+            return result;
         }
         let result = match self.source.lookup(&wanted).await {
             Err(e) => {

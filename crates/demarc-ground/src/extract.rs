@@ -238,13 +238,13 @@ fn extend(paragraph: &mut Option<Gathering>, line: Range<usize>) {
 }
 
 fn close(paragraph: &mut Option<Gathering>, blocks: &mut Vec<Block>, _plain: bool) {
-    if let Some(p) = paragraph.take() {
-        if !p.range.is_empty() {
-            blocks.push(Block {
-                heading: None,
-                range: p.range,
-            });
-        }
+    if let Some(p) = paragraph.take()
+        && !p.range.is_empty()
+    {
+        blocks.push(Block {
+            heading: None,
+            range: p.range,
+        });
     }
 }
 
@@ -558,27 +558,27 @@ fn html(src: &str) -> Extracted {
     out.end_block(None);
     out.map.out_len = out.text.len();
     // A document without headings takes its <title> as its first heading.
-    if let Some(title) = out.title.take() {
-        if !out.blocks.iter().any(|b| b.heading.is_some()) {
-            let title_text = collapse(src.get(title.clone()).unwrap_or_default());
-            if !title_text.is_empty() {
-                let start = out.text.len();
-                out.map.segments.push(Segment {
-                    out: start,
-                    src_start: title.start,
-                    src_end: title.end,
-                    verbatim: false,
-                });
-                out.text.push_str(&title_text);
-                out.map.out_len = out.text.len();
-                out.blocks.insert(
-                    0,
-                    Block {
-                        heading: Some(1),
-                        range: start..out.text.len(),
-                    },
-                );
-            }
+    if let Some(title) = out.title.take()
+        && !out.blocks.iter().any(|b| b.heading.is_some())
+    {
+        let title_text = collapse(src.get(title.clone()).unwrap_or_default());
+        if !title_text.is_empty() {
+            let start = out.text.len();
+            out.map.segments.push(Segment {
+                out: start,
+                src_start: title.start,
+                src_end: title.end,
+                verbatim: false,
+            });
+            out.text.push_str(&title_text);
+            out.map.out_len = out.text.len();
+            out.blocks.insert(
+                0,
+                Block {
+                    heading: Some(1),
+                    range: start..out.text.len(),
+                },
+            );
         }
     }
     Extracted {

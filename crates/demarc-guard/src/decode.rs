@@ -107,7 +107,7 @@ fn runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
             digit |= c.is_ascii_digit();
             hex &= c.is_ascii_hexdigit();
         }
-        let decoded = if hex && body.len() % 2 == 0 && body.len() >= MIN_RUN {
+        let decoded = if hex && body.len().is_multiple_of(2) && body.len() >= MIN_RUN {
             decode_hex(body).map(|t| (t, "hex"))
         } else if upper
             && !lower
@@ -119,7 +119,7 @@ fn runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
             decode_base32(body).map(|t| (t, "base32"))
         } else if upper
             && lower
-            && (digit || run.ends_with(b"=") || body.len() >= 24 || body.len() % 4 == 0)
+            && (digit || run.ends_with(b"=") || body.len() >= 24 || body.len().is_multiple_of(4))
         {
             decode_base64(body).map(|t| (t, "base64"))
         } else {
@@ -300,16 +300,16 @@ fn unicode_escape_runs(b: &[u8], max_bytes: usize, out: &mut Vec<Payload>) {
             e += 6;
         }
         skip_to = e.max(at + 2);
-        if chars.chars().count() >= 4 {
-            if let Some((text, readable)) = readable(chars.into_bytes()) {
-                out.push(Payload {
-                    start: at,
-                    end: e,
-                    encoding: "unicode_escape",
-                    text,
-                    readable,
-                });
-            }
+        if chars.chars().count() >= 4
+            && let Some((text, readable)) = readable(chars.into_bytes())
+        {
+            out.push(Payload {
+                start: at,
+                end: e,
+                encoding: "unicode_escape",
+                text,
+                readable,
+            });
         }
     }
 }

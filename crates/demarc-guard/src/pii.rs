@@ -892,19 +892,22 @@ fn scan_numeric(t: &[u8], i: usize, kinds: Kinds, label_ok: LabelOk, out: &mut V
     let (start, end) = (tok.start, tok.end);
 
     // Spanish DNI: eight digits and the control letter.
-    if kinds.on("es_dni") && tok.count == 1 && n == 8 && !tok.plus {
-        if let Some(letter) = after.filter(u8::is_ascii_uppercase) {
-            let after2 = t.get(end + 1).copied();
-            let num = d.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
-            if !after2.is_some_and(is_alnum) {
-                if DNI_LETTERS[(num % 23) as usize] == letter {
-                    push(out, start, end + 1, "es_dni", Severity::High);
-                    return end + 1;
-                }
-                if labels_before(t, start, label_ok) & L_DNI != 0 {
-                    push_lookalike(out, start, end + 1, "es_dni");
-                    return end + 1;
-                }
+    if kinds.on("es_dni")
+        && tok.count == 1
+        && n == 8
+        && !tok.plus
+        && let Some(letter) = after.filter(u8::is_ascii_uppercase)
+    {
+        let after2 = t.get(end + 1).copied();
+        let num = d.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+        if !after2.is_some_and(is_alnum) {
+            if DNI_LETTERS[(num % 23) as usize] == letter {
+                push(out, start, end + 1, "es_dni", Severity::High);
+                return end + 1;
+            }
+            if labels_before(t, start, label_ok) & L_DNI != 0 {
+                push_lookalike(out, start, end + 1, "es_dni");
+                return end + 1;
             }
         }
     }
@@ -1180,7 +1183,7 @@ pub(crate) fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Luhn and a known issuer prefix (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro).

@@ -397,10 +397,10 @@ impl CheckedEstate {
         for d in offering_service_models(&estate) {
             diagnostics.push(d);
         }
-        if !diagnostics.is_empty() {
-            if let Some(text) = text {
-                diagnostics.locate_in(text);
-            }
+        if !diagnostics.is_empty()
+            && let Some(text) = text
+        {
+            diagnostics.locate_in(text);
         }
         if diagnostics.has_errors() {
             return Err(diagnostics);
@@ -460,21 +460,21 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             .with_help(format!("this build reads format {ESTATE_FORMAT}")),
         );
     }
-    if let Some(id) = &estate.catalog {
-        if id != catalog.id() {
-            out.push(
-                Diagnostic::warning(
-                    "catalog",
-                    format!(
-                        "estate is written for catalog `{id}` but is checked against `{}`",
-                        catalog.id()
-                    ),
-                )
-                .with_help(format!(
-                    "pass `--catalog {id}`, or change the estate's `catalog`"
-                )),
-            );
-        }
+    if let Some(id) = &estate.catalog
+        && id != catalog.id()
+    {
+        out.push(
+            Diagnostic::warning(
+                "catalog",
+                format!(
+                    "estate is written for catalog `{id}` but is checked against `{}`",
+                    catalog.id()
+                ),
+            )
+            .with_help(format!(
+                "pass `--catalog {id}`, or change the estate's `catalog`"
+            )),
+        );
     }
     unique_ids(
         &mut out,
@@ -714,13 +714,13 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                         ),
                 );
             }
-            if let Some(h) = &e.sha256 {
-                if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    out.push(Diagnostic::error(
-                        format!("{eat}.sha256"),
-                        "sha256 must be 64 hex digits",
-                    ));
-                }
+            if let Some(h) = &e.sha256
+                && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                out.push(Diagnostic::error(
+                    format!("{eat}.sha256"),
+                    "sha256 must be 64 hex digits",
+                ));
             }
             if let Some(c) = &e.component {
                 check_ref(
@@ -731,16 +731,16 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                     &components,
                 );
             }
-            if let Some(expires) = e.expires {
-                if expires < e.reviewed {
-                    out.push(Diagnostic::error(
-                        format!("{eat}.expires"),
-                        format!(
-                            "evidence expires ({expires}) before it was reviewed ({})",
-                            e.reviewed
-                        ),
-                    ));
-                }
+            if let Some(expires) = e.expires
+                && expires < e.reviewed
+            {
+                out.push(Diagnostic::error(
+                    format!("{eat}.expires"),
+                    format!(
+                        "evidence expires ({expires}) before it was reviewed ({})",
+                        e.reviewed
+                    ),
+                ));
             }
         }
     }

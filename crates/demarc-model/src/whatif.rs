@@ -140,22 +140,22 @@ pub fn what_if(
             ),
         });
     }
-    if let Some(p) = &change.provider {
-        if estate.provider(p).is_none() {
-            return Err(WhatIfError::UnknownProvider {
-                given: p.clone(),
-                help: did_you_mean(p, estate.estate().providers.iter().map(|p| p.id.as_str())),
-            });
-        }
+    if let Some(p) = &change.provider
+        && estate.provider(p).is_none()
+    {
+        return Err(WhatIfError::UnknownProvider {
+            given: p.clone(),
+            help: did_you_mean(p, estate.estate().providers.iter().map(|p| p.id.as_str())),
+        });
     }
-    if let Some(c) = &change.component {
-        if !before_app.components.iter().any(|x| &x.id == c) {
-            return Err(WhatIfError::UnknownComponent {
-                application: application.to_string(),
-                given: c.clone(),
-                help: did_you_mean(c, before_app.components.iter().map(|x| x.id.as_str())),
-            });
-        }
+    if let Some(c) = &change.component
+        && !before_app.components.iter().any(|x| &x.id == c)
+    {
+        return Err(WhatIfError::UnknownComponent {
+            application: application.to_string(),
+            given: c.clone(),
+            help: did_you_mean(c, before_app.components.iter().map(|x| x.id.as_str())),
+        });
     }
     let mut after_app = before_app.clone();
     let mut components = Vec::new();
@@ -270,12 +270,11 @@ fn offering_for(
         .collect();
     let fits = |o: &&Offering| o.service_model.as_deref() == Some(target);
     let same_provider = change.provider.as_ref().is_none_or(|p| p == &provider.id);
-    if let Some(current) = current.filter(|_| same_provider) {
-        if let Some(o) = provider.offerings.iter().find(|o| o.id == current) {
-            if o.service_model.as_deref().is_none_or(|sm| sm == target) {
-                return Ok(Some(o.id.clone()));
-            }
-        }
+    if let Some(current) = current.filter(|_| same_provider)
+        && let Some(o) = provider.offerings.iter().find(|o| o.id == current)
+        && o.service_model.as_deref().is_none_or(|sm| sm == target)
+    {
+        return Ok(Some(o.id.clone()));
     }
     if declared.is_empty() {
         // The provider declares no service models: nothing to check against.

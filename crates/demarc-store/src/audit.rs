@@ -854,40 +854,38 @@ impl Walker {
         let Some(mut state) = self.current.take() else {
             return;
         };
-        if state.report.broken.is_none() {
-            if let Some(head) = self.heads.get(&state.report.chain) {
-                let last = state.next_seq - 1;
-                state.report.broken = if last < head.seq {
-                    Some(BrokenLink {
-                        seq: last + 1,
-                        kind: BreakKind::Missing,
-                        reason: format!(
-                            "events seq {} to {} are missing at the end of the chain (deleted)",
-                            last + 1,
-                            head.seq
-                        ),
-                    })
-                } else if last > head.seq {
-                    Some(BrokenLink {
-                        seq: head.seq + 1,
-                        kind: BreakKind::Head,
-                        reason: format!(
-                            "events after the recorded head seq {} were added outside demarc",
-                            head.seq
-                        ),
-                    })
-                } else if state.prev != head.hash {
-                    Some(BrokenLink {
-                        seq: last,
-                        kind: BreakKind::Head,
-                        reason: format!(
-                            "the last event, seq {last}, differs from the recorded head"
-                        ),
-                    })
-                } else {
-                    None
-                };
-            }
+        if state.report.broken.is_none()
+            && let Some(head) = self.heads.get(&state.report.chain)
+        {
+            let last = state.next_seq - 1;
+            state.report.broken = if last < head.seq {
+                Some(BrokenLink {
+                    seq: last + 1,
+                    kind: BreakKind::Missing,
+                    reason: format!(
+                        "events seq {} to {} are missing at the end of the chain (deleted)",
+                        last + 1,
+                        head.seq
+                    ),
+                })
+            } else if last > head.seq {
+                Some(BrokenLink {
+                    seq: head.seq + 1,
+                    kind: BreakKind::Head,
+                    reason: format!(
+                        "events after the recorded head seq {} were added outside demarc",
+                        head.seq
+                    ),
+                })
+            } else if state.prev != head.hash {
+                Some(BrokenLink {
+                    seq: last,
+                    kind: BreakKind::Head,
+                    reason: format!("the last event, seq {last}, differs from the recorded head"),
+                })
+            } else {
+                None
+            };
         }
         self.heads.remove(&state.report.chain);
         self.done.push(state.report);

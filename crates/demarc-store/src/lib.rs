@@ -278,13 +278,12 @@ impl Store {
     /// Closes every connection. On SQLite the write-ahead log is first folded
     /// back into the main file, so the file alone holds every committed change.
     pub async fn close(&self) {
-        if let Pool::Sqlite(pool) = &self.pool {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        if let Pool::Sqlite(pool) = &self.pool
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(pool)
                 .await
-            {
-                tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
-            }
+        {
+            tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
         }
         dispatch!(self, |pool| pool.close().await)
     }

@@ -48,16 +48,15 @@ impl Location {
             }
             return Ok(Location::Sqlite(PathBuf::from(path)));
         }
-        if let Some((scheme, _)) = url.split_once("://") {
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
-            {
-                return Err(invalid(&format!(
-                    "unknown scheme `{scheme}`; use `sqlite://PATH`, a file path or `postgres://…`"
-                )));
-            }
+        if let Some((scheme, _)) = url.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
+            return Err(invalid(&format!(
+                "unknown scheme `{scheme}`; use `sqlite://PATH`, a file path or `postgres://…`"
+            )));
         }
         Ok(Location::Sqlite(PathBuf::from(url)))
     }

@@ -226,10 +226,10 @@ impl serde::Serialize for Applications<'_, '_> {
         let mut failed = None;
         let mut results = Vec::new();
         let summary = assess_each(report.estate, report.catalog, report.options, |app| {
-            if failed.is_none() {
-                if let Err(e) = seq.serialize_element(&app) {
-                    failed = Some(e);
-                }
+            if failed.is_none()
+                && let Err(e) = seq.serialize_element(&app)
+            {
+                failed = Some(e);
             }
             if report.recording {
                 results.extend(duty_results(&app));

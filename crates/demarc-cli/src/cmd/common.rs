@@ -141,10 +141,10 @@ pub fn emit_json<T: serde::Serialize>(out: Option<&PathBuf>, value: &T) -> anyho
             eprintln!("wrote {}", path.display());
         }
         None => {
-            if let Err(e) = write(&mut std::io::stdout().lock()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e).context("cannot write to stdout");
-                }
+            if let Err(e) = write(&mut std::io::stdout().lock())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e).context("cannot write to stdout");
             }
         }
     }
@@ -165,10 +165,9 @@ pub fn emit(out: Option<&PathBuf>, content: &str) -> anyhow::Result<()> {
             if let Err(e) = stdout
                 .write_all(content.as_bytes())
                 .and_then(|()| stdout.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
             {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e).context("cannot write to stdout");
-                }
+                return Err(e).context("cannot write to stdout");
             }
         }
     }

@@ -479,17 +479,17 @@ fn estate_stubs(catalog: &Catalog, report: &Report) -> (String, usize) {
         n += 1;
         let index = catalog.services().iter().position(|c| c.id == s.id);
         let mut id = s.id.clone();
-        if s.status == Status::OtherTenant {
-            if let Some(t) = s.tenants.first() {
-                let label: String = t
-                    .split('.')
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect();
-                id = format!("{id}-{}", label.to_ascii_lowercase());
-            }
+        if s.status == Status::OtherTenant
+            && let Some(t) = s.tenants.first()
+        {
+            let label: String = t
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            id = format!("{id}-{}", label.to_ascii_lowercase());
         }
         let endpoints: Vec<String> = if s.tenants.is_empty() {
             index

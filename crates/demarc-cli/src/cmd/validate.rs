@@ -147,18 +147,18 @@ pub fn outside_checks(estate: &Estate, estate_dir: &Path) -> Vec<Diagnostic> {
     let policies = PolicyCache::default();
     for (i, app) in estate.applications.iter().enumerate() {
         let at = format!("applications[{i}]");
-        if let Some(value) = &app.guard_policy {
-            if let Err(p) = policies.get(value, estate_dir) {
-                let path = match &p.field {
-                    Some(field) => format!("{at}.guard_policy.{field}"),
-                    None => format!("{at}.guard_policy"),
-                };
-                let d = Diagnostic::error(path, format!("application `{}`: {}", app.id, p.message));
-                out.push(match p.help {
-                    Some(help) => d.with_help(help),
-                    None => d,
-                });
-            }
+        if let Some(value) = &app.guard_policy
+            && let Err(p) = policies.get(value, estate_dir)
+        {
+            let path = match &p.field {
+                Some(field) => format!("{at}.guard_policy.{field}"),
+                None => format!("{at}.guard_policy"),
+            };
+            let d = Diagnostic::error(path, format!("application `{}`: {}", app.id, p.message));
+            out.push(match p.help {
+                Some(help) => d.with_help(help),
+                None => d,
+            });
         }
         for (j, source) in app.grounding_sources.iter().enumerate() {
             if let Some((field, message, help)) = grounding_source_problem(source, estate_dir) {

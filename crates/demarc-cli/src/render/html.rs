@@ -73,7 +73,7 @@ pub struct Spans(Vec<Span>);
 impl Spans {
     pub fn new(s: &str) -> Self {
         let parts: Vec<&str> = s.split('`').collect();
-        if parts.len() % 2 == 0 {
+        if parts.len().is_multiple_of(2) {
             // An unmatched backtick: the text as it is.
             return Self(vec![Span {
                 code: false,

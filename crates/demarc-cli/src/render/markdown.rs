@@ -52,7 +52,7 @@ fn cell_code(s: &str) -> String {
 /// unmatched backtick is text.
 pub fn inline(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escape(s);
     }
     parts

@@ -125,10 +125,10 @@ impl StreamState {
                     None => break,
                 }
             }
-            if !self.done {
-                if let Err(end) = self.filter.flush_held(&mut self.pending) {
-                    self.stop(end);
-                }
+            if !self.done
+                && let Err(end) = self.filter.flush_held(&mut self.pending)
+            {
+                self.stop(end);
             }
         }
     }

@@ -368,10 +368,10 @@ impl StreamFilter {
 
     /// Hold the entries of a log-probability list for `key`.
     fn hold_logprobs(&mut self, key: (u64, u64), list: Value) {
-        if let Value::Array(entries) = list {
-            if !entries.is_empty() {
-                self.logprobs.entry(key).or_default().extend(entries);
-            }
+        if let Value::Array(entries) = list
+            && !entries.is_empty()
+        {
+            self.logprobs.entry(key).or_default().extend(entries);
         }
     }
 
