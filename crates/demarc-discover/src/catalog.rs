@@ -786,6 +786,29 @@ mod tests {
     }
 
     #[test]
+    fn catalog_file_errors_are_located_with_suggestions() {
+        // A misspelt field: file:line:column and the field it meant.
+        let typo = "format: 1\nversion: x\nservices:\n  - id: a\n    nmae: A\n";
+        let err = Catalog::builtin_with(&[("local.yaml", typo)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("local.yaml:5:5: unknown field `nmae`"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean `name`?"), "{err}");
+        // A duplicate key is refused, located; an empty list reads as empty.
+        let dup = "format: 1\nversion: x\nversion: y\nservices: []\n";
+        let err = Catalog::builtin_with(&[("local.yaml", dup)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("local.yaml:3:1: duplicate"), "{err}");
+        assert!(
+            Catalog::builtin_with(&[("local.yaml", "format: 1\nversion: x\nservices:\n")]).is_ok()
+        );
+    }
+
+    #[test]
     fn pattern_matching() {
         let suffix = Pattern::parse("openai.com").unwrap();
         let exact = Pattern::parse("full:api.openai.com").unwrap();
