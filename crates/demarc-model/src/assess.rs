@@ -17,14 +17,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::catalog::{Area, CheckedCatalog};
+use crate::catalog::{Area, Basis, CheckedCatalog, Owner};
 use crate::date::Date;
 use crate::estate::{
     AppStatus, Application, CheckedEstate, Control, ControlStatus, Evidence, EvidencePolicy,
     RiskAcceptance,
 };
 use crate::observe::ObservationKind;
-use crate::resolve::{self, Duty, Party, TeamSource};
+use crate::resolve::{self, Duty, Party, ServiceModelRule, TeamSource};
 
 /// A fact demarc observed itself about one application and area (the gateway scanning every
 /// request with a policy, discovery seeing the service in logs), as kept in the store. It is
@@ -196,6 +196,9 @@ impl EvidenceStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Gap {
+    /// The catalog leaves the area to the model or the contract (`model-dependent`) and the
+    /// estate does not say who owns it for the component (`owners`).
+    Unresolved,
     /// No internal team owns the customer's part.
     Unowned,
     /// No control statement for the area.
@@ -218,6 +221,7 @@ pub enum Gap {
 impl Gap {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Unresolved => "unresolved",
             Self::Unowned => "unowned",
             Self::NoControl => "no-control",
             Self::ControlPlanned => "control-planned",
@@ -376,8 +380,14 @@ pub struct Contradiction {
 pub struct DutyAssessment {
     pub area: String,
     pub title: String,
-    /// The catalog cell's owner: `customer` or `shared`.
+    /// The owner: `customer` or `shared`, or `model-dependent` while unresolved (the cell's
+    /// owner, or the component's `owners` entry for a model-dependent cell).
     pub owner: &'static str,
+    /// The owner comes from the component's `owners` (the cell is model-dependent).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub owner_from_estate: bool,
+    /// How the catalog cell rests on its source: `stated`, `inferred` or `disputed`.
+    pub basis: Basis,
     pub accountable: Party,
     pub also_responsible: Vec<Party>,
     /// Why the accountable party is accountable (cell, lead, team assignment).
@@ -385,7 +395,13 @@ pub struct DutyAssessment {
     /// The component the area was resolved from (an area supplied by several components has
     /// one duty per component).
     pub component: String,
+    /// The catalog service model the cell was read under.
     pub service_model: String,
+    /// How it was found: `direct` (the component's own), `override` (the component's
+    /// `service_models`) or `mapped` (the catalog's `maps_from`).
+    pub service_model_rule: ServiceModelRule,
+    /// Why, in one sentence (for `mapped`, the catalog's note).
+    pub service_model_reason: String,
     pub owner_team: Option<String>,
     /// Where the owning team comes from: `area`, `default` or `application-owner`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -506,6 +522,8 @@ pub struct Summary {
     pub gaps: usize,
     /// Duties not covered whose gaps a current risk acceptance accepts.
     pub risk_accepted: usize,
+    /// Duties whose cell is model-dependent and not resolved by the estate's `owners`.
+    pub unresolved: usize,
     pub unowned: usize,
     pub evidence_expired: usize,
     pub evidence_expiring: usize,
@@ -603,6 +621,7 @@ impl Summary {
             coverage: Coverage::new(0, 0),
             gaps: 0,
             risk_accepted: 0,
+            unresolved: 0,
             unowned: 0,
             evidence_expired: 0,
             evidence_expiring: 0,
@@ -630,7 +649,8 @@ impl Summary {
             covered += usize::from(d.covered);
             self.gaps += usize::from(!d.covered);
             self.risk_accepted += usize::from(d.risk_accepted);
-            self.unowned += usize::from(d.owner_team.is_none());
+            self.unresolved += usize::from(d.gaps.contains(&Gap::Unresolved));
+            self.unowned += usize::from(d.gaps.contains(&Gap::Unowned));
             self.not_applicable += usize::from(d.control == AssessedControl::NotApplicable);
             self.contradicted += usize::from(d.gaps.contains(&Gap::Contradicted));
             self.evidence_mismatch += usize::from(d.gaps.contains(&Gap::EvidenceMismatch));
@@ -734,8 +754,10 @@ fn assess_with(
     let covered = duties.iter().filter(|d| d.covered).count();
     let mut service_models: Vec<String> = Vec::new();
     for c in &app.components {
-        if !service_models.contains(&c.service_model) {
-            service_models.push(c.service_model.clone());
+        let sm = resolve::catalog_service_model(c, catalog)
+            .map_or(c.service_model.as_str(), |(sm, _, _)| sm);
+        if !service_models.iter().any(|s| s == sm) {
+            service_models.push(sm.to_string());
         }
     }
     ApplicationAssessment {
@@ -852,7 +874,9 @@ fn assess_duty(
     let contradictions = contradictions_for(app, area, statement, &observed, &seen.traffic);
 
     let mut gaps = Vec::new();
-    if duty.team.is_none() {
+    if duty.owner == Owner::ModelDependent {
+        gaps.push(Gap::Unresolved);
+    } else if duty.team.is_none() {
         gaps.push(Gap::Unowned);
     }
     match control {
@@ -887,18 +911,22 @@ fn assess_duty(
         .max_by_key(|x| x.expires)
         .map(|x| judge_acceptance(x, options));
     let risk_accepted = !gaps.is_empty()
-        && !gaps.iter().any(|g| g.is_untruth())
+        && !gaps.iter().any(|g| g.is_untruth() || *g == Gap::Unresolved)
         && risk_acceptance.as_ref().is_some_and(|r| r.status.counts());
 
     DutyAssessment {
         area: area.id.clone(),
         title: area.title.clone(),
-        owner: duty.cell.owner.as_str(),
+        owner: duty.owner.as_str(),
+        owner_from_estate: duty.owner_from_estate,
+        basis: duty.cell.basis,
         accountable: duty.accountable.clone(),
         also_responsible: duty.also_responsible.clone(),
         accountable_reason: duty.accountable_reason(),
         component: component.to_string(),
-        service_model: duty.component.service_model.clone(),
+        service_model: duty.service_model.to_string(),
+        service_model_rule: duty.service_model_rule,
+        service_model_reason: duty.service_model_reason(),
         owner_team: duty.team.map(|(t, _)| t.to_string()),
         owner_team_source: duty.team.map(|(_, s)| s),
         control,

@@ -19,10 +19,24 @@ pub const CATALOG_FORMAT: u32 = 1;
 /// The id of the catalog used when none is named.
 pub const DEFAULT_CATALOG: &str = "csa-genai-2023";
 
-const BUILTIN: &[(&str, &str)] = &[(
-    "csa-genai-2023",
-    include_str!("../catalogs/csa-genai-2023.yaml"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "csa-genai-2023",
+        include_str!("../catalogs/csa-genai-2023.yaml"),
+    ),
+    (
+        "cosai-srf-1.0",
+        include_str!("../catalogs/cosai-srf-1.0.yaml"),
+    ),
+    (
+        "microsoft-ai-srm",
+        include_str!("../catalogs/microsoft-ai-srm.yaml"),
+    ),
+    (
+        "aws-genai-scoping",
+        include_str!("../catalogs/aws-genai-scoping.yaml"),
+    ),
+];
 
 /// A responsibility model, as written in a catalog file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -76,7 +90,45 @@ pub struct ServiceModel {
     pub description: String,
     #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub examples: Vec<String>,
+    /// The estate service models (`iaas`, `paas`, `saas`: the default catalog's ids) this
+    /// service model stands for by default. A component whose `service_model` is not an id
+    /// of this catalog is assessed under the first service model, in catalog order, with an
+    /// entry that matches it (see `docs/catalogs.md`).
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub maps_from: Vec<MapsFrom>,
 }
+
+/// One estate service model that a catalog service model stands for.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MapsFrom {
+    /// An estate service model: `iaas`, `paas` or `saas`.
+    pub service_model: String,
+    /// Only components of these kinds; empty: every kind.
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub kinds: Vec<ComponentKind>,
+    /// Why, with a citation of the source or "demarc's reading".
+    pub note: String,
+}
+
+impl MapsFrom {
+    /// Whether a component consumed as `service_model` and of `kind` is covered by this entry.
+    pub fn matches(&self, service_model: &str, kind: ComponentKind) -> bool {
+        self.service_model == service_model && (self.kinds.is_empty() || self.kinds.contains(&kind))
+    }
+}
+
+/// The service models an estate's components name (the default catalog's ids); every
+/// catalog must be able to take each of them, directly or through `maps_from`.
+pub const ESTATE_SERVICE_MODELS: [&str; 3] = ["iaas", "paas", "saas"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +245,11 @@ pub struct Cell {
     pub note: String,
     /// Citation of the source passage the cell comes from.
     pub source: String,
+    /// How the cell rests on its source: `stated` (default), `inferred` (demarc's reading
+    /// where the source is silent) or `disputed` (the source contradicts itself; the note
+    /// says how).
+    #[serde(default, skip_serializing_if = "Basis::is_stated")]
+    pub basis: Basis,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
@@ -205,6 +262,11 @@ pub enum Owner {
     Shared,
     #[serde(rename = "n/a")]
     NotApplicable,
+    /// The source leaves the cell to the model or the contract (CoSAI's "Model Dependent"):
+    /// each estate component says what its contract gives (`owners`); until it does, the
+    /// duty is reported as unresolved.
+    #[serde(rename = "model-dependent")]
+    ModelDependent,
 }
 
 impl Owner {
@@ -214,6 +276,43 @@ impl Owner {
             Self::Customer => "customer",
             Self::Shared => "shared",
             Self::NotApplicable => "n/a",
+            Self::ModelDependent => "model-dependent",
+        }
+    }
+}
+
+/// How a cell rests on its source.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// The source says so.
+    #[default]
+    Stated,
+    /// The source is silent; the cell is demarc's reading.
+    Inferred,
+    /// The source contradicts itself; the note says how and which reading demarc took.
+    Disputed,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stated => "stated",
+            Self::Inferred => "inferred",
+            Self::Disputed => "disputed",
+        }
+    }
+
+    pub fn is_stated(&self) -> bool {
+        *self == Self::Stated
+    }
+
+    /// A one-character marker for compact matrix views: none, `*` inferred, `!` disputed.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Self::Stated => "",
+            Self::Inferred => "*",
+            Self::Disputed => "!",
         }
     }
 }
@@ -242,13 +341,17 @@ impl Cell {
             Owner::Provider => Some(Side::Provider),
             Owner::Customer => Some(Side::Customer),
             Owner::Shared => self.lead,
-            Owner::NotApplicable => None,
+            Owner::NotApplicable | Owner::ModelDependent => None,
         }
     }
 
-    /// Whether the customer carries any part of this area.
+    /// Whether the customer carries any part of this area (a model-dependent cell may fall
+    /// on the customer until the estate says otherwise).
     pub fn customer_involved(&self) -> bool {
-        matches!(self.owner, Owner::Customer | Owner::Shared)
+        matches!(
+            self.owner,
+            Owner::Customer | Owner::Shared | Owner::ModelDependent
+        )
     }
 }
 
@@ -306,6 +409,9 @@ pub fn is_atlas_technique_id(id: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedCatalog {
     catalog: Catalog,
+    /// Problems that do not stop the catalog from being used (e.g. an estate service model
+    /// it cannot take).
+    warnings: Diagnostics,
 }
 
 impl CheckedCatalog {
@@ -317,11 +423,45 @@ impl CheckedCatalog {
         for d in validate(&catalog) {
             diagnostics.push(d);
         }
-        if diagnostics.has_errors() {
+        if !diagnostics.is_empty() {
             diagnostics.locate_in(text);
+        }
+        if diagnostics.has_errors() {
             return Err(diagnostics);
         }
-        Ok(Self { catalog })
+        Ok(Self {
+            catalog,
+            warnings: diagnostics,
+        })
+    }
+
+    /// Warnings found when the catalog was checked.
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.warnings
+    }
+
+    /// The catalog service model a component consumed as `service_model` (an estate service
+    /// model) and of `kind` is assessed under, without an override: the id itself when this
+    /// catalog has it, else the first service model, in catalog order, whose `maps_from`
+    /// matches (with the matching entry).
+    pub fn map_service_model(
+        &self,
+        service_model: &str,
+        kind: ComponentKind,
+    ) -> Option<(&ServiceModel, Option<&MapsFrom>)> {
+        if let Some(sm) = self.service_model(service_model) {
+            return Some((sm, None));
+        }
+        self.catalog.service_models.iter().find_map(|sm| {
+            sm.maps_from
+                .iter()
+                .find(|m| m.matches(service_model, kind))
+                .map(|m| (sm, Some(m)))
+        })
+    }
+
+    pub fn service_model(&self, id: &str) -> Option<&ServiceModel> {
+        self.catalog.service_models.iter().find(|s| s.id == id)
     }
 
     /// A catalog compiled into the binary, by id.
@@ -492,6 +632,15 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
                 );
             }
             match (cell.owner, cell.lead) {
+                (Owner::ModelDependent, Some(_)) => out.push(
+                    Diagnostic::error(
+                        format!("{cell_at}.lead"),
+                        "a model-dependent cell has no lead",
+                    )
+                    .with_help(
+                        "the estate gives the owner per component (`owners`); remove `lead`",
+                    ),
+                ),
                 (Owner::Shared, None) => out.push(
                     Diagnostic::error(
                         format!("{cell_at}.owner"),
@@ -520,7 +669,67 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
         }
         check_mappings(&mut out, &at, &area.mappings);
     }
+    check_maps_from(&mut out, catalog);
     out
+}
+
+/// `maps_from` names estate service models, and every estate service model must map to some
+/// service model of the catalog for every component kind (a warning: such components cannot
+/// be assessed under this catalog without a per-component override).
+fn check_maps_from(out: &mut Vec<Diagnostic>, catalog: &Catalog) {
+    for (i, sm) in catalog.service_models.iter().enumerate() {
+        for (j, m) in sm.maps_from.iter().enumerate() {
+            let at = format!("service_models[{i}].maps_from[{j}]");
+            if !ESTATE_SERVICE_MODELS.contains(&m.service_model.as_str()) {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}.service_model"),
+                        format!("`{}` is not an estate service model", m.service_model),
+                    )
+                    .with_help(did_you_mean(
+                        &m.service_model,
+                        ESTATE_SERVICE_MODELS.iter().copied(),
+                    )),
+                );
+            }
+            if m.note.trim().is_empty() {
+                out.push(Diagnostic::error(
+                    format!("{at}.note"),
+                    "a mapping needs a note saying why (a citation, or demarc's reading)",
+                ));
+            }
+        }
+    }
+    for estate_sm in ESTATE_SERVICE_MODELS {
+        if catalog.service_models.iter().any(|s| s.id == estate_sm) {
+            continue;
+        }
+        let missing: Vec<&str> = ComponentKind::ALL
+            .iter()
+            .filter(|k| {
+                !catalog
+                    .service_models
+                    .iter()
+                    .any(|s| s.maps_from.iter().any(|m| m.matches(estate_sm, **k)))
+            })
+            .map(|k| k.as_str())
+            .collect();
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    "service_models",
+                    format!(
+                        "no service model takes estate service model `{estate_sm}` for component kind{} {}",
+                        if missing.len() == 1 { "" } else { "s" },
+                        missing.join(", ")
+                    ),
+                )
+                .with_help(format!(
+                    "add a `maps_from` entry for `{estate_sm}` (without `kinds`) to one service model"
+                )),
+            );
+        }
+    }
 }
 
 fn check_mappings(out: &mut Vec<Diagnostic>, at: &str, m: &Mappings) {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CheckedCatalog, ComponentKind, check_id, unique_ids};
+use crate::catalog::{CheckedCatalog, ComponentKind, Owner, Side, check_id, unique_ids};
 use crate::date::Date;
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::parse;
@@ -221,6 +221,76 @@ pub struct Component {
     /// For models: where the model comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelLineage>,
+    /// Catalog id -> the catalog's service model this component is assessed under, instead
+    /// of the one `service_model` maps to (e.g. `cosai-srf-1.0: agent-paas`).
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub service_models: BTreeMap<String, String>,
+    /// Catalog id -> area id -> the owner this organisation's contract or model gives, for
+    /// cells the catalog leaves `model-dependent` (e.g.
+    /// `cosai-srf-1.0: {foundation-models: customer}`).
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub owners: BTreeMap<String, BTreeMap<String, ContractOwner>>,
+}
+
+/// Who owns a model-dependent area for one component: `provider`, `customer`, or
+/// `{owner: shared, lead: provider|customer}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ContractOwner {
+    /// `provider` or `customer` (or `shared`, which then lacks its lead: an error).
+    Plain(ContractSide),
+    /// `{owner: shared, lead: customer}`.
+    Spec(ContractOwnerSpec),
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContractSide {
+    Provider,
+    Customer,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContractOwnerSpec {
+    pub owner: ContractSide,
+    /// For `shared`: the side that leads (and is accountable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Side>,
+}
+
+impl ContractOwner {
+    /// The owner and lead it gives, as a catalog cell would.
+    pub fn owner_lead(self) -> (Owner, Option<Side>) {
+        let (owner, lead) = match self {
+            Self::Plain(o) => (o, None),
+            Self::Spec(s) => (s.owner, s.lead),
+        };
+        let owner = match owner {
+            ContractSide::Provider => Owner::Provider,
+            ContractSide::Customer => Owner::Customer,
+            ContractSide::Shared => Owner::Shared,
+        };
+        (owner, lead)
+    }
+
+    /// What is wrong with it: a shared owner without a lead, or a lead on a side owner.
+    fn problem(self) -> Option<&'static str> {
+        match self.owner_lead() {
+            (Owner::Shared, None) => Some("a shared owner must say which side leads"),
+            (Owner::Shared, Some(_)) | (_, None) => None,
+            (_, Some(_)) => Some("only a shared owner has a lead"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -460,22 +530,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             .with_help(format!("this build reads format {ESTATE_FORMAT}")),
         );
     }
-    if let Some(id) = &estate.catalog
-        && id != catalog.id()
-    {
-        out.push(
-            Diagnostic::warning(
-                "catalog",
-                format!(
-                    "estate is written for catalog `{id}` but is checked against `{}`",
-                    catalog.id()
-                ),
-            )
-            .with_help(format!(
-                "pass `--catalog {id}`, or change the estate's `catalog`"
-            )),
-        );
-    }
+    let mut area_refs = AreaRefs::new(estate, catalog);
     unique_ids(
         &mut out,
         "teams",
@@ -499,7 +554,15 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         .iter()
         .map(|s| s.id.as_str())
         .collect();
-    let areas: Vec<&str> = catalog.areas().iter().map(|a| a.id.as_str()).collect();
+    // Service models an estate may name: the catalog's own, and those its `maps_from` takes.
+    let mut accepted_models = models.clone();
+    for sm in catalog.service_models() {
+        for m in &sm.maps_from {
+            if !accepted_models.contains(&m.service_model.as_str()) {
+                accepted_models.push(m.service_model.as_str());
+            }
+        }
+    }
     let layers: Vec<&str> = catalog.layers().iter().map(|l| l.id.as_str()).collect();
 
     let check_ref =
@@ -526,7 +589,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                     format!("{at}.offerings[{j}].service_model"),
                     "service model",
                     sm,
-                    &models,
+                    &accepted_models,
                 );
             }
         }
@@ -564,13 +627,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         }
         for (j, c) in app.components.iter().enumerate() {
             let cat = format!("{at}.components[{j}]");
-            check_ref(
-                &mut out,
-                format!("{cat}.service_model"),
-                "service model",
-                &c.service_model,
-                &models,
-            );
+            check_component_catalogs(&mut out, &cat, app, c, catalog, &accepted_models);
             check_ref(
                 &mut out,
                 format!("{cat}.provider"),
@@ -592,13 +649,15 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                 );
             }
             for (k, layer) in c.supplies.iter().enumerate() {
-                check_ref(
-                    &mut out,
-                    format!("{cat}.supplies[{k}]"),
-                    "layer",
-                    layer,
-                    &layers,
-                );
+                if !layers.contains(&layer.as_str()) && !area_refs.is_home_layer(layer) {
+                    check_ref(
+                        &mut out,
+                        format!("{cat}.supplies[{k}]"),
+                        "layer",
+                        layer,
+                        &layers,
+                    );
+                }
             }
             if c.model.is_some() && c.kind != ComponentKind::Model {
                 out.push(
@@ -620,13 +679,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             );
         }
         for (area, team) in &app.duties.areas {
-            check_ref(
-                &mut out,
-                format!("{at}.duties.areas.{area}#key"),
-                "area",
-                area,
-                &areas,
-            );
+            area_refs.check(&mut out, format!("{at}.duties.areas.{area}#key"), area);
             check_ref(
                 &mut out,
                 format!("{at}.duties.areas.{area}"),
@@ -636,13 +689,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
             );
         }
         for (area, control) in &app.controls {
-            check_ref(
-                &mut out,
-                format!("{at}.controls.{area}#key"),
-                "area",
-                area,
-                &areas,
-            );
+            area_refs.check(&mut out, format!("{at}.controls.{area}#key"), area);
             if control.status == ControlStatus::NotApplicable
                 && control
                     .justification
@@ -660,17 +707,11 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         }
         let components: Vec<&str> = app.components.iter().map(|c| c.id.as_str()).collect();
         for (j, area) in app.accept_observed.iter().enumerate() {
-            check_ref(
-                &mut out,
-                format!("{at}.accept_observed[{j}]"),
-                "area",
-                area,
-                &areas,
-            );
+            area_refs.check(&mut out, format!("{at}.accept_observed[{j}]"), area);
         }
         for (j, x) in app.exceptions.iter().enumerate() {
             let xat = format!("{at}.exceptions[{j}]");
-            check_ref(&mut out, format!("{xat}.area"), "area", &x.area, &areas);
+            area_refs.check(&mut out, format!("{xat}.area"), &x.area);
             check_ref(&mut out, format!("{xat}.owner"), "team", &x.owner, &teams);
             if let Some(c) = &x.component {
                 check_ref(
@@ -699,7 +740,7 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
         }
         for (j, e) in app.evidence.iter().enumerate() {
             let eat = format!("{at}.evidence[{j}]");
-            check_ref(&mut out, format!("{eat}.area"), "area", &e.area, &areas);
+            area_refs.check(&mut out, format!("{eat}.area"), &e.area);
             if e.link.is_none() && e.file.is_none() {
                 out.push(
                     Diagnostic::error(eat.clone(), "evidence needs a `link` or a `file`")
@@ -749,16 +790,256 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
     }
     if let Some(policy) = &estate.evidence_policy {
         for area in policy.areas.keys() {
-            check_ref(
-                &mut out,
-                format!("evidence_policy.areas.{area}#key"),
-                "area",
-                area,
-                &areas,
+            area_refs.check(&mut out, format!("evidence_policy.areas.{area}#key"), area);
+        }
+    }
+    area_refs.finish(&mut out, estate, catalog);
+    out
+}
+
+/// Checks the area ids an estate names (duties, controls, evidence, exceptions,
+/// `accept_observed`, `evidence_policy`). They are the areas of the estate's own catalog
+/// (`catalog`, default the default catalog). Checked against another catalog, an id of that
+/// catalog is taken as it is; an id of the estate's own catalog (when it is built in) or of an
+/// unknown catalog file is left aside, as it does not apply there, and counted in one warning.
+struct AreaRefs<'a> {
+    current: Vec<&'a str>,
+    /// The estate's own catalog's area ids, when it differs from the one checked against;
+    /// `Some(None)` when it is not built in (its ids cannot be checked).
+    home: Option<Option<Vec<String>>>,
+    /// The estate's own catalog's layer ids, under the same condition.
+    home_layers: Option<Option<Vec<String>>>,
+    foreign: usize,
+}
+
+impl<'a> AreaRefs<'a> {
+    fn new(estate: &Estate, catalog: &'a CheckedCatalog) -> Self {
+        let home_id = estate
+            .catalog
+            .as_deref()
+            .unwrap_or(crate::catalog::DEFAULT_CATALOG);
+        let home_catalog = (home_id != catalog.id())
+            .then(|| CheckedCatalog::builtin(home_id).and_then(Result::ok));
+        Self {
+            current: catalog.areas().iter().map(|a| a.id.as_str()).collect(),
+            home: home_catalog.as_ref().map(|c| {
+                c.as_ref()
+                    .map(|c| c.areas().iter().map(|a| a.id.clone()).collect())
+            }),
+            home_layers: home_catalog.as_ref().map(|c| {
+                c.as_ref()
+                    .map(|c| c.layers().iter().map(|l| l.id.clone()).collect())
+            }),
+            foreign: 0,
+        }
+    }
+
+    /// Whether `layer` (unknown to the catalog checked against) is a layer of the estate's own
+    /// catalog, or of a catalog file that cannot be checked: then it does not apply here.
+    fn is_home_layer(&self, layer: &str) -> bool {
+        match &self.home_layers {
+            Some(None) => true,
+            Some(Some(home)) => home.iter().any(|l| l == layer),
+            None => false,
+        }
+    }
+
+    fn check(&mut self, out: &mut Vec<Diagnostic>, path: String, given: &str) {
+        if self.current.contains(&given) {
+            return;
+        }
+        match &self.home {
+            Some(None) => self.foreign += 1,
+            Some(Some(home)) if home.iter().any(|a| a == given) => self.foreign += 1,
+            Some(Some(home)) => out.push(
+                Diagnostic::error(path, format!("unknown area `{given}`")).with_help(did_you_mean(
+                    given,
+                    self.current
+                        .iter()
+                        .copied()
+                        .chain(home.iter().map(String::as_str)),
+                )),
+            ),
+            None => out.push(
+                Diagnostic::error(path, format!("unknown area `{given}`"))
+                    .with_help(did_you_mean(given, self.current.iter().copied())),
+            ),
+        }
+    }
+
+    fn finish(&self, out: &mut Vec<Diagnostic>, estate: &Estate, catalog: &CheckedCatalog) {
+        let Some(id) = &estate.catalog else {
+            if self.foreign > 0 {
+                out.push(self.foreign_warning(crate::catalog::DEFAULT_CATALOG, catalog));
+            }
+            return;
+        };
+        if id == catalog.id() {
+            return;
+        }
+        if self.foreign > 0 {
+            out.push(self.foreign_warning(id, catalog));
+        } else {
+            out.push(
+                Diagnostic::warning(
+                    "catalog",
+                    format!(
+                        "estate is written for catalog `{id}` but is checked against `{}`",
+                        catalog.id()
+                    ),
+                )
+                .with_help(format!(
+                    "pass `--catalog {id}`, or change the estate's `catalog`"
+                )),
             );
         }
     }
-    out
+
+    fn foreign_warning(&self, home: &str, catalog: &CheckedCatalog) -> Diagnostic {
+        Diagnostic::warning(
+            "catalog",
+            format!(
+                "estate is written for catalog `{home}` but is checked against `{}`: its {} reference{} to areas of `{home}` (duties, controls, evidence, exceptions) do not apply under `{}`",
+                catalog.id(),
+                self.foreign,
+                if self.foreign == 1 { "" } else { "s" },
+                catalog.id()
+            ),
+        )
+        .with_help(format!(
+            "duties under `{}` have no control or evidence from them; pass `--catalog {home}` to assess against the estate's own catalog",
+            catalog.id()
+        ))
+    }
+}
+
+/// A component's catalog service model (`service_model`, its override in `service_models`, or
+/// the catalog's `maps_from`) and its `owners` for model-dependent cells.
+fn check_component_catalogs(
+    out: &mut Vec<Diagnostic>,
+    at: &str,
+    app: &Application,
+    c: &Component,
+    catalog: &CheckedCatalog,
+    accepted_models: &[&str],
+) {
+    let cid = catalog.id();
+    let known_catalog = |id: &str| id == cid || CheckedCatalog::builtin_ids().any(|b| b == id);
+    let models: Vec<&str> = catalog
+        .service_models()
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    for (key, sm) in &c.service_models {
+        if key == cid {
+            if !models.contains(&sm.as_str()) {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}.service_models.{key}"),
+                        format!("catalog `{cid}` has no service model `{sm}`"),
+                    )
+                    .with_help(did_you_mean(sm, models.iter().copied())),
+                );
+            }
+        } else if !known_catalog(key) {
+            out.push(unknown_catalog(
+                format!("{at}.service_models.{key}#key"),
+                key,
+                cid,
+            ));
+        }
+    }
+    // The catalog service model the component is assessed under, if any.
+    let assessed_under = match c.service_models.get(cid) {
+        Some(sm) => models.contains(&sm.as_str()).then_some(sm.as_str()),
+        None => {
+            let mapped = catalog.map_service_model(&c.service_model, c.kind);
+            if mapped.is_none() {
+                let message = if accepted_models.contains(&c.service_model.as_str()) {
+                    format!(
+                        "catalog `{cid}` maps service model `{}` to none of its own for a component of kind `{}`",
+                        c.service_model,
+                        c.kind.as_str()
+                    )
+                } else {
+                    format!("unknown service model `{}`", c.service_model)
+                };
+                let help = if accepted_models.contains(&c.service_model.as_str()) {
+                    format!(
+                        "add `service_models: {{{cid}: <id>}}` to the component, one of: {}",
+                        models.join(", ")
+                    )
+                } else {
+                    did_you_mean(&c.service_model, accepted_models.iter().copied())
+                };
+                out.push(Diagnostic::error(format!("{at}.service_model"), message).with_help(help));
+            }
+            mapped.map(|(sm, _)| sm.id.as_str())
+        }
+    };
+    for (key, areas) in &c.owners {
+        for (area_id, owner) in areas {
+            if let Some(problem) = owner.problem() {
+                out.push(
+                    Diagnostic::error(format!("{at}.owners.{key}.{area_id}"), problem).with_help(
+                        "write `provider`, `customer`, or `{owner: shared, lead: customer}`",
+                    ),
+                );
+            }
+        }
+        if key != cid {
+            if !known_catalog(key) {
+                out.push(unknown_catalog(format!("{at}.owners.{key}#key"), key, cid));
+            }
+            continue;
+        }
+        for area_id in areas.keys() {
+            let path = format!("{at}.owners.{key}.{area_id}");
+            let Some(area) = catalog.area(area_id) else {
+                out.push(
+                    Diagnostic::error(
+                        format!("{path}#key"),
+                        format!("unknown area `{area_id}` of catalog `{cid}`"),
+                    )
+                    .with_help(did_you_mean(
+                        area_id,
+                        catalog.areas().iter().map(|a| a.id.as_str()),
+                    )),
+                );
+                continue;
+            };
+            let Some(cell) = assessed_under.and_then(|sm| catalog.cell(area, sm)) else {
+                continue;
+            };
+            if cell.owner != Owner::ModelDependent {
+                out.push(
+                    Diagnostic::warning(
+                        path,
+                        format!(
+                            "component `{}` of application `{}` is assessed under `{}`, where `{area_id}` is `{}`, not model-dependent: this owner is ignored",
+                            c.id,
+                            app.id,
+                            assessed_under.unwrap_or_default(),
+                            cell.owner.as_str()
+                        ),
+                    )
+                    .with_help("`owners` resolves only cells the catalog leaves model-dependent; remove the entry"),
+                );
+            }
+        }
+    }
+}
+
+fn unknown_catalog(path: String, key: &str, current: &str) -> Diagnostic {
+    let mut known: Vec<&str> = vec![current];
+    for id in CheckedCatalog::builtin_ids() {
+        known.push(id);
+    }
+    Diagnostic::warning(
+        path,
+        format!("`{key}` is neither the catalog checked against nor a built-in catalog"),
+    )
+    .with_help(did_you_mean(key, known.iter().copied()))
 }
 
 /// A component that names an offering is consumed under the offering's declared service

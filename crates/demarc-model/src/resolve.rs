@@ -8,16 +8,21 @@
 //! 2. Other components supply the layer too, each with duties of its own: every other
 //!    component that lists the layer under `supplies`, and every component that lists no
 //!    layers and whose kind is in the layer's `also_supplied_by` (a plugin feeding context).
-//! 3. The catalog cell for the area under each supplying component's service model says who
-//!    owns it.
+//! 3. The catalog cell for the area under each supplying component's *catalog* service model
+//!    says who owns it. That service model is the component's `service_model` when the
+//!    catalog has that id (`direct`); else the component's `service_models` entry for the
+//!    catalog (`override`); else the first catalog service model, in catalog order, whose
+//!    `maps_from` takes the component's service model and kind (`mapped`).
 //! 4. `provider` -> the component's provider is accountable. `customer` -> the internal team
 //!    assigned to the area, else the application's default team, else the application's
 //!    owner team, is accountable. `shared` -> the lead side is accountable and the other side
-//!    is also responsible. `n/a` -> no duty.
+//!    is also responsible. `n/a` -> no duty. `model-dependent` -> the component's `owners`
+//!    entry for the catalog and area gives the owner (then as above); without one the duty is
+//!    unresolved: nobody is accountable, and the assessment reports it as a gap.
 
 use serde::Serialize;
 
-use crate::catalog::{Area, Cell, CheckedCatalog, Owner, Side};
+use crate::catalog::{Area, Cell, CheckedCatalog, MapsFrom, Owner, Side};
 use crate::estate::{Application, Component};
 
 /// A party that can carry a duty.
@@ -28,6 +33,9 @@ pub enum Party {
     Provider { id: String },
     /// An internal team, by id; `None` when no team was assigned (a gap).
     Team { id: Option<String> },
+    /// Nobody yet: the catalog leaves the cell to the model or the contract and the estate
+    /// does not say who owns it (`owners`).
+    Unresolved,
 }
 
 impl Party {
@@ -37,8 +45,55 @@ impl Party {
             Self::Provider { id } => format!("provider:{id}"),
             Self::Team { id: Some(id) } => format!("team:{id}"),
             Self::Team { id: None } => "team:(unowned)".to_string(),
+            Self::Unresolved => "(model-dependent, unresolved)".to_string(),
         }
     }
+}
+
+/// How a component's catalog service model was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceModelRule {
+    /// The component's `service_model` is an id of the catalog.
+    Direct,
+    /// The component's `service_models` names one for the catalog.
+    Override,
+    /// The catalog's `maps_from` takes the component's service model (and kind).
+    Mapped,
+}
+
+impl ServiceModelRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Override => "override",
+            Self::Mapped => "mapped",
+        }
+    }
+}
+
+/// The catalog service model `component` is assessed under, how it was found, and the
+/// `maps_from` entry when mapped. `None` when the catalog cannot take the component (estate
+/// validation reports it).
+pub fn catalog_service_model<'a>(
+    component: &'a Component,
+    catalog: &'a CheckedCatalog,
+) -> Option<(&'a str, ServiceModelRule, Option<&'a MapsFrom>)> {
+    if catalog.has_service_model(&component.service_model) {
+        return Some((
+            component.service_model.as_str(),
+            ServiceModelRule::Direct,
+            None,
+        ));
+    }
+    if let Some(sm) = component.service_models.get(catalog.id())
+        && catalog.has_service_model(sm)
+    {
+        return Some((sm.as_str(), ServiceModelRule::Override, None));
+    }
+    catalog
+        .map_service_model(&component.service_model, component.kind)
+        .map(|(sm, m)| (sm.id.as_str(), ServiceModelRule::Mapped, m))
 }
 
 /// How the supplying component was chosen.
@@ -76,6 +131,17 @@ pub struct Duty<'a> {
     pub component: &'a Component,
     pub rule: SupplyRule,
     pub cell: &'a Cell,
+    /// The catalog service model the cell was read under, and how it was found.
+    pub service_model: &'a str,
+    pub service_model_rule: ServiceModelRule,
+    /// The `maps_from` entry, when the service model was mapped.
+    pub mapping: Option<&'a MapsFrom>,
+    /// The owner after the estate's `owners` (the cell's own owner unless it is
+    /// model-dependent); `model-dependent` here means unresolved.
+    pub owner: Owner,
+    pub lead: Option<Side>,
+    /// The owner comes from the component's `owners`, not from the catalog.
+    pub owner_from_estate: bool,
     /// Exactly one accountable party.
     pub accountable: Party,
     /// Other parties responsible for part of a shared area.
@@ -127,8 +193,28 @@ fn duty_for<'a>(
     component: &'a Component,
     rule: SupplyRule,
 ) -> Option<Duty<'a>> {
-    let cell = catalog.cell(area, &component.service_model)?;
-    let team = if cell.customer_involved() {
+    let (service_model, service_model_rule, mapping) = catalog_service_model(component, catalog)?;
+    let cell = catalog.cell(area, service_model)?;
+    let (owner, lead, owner_from_estate) = if cell.owner == Owner::ModelDependent {
+        match component
+            .owners
+            .get(catalog.id())
+            .and_then(|areas| areas.get(&area.id))
+        {
+            Some(o) => {
+                let (owner, lead) = o.owner_lead();
+                (owner, lead, true)
+            }
+            None => (Owner::ModelDependent, None, false),
+        }
+    } else {
+        (cell.owner, cell.lead, false)
+    };
+    let customer_involved = matches!(
+        owner,
+        Owner::Customer | Owner::Shared | Owner::ModelDependent
+    );
+    let team = if matches!(owner, Owner::Customer | Owner::Shared) {
         Some(owning_team(app, &area.id))
     } else {
         None
@@ -139,8 +225,9 @@ fn duty_for<'a>(
     let provider_party = || Party::Provider {
         id: component.provider.clone(),
     };
-    let (accountable, also_responsible) = match (cell.owner, cell.lead) {
+    let (accountable, also_responsible) = match (owner, lead) {
         (Owner::NotApplicable, _) => return None,
+        (Owner::ModelDependent, _) => (Party::Unresolved, Vec::new()),
         (Owner::Provider, _) => (provider_party(), Vec::new()),
         (Owner::Customer, _) => (team_party(), Vec::new()),
         (Owner::Shared, Some(Side::Provider)) => (provider_party(), vec![team_party()]),
@@ -152,10 +239,16 @@ fn duty_for<'a>(
         component,
         rule,
         cell,
+        service_model,
+        service_model_rule,
+        mapping,
+        owner,
+        lead,
+        owner_from_estate,
         accountable,
         also_responsible,
         team,
-        customer_involved: cell.customer_involved(),
+        customer_involved,
     })
 }
 
@@ -227,15 +320,32 @@ fn owning_team<'a>(app: &'a Application, area: &str) -> (&'a str, TeamSource) {
 impl Duty<'_> {
     /// Why the accountable party is accountable, in one sentence a reviewer can check.
     pub fn accountable_reason(&self) -> String {
-        let sm = &self.component.service_model;
-        let cell = match (self.cell.owner, self.cell.lead) {
-            (Owner::Shared, Some(Side::Provider)) => {
-                format!("the cell under `{sm}` is shared and the provider leads")
+        let sm = self.service_model_label();
+        let what = if self.owner_from_estate {
+            format!("the cell under {sm} is model-dependent and the component's `owners`")
+        } else {
+            format!("the cell under {sm}")
+        };
+        let cell = match (self.owner, self.lead, self.owner_from_estate) {
+            (Owner::Shared, Some(Side::Provider), false) => {
+                format!("{what} is shared and the provider leads")
             }
-            (Owner::Shared, _) => format!("the cell under `{sm}` is shared and the customer leads"),
-            (Owner::Provider, _) => format!("the cell under `{sm}` gives the area to the provider"),
-            (Owner::Customer, _) => format!("the cell under `{sm}` gives the area to the customer"),
-            (Owner::NotApplicable, _) => format!("the cell under `{sm}` is not applicable"),
+            (Owner::Shared, _, false) => format!("{what} is shared and the customer leads"),
+            (Owner::Shared, Some(Side::Provider), true) => {
+                format!("{what} makes it shared with the provider leading")
+            }
+            (Owner::Shared, _, true) => {
+                format!("{what} makes it shared with the customer leading")
+            }
+            (Owner::Provider, _, _) => format!("{what} gives the area to the provider"),
+            (Owner::Customer, _, _) => format!("{what} gives the area to the customer"),
+            (Owner::NotApplicable, _, _) => format!("{what} is not applicable"),
+            (Owner::ModelDependent, _, _) => {
+                return format!(
+                    "the cell under {sm} is model-dependent (left to the model or the contract) and component `{}` has no `owners` entry for `{}`, so nobody is accountable until the estate says who owns it",
+                    self.component.id, self.area.id
+                );
+            }
         };
         match &self.accountable {
             Party::Provider { id } => format!(
@@ -254,6 +364,36 @@ impl Duty<'_> {
                 };
                 format!("{cell}, so team `{team}` is accountable: {why}")
             }
+            Party::Unresolved => cell,
+        }
+    }
+
+    /// `` `ai-paas` `` with how it was found when not direct: `` `ai-paas` (mapped from
+    /// `paas`) `` or `` `agent-paas` (the component's override) ``.
+    pub fn service_model_label(&self) -> String {
+        let sm = self.service_model;
+        match self.service_model_rule {
+            ServiceModelRule::Direct => format!("`{sm}`"),
+            ServiceModelRule::Override => format!("`{sm}` (the component's override)"),
+            ServiceModelRule::Mapped => {
+                format!("`{sm}` (mapped from `{}`)", self.component.service_model)
+            }
+        }
+    }
+
+    /// Why the component is assessed under its catalog service model, in one sentence.
+    pub fn service_model_reason(&self) -> String {
+        let sm = self.service_model;
+        let given = &self.component.service_model;
+        match self.service_model_rule {
+            ServiceModelRule::Direct => format!("`{sm}` is the component's own service model"),
+            ServiceModelRule::Override => format!(
+                "the component's `service_models` names `{sm}` for this catalog (instead of `{given}`)"
+            ),
+            ServiceModelRule::Mapped => match self.mapping {
+                Some(m) => format!("the catalog maps `{given}` to `{sm}`: {}", m.note.trim()),
+                None => format!("the catalog maps `{given}` to `{sm}`"),
+            },
         }
     }
 }

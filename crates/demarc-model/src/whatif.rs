@@ -188,10 +188,10 @@ pub fn what_if(
     }
     let side = |app, area| match resolve::resolve_area(app, catalog, area) {
         Some(d) => Side {
-            owner: Some(d.cell.owner.as_str()),
+            owner: Some(d.owner.as_str()),
             accountable: Some(d.accountable),
             also_responsible: d.also_responsible,
-            service_model: Some(d.component.service_model.clone()),
+            service_model: Some(d.service_model.to_string()),
         },
         None => Side {
             owner: None,

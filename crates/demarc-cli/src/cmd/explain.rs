@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
+use demarc_model::catalog::Basis;
 use demarc_model::diag::did_you_mean;
-use demarc_model::resolve::{self, Party, SupplyRule, TeamSource};
+use demarc_model::resolve::{self, Party, ServiceModelRule, SupplyRule, TeamSource};
 use serde::Serialize;
 
 use super::common::{CatalogArg, emit, load_estate_for};
@@ -38,10 +39,26 @@ struct Explanation<'a> {
     /// `None` when the area is `n/a` for this application.
     component: Option<&'a str>,
     component_kind: Option<&'a str>,
+    /// The catalog service model the cell is read under.
     service_model: Option<&'a str>,
+    /// How it was found: `direct`, `override` (the component's `service_models`) or
+    /// `mapped` (the catalog's `maps_from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_model_rule: Option<ServiceModelRule>,
+    /// Why, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_model_reason: Option<String>,
     supply_rule: Option<SupplyRule>,
+    /// The owner: the cell's, or the component's `owners` entry for a model-dependent cell
+    /// (`model-dependent` while unresolved).
     owner: &'a str,
     lead: Option<&'a str>,
+    /// The owner comes from the component's `owners`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    owner_from_estate: bool,
+    /// How the cell rests on its source: `stated`, `inferred` or `disputed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<Basis>,
     note: Option<&'a str>,
     citation: Option<&'a str>,
     accountable: Option<Party>,
@@ -85,17 +102,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             let duties = resolve::resolve_area_all(app, &catalog, area);
             if duties.is_empty() {
                 let supplier = resolve::supplier(app, &catalog, &area.layer);
-                let cell = supplier.and_then(|(c, _)| catalog.cell(area, &c.service_model));
+                let sm = supplier.and_then(|(c, _)| resolve::catalog_service_model(c, &catalog));
+                let cell = sm.and_then(|(sm, _, _)| catalog.cell(area, sm));
                 return vec![Explanation {
                     area: &area.id,
                     title: &area.title,
                     layer: &area.layer,
                     component: supplier.map(|(c, _)| c.id.as_str()),
                     component_kind: supplier.map(|(c, _)| c.kind.as_str()),
-                    service_model: supplier.map(|(c, _)| c.service_model.as_str()),
+                    service_model: sm.map(|(sm, _, _)| sm),
+                    service_model_rule: sm.map(|(_, r, _)| r),
+                    service_model_reason: None,
                     supply_rule: supplier.map(|(_, r)| r),
                     owner: "n/a",
                     lead: None,
+                    owner_from_estate: false,
+                    basis: cell.map(|c| c.basis),
                     note: cell.map(|c| c.note.as_str()),
                     citation: cell.map(|c| c.source.as_str()),
                     accountable: None,
@@ -114,10 +136,14 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     layer: &area.layer,
                     component: Some(&d.component.id),
                     component_kind: Some(d.component.kind.as_str()),
-                    service_model: Some(&d.component.service_model),
+                    service_model: Some(d.service_model),
+                    service_model_rule: Some(d.service_model_rule),
+                    service_model_reason: Some(d.service_model_reason()),
                     supply_rule: Some(d.rule),
-                    owner: d.cell.owner.as_str(),
-                    lead: d.cell.lead.map(|l| l.as_str()),
+                    owner: d.owner.as_str(),
+                    lead: d.lead.map(|l| l.as_str()),
+                    owner_from_estate: d.owner_from_estate,
+                    basis: Some(d.cell.basis),
                     note: Some(&d.cell.note),
                     citation: Some(&d.cell.source),
                     accountable: Some(d.accountable.clone()),
@@ -168,8 +194,26 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     s.push_str(&format!(
                         "  supplied by: `{component}` ({kind}, {sm}), because {why}\n"
                     ));
+                    if let (Some(rule), Some(reason)) =
+                        (e.service_model_rule, &e.service_model_reason)
+                        && rule != ServiceModelRule::Direct
+                    {
+                        s.push_str(&format!("  service model: {reason}\n"));
+                    }
                     let owner = crate::render::owner_label(e.owner, e.lead);
-                    s.push_str(&format!("  cell: {} × {sm} = {owner}\n", e.area));
+                    let basis = match e.basis {
+                        Some(b) if b != Basis::Stated => format!(" ({})", b.as_str()),
+                        _ => String::new(),
+                    };
+                    let from = if e.owner_from_estate {
+                        " (from the component's `owners`)"
+                    } else {
+                        ""
+                    };
+                    s.push_str(&format!(
+                        "  cell: {} × {sm} = {owner}{from}{basis}\n",
+                        e.area
+                    ));
                 }
                 if let Some(note) = e.note {
                     s.push_str(&format!("  note: {note}\n"));
