@@ -147,6 +147,16 @@ pub struct Layer {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub also_supplied_by: Vec<ComponentKind>,
+    /// The layer applies only to applications that have a component of one of these kinds
+    /// (or one that names the layer in `supplies`); for any other application its areas are
+    /// not applicable (an agent layer says nothing about an application without an agent).
+    /// Empty: every application has the layer.
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub only_with: Vec<ComponentKind>,
 }
 
 /// What a component of an application is.

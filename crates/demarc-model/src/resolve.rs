@@ -4,7 +4,9 @@
 //! 1. The area belongs to a layer. The component that supplies that layer is the first
 //!    component that lists the layer under `supplies`; failing that, the first component
 //!    whose kind comes earliest in the layer's `supplied_by` list; failing that (no kind
-//!    listed), the application's first component.
+//!    listed), the application's first component. A layer with `only_with` kinds applies
+//!    only to applications that have a component of one of them (or that name it in
+//!    `supplies`); for others its areas resolve to no duty.
 //! 2. Other components supply the layer too, each with duties of its own: every other
 //!    component that lists the layer under `supplies`, and every component that lists no
 //!    layers and whose kind is in the layer's `also_supplied_by` (a plugin feeding context).
@@ -266,6 +268,14 @@ pub fn supplier<'a>(
         return Some((c, SupplyRule::Explicit));
     }
     if let Some(layer) = catalog.layer(layer) {
+        if !layer.only_with.is_empty()
+            && !app
+                .components
+                .iter()
+                .any(|c| layer.only_with.contains(&c.kind))
+        {
+            return None;
+        }
         for kind in &layer.supplied_by {
             if let Some(c) = app.components.iter().find(|c| c.kind == *kind) {
                 return Some((c, SupplyRule::KindPriority));

@@ -260,3 +260,38 @@ fn both_are_built_in() {
         assert_eq!(catalog.id(), id);
     }
 }
+
+/// The agent article's layers apply only to applications with an agent: in the bank example,
+/// the payments exceptions agent has agent-orchestration duties, the applications without an
+/// agent have none (before `only_with`, they got all 13 from their application component).
+#[test]
+fn microsoft_agent_layers_only_for_applications_with_an_agent() {
+    use demarc_model::CheckedEstate;
+    use demarc_model::resolve::resolve_application;
+
+    let catalog = microsoft();
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/bank-estate.yaml"
+    ))
+    .unwrap();
+    let checked = CheckedEstate::from_bytes("bank-estate.yaml", &text, &catalog)
+        .unwrap_or_else(|d| panic!("bank estate under microsoft-ai-srm:\n{d}"));
+    let agent_layers = ["agent-orchestration", "tools-actions", "agent-memory"];
+    let (mut with_agent, mut without_agent) = (0, 0);
+    for app in checked.estate.applications() {
+        let has_agent = app.components.iter().any(|c| c.kind == ComponentKind::Agent);
+        let agent_duties = resolve_application(app, &catalog)
+            .iter()
+            .filter(|d| agent_layers.contains(&d.area.layer.as_str()))
+            .count();
+        if has_agent {
+            with_agent += 1;
+            assert!(agent_duties > 0, "{} has an agent but no agent duties", app.id);
+        } else {
+            without_agent += 1;
+            assert_eq!(agent_duties, 0, "{} has no agent but agent duties", app.id);
+        }
+    }
+    assert!(with_agent > 0 && without_agent > 0, "{with_agent} / {without_agent}");
+}
