@@ -66,6 +66,9 @@ pub enum FailOn {
     Expired,
     /// Any customer duty with no owning team.
     Unowned,
+    /// Any duty whose catalog cell is model-dependent and not resolved by the estate's
+    /// `owners`.
+    Unresolved,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -344,6 +347,10 @@ fn check(s: &Summary, fail_on: &[FailOn]) -> Outcome {
             FailOn::Gaps => (s.gaps - s.risk_accepted, "duties with gaps"),
             FailOn::Expired => (s.evidence_expired, "duties whose evidence expired"),
             FailOn::Unowned => (s.unowned, "customer duties with no owning team"),
+            FailOn::Unresolved => (
+                s.unresolved,
+                "duties whose model-dependent owner the estate does not resolve",
+            ),
         };
         if count > 0 {
             eprintln!("check failed: {count} {what}");

@@ -27,7 +27,15 @@ struct Entry<'a> {
     service_models: Vec<&'a str>,
     areas: usize,
     source: &'a demarc_model::catalog::Source,
+    /// The source's licence in a few words: the first clause of `source.licence`.
+    licence_note: &'a str,
     default: bool,
+}
+
+/// The first clause of a licence statement (up to the first `(`, `,` or `;`).
+fn licence_note(licence: &str) -> &str {
+    let end = licence.find(['(', ',', ';']).unwrap_or(licence.len());
+    licence[..end].trim()
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -47,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             service_models: c.service_models().iter().map(|s| s.id.as_str()).collect(),
             areas: c.areas().len(),
             source: &c.catalog().source,
+            licence_note: licence_note(&c.catalog().source.licence),
             default: c.id() == demarc_model::catalog::DEFAULT_CATALOG,
         })
         .collect();
@@ -60,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 "service models",
                 "title",
                 "source",
+                "licence",
             ]);
             for e in &entries {
                 let id = if e.default {
@@ -74,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     e.service_models.join(", ").into(),
                     e.title.into(),
                     format!("{} ({})", e.source.url, e.source.date).into(),
+                    e.licence_note.into(),
                 ]);
             }
             t.render(crate::ui::stdout_color())

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::common::{CatalogArg, emit};
 use crate::Outcome;
 use crate::render::table::{Cell, Style, Table, clean_text};
-use crate::render::{csv, html, markdown, owner_label};
+use crate::render::{BASIS_LEGEND, cell_label, csv, html, markdown};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -111,10 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 ];
                 for m in &models {
                     row.push(match catalog.cell(area, m) {
-                        Some(c) => Cell::styled(
-                            owner_label(c.owner.as_str(), c.lead.map(|l| l.as_str())),
-                            Style::for_owner(c.owner.as_str()),
-                        ),
+                        Some(c) => Cell::styled(cell_label(c), Style::for_owner(c.owner.as_str())),
                         None => "?".into(),
                     });
                 }
@@ -130,9 +127,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 source.date,
             );
             format!(
-                "{}\n\n{}",
+                "{}\n\n{}\n{BASIS_LEGEND}\n",
                 clean_text(&head),
-                t.render(crate::ui::stdout_color())
+                t.render(crate::ui::stdout_color()).trim_end()
             )
         }
         Format::Markdown => markdown::matrix(&catalog),

@@ -223,6 +223,7 @@ pub fn matrix(catalog: &CheckedCatalog) -> Result<String, csv::Error> {
         "lead",
         "note",
         "source",
+        "basis",
     ])?;
     for a in catalog.areas() {
         for m in catalog.service_models() {
@@ -236,6 +237,7 @@ pub fn matrix(catalog: &CheckedCatalog) -> Result<String, csv::Error> {
                     Field::text(c.lead.map(|l| l.as_str()).unwrap_or_default()),
                     Field::from(&c.note),
                     Field::from(&c.source),
+                    Field::text(c.basis.as_str()),
                 ])?;
             }
         }

@@ -12,6 +12,7 @@ use askama::Template;
 use demarc_discover::report::{HIGH_RISK, Report};
 use demarc_model::CheckedCatalog;
 use demarc_model::assess::{ApplicationAssessment, Assessment, EvidenceStatus};
+use demarc_model::catalog::Basis;
 
 use super::count;
 use super::text::{
@@ -102,6 +103,10 @@ struct ModelHead {
 struct CellView {
     class: String,
     label: String,
+    /// `*` inferred, `!` disputed, empty when stated.
+    marker: &'static str,
+    /// `inferred` or `disputed`, empty when stated.
+    basis: &'static str,
     note: String,
     source: String,
 }
@@ -122,6 +127,10 @@ struct LayerRows {
 struct MatrixView {
     models: Vec<ModelHead>,
     columns: usize,
+    /// More than three service models: compact cells, notes on hover, focus and in print.
+    wide: bool,
+    /// Some cell is model-dependent (the legend says what that means).
+    model_dependent: bool,
     layers: Vec<LayerRows>,
     source: Link,
     source_date: String,
@@ -161,11 +170,25 @@ fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
                                         format!("Shared, {} leads", l.as_str()),
                                     ),
                                     ("n/a", _) => ("na".to_owned(), "n/a".to_owned()),
+                                    ("model-dependent", _) => {
+                                        ("model-dependent".to_owned(), "Model-dependent".to_owned())
+                                    }
                                     (o, _) => (o.to_owned(), capitalise(o)),
+                                };
+                                let basis = match cell.basis {
+                                    Basis::Stated => "",
+                                    b => b.as_str(),
+                                };
+                                let class = if basis.is_empty() {
+                                    class
+                                } else {
+                                    format!("{class} basis-{basis}")
                                 };
                                 CellView {
                                     class,
                                     label,
+                                    marker: cell.basis.marker(),
+                                    basis,
                                     note: cell.note.clone(),
                                     source: cell.source.clone(),
                                 }
@@ -186,6 +209,12 @@ fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
             })
             .collect(),
         columns: models.len() + 1,
+        wide: models.len() > 3,
+        model_dependent: catalog.areas().iter().any(|a| {
+            a.cells
+                .values()
+                .any(|c| c.owner == demarc_model::catalog::Owner::ModelDependent)
+        }),
         layers,
         source: Link::new(&c.source.url, &c.source.title),
         source_date: c.source.date.clone(),
@@ -300,7 +329,13 @@ fn app_card(app: &ApplicationAssessment) -> AppCard {
                 accountable: d.accountable.label(),
                 reason: Spans::new(&d.accountable_reason),
                 shared_with: shared_with(d),
-                team: d.owner_team.clone().unwrap_or_else(|| "unowned".into()),
+                team: match d.owner_team.clone() {
+                    Some(t) => t,
+                    None if crate::render::text::unresolved(d) => {
+                        "unresolved (model-dependent)".into()
+                    }
+                    None => "unowned".into(),
+                },
                 control: d.control.as_str(),
                 evidence_class: match d.evidence {
                     EvidenceStatus::NotNeeded => "ev-na",

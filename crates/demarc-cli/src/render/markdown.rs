@@ -7,7 +7,6 @@
 use demarc_model::CheckedCatalog;
 use demarc_model::assess::Assessment;
 
-use super::owner_label;
 use super::table::clean;
 use super::text::{
     app_heading, contradiction_line, duty_name, evidence_label, inherited_line, proof_lines,
@@ -97,19 +96,21 @@ pub fn matrix(catalog: &CheckedCatalog) -> String {
                 inline(&a.layer),
             ];
             for m in &models {
-                row.push(catalog.cell(a, m).map_or_else(
-                    || "?".into(),
-                    |c| inline(&owner_label(c.owner.as_str(), c.lead.map(|l| l.as_str()))),
-                ));
+                row.push(
+                    catalog
+                        .cell(a, m)
+                        .map_or_else(|| "?".into(), |c| inline(&super::cell_label(c))),
+                );
             }
             row
         })
         .collect();
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     format!(
-        "# {}\n\n{}",
+        "# {}\n\n{}\n{}\n",
         inline(&catalog.catalog().title),
-        table(&headers, &rows)
+        table(&headers, &rows),
+        inline(super::BASIS_LEGEND)
     )
 }
 
@@ -138,9 +139,13 @@ pub fn assessment(report: &Assessment) -> String {
                     cell_code(&duty_name(app, d)),
                     inline(&d.accountable.label()),
                     inline(&shared_with(d)),
-                    d.owner_team
-                        .as_deref()
-                        .map_or_else(|| "**unowned**".into(), inline),
+                    match d.owner_team.as_deref() {
+                        Some(t) => inline(t),
+                        None if crate::render::text::unresolved(d) => {
+                            "**unresolved (model-dependent)**".into()
+                        }
+                        None => "**unowned**".into(),
+                    },
                     inline(d.control.as_str()),
                     inline(&evidence_label(d)),
                     inline(&status_label(d)),

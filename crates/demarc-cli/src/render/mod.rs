@@ -40,6 +40,19 @@ pub fn owner_label(owner: &str, lead: Option<&str>) -> String {
     }
 }
 
+/// A matrix cell in a few characters: the owner (with the lead of a shared cell) and the
+/// basis marker (`*` inferred, `!` disputed).
+pub fn cell_label(cell: &demarc_model::catalog::Cell) -> String {
+    format!(
+        "{}{}",
+        owner_label(cell.owner.as_str(), cell.lead.map(|l| l.as_str())),
+        cell.basis.marker()
+    )
+}
+
+/// What the markers of [`cell_label`] mean, for the line under a matrix.
+pub const BASIS_LEGEND: &str = "Markers: * inferred (demarc's reading where the source is silent), ! disputed (the source contradicts itself); model-dependent: the estate's `owners` says who owns it";
+
 #[cfg(test)]
 mod tests {
     use super::*;

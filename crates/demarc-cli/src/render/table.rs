@@ -224,7 +224,11 @@ pub fn assessment(report: &Assessment, color: bool) -> String {
                 d.accountable.label().into(),
                 shared_with(d).into(),
                 Cell::styled(
-                    d.owner_team.clone().unwrap_or_else(|| "(unowned)".into()),
+                    match d.owner_team.clone() {
+                        Some(t) => t,
+                        None if crate::render::text::unresolved(d) => "(model-dependent)".into(),
+                        None => "(unowned)".into(),
+                    },
                     if d.owner_team.is_some() {
                         Style::Plain
                     } else {

@@ -171,6 +171,23 @@ pub fn app_heading(app: &ApplicationAssessment) -> String {
     )
 }
 
+/// Whether the duty's owner is model-dependent and the estate does not resolve it.
+pub fn unresolved(d: &demarc_model::assess::DutyAssessment) -> bool {
+    d.gaps.contains(&demarc_model::assess::Gap::Unresolved)
+}
+
+/// `3 unowned`, with the unresolved model-dependent duties when there are any.
+fn unowned_label(s: &Summary) -> String {
+    if s.unresolved > 0 {
+        format!(
+            "{} unowned, {} unresolved (model-dependent)",
+            s.unowned, s.unresolved
+        )
+    } else {
+        format!("{} unowned", s.unowned)
+    }
+}
+
 /// The summary in one sentence, the same in every text format.
 pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
     let statuses = s
@@ -180,7 +197,7 @@ pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "{} ({statuses}), {}, {} covered ({}), {} not covered: {} evidence missing, {} expired, {} mismatched, {} contradicted, {} unowned, {} risk accepted; {} expiring within {} days, {} not applicable, {} inherited from providers; {} in use that no application covers",
+        "{} ({statuses}), {}, {} covered ({}), {} not covered: {} evidence missing, {} expired, {} mismatched, {} contradicted, {}, {} risk accepted; {} expiring within {} days, {} not applicable, {} inherited from providers; {} in use that no application covers",
         count(s.applications, "application"),
         count(s.duties, "customer duty"),
         s.coverage.covered,
@@ -190,7 +207,7 @@ pub fn summary_sentence(s: &Summary, expiring_within_days: i64) -> String {
         s.evidence_expired,
         s.evidence_mismatch,
         s.contradicted,
-        s.unowned,
+        unowned_label(s),
         s.risk_accepted,
         s.evidence_expiring,
         expiring_within_days,

@@ -114,7 +114,7 @@ fn matrix_in_every_format() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with(
-            "area,title,layer,service_model,owner,lead,note,source\n",
+            "area,title,layer,service_model,owner,lead,note,source,basis\n",
         ));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("matrix.html");
