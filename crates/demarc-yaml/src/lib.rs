@@ -2,8 +2,9 @@
 //! guard policies, the gateway config, the discovery service catalog — goes through
 //! [`from_text`], with the same limits and the same located errors.
 //!
-//! - [`from_text`] deserializes with serde-saphyr (JSON files with serde_json), under the
-//!   limits in [`limits`]: file size, nesting depth, alias expansion, duplicate keys refused.
+//! - [`from_text`] deserializes YAML with a streaming serde deserializer over yaml-rust2's
+//!   event parser (JSON files with serde_json), under the limits in [`limits`]: file size,
+//!   nesting depth, alias expansion; duplicate keys refused, merge keys expanded.
 //! - [`Error`] carries the message, the line and column, and a "did you mean" help for
 //!   unknown fields and variants ([`did_you_mean`], [`suggest`]).
 //! - [`SourceMap`] maps document paths (`applications[2].components[0].provider`) back to
@@ -11,6 +12,7 @@
 //!
 //! What demarc accepts and refuses is documented in `docs/yaml.md`.
 
+mod de;
 mod load;
 mod source_map;
 mod suggest;

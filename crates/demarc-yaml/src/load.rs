@@ -4,7 +4,6 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_saphyr::{Budget, DuplicateKeyPolicy, Options};
 
 use crate::{Location, help_for_serde_message};
 
@@ -87,32 +86,11 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// serde-saphyr's options with demarc's limits: duplicate keys refused, merge keys
-/// expanded, YAML 1.2 booleans only (`yes`, `no`, `on`, `off` are text everywhere, also in
-/// free-form values such as an inline policy's `policy: off`).
-fn options() -> Options {
-    let mut budget = Budget::default();
-    budget.max_depth = limits::MAX_DEPTH;
-    budget.flow_nesting_limit = limits::MAX_DEPTH;
-    // The file size cap bounds these: every node and event costs at least a byte.
-    budget.max_events = limits::MAX_FILE_BYTES;
-    budget.max_nodes = limits::MAX_FILE_BYTES;
-    budget.max_total_scalar_bytes = limits::MAX_FILE_BYTES;
-    budget.max_recorded_anchor_events = limits::MAX_ALIAS_EVENTS;
-    budget.max_documents = 1;
-    let mut options = Options::default();
-    options.budget = Some(budget);
-    options.duplicate_keys = DuplicateKeyPolicy::Error;
-    options.strict_booleans = true;
-    options.alias_limits.max_total_replayed_events = limits::MAX_ALIAS_EVENTS;
-    // demarc renders its own one-line diagnostics.
-    options.with_snippet = false;
-    options
-}
-
 /// For `#[serde(default, deserialize_with = "demarc_yaml::null_as_default")]` on a list or map
 /// field: an empty value (`teams:`, `~`, `null`) reads as the empty collection, as a missing
-/// field does (serde-saphyr, unlike serde_yaml, refuses null where a sequence is expected).
+/// field does. (demarc-yaml itself reads an empty value as an empty list or mapping; this
+/// keeps the fields' meaning explicit, and the same for JSON files, where serde_json refuses
+/// `null` for a list.)
 pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -135,6 +113,7 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error
             help: None,
         });
     }
+    let mut limit = false;
     let (message, location) = match Syntax::detect(file, text) {
         Syntax::Json => {
             let json = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -155,31 +134,29 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error
                 }
             }
         }
-        Syntax::Yaml => match serde_saphyr::from_str_with_options(text, options()) {
-            Ok(value) => return Ok(value),
-            Err(e) => {
-                let location = e.location().and_then(|l| {
-                    let line = usize::try_from(l.line()).ok()?;
-                    let column = usize::try_from(l.column()).ok()?;
-                    (line > 0).then_some(Location {
-                        line,
-                        column: column.max(1),
-                    })
-                });
-                let full = e.to_string();
-                let mut message = plainer(strip_location(&full));
-                // serde-saphyr names no field in a wrong-type message; the source map does.
-                if let Some(path) = location
-                    .filter(|_| !message.starts_with("unknown field"))
-                    .and_then(|at| crate::SourceMap::build(text).path_at(at))
-                {
-                    message = format!("{path}: {message}");
+        Syntax::Yaml => {
+            let (yaml, bom) = match text.strip_prefix('\u{feff}') {
+                Some(rest) => (rest, true),
+                None => (text, false),
+            };
+            match crate::de::from_str(yaml) {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    let location = e.at.map(|m| Location {
+                        line: m.line.max(1),
+                        // The byte-order mark is a character of the first line.
+                        column: m.col + 1 + usize::from(bom && m.line <= 1),
+                    });
+                    if e.kind == crate::de::Kind::Limit {
+                        limit = true;
+                    }
+                    (e.message, location)
                 }
-                (message, location)
             }
-        },
+        }
     };
-    let help = if message.contains("budget breached") || message.contains("recursion limit") {
+    // serde_json's own nesting limit says "recursion limit exceeded".
+    let help = if limit || message.contains("recursion limit") {
         Some(format!(
             "demarc reads at most {} levels of nesting and {} alias-expanded events (docs/yaml.md)",
             limits::MAX_DEPTH,
@@ -195,8 +172,7 @@ pub fn from_text<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Error
     })
 }
 
-/// The message without the " at line 3, column 4" (serde-saphyr) or " at line 3 column 4"
-/// (serde_json) the parsers append.
+/// The message without the " at line 3 column 4" serde_json appends.
 fn strip_location(full: &str) -> &str {
     match full.rfind(" at line ") {
         Some(i)
@@ -207,27 +183,6 @@ fn strip_location(full: &str) -> &str {
             &full[..i]
         }
         _ => full,
-    }
-}
-
-/// serde-saphyr's terse messages for a wrong kind of node, in serde's usual words.
-fn plainer(message: &str) -> String {
-    let kind = match message {
-        "expected sequence start" => Some("a list"),
-        "expected mapping start" | "expected struct mapping start" => Some("a mapping"),
-        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
-            Some("a whole number at least 0")
-        }
-        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" | "invalid isize" => {
-            Some("a whole number")
-        }
-        "invalid f32" | "invalid f64" => Some("a number"),
-        "invalid bool" | "invalid boolean" => Some("`true` or `false`"),
-        _ => None,
-    };
-    match kind {
-        Some(kind) => format!("invalid type: expected {kind}"),
-        None => message.to_string(),
     }
 }
 

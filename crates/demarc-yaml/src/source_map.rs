@@ -1,5 +1,5 @@
 //! A map from document paths (`applications[2].components[0].provider`) to line and column,
-//! built from the YAML event stream of the parser serde-saphyr uses (granit-parser). JSON is
+//! built from yaml-rust2's event stream (the parser the loader reads with). JSON is
 //! flow-style YAML, so one parser serves both.
 //!
 //! serde gives positions only for syntax and type errors; semantic problems (an unknown
@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use serde_saphyr::granit_parser::{Event, Parser};
+use yaml_rust2::parser::{Event, Parser};
 
 use crate::Location;
 use crate::limits::MAX_DEPTH;
@@ -119,11 +119,16 @@ impl SourceMap {
     /// deeper than the loader allows, gives whatever was read before that point.
     pub fn build(text: &str) -> Self {
         let mut builder = Builder::default();
-        for item in Parser::new_from_str(text) {
-            let Ok((event, span)) = item else { break };
+        let (text, bom) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let mut parser = Parser::new_from_str(text);
+        while let Ok((event, mark)) = parser.next_token() {
             let location = Location {
-                line: span.start.line(),
-                column: span.start.col() + 1,
+                line: mark.line(),
+                // The byte-order mark is a character of the first line.
+                column: mark.col() + 1 + usize::from(bom && mark.line() <= 1),
             };
             match event {
                 Event::Scalar(value, ..) => builder.on_scalar(&value, location),
@@ -141,7 +146,7 @@ impl SourceMap {
                 Event::MappingEnd | Event::SequenceEnd => {
                     builder.stack.pop();
                 }
-                Event::DocumentEnd => break,
+                Event::DocumentEnd | Event::StreamEnd => break,
                 _ => {}
             }
         }
