@@ -498,7 +498,6 @@ impl<'a> Deserializer<'a> {
 
     /// After `<<`: read the merged mapping(s) and queue their entries on mapping `map`.
     fn read_merge(&mut self, map: usize) -> Result<(), DeError> {
-        let at = self.mark;
         let events = self.node_events()?;
         let mut sources: Vec<&[Located]> = Vec::new();
         match events.first().map(|e| &e.0) {
@@ -515,7 +514,7 @@ impl<'a> Deserializer<'a> {
                     i += n;
                 }
             }
-            _ => return Err(self.merge_error(at)),
+            _ => return Err(self.merge_error(self.mark)),
         }
         let mut entries = VecDeque::new();
         for source in sources {
@@ -529,13 +528,14 @@ impl<'a> Deserializer<'a> {
                     Event::Scalar(text, ..) => Some(text.clone()),
                     _ => None,
                 };
-                if let Some(key) = &key {
-                    if key != "<<" && !seen.insert(key.clone()) {
-                        return Err(self.locate_at(
-                            de::Error::custom(format!("duplicate mapping key `{key}`")),
-                            inner[i].1,
-                        ));
-                    }
+                if let Some(key) = &key
+                    && key != "<<"
+                    && !seen.insert(key.clone())
+                {
+                    return Err(self.locate_at(
+                        de::Error::custom(format!("duplicate mapping key `{key}`")),
+                        inner[i].1,
+                    ));
                 }
                 let end = (i + k + v).min(inner.len());
                 entries.push_back(Entry {
@@ -763,11 +763,11 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if let Event::Scalar(v, style, ..) = self.peek()? {
-            if is_null(v, *style) {
-                self.next()?;
-                return visitor.visit_none();
-            }
+        if let Event::Scalar(v, style, ..) = self.peek()?
+            && is_null(v, *style)
+        {
+            self.next()?;
+            return visitor.visit_none();
         }
         visitor.visit_some(self)
     }
@@ -1161,5 +1161,144 @@ impl<'de> de::Deserializer<'de> for NullDeserializer {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple
         tuple_struct enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    use crate::{Error, from_text};
+
+    fn value(text: &str) -> Result<Value, Error> {
+        from_text("t.yaml", text)
+    }
+
+    fn at(e: &Error) -> (usize, usize) {
+        e.location.map_or((0, 0), |l| (l.line, l.column))
+    }
+
+    #[test]
+    fn merge_keys_written_keys_win_and_earlier_bases_win() {
+        let v =
+            value("a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  w: 0\n  <<: [*a, *b]\n  x: 3\n")
+                .unwrap();
+        assert_eq!(v["c"], json!({"w": 0, "x": 3, "y": 1, "z": 2}));
+        // A base that merges in turn: its own keys win over what it merges.
+        let v = value("a: &a {x: 1, y: 1}\nb: &b {<<: *a, y: 2}\nc: {<<: *b, z: 3}\n").unwrap();
+        assert_eq!(v["c"], json!({"x": 1, "y": 2, "z": 3}));
+        // An inline mapping merges too; a quoted `<<` is an ordinary key.
+        let v = value("c: {<<: {x: 1}, '<<': 2}\n").unwrap();
+        assert_eq!(v["c"], json!({"x": 1, "<<": 2}));
+    }
+
+    #[test]
+    fn merge_key_errors_are_located() {
+        let e = value("a: 1\nc:\n  <<: 5\n").unwrap_err();
+        assert_eq!(at(&e), (3, 7), "{e}");
+        assert!(e.message.contains("merge key"), "{}", e.message);
+        let e = value("c:\n  <<: [{x: 1}, 2]\n").unwrap_err();
+        assert_eq!(at(&e).0, 2, "{e}");
+        let e = value("c:\n  <<: {x: 1, x: 2}\n").unwrap_err();
+        assert!(
+            e.message.contains("duplicate mapping key `x`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(at(&e), (2, 14), "{e}");
+    }
+
+    #[test]
+    fn an_anchored_mapping_with_a_merge_replays_with_it() {
+        let v = value("a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc: *b\n").unwrap();
+        assert_eq!(v["c"], json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_refused() {
+        let e = value("a: &a [1, *a]\n").unwrap_err();
+        assert!(e.location.is_some(), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_their_path_and_missing_fields_their_mapping() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Item {
+            id: String,
+            count: u32,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            items: Vec<Item>,
+        }
+        let e = from_text::<Doc>("t.yaml", "items:\n  - id: a\n    count: many\n").unwrap_err();
+        assert!(
+            e.message.starts_with("items[0].count: invalid type"),
+            "{}",
+            e.message
+        );
+        assert_eq!(at(&e), (3, 12));
+        let e =
+            from_text::<Doc>("t.yaml", "items:\n  - id: a\n    count: 1\n  - id: b\n").unwrap_err();
+        assert_eq!(e.message, "items[1]: missing field `count`");
+        assert_eq!(at(&e).0, 4, "{e}");
+        // Unknown fields keep serde's own wording (the help names the field).
+        let e = from_text::<Doc>("t.yaml", "items:\n  - id: a\n    cuont: 1\n").unwrap_err();
+        assert!(
+            e.message.starts_with("unknown field `cuont`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.help.as_deref(), Some("did you mean `count`?"));
+    }
+
+    #[test]
+    fn untyped_scalars_follow_the_yaml_1_2_core_schema() {
+        let v = value(
+            "a: 12\nb: -3\nc: 1.5\nd: 0x1F\ne: 1e3\nf: .inf\ng: Null\nh: TRUE\ni: 1_000\nj: '12'\nk: +7\nl: 0o17\nm: nan\n",
+        )
+        .unwrap();
+        assert_eq!(v["a"], json!(12));
+        assert_eq!(v["b"], json!(-3));
+        assert_eq!(v["c"], json!(1.5));
+        assert_eq!(v["d"], json!(31));
+        assert_eq!(v["e"], json!(1000.0));
+        assert_eq!(v["f"], Value::Null); // serde_json has no infinity
+        assert_eq!(v["g"], Value::Null);
+        assert_eq!(v["h"], json!(true));
+        assert_eq!(v["i"], json!("1_000"));
+        assert_eq!(v["j"], json!("12"));
+        assert_eq!(v["k"], json!(7));
+        assert_eq!(v["l"], json!(15));
+        assert_eq!(v["m"], json!("nan"));
+    }
+
+    #[test]
+    fn keys_must_be_scalars_and_not_empty() {
+        let e = value("a: 1\n: x\n").unwrap_err();
+        assert_eq!(at(&e).0, 2, "{e}");
+        let e = value("? [a, b]\n: x\n").unwrap_err();
+        assert!(e.message.contains("scalar"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_empty_file_is_null() {
+        assert_eq!(value("").unwrap(), Value::Null);
+        assert_eq!(value("# only a comment\n").unwrap(), Value::Null);
+        assert_eq!(value("---\n").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn a_bom_does_not_shift_locations_off_the_first_line() {
+        let e = value("\u{feff}a: [\n").unwrap_err();
+        assert!(e.location.is_some(), "{e}");
+        let e = from_text::<std::collections::BTreeMap<String, u8>>("t.yaml", "\u{feff}a: x\n")
+            .unwrap_err();
+        // The BOM is the first character: `x` is the fifth.
+        assert_eq!(at(&e), (1, 5), "{e}");
     }
 }
