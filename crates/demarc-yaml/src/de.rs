@@ -4,9 +4,11 @@
 //! anchors record; nothing holds the whole document as a tree. On top of the parser:
 //!
 //! - aliases replay their anchor's recorded events, counted against
-//!   [`limits::MAX_ALIAS_EVENTS`] (an alias bomb stops there);
+//!   [`limits::MAX_ALIAS_EVENTS`] (an alias bomb stops there); anchored nodes are recorded
+//!   once, in one log of at most as many events;
 //! - merge keys (`<<: *base`, `<<: [*a, *b]`) add the base mappings' entries that the
-//!   mapping does not write itself (written keys win; among bases, the earlier wins);
+//!   mapping does not write itself (written keys win; among bases, the earlier wins); the
+//!   entries they add count against the alias budget too;
 //! - duplicate keys are refused at the second one; nesting stops at [`limits::MAX_DEPTH`];
 //! - YAML 1.2 core schema for untyped values: `true`/`false` are booleans, `yes`/`no`/
 //!   `on`/`off` are text; a text field keeps a scalar as written (`1.50` stays `1.50`);
@@ -17,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::iter::Peekable;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use yaml_rust2::parser::{Event, Parser};
@@ -97,6 +100,8 @@ struct MapFrame {
     /// For a large mapping, the keys' hashes (a hit is confirmed against `keys`).
     hashes: HashSet<u64>,
     merged: VecDeque<Entry>,
+    /// Where the last merge key of the mapping is.
+    merge_at: Option<Mark>,
 }
 
 /// One key-value pair of a merged mapping: the key's text (`None` for a complex key), the
@@ -136,6 +141,7 @@ impl MapFrame {
         self.keys.clear();
         self.hashes.clear();
         self.merged.clear();
+        self.merge_at = None;
     }
 }
 
@@ -156,8 +162,9 @@ struct Deserializer<'a> {
     log: Vec<Located>,
     /// Anchor id to its node's events in `log`.
     anchors: HashMap<usize, (usize, usize)>,
-    /// Anchored nodes being recorded: anchor id, start in `log`, `level` before the node.
-    recording: Vec<(usize, usize, usize)>,
+    /// Anchored nodes being recorded: anchor id, start in `log`, `level` before the node,
+    /// where the node starts.
+    recording: Vec<(usize, usize, usize, Mark)>,
     /// Open collections among the events pulled so far (parser and replays).
     level: usize,
     replay: Vec<Replay>,
@@ -293,15 +300,9 @@ impl<'a> Deserializer<'a> {
                     self.replayed += 1;
                     if self.replayed > limits::MAX_ALIAS_EVENTS {
                         let at = self.replay.first().map_or(self.mark, |r| r.alias);
-                        return Err(self.limit(
-                            format!(
-                                "alias budget exceeded: aliases expand to more than {} events",
-                                limits::MAX_ALIAS_EVENTS
-                            ),
-                            at,
-                        ));
+                        return Err(self.alias_budget(at));
                     }
-                    self.record(&ev, false);
+                    self.record(&ev, false)?;
                     return Ok(ev);
                 }
                 self.replay.pop();
@@ -328,13 +329,14 @@ impl<'a> Deserializer<'a> {
                 continue;
             }
             let ev = (event, mark);
-            self.record(&ev, true);
+            self.record(&ev, true)?;
             return Ok(ev);
         }
     }
 
-    /// Log `ev` while anchors are being recorded; start and finish recordings.
-    fn record(&mut self, ev: &Located, from_source: bool) {
+    /// Log `ev` while anchors are being recorded; start and finish recordings. The log
+    /// holds at most [`limits::MAX_ALIAS_EVENTS`] events.
+    fn record(&mut self, ev: &Located, from_source: bool) -> Result<(), DeError> {
         let anchor = match &ev.0 {
             Event::Scalar(_, _, a, _) | Event::SequenceStart(a, _) | Event::MappingStart(a, _)
                 if from_source =>
@@ -344,9 +346,19 @@ impl<'a> Deserializer<'a> {
             _ => 0,
         };
         if anchor != 0 {
-            self.recording.push((anchor, self.log.len(), self.level));
+            self.recording
+                .push((anchor, self.log.len(), self.level, ev.1));
         }
-        if !self.recording.is_empty() {
+        if let Some(&(_, _, _, at)) = self.recording.first() {
+            if self.log.len() >= limits::MAX_ALIAS_EVENTS {
+                return Err(self.limit(
+                    format!(
+                        "anchor budget exceeded: anchored nodes hold more than {} events",
+                        limits::MAX_ALIAS_EVENTS
+                    ),
+                    at,
+                ));
+            }
             self.log.push(ev.clone());
         }
         match ev.0 {
@@ -354,13 +366,14 @@ impl<'a> Deserializer<'a> {
             Event::SequenceEnd | Event::MappingEnd => self.level = self.level.saturating_sub(1),
             _ => {}
         }
-        while let Some(&(id, start, level)) = self.recording.last() {
+        while let Some(&(id, start, level, _)) = self.recording.last() {
             if level != self.level {
                 break;
             }
             self.recording.pop();
             self.anchors.insert(id, (start, self.log.len()));
         }
+        Ok(())
     }
 
     fn peek_located(&mut self) -> Result<&Located, DeError> {
@@ -498,57 +511,64 @@ impl<'a> Deserializer<'a> {
 
     /// After `<<`: read the merged mapping(s) and queue their entries on mapping `map`.
     fn read_merge(&mut self, map: usize) -> Result<(), DeError> {
-        let events = self.node_events()?;
-        let mut sources: Vec<&[Located]> = Vec::new();
-        match events.first().map(|e| &e.0) {
-            Some(Event::MappingStart(..)) => sources.push(&events),
+        let merge_at = self.mark;
+        let mut events = self.node_events()?.into_iter().peekable();
+        let mut entries = VecDeque::new();
+        match events.peek().map(|e| &e.0) {
+            Some(Event::MappingStart(..)) => self.merge_source(&mut events, &mut entries)?,
             Some(Event::SequenceStart(..)) => {
-                let inner = events.get(1..events.len().saturating_sub(1)).unwrap_or(&[]);
-                let mut i = 0;
-                while i < inner.len() {
-                    let n = node_len(&inner[i..]);
-                    if !matches!(inner[i].0, Event::MappingStart(..)) {
-                        return Err(self.merge_error(inner[i].1));
+                events.next();
+                while let Some((event, at)) = events.peek() {
+                    match event {
+                        Event::SequenceEnd => break,
+                        Event::MappingStart(..) => self.merge_source(&mut events, &mut entries)?,
+                        _ => return Err(self.merge_error(*at)),
                     }
-                    sources.push(&inner[i..i + n]);
-                    i += n;
                 }
             }
             _ => return Err(self.merge_error(self.mark)),
         }
-        let mut entries = VecDeque::new();
-        for source in sources {
-            let inner = source.get(1..source.len().saturating_sub(1)).unwrap_or(&[]);
-            let mut seen = HashSet::new();
-            let mut i = 0;
-            while i < inner.len() {
-                let k = node_len(&inner[i..]);
-                let v = node_len(inner.get(i + k..).unwrap_or(&[]));
-                let key = match &inner[i].0 {
-                    Event::Scalar(text, ..) => Some(text.clone()),
-                    _ => None,
-                };
-                if let Some(key) = &key
-                    && key != "<<"
-                    && !seen.insert(key.clone())
-                {
-                    return Err(self.locate_at(
-                        de::Error::custom(format!("duplicate mapping key `{key}`")),
-                        inner[i].1,
-                    ));
-                }
-                let end = (i + k + v).min(inner.len());
-                entries.push_back(Entry {
-                    key,
-                    events: inner[i..end].to_vec(),
-                });
-                i = end;
-            }
-        }
         if let Some(frame) = self.maps.get_mut(map) {
             frame.merged.extend(entries);
+            frame.merge_at = Some(merge_at);
         }
         Ok(())
+    }
+
+    /// The entries of one merged mapping, taken from `events`, which start with it.
+    fn merge_source(
+        &self,
+        events: &mut Peekable<std::vec::IntoIter<Located>>,
+        entries: &mut VecDeque<Entry>,
+    ) -> Result<(), DeError> {
+        events.next();
+        let mut seen = HashSet::new();
+        loop {
+            match events.peek() {
+                None => return Ok(()),
+                Some((Event::MappingEnd, _)) => {
+                    events.next();
+                    return Ok(());
+                }
+                _ => {}
+            }
+            let mut entry = Vec::new();
+            take_node(events, &mut entry);
+            let key = match entry.first() {
+                Some((Event::Scalar(text, ..), at)) => {
+                    if text != "<<" && !seen.insert(text.clone()) {
+                        return Err(self.locate_at(
+                            de::Error::custom(format!("duplicate mapping key `{text}`")),
+                            *at,
+                        ));
+                    }
+                    Some(text.clone())
+                }
+                _ => None,
+            };
+            take_node(events, &mut entry);
+            entries.push_back(Entry { key, events: entry });
+        }
     }
 
     fn merge_error(&self, at: Mark) -> DeError {
@@ -561,41 +581,57 @@ impl<'a> Deserializer<'a> {
     }
 
     /// Put the next merged entry that mapping `map` does not write itself in front of the
-    /// stream, before the peeked end of the mapping; false when none is left.
-    fn inject_merged(&mut self, map: usize) -> bool {
+    /// stream, before the peeked end of the mapping; false when none is left. Merged events
+    /// count against the alias budget, as replayed ones do.
+    fn inject_merged(&mut self, map: usize) -> Result<bool, DeError> {
         loop {
             let Some(frame) = self.maps.get_mut(map) else {
-                return false;
+                return Ok(false);
             };
             let Some(entry) = frame.merged.pop_front() else {
-                return false;
+                return Ok(false);
             };
             if entry.key.as_deref().is_some_and(|k| frame.contains(k)) {
                 continue;
+            }
+            let at = frame.merge_at.unwrap_or(self.mark);
+            self.replayed += entry.events.len();
+            if self.replayed > limits::MAX_ALIAS_EVENTS {
+                return Err(self.alias_budget(at));
             }
             if let Some(end) = self.peeked.take() {
                 self.injected.push(end);
             }
             self.injected.extend(entry.events.into_iter().rev());
-            return true;
+            return Ok(true);
         }
+    }
+
+    fn alias_budget(&self, at: Mark) -> DeError {
+        self.limit(
+            format!(
+                "alias budget exceeded: aliases and merge keys expand to more than {} events",
+                limits::MAX_ALIAS_EVENTS
+            ),
+            at,
+        )
     }
 }
 
-/// The number of events of the node that starts `events` (1 for a scalar or alias).
-fn node_len(events: &[Located]) -> usize {
+/// Move the events of one node from `events` to `out`.
+fn take_node(events: &mut impl Iterator<Item = Located>, out: &mut Vec<Located>) {
     let mut open = 0usize;
-    for (i, (event, _)) in events.iter().enumerate() {
-        match event {
+    for ev in events.by_ref() {
+        match ev.0 {
             Event::SequenceStart(..) | Event::MappingStart(..) => open += 1,
             Event::SequenceEnd | Event::MappingEnd => open = open.saturating_sub(1),
             _ => {}
         }
+        out.push(ev);
         if open == 0 {
-            return i + 1;
+            return;
         }
     }
-    events.len()
 }
 
 fn is_plain(style: TScalarStyle) -> bool {
@@ -949,7 +985,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
         loop {
             match self.de.peek()? {
                 Event::MappingEnd => {
-                    if self.de.inject_merged(self.map) {
+                    if self.de.inject_merged(self.map)? {
                         continue;
                     }
                     return Ok(None);
@@ -1213,6 +1249,32 @@ mod tests {
     fn an_anchored_mapping_with_a_merge_replays_with_it() {
         let v = value("a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc: *b\n").unwrap();
         assert_eq!(v["c"], json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn merges_count_against_the_alias_budget() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}: {i}")).collect();
+        let mut text = format!("base: &b {{{}}}\n", keys.join(", "));
+        for i in 0..400 {
+            text.push_str(&format!("m{i}: {{<<: *b, own: 1}}\n"));
+        }
+        let e = value(&text).unwrap_err();
+        assert!(e.message.contains("budget"), "{}", e.message);
+        assert!(e.help.is_some());
+        assert!(e.location.is_some_and(|l| l.line > 1), "{e}");
+    }
+
+    #[test]
+    fn anchored_nodes_hold_at_most_the_budget() {
+        let text = format!(
+            "a: &a [{}]\n",
+            "x, ".repeat(crate::limits::MAX_ALIAS_EVENTS)
+        );
+        let e = value(&text).unwrap_err();
+        assert!(e.message.contains("anchor budget"), "{}", e.message);
+        assert_eq!(at(&e), (1, 7), "{e}");
+        // Without the anchor the same list is fine.
+        assert!(value(&text.replace("&a ", "")).is_ok());
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub fn did_you_mean<'a>(
     }
 }
 
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (serde_json) or "unknown field
-/// `x`, expected one of a, b" (serde-saphyr) messages, suggest the closest candidate.
+/// For serde's "unknown field `x`, expected one of `a`, `b`" messages (also written without
+/// the backticks around the candidates), suggest the closest candidate.
 pub fn help_for_serde_message(message: &str) -> Option<String> {
     let kind_start = ["unknown field `", "unknown variant `"]
         .iter()
