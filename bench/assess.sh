@@ -25,10 +25,12 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 cargo build --release -q -p demarc-cli
-demarc="$PWD/target/release/demarc"
-
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# A private copy of the binary, from CARGO_TARGET_DIR when set: a shared target folder may
+# be rebuilt by another build while the runs go on.
+cp "${CARGO_TARGET_DIR:-$PWD/target}/release/demarc" "$work/demarc"
+demarc="$work/demarc"
 export XDG_DATA_HOME="$work/data"
 estate="$work/estate.yaml"
 python3 bench/gen-estate.py --apps "$apps" > "$estate"
