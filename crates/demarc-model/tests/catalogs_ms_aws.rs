@@ -280,18 +280,28 @@ fn microsoft_agent_layers_only_for_applications_with_an_agent() {
     let agent_layers = ["agent-orchestration", "tools-actions", "agent-memory"];
     let (mut with_agent, mut without_agent) = (0, 0);
     for app in checked.estate.applications() {
-        let has_agent = app.components.iter().any(|c| c.kind == ComponentKind::Agent);
+        let has_agent = app
+            .components
+            .iter()
+            .any(|c| c.kind == ComponentKind::Agent);
         let agent_duties = resolve_application(app, &catalog)
             .iter()
             .filter(|d| agent_layers.contains(&d.area.layer.as_str()))
             .count();
         if has_agent {
             with_agent += 1;
-            assert!(agent_duties > 0, "{} has an agent but no agent duties", app.id);
+            assert!(
+                agent_duties > 0,
+                "{} has an agent but no agent duties",
+                app.id
+            );
         } else {
             without_agent += 1;
             assert_eq!(agent_duties, 0, "{} has no agent but agent duties", app.id);
         }
     }
-    assert!(with_agent > 0 && without_agent > 0, "{with_agent} / {without_agent}");
+    assert!(
+        with_agent > 0 && without_agent > 0,
+        "{with_agent} / {without_agent}"
+    );
 }
