@@ -3,7 +3,7 @@
 //! the stream ends, however it ends (the client leaving included).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
@@ -18,14 +18,9 @@ use crate::policy::{Policy, Vault};
 use crate::sse;
 use crate::upstream;
 
-/// Upstream chunks that are already waiting and get handled (and written) together.
+/// Upstream chunks that are already waiting and get handled (and written) together. Each
+/// chunk is already all that one read of the connection decoded (see `upstream::Reply::chunk`).
 const MAX_COALESCED: usize = 8;
-/// An upstream chunk that came less than this long after the one before is part of a burst.
-const BURST_GAP: Duration = Duration::from_millis(1);
-/// In a burst, scheduler turns given to the HTTP client's connection task (which hands over
-/// one decoded chunk at a time) for the next chunk before the batch is written. Without
-/// them each upstream event became one write to the caller.
-const BURST_YIELDS: usize = 4;
 
 impl Gateway {
     /// A streamed answer: every event goes through the stream filter; the audit event is
@@ -51,8 +46,6 @@ impl Gateway {
             pending: Vec::new(),
             error: None,
             done: false,
-            last_chunk: Instant::now(),
-            chunk_gap: Duration::MAX,
         };
         let body = futures_util::stream::unfold(state, StreamState::next);
         let mut response = Response::new(Body::from_stream(body));
@@ -78,9 +71,6 @@ struct StreamState {
     pending: Vec<u8>,
     error: Option<&'static str>,
     done: bool,
-    /// When the last upstream chunk arrived, and how long after the one before it.
-    last_chunk: Instant,
-    chunk_gap: Duration,
 }
 
 impl StreamState {
@@ -110,17 +100,7 @@ impl StreamState {
                 if self.done {
                     break;
                 }
-                let mut item = self.upstream.chunk().now_or_never();
-                if self.chunk_gap < BURST_GAP {
-                    for _ in 0..BURST_YIELDS {
-                        if item.is_some() {
-                            break;
-                        }
-                        tokio::task::yield_now().await;
-                        item = self.upstream.chunk().now_or_never();
-                    }
-                }
-                match item {
+                match self.upstream.chunk().now_or_never() {
                     Some(item) => self.on_item(item),
                     None => break,
                 }
@@ -134,9 +114,6 @@ impl StreamState {
     }
 
     fn on_item(&mut self, item: Result<Option<Bytes>, upstream::BodyCut>) {
-        let now = Instant::now();
-        self.chunk_gap = now.saturating_duration_since(self.last_chunk);
-        self.last_chunk = now;
         match item {
             Ok(Some(bytes)) => self.on_bytes(&bytes),
             Err(upstream::BodyCut) => {

@@ -1,44 +1,47 @@
 //! Upstream model providers: building requests (OpenAI-compatible or Azure OpenAI), timeouts,
 //! retries with backoff, failover in the application's order, and a circuit breaker per upstream.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use bytes::Bytes;
+use http_body_util::Full;
+use rustls::pki_types::CertificateDer;
 
 use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 
+mod client;
+mod connect;
 #[cfg(test)]
 mod test_server;
 
 /// One configured upstream with its HTTP client and breaker state.
 pub struct Upstream {
     pub config: UpstreamConfig,
-    /// reqwest (hyper) with rustls: pooled connections reaped after [`POOL_IDLE`], HTTP/1.1 or
-    /// HTTP/2 as the server offers, `HTTP(S)_PROXY`/`NO_PROXY` from the environment, no
-    /// redirects followed.
-    client: reqwest::Client,
+    /// HTTP/1.1 (hyper) driven in the request's task, over TCP or rustls, through the proxy
+    /// `HTTP(S)_PROXY`/`ALL_PROXY`/`NO_PROXY` name; idle connections pooled and reaped after
+    /// [`client::IDLE_FOR`]; no redirects followed.
+    client: Arc<client::Client>,
     auth: Option<(&'static str, HeaderValue)>,
     breaker: Breaker,
 }
-
-/// How long an idle pooled connection is kept before it is closed.
-const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// Why an upstream's client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot build its HTTP client: {0}")]
-    Build(#[from] reqwest::Error),
+    Build(String),
     #[error("ca_file `{path}`: {message}")]
     CaFile { path: String, message: String },
 }
 
 /// The certificates in a PEM file (at least one).
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    use rustls::pki_types::pem::PemObject;
     let fail = |message: String| ClientError::CaFile {
         path: path.display().to_string(),
         message,
@@ -47,26 +50,28 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Cli
     if !pem.windows(17).any(|w| w == b"BEGIN CERTIFICATE") {
         return Err(fail("holds no `BEGIN CERTIFICATE` block".into()));
     }
-    reqwest::Certificate::from_pem_bundle(&pem)
+    CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| fail(format!("not PEM certificates ({e})")))
 }
 
 impl Upstream {
     pub fn new(config: UpstreamConfig) -> Result<Self, ClientError> {
+        Self::with_env(config, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Upstream::new`] with the environment (proxies) read through `env`.
+    fn with_env(
+        config: UpstreamConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ClientError> {
         let extra_roots = match &config.ca_file {
             Some(path) => read_ca_file(path)?,
             None => Vec::new(),
         };
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none());
-        for cert in extra_roots {
-            builder = builder.add_root_certificate(cert);
-        }
-        let client = builder.build()?;
+        let target = connect::Target::new(&config.base_url, &extra_roots, env)
+            .map_err(ClientError::Build)?;
+        let client = client::Client::new(target, config.timeouts.connect);
         let auth = config.api_key.as_ref().and_then(|key| {
             let (name, value) = match config.kind {
                 UpstreamKind::OpenAi => ("authorization", format!("Bearer {key}")),
@@ -90,6 +95,7 @@ impl Upstream {
     }
 
     /// The URL for `endpoint` and (for Azure) the deployment that serves `model`.
+    #[cfg(test)]
     pub fn url(&self, endpoint: Endpoint, model: &str) -> String {
         format!("{}{}", self.config.base_url, self.route(endpoint, model))
     }
@@ -136,17 +142,17 @@ impl Upstream {
         body: Option<Bytes>,
         stream: bool,
     ) -> Result<Reply, CallError> {
-        let mut response = self
+        let request = self
             .request(endpoint, model, body, stream)
-            .send()
-            .await
-            .map_err(|e| CallError {
-                connect: e.is_connect(),
-            })?;
+            .map_err(|_| CallError { connect: false })?;
+        let (head, body) = self.client.send(request).await.map_err(|e| CallError {
+            connect: e.is_connect(),
+        })?;
+        let (head, ()) = head.into_parts();
         Ok(Reply {
-            status: response.status(),
-            headers: std::mem::take(response.headers_mut()),
-            body: response,
+            status: head.status,
+            headers: head.headers,
+            body,
         })
     }
 
@@ -156,26 +162,29 @@ impl Upstream {
         model: &str,
         body: Option<Bytes>,
         stream: bool,
-    ) -> reqwest::RequestBuilder {
-        let url = self.url(endpoint, model);
+    ) -> Result<Request<Full<Bytes>>, axum::http::Error> {
+        let target = &self.client.target;
         let accept = if stream {
             "text/event-stream"
         } else {
             "application/json"
         };
-        let mut req = match body {
-            Some(body) => self
-                .client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body),
-            None => self.client.get(url),
-        };
-        req = req.header("accept", accept);
+        let mut req = Request::builder()
+            .uri(target.request_target(&self.route(endpoint, model)))
+            .header(header::HOST, target.authority.clone())
+            .header(header::ACCEPT, accept);
+        if body.is_some() {
+            req = req
+                .method(Method::POST)
+                .header(header::CONTENT_TYPE, "application/json");
+        }
         if let Some((name, value)) = &self.auth {
             req = req.header(*name, value.clone());
         }
-        req
+        if let Some(value) = target.proxy_authorization() {
+            req = req.header(header::PROXY_AUTHORIZATION, value.clone());
+        }
+        req.body(Full::new(body.unwrap_or_default()))
     }
 }
 
@@ -264,7 +273,7 @@ struct CallError {
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    body: reqwest::Response,
+    body: client::Body,
 }
 
 /// The connection broke before the body was complete.
@@ -272,7 +281,7 @@ pub struct Reply {
 pub struct BodyCut;
 
 impl Reply {
-    /// The next piece of the body, `None` at its end.
+    /// All of the body that has arrived (waiting for some if none has), `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, BodyCut> {
         self.body.chunk().await.map_err(|_| BodyCut)
     }
@@ -324,7 +333,7 @@ fn retry_after(response: &Reply) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
         return None;
     }
-    let value = response.headers.get(reqwest::header::RETRY_AFTER)?;
+    let value = response.headers.get(header::RETRY_AFTER)?;
     parse_retry_after(value.to_str().ok()?, time::OffsetDateTime::now_utc())
 }
 
@@ -676,6 +685,144 @@ mod tests {
         // Give a replay time to arrive: there must be none.
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(server.heads.lock().unwrap().len(), 2);
+    }
+
+    /// A connection whose answer was read to its end serves the next request; what has
+    /// arrived of a streamed answer comes out of one `chunk()`, however many chunks framed it.
+    #[tokio::test]
+    async fn connections_are_pooled_and_a_burst_is_read_in_one_go() {
+        let ok: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let mut burst =
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                .to_vec();
+        let mut events = Vec::new();
+        for i in 0..50 {
+            let event = format!("data: {{\"n\":{i:02}}}\n\n");
+            burst.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+            events.extend_from_slice(event.as_bytes());
+        }
+        burst.extend_from_slice(b"0\r\n\r\n");
+        let burst: &'static [u8] = Box::leak(burst.into_boxed_slice());
+        let server = test_server::serve(vec![ok, burst, ok], false).await;
+        let upstream = upstream_at(&server.url);
+        let mut first = post(&upstream, false).await.unwrap().response;
+        assert_eq!(body_of(&mut first).await.unwrap(), b"{}");
+        assert_eq!(upstream.client.idle(), 1, "pooled after the body's end");
+        let mut reply = post(&upstream, true).await.unwrap().response;
+        assert_eq!(upstream.client.idle(), 0, "in use");
+        let mut pieces = 0;
+        let mut all = Vec::new();
+        while let Some(piece) = reply.chunk().await.unwrap() {
+            pieces += 1;
+            all.extend_from_slice(&piece);
+        }
+        assert_eq!(all, events);
+        assert!(pieces <= 3, "50 chunks in {pieces} pieces");
+        let mut last = post(&upstream, false).await.unwrap().response;
+        assert_eq!(body_of(&mut last).await.unwrap(), b"{}");
+        // One connection served all three (the server closes none): the pool holds it.
+        assert_eq!(upstream.client.idle(), 1);
+        assert_eq!(server.heads.lock().unwrap().len(), 3);
+    }
+
+    /// Through `HTTP_PROXY`, a plain-HTTP upstream is asked in absolute form with the proxy's
+    /// credentials; through `HTTPS_PROXY`, a TLS upstream is reached by a `CONNECT` tunnel
+    /// (credentials on the `CONNECT` only), its certificate checked end to end.
+    #[tokio::test]
+    async fn proxies_from_the_environment_are_used() {
+        use test_server::{FIXTURES, serve};
+        let ok: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let proxy = serve(vec![ok], false).await;
+        let proxy_url = proxy
+            .url
+            .trim_end_matches("/v1")
+            .replace("http://", "http://u:pw@");
+        let mut c = config(UpstreamKind::OpenAi);
+        c.base_url = "http://upstream.invalid:81/v1".into();
+        let env = [("HTTP_PROXY", proxy_url.clone())];
+        let upstream = Upstream::with_env(c, &|n| {
+            env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let mut reply = post(&upstream, false).await.unwrap().response;
+        assert_eq!(body_of(&mut reply).await.unwrap(), b"{}");
+        let head = proxy.heads.lock().unwrap()[0].clone();
+        assert!(
+            head.starts_with("POST http://upstream.invalid:81/v1/chat/completions HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.to_lowercase()
+                .contains("proxy-authorization: basic dtpwdw=="),
+            "{head}"
+        );
+
+        // A tunnelling proxy in front of the TLS test upstream.
+        let tls = serve(vec![ok], true).await;
+        let behind = tls
+            .url
+            .trim_start_matches("https://")
+            .trim_end_matches("/v1")
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tunnel = format!("http://u:pw@{}", listener.local_addr().unwrap());
+        let connects = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = connects.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut client, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(client.read_u8().await.unwrap());
+            }
+            seen.lock().unwrap().push(String::from_utf8(head).unwrap());
+            let mut server = tokio::net::TcpStream::connect(behind).await.unwrap();
+            client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .unwrap();
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        });
+        let mut c = config(UpstreamKind::OpenAi);
+        c.base_url = tls.url.replace("127.0.0.1", "localhost");
+        c.ca_file = Some(format!("{FIXTURES}/test-ca.crt").into());
+        let env = [
+            ("HTTPS_PROXY", tunnel),
+            ("NO_PROXY", "127.0.0.1".to_string()),
+        ];
+        let upstream = Upstream::with_env(c, &|n| {
+            env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let mut reply = post(&upstream, false)
+            .await
+            .unwrap_or_else(|f| panic!("{}", f.error.message))
+            .response;
+        assert_eq!(body_of(&mut reply).await.unwrap(), b"{}");
+        let connect = connects.lock().unwrap()[0].clone();
+        let port = tls
+            .url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/v1")
+            .to_string();
+        assert!(
+            connect.starts_with(&format!("CONNECT localhost:{port} HTTP/1.1")),
+            "{connect}"
+        );
+        assert!(
+            connect.contains("Proxy-Authorization: Basic dTpwdw=="),
+            "{connect}"
+        );
+        let head = tls.heads.lock().unwrap()[0].clone();
+        assert!(head.starts_with("POST /v1/chat/completions "), "{head}");
+        assert!(
+            !head.to_lowercase().contains("proxy-authorization"),
+            "{head}"
+        );
     }
 
     /// Framing an attacker-controlled upstream could use to smuggle or truncate: refused.
