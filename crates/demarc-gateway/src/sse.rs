@@ -53,9 +53,21 @@ impl Parser {
                 self.extend_line(bytes)?;
                 break;
             };
-            self.extend_line(&bytes[..at])?;
             self.after_cr = bytes[at] == b'\r';
-            self.end_line(out)?;
+            if self.line.is_empty() {
+                // The whole line is in `bytes`: read in place, not copied first.
+                if at > MAX_EVENT_BYTES {
+                    return Err(SseError::TooLarge);
+                }
+                self.end_line(&bytes[..at], out)?;
+            } else {
+                self.extend_line(&bytes[..at])?;
+                let line = std::mem::take(&mut self.line);
+                let ended = self.end_line(&line, out);
+                self.line = line;
+                self.line.clear();
+                ended?;
+            }
             bytes = &bytes[at + 1..];
         }
         Ok(())
@@ -77,8 +89,8 @@ impl Parser {
         incomplete
     }
 
-    fn end_line(&mut self, out: &mut Vec<Event>) -> Result<(), SseError> {
-        if self.line.is_empty() {
+    fn end_line(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
+        if line.is_empty() {
             if self.has_data {
                 out.push(Event {
                     event: self.event.take(),
@@ -89,7 +101,7 @@ impl Parser {
             self.has_data = false;
             return Ok(());
         }
-        let line = std::str::from_utf8(&self.line).map_err(|_| SseError::InvalidUtf8)?;
+        let line = std::str::from_utf8(line).map_err(|_| SseError::InvalidUtf8)?;
         let (field, value) = match line.find(':') {
             Some(0) => ("", ""), // a comment
             Some(i) => {
@@ -112,7 +124,6 @@ impl Parser {
             "event" => self.event = Some(value.to_string()),
             _ => {}
         }
-        self.line.clear();
         Ok(())
     }
 }

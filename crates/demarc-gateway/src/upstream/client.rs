@@ -35,6 +35,8 @@ pub(super) const IDLE_FOR: Duration = Duration::from_secs(60);
 const REAP_EVERY: Duration = Duration::from_secs(15);
 /// The most body bytes one [`Body::chunk`] gathers from frames that are already decoded.
 const MAX_GATHER: usize = 64 * 1024;
+/// Room first made for gathered frames (a burst of a few dozen events), to spare regrowth.
+const GATHER_START: usize = 16 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +245,7 @@ impl Body {
                 None => first = Some(data),
                 Some(one) => {
                     if gathered.is_empty() {
+                        gathered.reserve(GATHER_START.max(one.len() + data.len()));
                         gathered.extend_from_slice(one);
                     }
                     gathered.extend_from_slice(&data);

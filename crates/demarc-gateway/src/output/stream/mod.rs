@@ -167,6 +167,12 @@ impl Template {
             .data
             .strip_prefix(self.prefix.as_str())?
             .strip_suffix(self.suffix.as_str())?;
+        // A string without escapes or control characters is its own text: no JSON parser.
+        if let Some(inner) = middle.strip_prefix('"').and_then(|m| m.strip_suffix('"'))
+            && !inner.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+        {
+            return Some(inner.to_string());
+        }
         // Exactly one JSON string (and nothing else) keeps the event's shape the template's.
         serde_json::from_str::<String>(middle).ok()
     }
@@ -641,6 +647,12 @@ mod tests {
             Some("a\"b\\ é")
         );
         assert_eq!(t.text_of(&with(r#" "spaced" "#)).as_deref(), Some("spaced"));
+        assert_eq!(t.text_of(&with(r#""plain é""#)).as_deref(), Some("plain é"));
+        assert_eq!(
+            t.text_of(&with("\"tab\there\"")),
+            None,
+            "a raw control character"
+        );
         // Anything but one JSON string in that place is another shape: parsed in full.
         for middle in [
             r#""a","role":"x""#,
