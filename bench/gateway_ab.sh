@@ -8,12 +8,13 @@
 #
 # Build the old binary from a worktree beside the repository, e.g.
 #   git worktree add ../old REV && (cd ../old && cargo build --release -p demarc-cli)
+# The load generator is built here, into CARGO_TARGET_DIR when it is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="$1"; NEW="$2"; RATE="${3:-300}"; SECS="${4:-5}"; PACE_MS="${PACE_MS:-0}"
 STREAM_FLAG=--stream; [ "${STREAM:-1}" = 0 ] && STREAM_FLAG=""
 cargo build --release -q -p demarc-gateway --example loadgen
-LOAD=target/release/examples/loadgen
+LOAD="${CARGO_TARGET_DIR:-target}/release/examples/loadgen"
 REPLY="$(python3 -c 'print(("The quarterly report shows approvals rose; risks remain in unsecured lending. ")*8, end="")')"
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
