@@ -728,11 +728,15 @@ fn check_maps_from(out: &mut Vec<Diagnostic>, catalog: &Catalog) {
             out.push(
                 Diagnostic::warning(
                     "service_models",
-                    format!(
-                        "no service model takes estate service model `{estate_sm}` for component kind{} {}",
-                        if missing.len() == 1 { "" } else { "s" },
-                        missing.join(", ")
-                    ),
+                    if missing.len() == ComponentKind::ALL.len() {
+                        format!("no service model takes estate service model `{estate_sm}`")
+                    } else {
+                        format!(
+                            "no service model takes estate service model `{estate_sm}` for component kind{} {}",
+                            if missing.len() == 1 { "" } else { "s" },
+                            missing.join(", ")
+                        )
+                    },
                 )
                 .with_help(format!(
                     "add a `maps_from` entry for `{estate_sm}` (without `kinds`) to one service model"

@@ -34,7 +34,14 @@ pub fn load_catalog(spec: &str) -> anyhow::Result<CheckedCatalog> {
         );
     }
     let bytes = read_bounded(path)?;
-    CheckedCatalog::from_bytes(&path.display().to_string(), &bytes).or_else(|d| fail_with(&d))
+    let catalog = CheckedCatalog::from_bytes(&path.display().to_string(), &bytes)
+        .or_else(|d| fail_with(&d))?;
+    // A catalog file's warnings (e.g. an estate service model it cannot take) go to stderr;
+    // the built-in catalogs have none (tested).
+    if !catalog.warnings().is_empty() {
+        print_diagnostics(catalog.warnings());
+    }
+    Ok(catalog)
 }
 
 /// Load and check an estate; warnings go to stderr, errors abort with every problem listed.
