@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, did_you_mean, suggest};
 use crate::observe::ObservationKind;
 use crate::parse;
 
@@ -241,6 +241,20 @@ pub struct Mappings {
     /// MITRE ATLAS technique ids, e.g. `AML.T0051`.
     #[serde(default, deserialize_with = "demarc_yaml::null_as_default")]
     pub mitre_atlas: Vec<String>,
+    /// CSA AI Controls Matrix v1.0 control ids, e.g. `AIS-01`, `A&A-02`, `MDS-13`.
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub csa_aicm: Vec<String>,
+    /// ISO/IEC 42001:2023 Annex A control ids, e.g. `A.6.2.6`.
+    #[serde(
+        default,
+        deserialize_with = "demarc_yaml::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub iso_42001: Vec<String>,
 }
 
 /// Who owns an area under one service model.
@@ -399,6 +413,78 @@ pub const NIST_AI_600_1: &[(&str, &str)] = &[
         "Obscene, Degrading, and/or Abusive Content",
     ),
     ("value-chain", "Value Chain and Component Integration"),
+];
+
+/// The domains of the CSA AI Controls Matrix v1.0 with the highest control number in each:
+/// controls are numbered `<DOMAIN>-01` to `<DOMAIN>-<max>`, without gaps (243 in all). Ids
+/// only: the controls' text is CSA's and is not carried.
+pub const CSA_AICM_1_0: &[(&str, &str, u8)] = &[
+    ("A&A", "Audit & Assurance", 6),
+    ("AIS", "Application & Interface Security", 15),
+    (
+        "BCR",
+        "Business Continuity Management and Operational Resilience",
+        11,
+    ),
+    ("CCC", "Change Control and Configuration Management", 9),
+    ("CEK", "Cryptography, Encryption & Key Management", 21),
+    ("DCS", "Datacenter Security", 15),
+    ("DSP", "Data Security and Privacy Lifecycle Management", 24),
+    ("GRC", "Governance, Risk and Compliance", 15),
+    ("HRS", "Human Resources", 15),
+    ("IAM", "Identity & Access Management", 19),
+    ("IPY", "Interoperability & Portability", 4),
+    ("I&S", "Infrastructure Security", 9),
+    ("LOG", "Logging and Monitoring", 15),
+    ("MDS", "Model Security", 13),
+    (
+        "SEF",
+        "Security Incident Management, E-Discovery, & Cloud Forensics",
+        9,
+    ),
+    (
+        "STA",
+        "Supply Chain Management, Transparency, and Accountability",
+        16,
+    ),
+    ("TVM", "Threat & Vulnerability Management", 13),
+    ("UEM", "Universal Endpoint Management", 14),
+];
+
+/// Whether `id` is a control id of the CSA AI Controls Matrix v1.0 (`AIS-01`, `A&A-06`).
+pub fn is_csa_aicm_id(id: &str) -> bool {
+    let Some((domain, number)) = id.split_once('-') else {
+        return false;
+    };
+    let Some(&(_, _, max)) = CSA_AICM_1_0.iter().find(|(d, _, _)| *d == domain) else {
+        return false;
+    };
+    number.len() == 2
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && number.parse::<u8>().is_ok_and(|n| (1..=max).contains(&n))
+}
+
+/// Every CSA AI Controls Matrix v1.0 control id, domain by domain.
+pub fn csa_aicm_ids() -> impl Iterator<Item = String> {
+    CSA_AICM_1_0
+        .iter()
+        .flat_map(|(domain, _, max)| (1..=*max).map(move |n| format!("{domain}-{n:02}")))
+}
+
+/// The control ids of ISO/IEC 42001:2023 Annex A (38 controls under A.2 to A.10). Ids only:
+/// the standard's text is ISO's.
+pub const ISO_42001_ANNEX_A: &[&str] = &[
+    "A.2.2", "A.2.3", "A.2.4", // policies related to AI
+    "A.3.2", "A.3.3", // internal organisation
+    "A.4.2", "A.4.3", "A.4.4", "A.4.5", "A.4.6", // resources for AI systems
+    "A.5.2", "A.5.3", "A.5.4", "A.5.5", // assessing impacts of AI systems
+    "A.6.1.2", "A.6.1.3", // AI system life cycle: management guidance
+    "A.6.2.2", "A.6.2.3", "A.6.2.4", "A.6.2.5", "A.6.2.6", "A.6.2.7",
+    "A.6.2.8", // AI system life cycle
+    "A.7.2", "A.7.3", "A.7.4", "A.7.5", "A.7.6", // data for AI systems
+    "A.8.2", "A.8.3", "A.8.4", "A.8.5", // information for interested parties
+    "A.9.2", "A.9.3", "A.9.4", // use of AI systems
+    "A.10.2", "A.10.3", "A.10.4", // third-party and customer relationships
 ];
 
 /// Whether `id` has the shape of a MITRE ATLAS technique id: `AML.T0000` or `AML.T0000.000`.
@@ -782,6 +868,38 @@ fn check_mappings(out: &mut Vec<Diagnostic>, at: &str, m: &Mappings) {
             );
         }
     }
+    for (j, id) in m.csa_aicm.iter().enumerate() {
+        if !is_csa_aicm_id(id) {
+            let known: Vec<String> = csa_aicm_ids().collect();
+            let help = match suggest(id, known.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "AICM v1.0 ids are a domain and a two-digit number, e.g. `AIS-01`, `A&A-06`, `MDS-13`".to_string(),
+            };
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.mappings.csa_aicm[{j}]"),
+                    format!("unknown CSA AI Controls Matrix v1.0 control id `{id}`"),
+                )
+                .with_help(help),
+            );
+        }
+    }
+    for (j, id) in m.iso_42001.iter().enumerate() {
+        if !ISO_42001_ANNEX_A.contains(&id.as_str()) {
+            let help = match suggest(id, ISO_42001_ANNEX_A.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "Annex A control ids run from `A.2.2` to `A.10.4`, e.g. `A.6.2.6`"
+                    .to_string(),
+            };
+            out.push(
+                Diagnostic::error(
+                    format!("{at}.mappings.iso_42001[{j}]"),
+                    format!("unknown ISO/IEC 42001:2023 Annex A control id `{id}`"),
+                )
+                .with_help(help),
+            );
+        }
+    }
 }
 
 /// Ids are lowercase ASCII letters, digits and dashes: stable in URLs, files and CLIs.
@@ -820,6 +938,37 @@ pub(crate) fn unique_ids<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csa_aicm_ids_follow_the_v1_0_ranges() {
+        assert_eq!(csa_aicm_ids().count(), 243);
+        assert!(is_csa_aicm_id("AIS-01"));
+        assert!(is_csa_aicm_id("A&A-06"));
+        assert!(is_csa_aicm_id("I&S-09"));
+        assert!(is_csa_aicm_id("MDS-13"));
+        assert!(is_csa_aicm_id("IAM-19"));
+        assert!(!is_csa_aicm_id("A&A-07"));
+        assert!(!is_csa_aicm_id("DCS-16"));
+        assert!(!is_csa_aicm_id("AIS-00"));
+        assert!(!is_csa_aicm_id("AIS-1"));
+        assert!(!is_csa_aicm_id("AIS-001"));
+        assert!(!is_csa_aicm_id("ais-01"));
+        assert!(!is_csa_aicm_id("IVS-01"));
+    }
+
+    #[test]
+    fn iso_42001_annex_a_has_38_controls() {
+        assert_eq!(ISO_42001_ANNEX_A.len(), 38);
+        let unique: HashSet<_> = ISO_42001_ANNEX_A.iter().collect();
+        assert_eq!(unique.len(), 38);
+        for clause in 2..=10 {
+            assert!(
+                ISO_42001_ANNEX_A
+                    .iter()
+                    .any(|id| id.starts_with(&format!("A.{clause}.")))
+            );
+        }
+    }
 
     #[test]
     fn atlas_ids() {

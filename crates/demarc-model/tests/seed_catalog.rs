@@ -203,3 +203,54 @@ fn seed_areas_name_what_demarc_can_observe_for_them() {
         assert!(area.max_review_age_days.is_some(), "{}", area.id);
     }
 }
+
+#[test]
+fn every_seed_area_maps_to_csa_aicm_and_iso_42001() {
+    let catalog = CheckedCatalog::default_catalog().unwrap();
+    for area in catalog.areas() {
+        assert!(!area.mappings.csa_aicm.is_empty(), "{}", area.id);
+        assert!(!area.mappings.iso_42001.is_empty(), "{}", area.id);
+    }
+}
+
+#[test]
+fn unknown_csa_aicm_and_iso_42001_ids_are_located_with_a_suggestion() {
+    let text = r#"format: 1
+id: test
+title: T
+version: "1"
+source: {title: s, url: u, date: "2024-01-01", licence: l}
+roles: []
+service_models:
+  - {id: iaas, title: I, description: d}
+layers:
+  - {id: model, title: M, description: d, supplied_by: [model]}
+areas:
+  - id: a
+    title: A
+    description: d
+    layer: model
+    mappings:
+      csa_aicm: [AIS-01, AIS-16, "A&A-6", XYZ-01]
+      iso_42001: [A.6.2.6, A.6.2.9, "6.2.6", B.1]
+    cells:
+      iaas: {owner: customer, note: n, source: s}
+"#;
+    let err = CheckedCatalog::from_bytes("bad.yaml", text.as_bytes()).unwrap_err();
+    let shown = err.to_string();
+    for needle in [
+        "bad.yaml:17:26: error: unknown CSA AI Controls Matrix v1.0 control id `AIS-16`",
+        "did you mean `AIS-06`?",
+        "unknown CSA AI Controls Matrix v1.0 control id `A&A-6`",
+        "did you mean `A&A-06`?",
+        "unknown CSA AI Controls Matrix v1.0 control id `XYZ-01`",
+        "unknown ISO/IEC 42001:2023 Annex A control id `A.6.2.9`",
+        "unknown ISO/IEC 42001:2023 Annex A control id `6.2.6`",
+        "did you mean `A.6.2.6`?",
+        "Annex A control ids run from `A.2.2` to `A.10.4`",
+    ] {
+        assert!(shown.contains(needle), "missing `{needle}` in:\n{shown}");
+    }
+    assert_eq!(err.items.len(), 6, "{shown}");
+    assert!(err.items.iter().all(|d| d.location.is_some()), "{shown}");
+}
