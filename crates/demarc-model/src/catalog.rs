@@ -888,8 +888,9 @@ fn check_mappings(out: &mut Vec<Diagnostic>, at: &str, m: &Mappings) {
         if !ISO_42001_ANNEX_A.contains(&id.as_str()) {
             let help = match suggest(id, ISO_42001_ANNEX_A.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => "Annex A control ids run from `A.2.2` to `A.10.4`, e.g. `A.6.2.6`"
-                    .to_string(),
+                None => {
+                    "Annex A control ids run from `A.2.2` to `A.10.4`, e.g. `A.6.2.6`".to_string()
+                }
             };
             out.push(
                 Diagnostic::error(
