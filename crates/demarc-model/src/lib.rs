@@ -28,6 +28,7 @@
 
 pub mod assess;
 pub mod catalog;
+pub mod crosswalk;
 pub mod date;
 pub mod diag;
 pub mod estate;
