@@ -40,6 +40,10 @@ enum Command {
     /// Show a catalog's responsibility matrix: areas by service models, who owns each.
     #[command(after_help = "Reference: docs/catalogs.md; JSON: docs/json.md")]
     Matrix(cmd::matrix::Args),
+    /// Show how the areas of two catalogs relate (equal, subset, superset, intersects), and
+    /// the areas with no counterpart.
+    #[command(after_help = "Reference: docs/catalogs.md#crosswalks; JSON: docs/json.md")]
+    Crosswalk(cmd::crosswalk::Args),
     /// Check an estate file and report every problem at once (exit 1 on errors, or on
     /// warnings with `--strict`; 2 when the file cannot be read as an estate at all).
     #[command(after_help = "Reference: docs/estate.md (the format and every check)")]
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Catalogs(args) => cmd::catalogs::run(args),
         Command::Matrix(args) => cmd::matrix::run(args),
+        Command::Crosswalk(args) => cmd::crosswalk::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Assess(args) => cmd::assess::run(args),
         Command::Explain(args) => cmd::explain::run(args),

@@ -352,3 +352,56 @@ mod tests {
         assert_eq!(out, "a,b,c\n\"x\ny\",z,\n");
     }
 }
+
+/// `demarc crosswalk --format csv`: one row per relation, then one per unrelated area (its
+/// relation `none`, the other side empty).
+pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> Result<String, csv::Error> {
+    let mut csv = Csv::new(&[
+        "from_catalog",
+        "from_area",
+        "from_title",
+        "relation",
+        "to_catalog",
+        "to_area",
+        "to_title",
+        "rationale",
+    ])?;
+    let (from, to) = (view.from.id(), view.to.id());
+    for r in &view.relations {
+        csv.row([
+            from.into(),
+            r.from_area.into(),
+            r.from_title.into(),
+            r.relation.as_str().into(),
+            to.into(),
+            r.to_area.into(),
+            r.to_title.into(),
+            r.rationale.into(),
+        ])?;
+    }
+    for (id, title) in &view.unrelated_from {
+        csv.row([
+            from.into(),
+            (*id).into(),
+            (*title).into(),
+            "none".into(),
+            to.into(),
+            Field::empty(),
+            Field::empty(),
+            Field::empty(),
+        ])?;
+    }
+    for (id, title) in &view.unrelated_to {
+        csv.row([
+            from.into(),
+            Field::empty(),
+            Field::empty(),
+            "none".into(),
+            to.into(),
+            (*id).into(),
+            (*title).into(),
+            Field::empty(),
+        ])?;
+    }
+    csv.finish()
+}

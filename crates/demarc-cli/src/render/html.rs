@@ -619,3 +619,75 @@ mod tests {
         assert!(html.contains("<a href=\"https://"), "the source is a link");
     }
 }
+
+struct CrosswalkRow {
+    from_area: String,
+    from_title: String,
+    relation: &'static str,
+    to_area: String,
+    to_title: String,
+    rationale: String,
+}
+
+struct UnrelatedList {
+    catalog: String,
+    areas: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "html/crosswalk.html")]
+struct CrosswalkPage {
+    title: String,
+    footer: String,
+    heading: String,
+    from_id: String,
+    from_version: String,
+    to_id: String,
+    to_version: String,
+    origin: String,
+    relations: Vec<CrosswalkRow>,
+    unrelated: Vec<UnrelatedList>,
+}
+
+/// `demarc crosswalk --format html`.
+pub fn crosswalk_page(view: &demarc_model::crosswalk::View<'_>) -> Result<String, askama::Error> {
+    let heading = format!(
+        "Crosswalk: {} → {}",
+        view.from.catalog().title,
+        view.to.catalog().title
+    );
+    let list = |c: &CheckedCatalog, areas: &[(&str, &str)]| UnrelatedList {
+        catalog: c.id().to_owned(),
+        areas: areas
+            .iter()
+            .map(|(id, title)| ((*id).to_owned(), (*title).to_owned()))
+            .collect(),
+    };
+    CrosswalkPage {
+        title: heading.clone(),
+        footer: footer(),
+        heading,
+        from_id: view.from.id().to_owned(),
+        from_version: view.from.catalog().version.clone(),
+        to_id: view.to.id().to_owned(),
+        to_version: view.to.catalog().version.clone(),
+        origin: view.origin.to_owned(),
+        relations: view
+            .relations
+            .iter()
+            .map(|r| CrosswalkRow {
+                from_area: r.from_area.to_owned(),
+                from_title: r.from_title.to_owned(),
+                relation: r.relation.as_str(),
+                to_area: r.to_area.to_owned(),
+                to_title: r.to_title.to_owned(),
+                rationale: r.rationale.to_owned(),
+            })
+            .collect(),
+        unrelated: vec![
+            list(view.from, &view.unrelated_from),
+            list(view.to, &view.unrelated_to),
+        ],
+    }
+    .render()
+}

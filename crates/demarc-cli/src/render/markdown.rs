@@ -225,3 +225,47 @@ mod tests {
         assert_eq!(t, "| x |\n| --- |\n| a\\|b |\n");
     }
 }
+
+/// `demarc crosswalk --format markdown`.
+pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> String {
+    let rows: Vec<Vec<String>> = view
+        .relations
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{} ({})", escape(r.from_title), cell_code(r.from_area)),
+                r.relation.as_str().to_string(),
+                format!("{} ({})", escape(r.to_title), cell_code(r.to_area)),
+                inline(r.rationale),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "# Crosswalk: {} → {}\n\n{} {} → {} {}; crosswalk {}\n\n",
+        escape(&view.from.catalog().title),
+        escape(&view.to.catalog().title),
+        code(view.from.id()),
+        escape(&view.from.catalog().version),
+        code(view.to.id()),
+        escape(&view.to.catalog().version),
+        code(view.origin),
+    );
+    out.push_str(&table(
+        &[
+            &format!("Area of {}", code(view.from.id())),
+            "Relation",
+            &format!("Area of {}", code(view.to.id())),
+            "Rationale",
+        ],
+        &rows,
+    ));
+    for (catalog, list) in [
+        (view.from, &view.unrelated_from),
+        (view.to, &view.unrelated_to),
+    ] {
+        out.push('\n');
+        out.push_str(&inline(&super::text::unrelated_line(catalog.id(), list)));
+        out.push('\n');
+    }
+    out
+}

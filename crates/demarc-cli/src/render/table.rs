@@ -394,3 +394,47 @@ mod tests {
         assert!(t.render(true).contains("\x1b[35mshared\x1b[0m"));
     }
 }
+
+/// `demarc crosswalk --format table`.
+pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>, color: bool) -> String {
+    let mut t = Table::new(&["from area", "relation", "to area", "rationale"]);
+    for r in &view.relations {
+        t.row(vec![
+            Cell::styled(r.from_area, Style::Bold),
+            Cell::styled(r.relation.as_str(), relation_style(r.relation)),
+            Cell::styled(r.to_area, Style::Bold),
+            r.rationale.into(),
+        ]);
+    }
+    let mut out = clean_text(&format!(
+        "{} ({}) -> {} ({})\ncrosswalk: {}",
+        view.from.catalog().title,
+        view.from.id(),
+        view.to.catalog().title,
+        view.to.id(),
+        view.origin
+    ));
+    out.push_str("\n\n");
+    out.push_str(&t.render(color));
+    for (catalog, list) in [
+        (view.from, &view.unrelated_from),
+        (view.to, &view.unrelated_to),
+    ] {
+        out.push('\n');
+        out.push_str(&clean_text(&super::text::unrelated_line(
+            catalog.id(),
+            list,
+        )));
+        out.push('\n');
+    }
+    out
+}
+
+fn relation_style(r: demarc_model::crosswalk::RelationKind) -> Style {
+    use demarc_model::crosswalk::RelationKind;
+    match r {
+        RelationKind::Equal => Style::Green,
+        RelationKind::Subset | RelationKind::Superset => Style::Blue,
+        RelationKind::Intersects => Style::Yellow,
+    }
+}

@@ -335,3 +335,16 @@ mod tests {
         assert_eq!(identities_text(&Identities::default()), "nobody known");
     }
 }
+
+/// `no relation in `x`: `a`, `b``, or that every area of the catalog is related.
+pub fn unrelated_line(catalog: &str, areas: &[(&str, &str)]) -> String {
+    if areas.is_empty() {
+        return format!("every area of `{catalog}` is related");
+    }
+    let ids: Vec<String> = areas.iter().map(|(id, _)| format!("`{id}`")).collect();
+    format!(
+        "{} of `{catalog}` with no relation: {}",
+        super::count(areas.len(), "area"),
+        ids.join(", ")
+    )
+}
