@@ -26,7 +26,23 @@ use crate::parse;
 pub const CROSSWALK_FORMAT: u32 = 1;
 
 /// The crosswalks compiled into the binary: (from catalog, to catalog, file text).
-const BUILTIN: &[(&str, &str, &str)] = &[];
+const BUILTIN: &[(&str, &str, &str)] = &[
+    (
+        "csa-genai-2023",
+        "cosai-srf-1.0",
+        include_str!("../catalogs/crosswalk/csa-genai-2023--cosai-srf-1.0.yaml"),
+    ),
+    (
+        "csa-genai-2023",
+        "microsoft-ai-srm",
+        include_str!("../catalogs/crosswalk/csa-genai-2023--microsoft-ai-srm.yaml"),
+    ),
+    (
+        "csa-genai-2023",
+        "aws-genai-scoping",
+        include_str!("../catalogs/crosswalk/csa-genai-2023--aws-genai-scoping.yaml"),
+    ),
+];
 
 /// Relations between the areas of two catalogs, as written in a crosswalk file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]

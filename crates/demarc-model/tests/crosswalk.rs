@@ -139,3 +139,11 @@ fn every_builtin_crosswalk_checks_against_its_catalogs_and_names_every_area() {
         assert_eq!(back.inverse(), cw);
     }
 }
+
+#[test]
+fn the_seed_has_a_builtin_crosswalk_to_each_other_builtin_catalog() {
+    let pairs: Vec<(&str, &str)> = CheckedCrosswalk::builtin_pairs().collect();
+    for other in ["cosai-srf-1.0", "microsoft-ai-srm", "aws-genai-scoping"] {
+        assert!(pairs.contains(&("csa-genai-2023", other)), "{other}");
+    }
+}
