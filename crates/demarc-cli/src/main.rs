@@ -51,6 +51,10 @@ enum Command {
     /// Assess an estate: owner, control and evidence for every customer duty; coverage and gaps.
     #[command(after_help = "Reference: docs/assessment.md; JSON: docs/json.md")]
     Assess(cmd::assess::Args),
+    /// Assess the estate under several catalogs at once and list, per application and
+    /// component, where they disagree about who is accountable or owns a duty.
+    #[command(after_help = "Reference: docs/assessment.md#comparing-catalogs; JSON: docs/json.md")]
+    Compare(cmd::compare::Args),
     /// Explain why each duty of an application resolves as it does (component, cell, citation).
     #[command(after_help = "Reference: docs/assessment.md (resolution)")]
     Explain(cmd::explain::Args),
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Crosswalk(args) => cmd::crosswalk::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Assess(args) => cmd::assess::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::WhatIf(args) => cmd::what_if::run(args),
         Command::Init(args) => cmd::init::run(args),

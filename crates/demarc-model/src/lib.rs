@@ -28,6 +28,7 @@
 
 pub mod assess;
 pub mod catalog;
+pub mod compare;
 pub mod crosswalk;
 pub mod date;
 pub mod diag;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod canary;
 pub mod catalogs;
 pub mod common;
+pub mod compare;
 pub mod crosswalk;
 pub mod db;
 pub mod discover;

@@ -405,3 +405,62 @@ pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> Result<String, csv
     }
     csv.finish()
 }
+
+/// `demarc compare --format csv`: one row per disagreement and per unresolved cell (kind
+/// `unresolved`, the b columns empty).
+pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<String, csv::Error> {
+    use demarc_model::compare::CellRead;
+    let side = [
+        "catalog",
+        "area",
+        "service_model",
+        "owner",
+        "lead",
+        "basis",
+        "note",
+        "source",
+    ];
+    let mut header = vec!["application", "component", "kind", "relation"];
+    let a: Vec<String> = side.iter().map(|s| format!("a_{s}")).collect();
+    let b: Vec<String> = side.iter().map(|s| format!("b_{s}")).collect();
+    header.extend(a.iter().map(String::as_str));
+    header.extend(b.iter().map(String::as_str));
+    let mut csv = Csv::new(&header)?;
+    let cells = |c: &CellRead<'_>| -> Vec<Field<'static>> {
+        vec![
+            Field::text(c.catalog.id().to_owned()),
+            Field::text(c.area.id.clone()),
+            Field::text(c.service_model.to_owned()),
+            Field::text(c.owner.as_str()),
+            Field::text(c.lead.map_or("", |l| l.as_str())),
+            Field::text(c.cell.basis.as_str()),
+            Field::text(c.cell.note.clone()),
+            Field::text(c.cell.source.clone()),
+        ]
+    };
+    for app in &report.applications {
+        for d in &app.disagreements {
+            let mut row: Vec<Field<'_>> = vec![
+                (&app.application.id).into(),
+                (&d.component.id).into(),
+                d.kind.as_str().into(),
+                d.relation.as_str().into(),
+            ];
+            row.extend(cells(&d.a));
+            row.extend(cells(&d.b));
+            csv.row(row)?;
+        }
+        for u in &app.unresolved {
+            let mut row: Vec<Field<'_>> = vec![
+                (&app.application.id).into(),
+                (&u.component.id).into(),
+                "unresolved".into(),
+                Field::empty(),
+            ];
+            row.extend(cells(&u.cell));
+            row.extend((0..side.len()).map(|_| Field::empty()));
+            csv.row(row)?;
+        }
+    }
+    csv.finish()
+}

@@ -691,3 +691,82 @@ pub fn crosswalk_page(view: &demarc_model::crosswalk::View<'_>) -> Result<String
     }
     .render()
 }
+
+struct CompareCell {
+    name: String,
+    owner: String,
+    note: String,
+    source: String,
+}
+
+struct CompareRow {
+    component: String,
+    kind: &'static str,
+    relation: &'static str,
+    a: CompareCell,
+    b: CompareCell,
+}
+
+struct CompareApp {
+    id: String,
+    name: String,
+    rows: Vec<CompareRow>,
+    unresolved: Vec<(String, CompareCell)>,
+}
+
+#[derive(Template)]
+#[template(path = "html/compare.html")]
+struct ComparePage {
+    title: String,
+    footer: String,
+    estate: String,
+    catalogs: Vec<String>,
+    summary: String,
+    apps: Vec<CompareApp>,
+}
+
+/// `demarc compare --format html`.
+pub fn comparison_page(
+    report: &demarc_model::compare::Comparison<'_>,
+    estate: &str,
+) -> Result<String, askama::Error> {
+    use super::text::{cell_name, cell_owner_label, comparison_summary};
+    let cell = |c: &demarc_model::compare::CellRead<'_>| CompareCell {
+        name: cell_name(c),
+        owner: cell_owner_label(c),
+        note: c.cell.note.clone(),
+        source: c.cell.source.clone(),
+    };
+    ComparePage {
+        title: "Where the catalogs disagree".to_owned(),
+        footer: footer(),
+        estate: estate.to_owned(),
+        catalogs: report.catalogs.iter().map(|c| c.id().to_owned()).collect(),
+        summary: comparison_summary(report).replace('`', ""),
+        apps: report
+            .applications
+            .iter()
+            .map(|app| CompareApp {
+                id: app.application.id.clone(),
+                name: app.application.name.clone(),
+                rows: app
+                    .disagreements
+                    .iter()
+                    .map(|d| CompareRow {
+                        component: d.component.id.clone(),
+                        kind: d.kind.as_str(),
+                        relation: d.relation.as_str(),
+                        a: cell(&d.a),
+                        b: cell(&d.b),
+                    })
+                    .collect(),
+                unresolved: app
+                    .unresolved
+                    .iter()
+                    .map(|u| (u.component.id.clone(), cell(&u.cell)))
+                    .collect(),
+            })
+            .collect(),
+    }
+    .render()
+}

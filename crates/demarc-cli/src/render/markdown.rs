@@ -269,3 +269,63 @@ pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> String {
     }
     out
 }
+
+/// `demarc compare --format markdown`.
+pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> String {
+    use super::text::{cell_owner_label, comparison_summary};
+    let ids: Vec<String> = report.catalogs.iter().map(|c| code(c.id())).collect();
+    let mut out = format!(
+        "# Where the catalogs disagree\n\nCatalogs: {}\n\n",
+        ids.join(", ")
+    );
+    let cell = |c: &demarc_model::compare::CellRead<'_>| {
+        format!(
+            "{} {} under {}: **{}**: {} ({})",
+            code(c.catalog.id()),
+            cell_code(&c.area.id),
+            cell_code(c.service_model),
+            escape(&cell_owner_label(c)),
+            escape(&c.cell.note),
+            escape(&c.cell.source)
+        )
+    };
+    for app in &report.applications {
+        out.push_str(&format!(
+            "## {} ({})\n\n",
+            escape(&app.application.name),
+            code(&app.application.id)
+        ));
+        if !app.disagreements.is_empty() {
+            let rows: Vec<Vec<String>> = app
+                .disagreements
+                .iter()
+                .map(|d| {
+                    vec![
+                        cell_code(&d.component.id),
+                        d.kind.as_str().to_string(),
+                        cell(&d.a),
+                        d.relation.as_str().to_string(),
+                        cell(&d.b),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(
+                &["Component", "About", "Cell A", "Relation", "Cell B"],
+                &rows,
+            ));
+            out.push('\n');
+        }
+        if !app.unresolved.is_empty() {
+            let rows: Vec<Vec<String>> = app
+                .unresolved
+                .iter()
+                .map(|u| vec![cell_code(&u.component.id), cell(&u.cell)])
+                .collect();
+            out.push_str(&table(&["Component", "Unresolved cell"], &rows));
+            out.push('\n');
+        }
+    }
+    out.push_str(&inline(&comparison_summary(report)));
+    out.push('\n');
+    out
+}

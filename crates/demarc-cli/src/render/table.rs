@@ -438,3 +438,64 @@ fn relation_style(r: demarc_model::crosswalk::RelationKind) -> Style {
         RelationKind::Intersects => Style::Yellow,
     }
 }
+
+/// `demarc compare --format table`: per application, the disagreements, then the
+/// unresolved cells.
+pub fn comparison(report: &demarc_model::compare::Comparison<'_>, color: bool) -> String {
+    use super::text::{cell_name, cell_owner_label, comparison_summary};
+    let mut out = String::new();
+    for app in &report.applications {
+        out.push_str(&clean_text(&format!(
+            "{} ({})",
+            app.application.id, app.application.name
+        )));
+        out.push('\n');
+        if !app.disagreements.is_empty() {
+            let mut t = Table::new(&[
+                "component",
+                "about",
+                "cell a",
+                "owner a",
+                "relation",
+                "cell b",
+                "owner b",
+                "sources",
+            ]);
+            for d in &app.disagreements {
+                t.row(vec![
+                    d.component.id.clone().into(),
+                    Cell::styled(
+                        d.kind.as_str(),
+                        if d.kind == demarc_model::compare::DisagreementKind::Accountable {
+                            Style::Red
+                        } else {
+                            Style::Yellow
+                        },
+                    ),
+                    cell_name(&d.a).into(),
+                    Cell::styled(cell_owner_label(&d.a), Style::for_owner(d.a.owner.as_str())),
+                    d.relation.as_str().into(),
+                    cell_name(&d.b).into(),
+                    Cell::styled(cell_owner_label(&d.b), Style::for_owner(d.b.owner.as_str())),
+                    format!("{} | {}", d.a.cell.source, d.b.cell.source).into(),
+                ]);
+            }
+            out.push_str(&t.render(color));
+        }
+        if !app.unresolved.is_empty() {
+            let mut t = Table::new(&["component", "unresolved cell", "source"]);
+            for u in &app.unresolved {
+                t.row(vec![
+                    u.component.id.clone().into(),
+                    cell_name(&u.cell).into(),
+                    u.cell.cell.source.clone().into(),
+                ]);
+            }
+            out.push_str(&t.render(color));
+        }
+        out.push('\n');
+    }
+    out.push_str(&clean_text(&comparison_summary(report)));
+    out.push('\n');
+    out
+}

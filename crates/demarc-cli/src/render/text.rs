@@ -348,3 +348,42 @@ pub fn unrelated_line(catalog: &str, areas: &[(&str, &str)]) -> String {
         ids.join(", ")
     )
 }
+
+/// `customer`, `shared (provider leads)`, `provider (from owners)`, `model-dependent
+/// (unresolved)`: a compared cell's owner in words.
+pub fn cell_owner_label(c: &demarc_model::compare::CellRead<'_>) -> String {
+    let base = match c.owner {
+        demarc_model::catalog::Owner::ModelDependent => "model-dependent (unresolved)".to_string(),
+        o => super::owner_label(o.as_str(), c.lead.map(|l| l.as_str())),
+    };
+    if c.owner_from_estate {
+        format!("{base} (from owners)")
+    } else {
+        base
+    }
+}
+
+/// `cosai-srf-1.0 foundation-models @ai-paas`: which cell.
+pub fn cell_name(c: &demarc_model::compare::CellRead<'_>) -> String {
+    format!("{} {} @{}", c.catalog.id(), c.area.id, c.service_model)
+}
+
+/// The one-line summary of a comparison.
+pub fn comparison_summary(report: &demarc_model::compare::Comparison<'_>) -> String {
+    let s = &report.summary;
+    let mut line = format!(
+        "{} under {}: {} ({} about the accountable party, {} about the owner) and {} in {} of {}",
+        super::count(s.applications, "application"),
+        super::count(report.catalogs.len(), "catalog"),
+        super::count(s.disagreements, "disagreement"),
+        s.accountable,
+        s.owner,
+        super::count(s.unresolved, "unresolved model-dependent cell"),
+        super::count(s.applications_listed, "application"),
+        s.applications,
+    );
+    for (a, b) in &report.not_compared {
+        line.push_str(&format!("; `{a}` and `{b}` not compared (no crosswalk)"));
+    }
+    line
+}
