@@ -3,12 +3,13 @@
 //! The rule, in full:
 //! 1. Two catalogs are compared only through a crosswalk between them (built in or given);
 //!    pairs without one are listed as not compared.
-//! 2. For each application, each relation `a RELATION b` of the crosswalk (any of equal,
-//!    subset, superset, intersects), and each component that supplies area `a`'s layer under
-//!    the first catalog *and* area `b`'s layer under the second (the resolution rule of
-//!    `resolve.rs`, main and other suppliers alike), the two cells are read under the
-//!    component's service model in each catalog, after the estate's `owners` for cells the
-//!    catalog leaves model-dependent.
+//! 2. For each application and each relation `a RELATION b` of the crosswalk (any of equal,
+//!    subset, superset, intersects), the suppliers of area `a`'s layer under the first
+//!    catalog and of area `b`'s layer under the second (the resolution rule of `resolve.rs`)
+//!    are paired: the two main suppliers with each other (the application's duty, even when
+//!    the catalogs' layers pick different components), and every other supplier with itself
+//!    when it supplies both. Each cell is read under its component's service model in its
+//!    catalog, after the estate's `owners` for cells the catalog leaves model-dependent.
 //! 3. They disagree about the **accountable** party when both name a side and the sides
 //!    differ (provider vs customer, or the lead of a shared cell); about the **owner** when
 //!    the accountable side is the same (or neither has one) but the owner or lead differs
@@ -45,6 +46,8 @@ impl DisagreementKind {
 /// One catalog's cell for one component and area, after the estate's `owners`.
 #[derive(Debug, Clone)]
 pub struct CellRead<'a> {
+    /// The component whose service model the cell was read under.
+    pub component: &'a Component,
     pub catalog: &'a CheckedCatalog,
     pub area: &'a Area,
     /// The catalog service model the cell was read under.
@@ -77,6 +80,8 @@ impl CellRead<'_> {
 /// Two catalogs' cells for one component that disagree.
 #[derive(Debug, Clone)]
 pub struct Disagreement<'a> {
+    /// The first catalog's component (`a.component`; `b.component` may differ when the two
+    /// catalogs' layers pick different main suppliers).
     pub component: &'a Component,
     pub kind: DisagreementKind,
     /// How area `a` relates to area `b` in the crosswalk (read `a → b`).
@@ -174,15 +179,26 @@ pub fn compare<'a>(
         let mut disagreements = Vec::new();
         for (pair, rels) in pairs.iter().zip(&relations) {
             for &(area_a, area_b, relation) in rels {
+                let in_a = suppliers(app, pair.a, &area_a.layer);
                 let in_b = suppliers(app, pair.b, &area_b.layer);
-                for (component, _) in suppliers(app, pair.a, &area_a.layer) {
-                    if !in_b.iter().any(|(c, _)| std::ptr::eq(*c, component)) {
-                        continue;
+                let mut matched: Vec<(&Component, &Component)> = Vec::new();
+                if let (Some((ma, _)), Some((mb, _))) = (in_a.first(), in_b.first()) {
+                    matched.push((ma, mb));
+                }
+                for (c, _) in &in_a {
+                    if in_b.iter().any(|(d, _)| std::ptr::eq(*c, *d))
+                        && !matched
+                            .iter()
+                            .any(|(x, y)| std::ptr::eq(*x, *c) && std::ptr::eq(*y, *c))
+                    {
+                        matched.push((c, c));
                     }
-                    let (Some(a), Some(b)) = (
-                        read_cell(component, pair.a, area_a),
-                        read_cell(component, pair.b, area_b),
-                    ) else {
+                }
+                for (ca, cb) in matched {
+                    let component = ca;
+                    let (Some(a), Some(b)) =
+                        (read_cell(ca, pair.a, area_a), read_cell(cb, pair.b, area_b))
+                    else {
                         continue;
                     };
                     if a.unresolved() || b.unresolved() {
@@ -266,6 +282,7 @@ pub fn read_cell<'a>(
         (cell.owner, cell.lead, false)
     };
     Some(CellRead {
+        component,
         catalog,
         area,
         service_model,

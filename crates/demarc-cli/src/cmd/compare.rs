@@ -147,6 +147,7 @@ pub struct UnresolvedJson<'a> {
 
 #[derive(Serialize)]
 pub struct CellJson<'a> {
+    pub component: &'a str,
     pub catalog: &'a str,
     pub area: &'a str,
     pub area_title: &'a str,
@@ -162,6 +163,7 @@ pub struct CellJson<'a> {
 
 pub fn cell_json<'a>(c: &CellRead<'a>) -> CellJson<'a> {
     CellJson {
+        component: &c.component.id,
         catalog: c.catalog.id(),
         area: &c.area.id,
         area_title: &c.area.title,

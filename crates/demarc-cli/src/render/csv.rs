@@ -411,6 +411,7 @@ pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> Result<String, csv
 pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<String, csv::Error> {
     use demarc_model::compare::CellRead;
     let side = [
+        "component",
         "catalog",
         "area",
         "service_model",
@@ -420,7 +421,7 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<Stri
         "note",
         "source",
     ];
-    let mut header = vec!["application", "component", "kind", "relation"];
+    let mut header = vec!["application", "kind", "relation"];
     let a: Vec<String> = side.iter().map(|s| format!("a_{s}")).collect();
     let b: Vec<String> = side.iter().map(|s| format!("b_{s}")).collect();
     header.extend(a.iter().map(String::as_str));
@@ -428,6 +429,7 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<Stri
     let mut csv = Csv::new(&header)?;
     let cells = |c: &CellRead<'_>| -> Vec<Field<'static>> {
         vec![
+            Field::text(c.component.id.clone()),
             Field::text(c.catalog.id().to_owned()),
             Field::text(c.area.id.clone()),
             Field::text(c.service_model.to_owned()),
@@ -442,7 +444,6 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<Stri
         for d in &app.disagreements {
             let mut row: Vec<Field<'_>> = vec![
                 (&app.application.id).into(),
-                (&d.component.id).into(),
                 d.kind.as_str().into(),
                 d.relation.as_str().into(),
             ];
@@ -453,7 +454,6 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<Stri
         for u in &app.unresolved {
             let mut row: Vec<Field<'_>> = vec![
                 (&app.application.id).into(),
-                (&u.component.id).into(),
                 "unresolved".into(),
                 Field::empty(),
             ];

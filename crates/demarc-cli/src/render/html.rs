@@ -753,7 +753,7 @@ pub fn comparison_page(
                     .disagreements
                     .iter()
                     .map(|d| CompareRow {
-                        component: d.component.id.clone(),
+                        component: super::text::disagreement_components(d),
                         kind: d.kind.as_str(),
                         relation: d.relation.as_str(),
                         a: cell(&d.a),

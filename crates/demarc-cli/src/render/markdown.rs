@@ -301,7 +301,7 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> String {
                 .iter()
                 .map(|d| {
                     vec![
-                        cell_code(&d.component.id),
+                        cell_code(&super::text::disagreement_components(d)),
                         d.kind.as_str().to_string(),
                         cell(&d.a),
                         d.relation.as_str().to_string(),

@@ -463,7 +463,7 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>, color: bool) -
             ]);
             for d in &app.disagreements {
                 t.row(vec![
-                    d.component.id.clone().into(),
+                    super::text::disagreement_components(d).into(),
                     Cell::styled(
                         d.kind.as_str(),
                         if d.kind == demarc_model::compare::DisagreementKind::Accountable {

@@ -363,9 +363,20 @@ pub fn cell_owner_label(c: &demarc_model::compare::CellRead<'_>) -> String {
     }
 }
 
-/// `cosai-srf-1.0 foundation-models @ai-paas`: which cell.
+/// `cosai-srf-1.0 foundation-models @ai-paas`: which cell; `(for gpt-4o)` added when read
+/// for another component than the row's.
 pub fn cell_name(c: &demarc_model::compare::CellRead<'_>) -> String {
     format!("{} {} @{}", c.catalog.id(), c.area.id, c.service_model)
+}
+
+/// The component(s) of a disagreement: `gpt-4o`, or `gpt-4o / assistant-web` when the two
+/// catalogs' layers pick different components.
+pub fn disagreement_components(d: &demarc_model::compare::Disagreement<'_>) -> String {
+    if std::ptr::eq(d.a.component, d.b.component) {
+        d.a.component.id.clone()
+    } else {
+        format!("{} / {}", d.a.component.id, d.b.component.id)
+    }
 }
 
 /// The one-line summary of a comparison.

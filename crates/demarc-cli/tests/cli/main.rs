@@ -1,6 +1,7 @@
 //! End-to-end tests: each module drives the real `demarc` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod catalogs;
+mod compare;
 mod crosswalk;
 mod discover;
 mod gateway;
