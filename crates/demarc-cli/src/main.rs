@@ -53,7 +53,7 @@ enum Command {
     Assess(cmd::assess::Args),
     /// Assess the estate under several catalogs at once and list, per application and
     /// component, where they disagree about who is accountable or owns a duty.
-    #[command(after_help = "Reference: docs/assessment.md#comparing-catalogs; JSON: docs/json.md")]
+    #[command(after_help = "Reference: docs/catalogs.md#comparing-catalogs; JSON: docs/json.md")]
     Compare(cmd::compare::Args),
     /// Explain why each duty of an application resolves as it does (component, cell, citation).
     #[command(after_help = "Reference: docs/assessment.md (resolution)")]
