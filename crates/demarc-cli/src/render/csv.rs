@@ -307,52 +307,6 @@ pub fn discovery(report: &Report) -> Result<String, csv::Error> {
     out.finish()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn one_row(cells: Vec<Field<'_>>) -> String {
-        let mut csv = Csv::new(&["a", "b", "c"]).unwrap();
-        csv.row(cells).unwrap();
-        csv.finish().unwrap()
-    }
-
-    #[test]
-    fn quotes_only_when_needed() {
-        assert_eq!(
-            one_row(vec!["a".into(), "b,c".into(), "say \"hi\"".into()]),
-            "a,b,c\na,\"b,c\",\"say \"\"hi\"\"\"\n"
-        );
-    }
-
-    #[test]
-    fn formula_cells_are_neutralised() {
-        for (cell, want) in [
-            (
-                "=HYPERLINK(\"http://x\")",
-                "\"'=HYPERLINK(\"\"http://x\"\")\"",
-            ),
-            ("+1", "'+1"),
-            ("-2+3", "'-2+3"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tcmd", "'\tcmd"),
-            ("\r=1", "\"'\r=1\""),
-            ("\u{FF1D}1+1", "'\u{FF1D}1+1"),
-            ("alice", "alice"),
-            ("a=b", "a=b"),
-        ] {
-            let out = one_row(vec![cell.into(), Field::num(-5), Field::empty()]);
-            assert_eq!(out, format!("a,b,c\n{want},-5,\n"), "cell {cell:?}");
-        }
-    }
-
-    #[test]
-    fn line_breaks_stay_inside_a_quoted_cell() {
-        let out = one_row(vec!["x\ny".into(), "z".into(), "".into()]);
-        assert_eq!(out, "a,b,c\n\"x\ny\",z,\n");
-    }
-}
-
 /// `demarc crosswalk --format csv`: one row per relation, then one per unrelated area (its
 /// relation `none`, the other side empty).
 pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> Result<String, csv::Error> {
@@ -463,4 +417,50 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> Result<Stri
         }
     }
     csv.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_row(cells: Vec<Field<'_>>) -> String {
+        let mut csv = Csv::new(&["a", "b", "c"]).unwrap();
+        csv.row(cells).unwrap();
+        csv.finish().unwrap()
+    }
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(
+            one_row(vec!["a".into(), "b,c".into(), "say \"hi\"".into()]),
+            "a,b,c\na,\"b,c\",\"say \"\"hi\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\r=1", "\"'\r=1\""),
+            ("\u{FF1D}1+1", "'\u{FF1D}1+1"),
+            ("alice", "alice"),
+            ("a=b", "a=b"),
+        ] {
+            let out = one_row(vec![cell.into(), Field::num(-5), Field::empty()]);
+            assert_eq!(out, format!("a,b,c\n{want},-5,\n"), "cell {cell:?}");
+        }
+    }
+
+    #[test]
+    fn line_breaks_stay_inside_a_quoted_cell() {
+        let out = one_row(vec!["x\ny".into(), "z".into(), "".into()]);
+        assert_eq!(out, "a,b,c\n\"x\ny\",z,\n");
+    }
 }

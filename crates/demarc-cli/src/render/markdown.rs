@@ -197,35 +197,6 @@ pub fn assessment(report: &Assessment) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_text_stays_text() {
-        assert_eq!(
-            inline("<script>alert(1)</script> [x](javascript:alert(1)) a|b"),
-            "\\<script\\>alert(1)\\</script\\> \\[x\\](javascript:alert(1)) a\\|b"
-        );
-        assert_eq!(inline("two\nlines\u{1b}[2J"), "two lines\\u{1b}\\[2J");
-        assert_eq!(inline("team `a|b` here"), "team `a\\|b` here");
-        assert_eq!(inline("one ` alone"), "one \\` alone");
-    }
-
-    #[test]
-    fn code_spans_survive_backticks() {
-        assert_eq!(code("a``b"), "```a``b```");
-        assert_eq!(code("`x"), "`` `x ``");
-        assert_eq!(code("plain"), "`plain`");
-    }
-
-    #[test]
-    fn tables_have_a_rule() {
-        let t = table(&["x"], &[vec![inline("a|b")]]);
-        assert_eq!(t, "| x |\n| --- |\n| a\\|b |\n");
-    }
-}
-
 /// `demarc crosswalk --format markdown`.
 pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>) -> String {
     let rows: Vec<Vec<String>> = view
@@ -328,4 +299,33 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>) -> String {
     out.push_str(&inline(&comparison_summary(report)));
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_stays_text() {
+        assert_eq!(
+            inline("<script>alert(1)</script> [x](javascript:alert(1)) a|b"),
+            "\\<script\\>alert(1)\\</script\\> \\[x\\](javascript:alert(1)) a\\|b"
+        );
+        assert_eq!(inline("two\nlines\u{1b}[2J"), "two lines\\u{1b}\\[2J");
+        assert_eq!(inline("team `a|b` here"), "team `a\\|b` here");
+        assert_eq!(inline("one ` alone"), "one \\` alone");
+    }
+
+    #[test]
+    fn code_spans_survive_backticks() {
+        assert_eq!(code("a``b"), "```a``b```");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("plain"), "`plain`");
+    }
+
+    #[test]
+    fn tables_have_a_rule() {
+        let t = table(&["x"], &[vec![inline("a|b")]]);
+        assert_eq!(t, "| x |\n| --- |\n| a\\|b |\n");
+    }
 }

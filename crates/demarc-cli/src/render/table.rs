@@ -375,26 +375,6 @@ pub fn discovery(report: &Report, color: bool) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aligns_columns_without_colour() {
-        let mut t = Table::new(&["area", "owner"]);
-        t.row(vec![
-            "grounding".into(),
-            Cell::styled("shared", Style::Magenta),
-        ]);
-        let s = t.render(false);
-        assert_eq!(
-            s,
-            "area       owner\n---------  ------\ngrounding  shared\n"
-        );
-        assert!(t.render(true).contains("\x1b[35mshared\x1b[0m"));
-    }
-}
-
 /// `demarc crosswalk --format table`.
 pub fn crosswalk(view: &demarc_model::crosswalk::View<'_>, color: bool) -> String {
     let mut t = Table::new(&["from area", "relation", "to area", "rationale"]);
@@ -498,4 +478,24 @@ pub fn comparison(report: &demarc_model::compare::Comparison<'_>, color: bool) -
     out.push_str(&clean_text(&comparison_summary(report)));
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_columns_without_colour() {
+        let mut t = Table::new(&["area", "owner"]);
+        t.row(vec![
+            "grounding".into(),
+            Cell::styled("shared", Style::Magenta),
+        ]);
+        let s = t.render(false);
+        assert_eq!(
+            s,
+            "area       owner\n---------  ------\ngrounding  shared\n"
+        );
+        assert!(t.render(true).contains("\x1b[35mshared\x1b[0m"));
+    }
 }

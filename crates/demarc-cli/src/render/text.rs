@@ -312,30 +312,6 @@ pub fn human_time(t: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_times_and_identities_read_as_words() {
-        assert_eq!(human_bytes(None), "unknown");
-        assert_eq!(human_bytes(Some(812)), "812 B");
-        assert_eq!(human_bytes(Some(4096)), "4.0 KiB");
-        assert_eq!(
-            human_time(Some("2023-11-14T22:13:20Z")),
-            "2023-11-14 22:13 UTC"
-        );
-        assert_eq!(human_time(None), "unknown");
-        let i = Identities {
-            user: 2,
-            ip: 1,
-            device: 0,
-        };
-        assert_eq!(identities_text(&i), "2 users, 1 address");
-        assert_eq!(identities_text(&Identities::default()), "nobody known");
-    }
-}
-
 /// `no relation in `x`: `a`, `b``, or that every area of the catalog is related.
 pub fn unrelated_line(catalog: &str, areas: &[(&str, &str)]) -> String {
     if areas.is_empty() {
@@ -397,4 +373,28 @@ pub fn comparison_summary(report: &demarc_model::compare::Comparison<'_>) -> Str
         line.push_str(&format!("; `{a}` and `{b}` not compared (no crosswalk)"));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_times_and_identities_read_as_words() {
+        assert_eq!(human_bytes(None), "unknown");
+        assert_eq!(human_bytes(Some(812)), "812 B");
+        assert_eq!(human_bytes(Some(4096)), "4.0 KiB");
+        assert_eq!(
+            human_time(Some("2023-11-14T22:13:20Z")),
+            "2023-11-14 22:13 UTC"
+        );
+        assert_eq!(human_time(None), "unknown");
+        let i = Identities {
+            user: 2,
+            ip: 1,
+            device: 0,
+        };
+        assert_eq!(identities_text(&i), "2 users, 1 address");
+        assert_eq!(identities_text(&Identities::default()), "nobody known");
+    }
 }
