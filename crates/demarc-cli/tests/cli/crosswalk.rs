@@ -244,3 +244,59 @@ fn two_catalogs_without_a_crosswalk_are_an_input_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_builtin_csa_to_cosai_crosswalk_lists_every_area_of_both_sides() {
+    let json = |args: &[&str]| -> Value {
+        let out = demarc().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let areas = |catalog: &str| -> Vec<String> {
+        json(&["matrix", "--catalog", catalog, "--format", "json"])["areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let cw = json(&[
+        "crosswalk",
+        "csa-genai-2023",
+        "cosai-srf-1.0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(cw["origin"], "<builtin:csa-genai-2023--cosai-srf-1.0>");
+    let relations = cw["relations"].as_array().unwrap();
+    for (catalog, key) in [
+        ("csa-genai-2023", "from_area"),
+        ("cosai-srf-1.0", "to_area"),
+    ] {
+        for area in areas(catalog) {
+            assert!(
+                relations.iter().any(|r| r[key] == area.as_str()),
+                "{catalog} area {area} has no relation"
+            );
+        }
+    }
+    assert!(cw["unrelated"]["from"].as_array().unwrap().is_empty());
+    assert!(cw["unrelated"]["to"].as_array().unwrap().is_empty());
+    let table = demarc()
+        .args(["crosswalk", "csa-genai-2023", "cosai-srf-1.0"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("every area of `csa-genai-2023` is related"),
+        "{table}"
+    );
+    assert!(
+        table.contains("every area of `cosai-srf-1.0` is related"),
+        "{table}"
+    );
+}
