@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::catalog::{Area, Cell, CheckedCatalog, Owner, Side};
 use crate::crosswalk::{CheckedCrosswalk, RelationKind};
 use crate::estate::{Application, Component};
-use crate::resolve::{catalog_service_model, suppliers};
+use crate::resolve::{catalog_service_model, resolved_owner, suppliers};
 
 /// What two cells disagree about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -266,21 +266,7 @@ pub fn read_cell<'a>(
 ) -> Option<CellRead<'a>> {
     let (service_model, _, _) = catalog_service_model(component, catalog)?;
     let cell = catalog.cell(area, service_model)?;
-    let (owner, lead, owner_from_estate) = if cell.owner == Owner::ModelDependent {
-        match component
-            .owners
-            .get(catalog.id())
-            .and_then(|areas| areas.get(&area.id))
-        {
-            Some(o) => {
-                let (owner, lead) = o.owner_lead();
-                (owner, lead, true)
-            }
-            None => (Owner::ModelDependent, None, false),
-        }
-    } else {
-        (cell.owner, cell.lead, false)
-    };
+    let (owner, lead, owner_from_estate) = resolved_owner(component, catalog, area, cell);
     Some(CellRead {
         component,
         catalog,

@@ -188,6 +188,31 @@ pub fn resolve_area_all<'a>(
         .collect()
 }
 
+/// The cell's owner and lead after the component's `owners` entry for this catalog and area
+/// (only a model-dependent cell takes one), and whether the estate gave them. A model-dependent
+/// cell without an entry stays `ModelDependent`: unresolved.
+pub fn resolved_owner(
+    component: &Component,
+    catalog: &CheckedCatalog,
+    area: &Area,
+    cell: &Cell,
+) -> (Owner, Option<Side>, bool) {
+    if cell.owner != Owner::ModelDependent {
+        return (cell.owner, cell.lead, false);
+    }
+    match component
+        .owners
+        .get(catalog.id())
+        .and_then(|areas| areas.get(&area.id))
+    {
+        Some(o) => {
+            let (owner, lead) = o.owner_lead();
+            (owner, lead, true)
+        }
+        None => (Owner::ModelDependent, None, false),
+    }
+}
+
 fn duty_for<'a>(
     app: &'a Application,
     catalog: &'a CheckedCatalog,
@@ -197,21 +222,7 @@ fn duty_for<'a>(
 ) -> Option<Duty<'a>> {
     let (service_model, service_model_rule, mapping) = catalog_service_model(component, catalog)?;
     let cell = catalog.cell(area, service_model)?;
-    let (owner, lead, owner_from_estate) = if cell.owner == Owner::ModelDependent {
-        match component
-            .owners
-            .get(catalog.id())
-            .and_then(|areas| areas.get(&area.id))
-        {
-            Some(o) => {
-                let (owner, lead) = o.owner_lead();
-                (owner, lead, true)
-            }
-            None => (Owner::ModelDependent, None, false),
-        }
-    } else {
-        (cell.owner, cell.lead, false)
-    };
+    let (owner, lead, owner_from_estate) = resolved_owner(component, catalog, area, cell);
     let customer_involved = matches!(
         owner,
         Owner::Customer | Owner::Shared | Owner::ModelDependent
