@@ -63,6 +63,18 @@ impl StoreError {
         )
     }
 
+    /// SQLite's SQLITE_BUSY (primary result code 5): another connection holds a lock that
+    /// SQLite would not wait for.
+    pub(crate) fn is_sqlite_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| c & 0xff == 5),
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         StoreError::Invalid {
             field,

@@ -169,8 +169,26 @@ impl Store {
     /// schema newer than this binary.
     pub async fn open(url: &str) -> Result<Store> {
         let location = location::Location::parse(url)?;
+        // Concurrent first opens of one SQLite file can meet SQLITE_BUSY where SQLite does not
+        // wait on the busy handler (a read-only probe or a switch to WAL mode while another
+        // process creates the file): such an open is tried again, for a bounded time. A failed
+        // attempt has written nothing (the migration is one transaction).
+        let deadline = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            match Self::open_once(&location).await {
+                Err(e) if e.is_sqlite_busy() && std::time::Instant::now() + delay < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(location: &location::Location) -> Result<Store> {
         let display = location.display();
-        let pool = match &location {
+        let pool = match location {
             location::Location::Sqlite(path) => Pool::Sqlite(open_sqlite(path, &display).await?),
             location::Location::Postgres(url) => {
                 Pool::Postgres(open_postgres(url, &display).await?)
