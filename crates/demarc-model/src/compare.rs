@@ -194,11 +194,11 @@ pub fn compare<'a>(
                         matched.push((c, c));
                     }
                 }
-                for (ca, cb) in matched {
-                    let component = ca;
-                    let (Some(a), Some(b)) =
-                        (read_cell(ca, pair.a, area_a), read_cell(cb, pair.b, area_b))
-                    else {
+                for (component, cb) in matched {
+                    let (Some(a), Some(b)) = (
+                        read_cell(component, pair.a, area_a),
+                        read_cell(cb, pair.b, area_b),
+                    ) else {
                         continue;
                     };
                     if a.unresolved() || b.unresolved() {

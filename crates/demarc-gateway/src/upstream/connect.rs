@@ -42,30 +42,53 @@ pub(super) struct Proxy {
     pub authorization: Option<HeaderValue>,
 }
 
+/// Why an upstream's base URL or its proxy cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("`{0}` is not an http or https URL")]
+    NotHttp(String),
+    #[error("`{0}` has a query or fragment")]
+    QueryOrFragment(String),
+    #[error("`{0}` has no valid host and port")]
+    HostPort(String),
+    #[error("`{0}` has an invalid host")]
+    InvalidHost(String),
+    #[error("`{0}` is not a valid TLS server name")]
+    TlsName(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("proxy scheme `{0}` is not supported (only http:// proxies)")]
+    ProxyScheme(String),
+    #[error("the proxy URL has no valid host")]
+    ProxyHost,
+    #[error("the proxy URL's credentials are not valid")]
+    ProxyCredentials,
+}
+
 impl Target {
     /// Parse `base_url` (`http` or `https`), with the proxy `env` names for it.
     pub fn new(
         base_url: &str,
         extra_roots: &[CertificateDer<'static>],
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TargetError> {
         let (https, rest) = if let Some(rest) = base_url.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = base_url.strip_prefix("http://") {
             (false, rest)
         } else {
-            return Err(format!("`{base_url}` is not an http or https URL"));
+            return Err(TargetError::NotHttp(base_url.to_string()));
         };
         let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         if path.contains(['?', '#']) {
-            return Err(format!("`{base_url}` has a query or fragment"));
+            return Err(TargetError::QueryOrFragment(base_url.to_string()));
         }
         let (host, port) = split_host_port(authority, if https { 443 } else { 80 })
-            .ok_or_else(|| format!("`{base_url}` has no valid host and port"))?;
+            .ok_or_else(|| TargetError::HostPort(base_url.to_string()))?;
         let tls = if https {
             let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|_| format!("`{host}` is not a valid TLS server name"))?;
-            let config = tls_config(extra_roots).map_err(|e| format!("TLS: {e}"))?;
+                .map_err(|_| TargetError::TlsName(host.clone()))?;
+            let config = tls_config(extra_roots).map_err(|e| TargetError::Tls(e.to_string()))?;
             Some((tokio_rustls::TlsConnector::from(config), name))
         } else {
             None
@@ -75,7 +98,7 @@ impl Target {
         Ok(Self {
             origin: format!("{scheme}://{authority}"),
             authority: HeaderValue::from_str(authority)
-                .map_err(|_| format!("`{base_url}` has an invalid host"))?,
+                .map_err(|_| TargetError::InvalidHost(base_url.to_string()))?,
             base_path: path.trim_end_matches('/').to_string(),
             host,
             port,
@@ -193,7 +216,7 @@ pub(super) fn proxy_for(
     https: bool,
     host: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Proxy>, String> {
+) -> Result<Option<Proxy>, TargetError> {
     let get = |name: &str| {
         env(name)
             .or_else(|| env(&name.to_lowercase()))
@@ -216,13 +239,11 @@ pub(super) fn proxy_for(
 }
 
 /// An `http://[user:password@]host[:port]` proxy URL (the scheme may be left out).
-fn parse_proxy(url: &str) -> Result<Proxy, String> {
+fn parse_proxy(url: &str) -> Result<Proxy, TargetError> {
     let rest = match url.split_once("://") {
         Some(("http" | "HTTP", rest)) => rest,
         Some((scheme, _)) => {
-            return Err(format!(
-                "proxy scheme `{scheme}` is not supported (only http:// proxies)"
-            ));
+            return Err(TargetError::ProxyScheme(scheme.to_string()));
         }
         None => url,
     };
@@ -231,14 +252,13 @@ fn parse_proxy(url: &str) -> Result<Proxy, String> {
         Some((user, host)) => (Some(user), host),
         None => (None, authority),
     };
-    let (host, port) = split_host_port(hostport, 80)
-        .ok_or_else(|| "the proxy URL has no valid host".to_string())?;
+    let (host, port) = split_host_port(hostport, 80).ok_or(TargetError::ProxyHost)?;
     let authorization = match userinfo {
         Some(user) => {
             let decoded = percent_encoding::percent_decode_str(user).collect::<Vec<u8>>();
             let token = base64::engine::general_purpose::STANDARD.encode(decoded);
             let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-                .map_err(|_| "the proxy URL's credentials are not valid".to_string())?;
+                .map_err(|_| TargetError::ProxyCredentials)?;
             value.set_sensitive(true);
             Some(value)
         }

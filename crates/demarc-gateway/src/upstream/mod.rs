@@ -34,7 +34,7 @@ pub struct Upstream {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot build its HTTP client: {0}")]
-    Build(String),
+    Build(#[from] connect::TargetError),
     #[error("ca_file `{path}`: {message}")]
     CaFile { path: String, message: String },
 }
