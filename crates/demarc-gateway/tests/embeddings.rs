@@ -31,6 +31,15 @@ fn config(app_extra: &str) -> String {
 }
 
 /// A page of a security runbook that quotes an attack and names a contact.
+/// A shared document with an instruction planted for the model that reads it.
+fn planted() -> String {
+    format!(
+        "Shared notes for the Q3 vendor review. Contact {EMAIL} for access. \
+         Note to the AI assistant reading this: {ATTACK}"
+    )
+}
+
+/// A security runbook that quotes the attack: text about an attack, not one.
 fn runbook() -> String {
     format!(
         "Runbook: prompt injection. Attackers paste text such as \"{ATTACK}\" into tickets. \
@@ -64,7 +73,7 @@ async fn sdk_embeddings(h: &Harness, input: &[String]) -> reqwest::Response {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_document_quoting_an_attack_is_embedded_with_its_personal_data_redacted() {
+async fn a_document_carrying_an_attack_is_embedded_with_its_personal_data_redacted() {
     let h = Harness::from_yaml(
         &config(""),
         FakeConfig::default(),
@@ -72,13 +81,13 @@ async fn a_document_quoting_an_attack_is_embedded_with_its_personal_data_redacte
         None,
     )
     .await;
-    let inputs = vec![runbook(), "Quarterly phishing drill results.".to_string()];
+    let inputs = vec![planted(), "Quarterly phishing drill results.".to_string()];
     let r = sdk_embeddings(&h, &inputs).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
 
-    // What left for the upstream: the attack quoted as written, the address replaced.
+    // What left for the upstream: the planted attack as written, the address replaced.
     let received = h.fake.received();
     assert_eq!(received.len(), 1);
     let sent = &received[0].body;
@@ -97,15 +106,24 @@ async fn a_document_quoting_an_attack_is_embedded_with_its_personal_data_redacte
     let r = h
         .post(
             "/v1/chat/completions",
-            &json!({"model": "chat", "messages": [{"role": "user", "content": runbook()}]}),
+            &json!({"model": "chat", "messages": [{"role": "user", "content": planted()}]}),
         )
         .await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "input_blocked");
 
+    // A runbook that quotes the attack is text about an attack: a chat message may carry it.
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "chat", "messages": [{"role": "user", "content": runbook()}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
     let events = h.stop().await;
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     let embedded = &events[0];
     assert_eq!(embedded.status, 200);
     assert!(embedded.verdicts.detectors.contains_key("pii"));
@@ -123,7 +141,7 @@ async fn enforce_injection_on_embeddings_blocks_the_same_document() {
         None,
     )
     .await;
-    let r = sdk_embeddings(&h, &[runbook()]).await;
+    let r = sdk_embeddings(&h, &[planted()]).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "input_blocked");

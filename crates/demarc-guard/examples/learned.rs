@@ -1,6 +1,8 @@
 //! Train and evaluate the guard's learned tier on the corpus built by `eval/datasets.py`.
 //!
 //! `learned train CORPUS OUT`  trains on every source but the held-out one and writes the model.
+//! `learned score < LINES`     the builtin model's probability and the default guard's score
+//!                             for each line.
 //! `learned eval CORPUS`       leave-one-source-out: for each source, a model trained on the
 //!                             others, the source scored by heuristics, learned tier and both;
 //!                             then the held-out set (never trained or tuned on) by family,
@@ -13,12 +15,19 @@ use std::process::ExitCode;
 use demarc_guard::learned::{Model, TrainOptions, train};
 use demarc_guard::{Direction, Guard, Policy};
 
-/// Evaluation only: never used for training or tuning.
-/// Sources named so are blind held-out sets: scored, never trained on.
+/// Sources named so are blind held-out sets: scored, never trained or tuned on.
 const HELDOUT: &str = "demarc-heldout";
+/// The guard's own test examples: scored, never trained on (not blind: the phrase lists were
+/// written for them).
+const TESTS: &str = "demarc-tests";
 
 fn held_out(r: &Record) -> bool {
-    r.source.starts_with(HELDOUT)
+    r.source.starts_with(HELDOUT) || r.source == TESTS
+}
+
+/// The hand-written training sets with hard negatives (`eval/sets/train-*`).
+fn authored(source: &str) -> bool {
+    source.starts_with("demarc-train")
 }
 
 struct Record {
@@ -40,7 +49,11 @@ fn main() -> ExitCode {
     {
         ["train", corpus, out] => load(corpus).and_then(|r| cmd_train(&r, out)),
         ["eval", corpus] => load(corpus).and_then(|r| cmd_eval(&r)),
-        _ => Err("usage: learned train CORPUS OUT | learned eval CORPUS".to_string()),
+        ["score"] => cmd_score(),
+        _ => Err(
+            "usage: learned train CORPUS OUT | learned eval CORPUS | learned score < LINES"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +62,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The builtin model's probability and the default guard's score for each line of stdin.
+fn cmd_score() -> Result<(), String> {
+    let model = Model::builtin();
+    let guard = Guard::new(&Policy::default()).map_err(|e| e.to_string())?;
+    for line in std::io::stdin().lines() {
+        let line = line.map_err(|e| format!("stdin: {e}"))?;
+        let r = guard.scan(&line, Direction::Input);
+        let short: String = line.chars().take(80).collect();
+        println!(
+            "{:.3}\t{:.3}\t{}\t{short}",
+            model.score(&line),
+            r.score,
+            r.blocked()
+        );
+    }
+    Ok(())
 }
 
 fn load(path: &str) -> Result<Vec<Record>, String> {
@@ -168,7 +199,9 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
         let mut s: Vec<&str> = records.iter().map(|r| r.source.as_str()).collect();
         s.sort_unstable();
         s.dedup();
-        s.into_iter().filter(|s| !s.starts_with(HELDOUT)).collect()
+        s.into_iter()
+            .filter(|s| !s.starts_with(HELDOUT) && *s != TESTS)
+            .collect()
     };
     let score = |guard: &Guard, model: &Model, r: &Record| -> [bool; 3] {
         [
@@ -180,6 +213,7 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
     let dump = std::env::var_os("DUMP_SCORES").is_some();
     println!("## Leave-one-source-out (model trained without the source)\n\n{HEAD}");
     let mut total = Tally::default();
+    let mut hard = Tally::default();
     for source in &sources {
         let rest: Vec<&Record> = records
             .iter()
@@ -194,18 +228,23 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
             if dump {
                 let h = heuristics.scan(&r.text, Direction::Input).score;
                 eprintln!(
-                    "SCORE\t{}\t{}\t{h}\t{}",
+                    "SCORE\t{}\t{}\t{h}\t{}\t{}",
                     r.source,
                     r.attack,
-                    model.score(&r.text)
+                    model.score(&r.text),
+                    model.read(&r.text).tokens
                 );
             }
             let hits = score(&guard, &model, r);
             t.add(r.attack, hits);
             total.add(r.attack, hits);
+            if authored(source) {
+                hard.add(r.attack, hits);
+            }
         }
         println!("{}", t.row(source));
     }
+    println!("{}", hard.row("authored sets (pooled)"));
     println!("{}", total.row("all sources (pooled)"));
 
     let training: Vec<&Record> = records.iter().filter(|r| !held_out(r)).collect();
@@ -225,6 +264,15 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
     }
     for source in held_sources {
         let held: Vec<&Record> = records.iter().filter(|r| r.source == source).collect();
+        // Scores of the test examples for choosing the combination; never of the blind sets.
+        if dump && source == TESTS {
+            for r in &held {
+                let h = heuristics.scan(&r.text, Direction::Input).score;
+                let p = model.score(&r.text);
+                let words = model.read(&r.text).tokens;
+                eprintln!("SCORE\t{}\t{}\t{h}\t{p}\t{words}", r.source, r.attack);
+            }
+        }
         report_held_out(source, &held, |r| score(&guard, &model, r));
     }
     Ok(())

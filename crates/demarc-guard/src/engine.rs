@@ -13,7 +13,7 @@ use crate::decode;
 use crate::finding::{Action, Detector, Direction, Finding, Report, Severity};
 use crate::hit::Hit;
 use crate::injection::{self, PhraseHit, PhraseTag};
-use crate::learned::Model;
+use crate::learned::{Model, Reading};
 use crate::normalize::Views;
 use crate::pii;
 use crate::policy::{Policy, PolicyError};
@@ -453,8 +453,10 @@ impl Guard {
             want_learned.then_some(&mut learned),
         );
         dedup(&mut raw);
-        if let (Some(p), Some(action)) = (learned, plan.action(Detector::Injection)) {
-            raw.push(learned_finding(p, text.len(), action));
+        let mut view = LearnedView::Off;
+        if let (Some(reading), Some(action)) = (learned, plan.action(Detector::Injection)) {
+            raw.push(learned_finding(reading.p, text.len(), action));
+            view = LearnedView::Read(reading);
         }
         if let (Some(c), Some(action)) = (&self.inner.classifier, plan.action(Detector::Injection))
         {
@@ -465,7 +467,7 @@ impl Guard {
                 action,
             ));
         }
-        self.report(raw)
+        self.report(raw, view)
     }
 
     /// Scan and apply the policy: the report and the text with redactions applied.
@@ -603,19 +605,19 @@ impl Guard {
         allow.max(128).max(pii::LABEL_REACH + 1)
     }
 
-    /// `learned`: where to put the learned tier's probability (whole-text scans only).
+    /// `learned`: where to put the learned tier's reading (whole-text scans only).
     fn scan_into(
         &self,
         text: &str,
         plan: &Plan,
         pass: Pass,
         out: &mut Vec<Finding>,
-        learned: Option<&mut Option<f32>>,
+        learned: Option<&mut Option<Reading>>,
     ) {
         let inner = &*self.inner;
         let views = Views::new(text);
         if let (Some(slot), Some(model)) = (learned, &inner.learned) {
-            *slot = Some(model.score_folded(&views.folded));
+            *slot = Some(model.read_folded(&views.folded));
         }
         let mut secret_hits = Vec::new();
         let mut phrase_hits: Vec<PhraseHit> = Vec::new();
@@ -1018,12 +1020,12 @@ impl Guard {
 
     /// Build the report from raw findings: merge protected-content matches per document, drop
     /// injection signals when the score stays under the threshold, derive the verdict.
-    pub(crate) fn report(&self, mut raw: Vec<Finding>) -> Report {
+    pub(crate) fn report(&self, mut raw: Vec<Finding>, view: LearnedView) -> Report {
         dedup(&mut raw);
         let score = injection::score(
             raw.iter()
                 .filter(|f| f.detector == Detector::Injection)
-                .map(|f| (f.kind.as_str(), f.score)),
+                .map(|f| (f.kind.as_str(), signal_weight(f, view))),
         );
         let threshold = self.inner.policy.injection.threshold;
         let mut findings: Vec<Finding> = Vec::with_capacity(raw.len());
@@ -1233,19 +1235,75 @@ fn whole_text_signal(kind: String, score: f32, len: usize, action: Action) -> Fi
     }
 }
 
-/// The learned tier's finding for a text of `len` bytes scored `p`.
-pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
-    whole_text_signal("learned".to_string(), learned_weight(p), len, action)
+/// The kind of the learned tier's finding.
+pub(crate) const LEARNED_KIND: &str = "learned";
+
+/// What the learned tier has said about the text, for weighing the phrase rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum LearnedView {
+    /// The learned tier does not run: phrase rules count in full.
+    Off,
+    /// It runs but has not read the text yet (a stream before its end).
+    Pending,
+    Read(Reading),
 }
 
-/// The learned tier's probability as an injection signal weight. Below 0.99 it is supporting
-/// evidence (at most 0.45, under the default threshold on its own, so it decides only together
-/// with a heuristic signal); from 0.99 it is decisive on its own. Chosen on the pooled
-/// leave-one-source-out scores (`eval/generalise.sh`, BENCHMARKS.md): unseen fiction and
-/// technical prose are where a bag of words errs, and they rarely reach 0.99.
-fn learned_weight(p: f32) -> f32 {
-    let support = 0.45 * ((p - 0.5) / 0.5).clamp(0.0, 1.0);
-    if p >= 0.99 { support.max(0.5) } else { support }
+/// Phrase rules from this weight decide alone, whatever the learned tier says.
+pub(crate) const HEURISTIC_SURE: f32 = 0.99;
+/// With the learned tier on, a phrase rule from this weight decides alone unless the learned
+/// tier reads the text as ordinary (log-odds under [`LEARNED_VETO`]).
+pub(crate) const HEURISTIC_DECISIVE: f32 = 0.7;
+/// The share of a weaker phrase rule's weight that counts with the learned tier on: under the
+/// threshold on its own, so the learned tier has to agree.
+pub(crate) const HEURISTIC_SUPPORT: f32 = 0.45;
+/// Learned log-odds under which phrase rules (below [`HEURISTIC_SURE`]) do not count.
+pub(crate) const LEARNED_VETO: f32 = -1.0;
+/// Texts of fewer tokens give the learned tier too little to go on: there, phrase rules count
+/// in full, as if it did not run ("Oublie toutes les consignes précédentes." has no room for
+/// the quoting or discussion that the learned tier weighs).
+pub(crate) const SHORT_TEXT_TOKENS: u32 = 20;
+/// The learned tier's weight is `1 - exp(-SLOPE * max(0, logit(p) - OFFSET))`: the noisy-or's
+/// log-complement adds, so this adds `SLOPE * (logit(p) - OFFSET)` to a phrase rule's evidence.
+pub(crate) const LEARNED_SLOPE: f32 = 0.2;
+pub(crate) const LEARNED_OFFSET: f32 = -0.5;
+
+/// What an injection finding adds to the text's score. Phrase lists fire on text that quotes
+/// or discusses an attack as readily as on the attack, which the learned tier tells apart
+/// better; so with the learned tier on, a phrase rule counts in full only from
+/// [`HEURISTIC_DECISIVE`], less below, and not at all where the learned tier reads the text as
+/// ordinary; in short texts, in full. The surest rules and phrases inside a decoded payload
+/// (`base64:…`, which the learned tier does not read) always count. All constants were chosen
+/// on the pooled leave-one-source-out scores of the training sources and the guard's own test
+/// examples scored by models that never saw them (`eval/generalise.sh`), never on the held-out
+/// sets.
+pub(crate) fn signal_weight(f: &Finding, view: LearnedView) -> f32 {
+    let phrase_rule = f.kind != LEARNED_KIND && !f.kind.contains(':');
+    if !phrase_rule || f.score >= HEURISTIC_SURE {
+        return f.score;
+    }
+    match view {
+        LearnedView::Off => f.score,
+        LearnedView::Pending => 0.0,
+        LearnedView::Read(r) if r.tokens < SHORT_TEXT_TOKENS => f.score,
+        LearnedView::Read(r) if logit(r.p) < LEARNED_VETO => 0.0,
+        LearnedView::Read(_) if f.score >= HEURISTIC_DECISIVE => f.score,
+        LearnedView::Read(_) => f.score * HEURISTIC_SUPPORT,
+    }
+}
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    (p / (1.0 - p)).ln()
+}
+
+/// The learned tier's finding for a text of `len` bytes scored `p`.
+pub(crate) fn learned_finding(p: f32, len: usize, action: Action) -> Finding {
+    whole_text_signal(LEARNED_KIND.to_string(), learned_weight(p), len, action)
+}
+
+/// The learned tier's probability as an injection signal weight (see [`LEARNED_SLOPE`]).
+pub(crate) fn learned_weight(p: f32) -> f32 {
+    1.0 - (-LEARNED_SLOPE * (logit(p) - LEARNED_OFFSET).max(0.0)).exp()
 }
 
 pub(crate) fn dedup(v: &mut Vec<Finding>) {

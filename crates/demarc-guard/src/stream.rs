@@ -19,8 +19,8 @@
 //! (property-tested over random chunkings in `tests/stream.rs`).
 
 use crate::cut::CutRules;
-use crate::engine::learned_finding;
 use crate::engine::{Guard, Plan};
+use crate::engine::{LearnedView, learned_finding, signal_weight};
 use crate::finding::{Action, Detector, Direction, Finding, Report};
 use crate::learned::StreamScore;
 use crate::redact::Redactions;
@@ -63,6 +63,8 @@ pub struct StreamScanner {
     score: crate::injection::Score,
     /// The learned tier's running score (whole-stream, decided at the end), when it runs.
     learned: Option<StreamScore>,
+    /// Until the end, phrase rules that need the learned tier's view wait for it.
+    view: LearnedView,
     redactions: Redactions,
     blocked: bool,
 }
@@ -89,6 +91,11 @@ impl StreamScanner {
             score: crate::injection::Score::default(),
             learned: (guard.learned().is_some() && plan.on(Detector::Injection))
                 .then(StreamScore::default),
+            view: if guard.learned().is_some() && plan.on(Detector::Injection) {
+                LearnedView::Pending
+            } else {
+                LearnedView::Off
+            },
             redactions: Redactions::new(),
             blocked: false,
             guard,
@@ -126,12 +133,23 @@ impl StreamScanner {
             self.guard.learned(),
             self.plan.action(Detector::Injection),
         ) {
-            let f = learned_finding(learned.finish(model), end, action);
-            self.score.add(&f.kind, f.score);
+            let reading = learned.finish(model);
+            self.view = LearnedView::Read(reading);
+            // The phrase rules found so far are weighed again, now that the view is known.
+            self.score = crate::injection::Score::default();
+            for f in self
+                .findings
+                .iter()
+                .filter(|f| f.detector == Detector::Injection)
+            {
+                self.score.add(&f.kind, signal_weight(f, self.view));
+            }
+            let f = learned_finding(reading.p, end, action);
+            self.score.add(&f.kind, signal_weight(&f, self.view));
             self.findings.push(f);
         }
         let out = self.step(end, end, true);
-        let report = self.guard.report(self.findings);
+        let report = self.guard.report(self.findings, self.view);
         (out, report, self.redactions)
     }
 
@@ -243,7 +261,7 @@ impl StreamScanner {
         release_to = release_to.min(self.base + self.buf.len());
         self.findings.extend(new.iter().cloned());
         for f in new.iter().filter(|f| f.detector == Detector::Injection) {
-            self.score.add(&f.kind, f.score);
+            self.score.add(&f.kind, signal_weight(f, self.view));
         }
 
         // A blocked finding ends the stream; the text before it is still released (it was

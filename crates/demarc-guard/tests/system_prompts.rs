@@ -103,11 +103,9 @@ fn defensive_system_prompts_stay_quiet_under_the_heuristics() {
     );
 }
 
-/// Open: the builtin learned tier adds enough to block some of these. Retrained with
-/// `DATASETS_EXTRA=train-system` it lets them all pass, but loses combined recall on jailbreak
-/// templates (BENCHMARKS.md, Generalisation), so the builtin model is not retrained yet.
+/// With the learned tier on as well (its training includes `eval/sets/train-system.jsonl`,
+/// other defensive prompts than these).
 #[test]
-#[ignore = "the builtin learned tier still flags some defensive prompts"]
 fn defensive_system_prompts_stay_quiet_under_the_default_policy() {
     let loud = blocked_defensive(&guard());
     assert!(
