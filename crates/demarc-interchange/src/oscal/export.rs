@@ -559,7 +559,7 @@ impl<'a> EstateExport<'a> {
         s.apps.push(ByComponent {
             component_uuid: self.component_uuid(&app.id, &c.id),
             uuid: self.scope.uuid(&duty_id),
-            description: duty.accountable_reason(),
+            description: sentence(&duty.accountable_reason()),
             props,
             links: Vec::new(),
             implementation_status: if customer_part {
@@ -733,7 +733,7 @@ impl<'a> EstateExport<'a> {
                     title: line(&format!("{}: {}: {}", app.name, d.title, d.gap_list(", "))),
                     description: format!(
                         "{} Gaps: {}. Control: {}; evidence: {}.",
-                        d.accountable_reason,
+                        sentence(&d.accountable_reason),
                         d.gap_list(", "),
                         d.control.as_str(),
                         d.evidence.as_str()
@@ -828,6 +828,20 @@ fn role(id: &str) -> ResponsibleRole {
         props: Vec::new(),
         party_uuids: Vec::new(),
     }
+}
+
+/// `s` as a sentence: a capital first letter and a full stop.
+fn sentence(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    let mut chars = s.trim().chars();
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.push_str(chars.as_str());
+    }
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 fn party_label(p: &DutyParty) -> String {
