@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use demarc_model::assess::Assessment;
 use demarc_model::catalog::{Owner, Side};
 use demarc_model::estate::{AppStatus, Application, Component};
-use demarc_model::resolve::{Duty, Party as DutyParty, catalog_service_model, resolve_application};
+use demarc_model::resolve::{
+    Duty, Party as DutyParty, catalog_service_model, resolve_application, resolve_area_all,
+};
 use demarc_model::{CheckedCatalog, CheckedEstate, Date};
 use serde::Serialize;
 
@@ -250,7 +252,7 @@ impl<'a> EstateExport<'a> {
     /// The system security plan: the organisation as one system, a component per provider
     /// offering and per application component, and per area the provider's export and each
     /// application component's inherited and satisfied parts.
-    pub fn ssp(&self) -> SspDocument {
+    pub fn ssp(&self) -> SspDocument<'_> {
         let estate = self.estate.estate();
         let mut metadata = self.metadata(format!(
             "{}: GenAI system security plan ({})",
@@ -315,10 +317,11 @@ impl<'a> EstateExport<'a> {
                 }],
             });
         }
-        // Per area: the offerings' exports (deduplicated) and the applications' statements.
+        // Per area: the offerings' exports (deduplicated), found in a first pass; the
+        // applications' statements are made while the document is written
+        // ([`ByComponents`]), so that a large estate's SSP is never held in memory whole.
         let areas = self.catalog.areas();
-        let mut by_area: Vec<AreaStatements> =
-            areas.iter().map(|_| AreaStatements::default()).collect();
+        let mut by_area: Vec<AreaExports> = areas.iter().map(|_| AreaExports::default()).collect();
         for app in self.estate.applications() {
             for c in &app.components {
                 components.push(self.app_component(app, c));
@@ -327,18 +330,22 @@ impl<'a> EstateExport<'a> {
                 let Some(i) = areas.iter().position(|a| a.id == duty.area.id) else {
                     continue;
                 };
-                self.add_duty(&mut by_area[i], app, &duty);
+                self.note_export(&mut by_area[i], &duty);
             }
         }
         let implemented_requirements = areas
             .iter()
             .zip(by_area)
-            .filter(|(_, s)| !s.apps.is_empty())
-            .map(|(area, s)| SspRequirement {
+            .filter(|(_, s)| s.has_duties)
+            .map(|(area, exports)| SspRequirement {
                 uuid: self.scope.uuid(&["ssp-requirement", &area.id]),
                 control_id: token(&area.id),
                 props: vec![Prop::demarc("area-id", &area.id)],
-                by_components: s.exports.into_values().chain(s.apps).collect(),
+                by_components: ByComponents {
+                    export: self,
+                    area,
+                    exports,
+                },
             })
             .collect();
         SspDocument {
@@ -449,91 +456,115 @@ impl<'a> EstateExport<'a> {
         }
     }
 
-    fn add_duty(&self, s: &mut AreaStatements, app: &Application, duty: &Duty<'_>) {
+    /// The offering's export for a duty's area, owner and lead: its key, and whether the
+    /// provider and the customer have a part.
+    fn export_key(&self, duty: &Duty<'_>) -> Option<(OfferingKey, String, bool, bool)> {
+        let provider_part = matches!(duty.owner, Owner::Provider | Owner::Shared);
+        let customer_part = matches!(duty.owner, Owner::Customer | Owner::Shared);
+        if !(provider_part || customer_part) {
+            return None;
+        }
+        let key = OfferingKey::of(duty.component, self.catalog)?;
+        let ids = [
+            duty.area.id.as_str(),
+            &key.provider,
+            &key.offering,
+            &key.service_model,
+            duty.owner.as_str(),
+            duty.lead.map_or("", |l| l.as_str()),
+        ];
+        let joined = ids.join("\u{1f}");
+        Some((key, joined, provider_part, customer_part))
+    }
+
+    /// Record the offering's export a duty points at (once per offering, area and owner).
+    fn note_export(&self, s: &mut AreaExports, duty: &Duty<'_>) {
+        s.has_duties = true;
+        let Some((key, export_key, provider_part, customer_part)) = self.export_key(duty) else {
+            return;
+        };
+        if s.exports.contains_key(&export_key) {
+            return;
+        }
+        let ids: Vec<&str> = export_key.split('\u{1f}').collect();
+        let p_uuid = self.scope.uuid(&[&["provided"], &ids[..]].concat());
+        let r_uuid = self.scope.uuid(&[&["responsibility"], &ids[..]].concat());
+        let pname = self
+            .estate
+            .provider(&key.provider)
+            .map_or(key.provider.as_str(), |p| p.name.as_str());
+        let mut props = vec![
+            Prop::demarc("responsibility", duty.owner.as_str()),
+            Prop::demarc("service-model", &key.service_model),
+        ];
+        if let Some(l) = duty.lead {
+            props.push(Prop::demarc("lead", l.as_str()));
+        }
+        let export = Export {
+            provided: if provider_part {
+                vec![Provided {
+                    uuid: p_uuid.clone(),
+                    description: format!(
+                        "{pname} provides {} under {}: {}",
+                        duty.area.title, key.service_model, duty.cell.note
+                    ),
+                    responsible_roles: vec![role("provider")],
+                }]
+            } else {
+                Vec::new()
+            },
+            responsibilities: if customer_part {
+                vec![Responsibility {
+                    uuid: r_uuid.clone(),
+                    provided_uuid: provider_part.then(|| p_uuid.clone()),
+                    description: format!(
+                        "{pname} leaves {} under {} to the customer: {}",
+                        duty.area.title, key.service_model, duty.cell.note
+                    ),
+                    responsible_roles: vec![role("customer")],
+                }]
+            } else {
+                Vec::new()
+            },
+        };
+        let statement = ByComponent {
+            component_uuid: self.offering_uuid(&key),
+            uuid: self.scope.uuid(&[&["export"], &ids[..]].concat()),
+            description: split_sentence(duty.owner, duty.lead, &duty.cell.note),
+            props,
+            links: Vec::new(),
+            implementation_status: None,
+            export: Some(export),
+            inherited: Vec::new(),
+            satisfied: Vec::new(),
+            responsible_roles: Vec::new(),
+            remarks: None,
+        };
+        s.exports.insert(export_key, (statement, p_uuid, r_uuid));
+    }
+
+    /// An application component's statement about a duty: inherited from the offering's
+    /// `provided`, satisfied against its responsibility.
+    fn duty_statement(
+        &self,
+        exports: &AreaExports,
+        app: &Application,
+        duty: &Duty<'_>,
+    ) -> ByComponent {
         let c = duty.component;
         let area = &duty.area.id;
-        let provider_part = matches!(duty.owner, Owner::Provider | Owner::Shared);
         let customer_part = matches!(duty.owner, Owner::Customer | Owner::Shared);
         let mut provided_uuid = None;
         let mut responsibility_uuid = None;
-        if let Some(key) = OfferingKey::of(c, self.catalog)
-            && (provider_part || customer_part)
+        if let Some((_, export_key, provider_part, customer_part)) = self.export_key(duty)
+            && let Some((_, p, r)) = exports.exports.get(&export_key)
         {
-            let lead = duty.lead.map_or("", |l| l.as_str());
-            let ids = [
-                area.as_str(),
-                &key.provider,
-                &key.offering,
-                &key.service_model,
-                duty.owner.as_str(),
-                lead,
-            ];
-            let p_uuid = self.scope.uuid(&[&["provided"], &ids[..]].concat());
-            let r_uuid = self.scope.uuid(&[&["responsibility"], &ids[..]].concat());
-            provided_uuid = provider_part.then(|| p_uuid.clone());
-            responsibility_uuid = customer_part.then(|| r_uuid.clone());
-            let export_key = ids.join("\u{1f}");
-            if !s.exports.contains_key(&export_key) {
-                let pname = self
-                    .estate
-                    .provider(&key.provider)
-                    .map_or(key.provider.as_str(), |p| p.name.as_str());
-                let mut props = vec![
-                    Prop::demarc("responsibility", duty.owner.as_str()),
-                    Prop::demarc("service-model", &key.service_model),
-                ];
-                if let Some(l) = duty.lead {
-                    props.push(Prop::demarc("lead", l.as_str()));
-                }
-                let export = Export {
-                    provided: if provider_part {
-                        vec![Provided {
-                            uuid: p_uuid.clone(),
-                            description: format!(
-                                "{pname} provides {} under {}: {}",
-                                duty.area.title, key.service_model, duty.cell.note
-                            ),
-                            responsible_roles: vec![role("provider")],
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                    responsibilities: if customer_part {
-                        vec![Responsibility {
-                            uuid: r_uuid,
-                            provided_uuid: provider_part.then_some(p_uuid),
-                            description: format!(
-                                "{pname} leaves {} under {} to the customer: {}",
-                                duty.area.title, key.service_model, duty.cell.note
-                            ),
-                            responsible_roles: vec![role("customer")],
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                };
-                s.exports.insert(
-                    export_key.clone(),
-                    ByComponent {
-                        component_uuid: self.offering_uuid(&key),
-                        uuid: self.scope.uuid(&[&["export"], &ids[..]].concat()),
-                        description: split_sentence(duty.owner, duty.lead, &duty.cell.note),
-                        props,
-                        links: Vec::new(),
-                        implementation_status: None,
-                        export: Some(export),
-                        inherited: Vec::new(),
-                        satisfied: Vec::new(),
-                        responsible_roles: Vec::new(),
-                        remarks: None,
-                    },
-                );
-            }
+            provided_uuid = provider_part.then(|| p.clone());
+            responsibility_uuid = customer_part.then(|| r.clone());
         }
         let mut props = vec![
             Prop::demarc("responsibility", duty.owner.as_str()),
             Prop::demarc("accountable", &party_label(&duty.accountable)),
-            Prop::demarc("catalog-service-model", duty.service_model),
         ];
         if let Some(l) = duty.lead {
             props.push(Prop::demarc("lead", l.as_str()));
@@ -556,7 +587,7 @@ impl<'a> EstateExport<'a> {
             })
             .collect();
         let duty_id = ["duty", app.id.as_str(), c.id.as_str(), area.as_str()];
-        s.apps.push(ByComponent {
+        ByComponent {
             component_uuid: self.component_uuid(&app.id, &c.id),
             uuid: self.scope.uuid(&duty_id),
             description: sentence(&duty.accountable_reason()),
@@ -591,7 +622,7 @@ impl<'a> EstateExport<'a> {
                         .team
                         .map(|(t, _)| ResponsibleRole {
                             role_id: token(t),
-                            props: vec![Prop::demarc("team", t)],
+                            props: Vec::new(),
                             party_uuids: vec![self.scope.uuid(&["team", t])],
                         })
                         .into_iter()
@@ -606,7 +637,7 @@ impl<'a> EstateExport<'a> {
                  not say who owns it (`owners`): unresolved."
                     .to_string()
             }),
-        });
+        }
     }
 
     /// Assessment results of `report` (an assessment of this estate under this catalog): an
@@ -905,9 +936,35 @@ struct OfferingInfo {
 }
 
 #[derive(Default)]
-struct AreaStatements {
-    exports: BTreeMap<String, ByComponent>,
-    apps: Vec<ByComponent>,
+struct AreaExports {
+    /// Export key -> the offering's statement, its provided UUID, its responsibility UUID.
+    exports: BTreeMap<String, (ByComponent, String, String)>,
+    has_duties: bool,
+}
+
+/// One area's by-component statements: the offerings' exports, then each application
+/// component's statement, made as it is written.
+pub struct ByComponents<'a> {
+    export: &'a EstateExport<'a>,
+    area: &'a demarc_model::catalog::Area,
+    exports: AreaExports,
+}
+
+impl Serialize for ByComponents<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let x = self.export;
+        let mut seq = serializer.serialize_seq(None)?;
+        for (statement, _, _) in self.exports.exports.values() {
+            seq.serialize_element(statement)?;
+        }
+        for app in x.estate.applications() {
+            for duty in resolve_area_all(app, x.catalog, self.area) {
+                seq.serialize_element(&x.duty_statement(&self.exports, app, &duty))?;
+            }
+        }
+        seq.end()
+    }
 }
 
 // ---- the documents, field names as OSCAL spells them -------------------------------------
@@ -960,20 +1017,20 @@ pub struct ComponentRequirement {
 }
 
 #[derive(Serialize)]
-pub struct SspDocument {
+pub struct SspDocument<'a> {
     #[serde(rename = "system-security-plan")]
-    pub system_security_plan: Ssp,
+    pub system_security_plan: Ssp<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct Ssp {
+pub struct Ssp<'a> {
     pub uuid: String,
     pub metadata: Metadata,
     pub import_profile: Href,
     pub system_characteristics: SystemCharacteristics,
     pub system_implementation: SystemImplementation,
-    pub control_implementation: SspControlImplementation,
+    pub control_implementation: SspControlImplementation<'a>,
 }
 
 #[derive(Serialize)]
@@ -1054,18 +1111,18 @@ pub struct SystemComponent {
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct SspControlImplementation {
+pub struct SspControlImplementation<'a> {
     pub description: String,
-    pub implemented_requirements: Vec<SspRequirement>,
+    pub implemented_requirements: Vec<SspRequirement<'a>>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct SspRequirement {
+pub struct SspRequirement<'a> {
     pub uuid: String,
     pub control_id: String,
     pub props: Vec<Prop>,
-    pub by_components: Vec<ByComponent>,
+    pub by_components: ByComponents<'a>,
 }
 
 #[derive(Serialize)]
