@@ -61,6 +61,14 @@ enum Command {
     /// Show which duties would move, and to whom, if an application changed service model or provider.
     #[command(after_help = "Reference: docs/what-if.md")]
     WhatIf(cmd::what_if::Args),
+    /// Write a catalog or an estate as OSCAL (catalog, component definition, SSP, assessment
+    /// results) or as a CycloneDX ML-BOM.
+    #[command(after_help = "Reference: docs/interchange.md")]
+    Export(cmd::export::Args),
+    /// Read an OSCAL component definition or SSP (a provider's responsibilities, checked
+    /// against the catalog) or a CycloneDX ML-BOM (model lineage, checked against the estate).
+    #[command(after_help = "Reference: docs/interchange.md")]
+    Import(cmd::import::Args),
     /// Write a starter estate file.
     #[command(after_help = "Reference: docs/estate.md")]
     Init(cmd::init::Args),
@@ -123,6 +131,8 @@ fn main() -> ExitCode {
         Command::Compare(args) => cmd::compare::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::WhatIf(args) => cmd::what_if::run(args),
+        Command::Export(args) => cmd::export::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Schema(args) => cmd::schema::run(args),
         Command::Db(args) => cmd::db::run(args),

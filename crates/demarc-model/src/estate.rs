@@ -301,6 +301,10 @@ pub struct ModelLineage {
     pub tuning_datasets: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<String>,
+    /// SHA-256 of the model weights as deployed (64 hex digits), when the organisation holds
+    /// them: a CycloneDX ML-BOM whose model hash matches counts as lineage evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// An approved source of grounding documents.
@@ -667,6 +671,14 @@ fn validate(estate: &Estate, catalog: &CheckedCatalog) -> Vec<Diagnostic> {
                     )
                     .with_help("set `kind: model`, or move the lineage to the model component"),
                 );
+            }
+            if let Some(h) = c.model.as_ref().and_then(|m| m.sha256.as_ref())
+                && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                out.push(Diagnostic::error(
+                    format!("{cat}.model.sha256"),
+                    "sha256 must be 64 hex digits",
+                ));
             }
         }
         if let Some(team) = &app.duties.default {

@@ -9,6 +9,7 @@ mod ground;
 mod guard;
 mod history;
 mod hostile;
+mod interchange;
 mod model;
 mod snapshots_model;
 mod store;
