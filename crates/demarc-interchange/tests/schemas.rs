@@ -1,5 +1,6 @@
 //! Every exported document validates against the official JSON schemas in
-//! `../shared/schemas/` (OSCAL 1.2.1, CycloneDX 1.5–1.7), and exports are deterministic.
+//! `tests/fixtures/schemas/` (OSCAL 1.2.1, CycloneDX 1.5–1.7; copies of the workplace's
+//! `../shared/schemas`), and exports are deterministic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ fn repo() -> PathBuf {
 }
 
 fn schemas() -> PathBuf {
-    repo().join("../shared/schemas")
+    repo().join("crates/demarc-interchange/tests/fixtures/schemas")
 }
 
 fn read_json(path: PathBuf) -> Value {

@@ -1,5 +1,6 @@
 //! `demarc export` / `demarc import`: OSCAL and CycloneDX through the real binary, on the
-//! bank example and on the NIST and CycloneDX examples in ../shared/data.
+//! bank example and on the NIST and CycloneDX examples (copies in
+//! crates/demarc-interchange/tests/fixtures/examples).
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,7 @@ fn bank() -> PathBuf {
 
 fn shared(dir: &str) -> Vec<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
+        .join("../demarc-interchange/tests/fixtures/examples")
         .join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
         .unwrap()
