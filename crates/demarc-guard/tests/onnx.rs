@@ -51,7 +51,11 @@ fn the_guard_verdict_changes_with_the_classifier() {
     let Some(c) = tiny(OnnxOptions::default()) else {
         return;
     };
-    let plain = Guard::new(&Policy::default()).unwrap();
+    // The phrase rules alone (the builtin learned tier off, so that only the classifier is
+    // added): the text's persona phrases weigh 0.45, under the threshold.
+    let mut policy = Policy::default();
+    policy.injection.learned = false;
+    let plain = Guard::new(&policy).unwrap();
     let before = plain.scan(ONLY_THE_MODEL_SEES, Direction::Input);
     assert_eq!(before.verdict, Action::Allow, "{before:?}");
 
