@@ -32,7 +32,11 @@ use super::connect::{Io, Target};
 const MAX_IDLE: usize = 1024;
 pub(super) const IDLE_FOR: Duration = Duration::from_secs(60);
 /// How often idle connections are checked (expired or closed by the server: dropped).
+#[cfg(not(test))]
 const REAP_EVERY: Duration = Duration::from_secs(15);
+/// Short in tests, so that reaping is seen in real time.
+#[cfg(test)]
+const REAP_EVERY: Duration = Duration::from_millis(20);
 /// The most body bytes one [`Body::chunk`] gathers from frames that are already decoded.
 const MAX_GATHER: usize = 64 * 1024;
 /// Room first made for gathered frames (a burst of a few dozen events), to spare regrowth.

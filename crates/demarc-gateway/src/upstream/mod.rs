@@ -726,6 +726,29 @@ mod tests {
         assert_eq!(server.heads.lock().unwrap().len(), 3);
     }
 
+    /// An idle connection that the upstream closes leaves the pool without a request having to
+    /// find it dead: the reaper drops it.
+    #[tokio::test]
+    async fn the_reaper_drops_idle_connections_the_upstream_closed() {
+        let ok_then_close: &'static [u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}CLOSE_SOON";
+        let server = test_server::serve(vec![ok_then_close], false).await;
+        let upstream = upstream_at(&server.url);
+        let mut reply = post(&upstream, false).await.unwrap().response;
+        assert_eq!(body_of(&mut reply).await.unwrap(), b"{}");
+        // Pooled when the body ended; the server closes the connection 200 ms later.
+        assert_eq!(upstream.client.idle(), 1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while upstream.client.idle() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            upstream.client.idle(),
+            0,
+            "the closed connection is still pooled"
+        );
+    }
+
     /// Through `HTTP_PROXY`, a plain-HTTP upstream is asked in absolute form with the proxy's
     /// credentials; through `HTTPS_PROXY`, a TLS upstream is reached by a `CONNECT` tunnel
     /// (credentials on the `CONNECT` only), its certificate checked end to end.

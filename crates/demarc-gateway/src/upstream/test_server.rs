@@ -35,7 +35,8 @@ fn acceptor() -> tokio_rustls::TlsAcceptor {
 }
 
 /// Answer each request with the next canned answer. An answer that ends in `CLOSE` is sent
-/// without it and the connection is then closed.
+/// without it and the connection is then closed; one that ends in `CLOSE_SOON`, closed 200 ms
+/// later (after the client has pooled it).
 pub async fn serve(answers: Vec<&'static [u8]>, tls: bool) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if tls { "https" } else { "http" };
@@ -97,6 +98,12 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(answer) = answers.lock().unwrap().pop_front() else {
             return;
         };
+        if let Some(answer) = answer.strip_suffix(b"CLOSE_SOON") {
+            socket.write_all(answer).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let _ = socket.shutdown().await;
+            return;
+        }
         match answer.strip_suffix(b"CLOSE") {
             Some(answer) => {
                 socket.write_all(answer).await.unwrap();
