@@ -197,6 +197,8 @@ fn split_host_port(authority: &str, default: u16) -> Option<(String, u16)> {
         }
     } else {
         match authority.rsplit_once(':') {
+            // An IPv6 address needs its brackets: `::1:8080` has no one reading.
+            Some((host, _)) if host.contains(':') => return None,
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
         }
@@ -417,6 +419,38 @@ impl AsyncWrite for Io {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any base URL is parsed or refused with a reason, never a panic; a parsed one keeps
+        /// its host and port.
+        #[test]
+        fn base_urls_parse_or_are_refused(url in "(https?://)?[a-zA-Z0-9.:\\[\\]@/?#%-]{0,40}") {
+            let no_env = |_: &str| None;
+            if let Ok(t) = Target::new(&url, &[], &no_env) {
+                prop_assert!(!t.host.is_empty());
+                prop_assert!(url.contains(&t.host) || url.to_ascii_lowercase().contains(&t.host));
+            }
+        }
+
+        #[test]
+        fn host_and_port_round_trip(host in "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6})?", port in 1u16..) {
+            let no_env = |_: &str| None;
+            let t = Target::new(&format!("http://{host}:{port}/v1"), &[], &no_env).unwrap();
+            prop_assert_eq!((t.host.as_str(), t.port), (host.as_str(), port));
+            let v6 = Target::new(&format!("http://[::1]:{port}/v1"), &[], &no_env).unwrap();
+            prop_assert_eq!((v6.host.as_str(), v6.port), ("[::1]", port));
+        }
+    }
+
+    #[test]
+    fn an_unbracketed_ipv6_address_is_refused() {
+        let no_env = |_: &str| None;
+        assert!(matches!(
+            Target::new("http://::1:8080/v1", &[], &no_env),
+            Err(TargetError::HostPort(_))
+        ));
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
