@@ -7,34 +7,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-if [ -z "${DEMARC_BIN:-}" ]; then
-  echo "sdk: set DEMARC_BIN to the demarc binary (cargo build -p demarc-cli first)" >&2
-  exit 2
-fi
-DEMARC_BIN="$(cd "$(dirname "$DEMARC_BIN")" && pwd)/$(basename "$DEMARC_BIN")"
-[ -x "$DEMARC_BIN" ] || { echo "sdk: $DEMARC_BIN is not an executable" >&2; exit 2; }
-export DEMARC_BIN
-
+# shellcheck source=../../../../.ci/venv.sh
+. "$here/../../../../.ci/venv.sh"
+demarc_bin sdk
 venv="${SDK_VENV:-$HOME/.cache/demarc-sdk-venv}"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-# Install only when a pinned version is missing, so a warm cache runs offline.
-if ! "$venv/bin/python" - "$here/requirements.txt" <<'PY'
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if not line:
-        continue
-    name, want = line.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PY
-then
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
-fi
+pinned_venv "$venv" "$here/requirements.txt"
 
 cd "$here"
 # Leave no __pycache__ in the source tree.
