@@ -384,9 +384,6 @@ fn cyclonedx_import(a: CycloneDxArgs) -> anyhow::Result<Outcome> {
                 if lineage.lineage.is_none() {
                     lineage.lineage = model.lineage.clone();
                 }
-                if lineage.sha256.is_none() {
-                    lineage.sha256 = model.sha256.clone();
-                }
                 changed += check.fills.len();
             }
             if check.hash == "match" {

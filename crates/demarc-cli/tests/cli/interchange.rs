@@ -357,3 +357,50 @@ fn a_matching_model_hash_becomes_lineage_evidence() {
         "{ev}"
     );
 }
+
+/// A BOM's hash never becomes the estate's record: written back and imported again, the same
+/// BOM finds no hash to match, so it cannot vouch for itself.
+#[test]
+fn a_bom_hash_is_not_copied_into_the_estate() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = "cd".repeat(32);
+    let bank_text = std::fs::read_to_string(bank()).unwrap();
+    let needle = "          base_model: mistralai/Mistral-7B-Instruct-v0.3\n";
+    // The BOM comes from an estate that records the hash; the checked estate does not.
+    let hashed = dir.path().join("hashed.yaml");
+    std::fs::write(
+        &hashed,
+        bank_text.replace(needle, &format!("{needle}          sha256: {hash}\n")),
+    )
+    .unwrap();
+    let bom = dir.path().join("bom.json");
+    let out = demarc()
+        .args(["export", "cyclonedx", "--estate"])
+        .arg(&hashed)
+        .args(["--app", "complaints-llm", "--out"])
+        .arg(&bom)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let written = dir.path().join("out.json");
+    let import = |estate: &std::path::Path, write: bool| {
+        let mut cmd = demarc();
+        cmd.args(["import", "cyclonedx", "--format", "json"])
+            .arg(&bom)
+            .arg("--estate")
+            .arg(estate)
+            .args(["--date", "2026-11-26"]);
+        if write {
+            cmd.arg("--write-estate").arg(&written);
+        }
+        json(&mut cmd)
+    };
+    let first = import(&bank(), true);
+    assert_eq!(first["checks"][0]["hash"], "none");
+    assert!(first["evidence"].as_array().unwrap().is_empty());
+    assert!(!first["checks"][0]["fills"].to_string().contains("sha256"));
+    assert!(!std::fs::read_to_string(&written).unwrap().contains(&hash));
+    let again = import(&written, false);
+    assert_eq!(again["checks"][0]["hash"], "none");
+    assert!(again["evidence"].as_array().unwrap().is_empty());
+}
