@@ -404,3 +404,75 @@ fn a_bom_hash_is_not_copied_into_the_estate() {
     assert_eq!(again["checks"][0]["hash"], "none");
     assert!(again["evidence"].as_array().unwrap().is_empty());
 }
+
+/// Bad flags are refused with exit 2 and a message that names the value: an unknown service
+/// model or lineage area (with a suggestion), a spec version or date that cannot be.
+#[test]
+fn bad_flags_are_refused_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssp = dir.path().join("ssp.json");
+    let bom = dir.path().join("bom.json");
+    for (doc, out) in [("ssp", &ssp), ("cyclonedx", &bom)] {
+        let mut cmd = demarc();
+        if doc == "ssp" {
+            cmd.args(["export", "oscal", "--document", "ssp", "--estate"]);
+        } else {
+            cmd.args(["export", "cyclonedx", "--estate"]);
+        }
+        let o = cmd.arg(bank()).output().unwrap();
+        assert!(o.status.success());
+        std::fs::write(out, o.stdout).unwrap();
+    }
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![
+                "import".into(),
+                "oscal".into(),
+                ssp.clone().into(),
+                "--service-model".into(),
+                "pass".into(),
+            ],
+            "paas",
+        ),
+        (
+            vec![
+                "import".into(),
+                "cyclonedx".into(),
+                bom.clone().into(),
+                "--estate".into(),
+                bank().into(),
+                "--lineage-area".into(),
+                "model-selection-lineag".into(),
+            ],
+            "model-selection-lineage",
+        ),
+        (
+            vec![
+                "export".into(),
+                "cyclonedx".into(),
+                "--estate".into(),
+                bank().into(),
+                "--spec".into(),
+                "1.4".into(),
+            ],
+            "1.4",
+        ),
+        (
+            vec![
+                "export".into(),
+                "oscal".into(),
+                "--estate".into(),
+                bank().into(),
+                "--date".into(),
+                "2026-13-01".into(),
+            ],
+            "2026-13-01",
+        ),
+    ];
+    for (args, named) in cases {
+        let out = demarc().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+}
