@@ -667,7 +667,8 @@ mod tests {
 
     #[test]
     fn best_run_is_the_highest_sum_of_at_most_window_tokens() {
-        // Against a brute-force search over every run, on pseudo-random weights.
+        // Scoring's and training's searches against a brute-force search over every run, on
+        // pseudo-random weights.
         let mut rng = 0x1234_5678_9abc_def1u64;
         for len in [0, 1, 2, 5, WINDOW - 1, WINDOW, WINDOW + 1, 3 * WINDOW + 7] {
             let c: Vec<i32> = (0..len)
@@ -689,6 +690,15 @@ mod tests {
                 }
             }
             assert_eq!(best.finish(), want, "length {len}");
+            // Training's search (floating point) finds the same run sum.
+            let mut w = vec![0f32; BUCKETS];
+            let tokens: Vec<Token> = (0..len)
+                .map(|i| {
+                    w[i + 1] = c[i] as f32;
+                    [i as u32 + 1, 0, 0, 0]
+                })
+                .collect();
+            assert_eq!(best_window(&tokens, &w).2, want as f32, "length {len}");
         }
     }
 }
