@@ -104,6 +104,13 @@ enum Command {
     /// Create, list and revoke the gateway keys applications call the gateway with.
     #[command(after_help = "Reference: docs/gateway.md")]
     Keys(cmd::keys::Args),
+    /// Serve the dashboard and its HTTP API over the store: the estate assessed now,
+    /// recorded runs, evidence, discovery, gateway activity, the audit trail; access by token.
+    #[command(after_help = "Reference: docs/serve.md")]
+    Serve(cmd::serve::Args),
+    /// Create, list and revoke the access tokens of `demarc serve` (roles viewer, auditor, admin).
+    #[command(after_help = "Reference: docs/serve.md#access")]
+    Tokens(cmd::tokens::Args),
     /// A fake OpenAI-compatible upstream for trying the gateway and for its tests and
     /// benchmarks (latency, chunking and fault injection).
     #[command(after_help = "Reference: docs/development.md")]
@@ -143,6 +150,8 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Keys(args) => cmd::keys::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Tokens(args) => cmd::tokens::run(args),
         Command::FakeUpstream(args) => cmd::fake_upstream::run(args),
     };
     match result {

@@ -15,8 +15,8 @@
 //! discovery findings ([`discovery`]), automatic evidence, bounded: the latest
 //! observation per application × area × kind plus one row per day ([`evidence`]), the
 //! hash-chained gateway audit trail ([`audit`]) with its per-day traffic summary
-//! ([`traffic`]), gateway API keys and shared rate-limit counters ([`keys`]), and the canaries the gateway
-//! injects ([`canaries`]). Times are [`time::OffsetDateTime`] in the API
+//! ([`traffic`]), gateway API keys and shared rate-limit counters ([`keys`]), the canaries the gateway
+//! injects ([`canaries`]), and the dashboard's access tokens and sessions ([`tokens`]). Times are [`time::OffsetDateTime`] in the API
 //! and unix milliseconds in the tables.
 
 pub mod assessments;
@@ -28,6 +28,7 @@ pub mod evidence;
 pub mod keys;
 mod location;
 pub mod schema;
+pub mod tokens;
 pub mod traffic;
 
 use std::path::Path;
@@ -52,7 +53,8 @@ pub use keys::{ApiKey, NewApiKey};
 pub use location::{Backend, default_url, redact};
 pub use schema::SCHEMA_VERSION;
 pub use time;
-pub use traffic::Traffic;
+pub use tokens::{NewServeSession, NewServeToken, Role, ServeSession, ServeToken};
+pub use traffic::{Traffic, TrafficDay};
 
 /// How long to wait for PostgreSQL to accept a connection before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -158,6 +160,8 @@ const COUNTED_TABLES: &[&str] = &[
     "api_keys",
     "rate_counters",
     "canaries",
+    "serve_tokens",
+    "serve_sessions",
 ];
 
 impl Store {

@@ -2,7 +2,7 @@
 //! released; a change is a new version appended to both lists.
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Statements of each version for SQLite, oldest first (index 0 is version 1).
 /// (Public for the migration tests, which build a store of an older version.)
@@ -184,6 +184,25 @@ pub const SQLITE: &[&[&str]] = &[
         retired_at_ms INTEGER)",
         "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
     ],
+    // Version 6: access tokens of `demarc serve` (only their hashes) and the browser
+    // sessions a login exchanges a token for.
+    &[
+        "CREATE TABLE serve_tokens (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        label TEXT NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER)",
+        "CREATE TABLE serve_sessions (
+        session_hash BLOB PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL)",
+        "CREATE INDEX serve_sessions_token ON serve_sessions (token_id)",
+    ],
 ];
 
 /// Statements of each version for PostgreSQL, oldest first.
@@ -364,6 +383,25 @@ pub const POSTGRES: &[&[&str]] = &[
         created_at_ms BIGINT NOT NULL,
         retired_at_ms BIGINT)",
         "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
+    ],
+    // Version 6: access tokens of `demarc serve` (only their hashes) and the browser
+    // sessions a login exchanges a token for.
+    &[
+        "CREATE TABLE serve_tokens (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        label TEXT NOT NULL,
+        token_hash BYTEA NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        revoked_at_ms BIGINT)",
+        "CREATE TABLE serve_sessions (
+        session_hash BYTEA PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        expires_at_ms BIGINT NOT NULL)",
+        "CREATE INDEX serve_sessions_token ON serve_sessions (token_id)",
     ],
 ];
 

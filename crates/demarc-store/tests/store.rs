@@ -469,6 +469,22 @@ async fn gateway_traffic_is_summarised_per_day(t: &Target) {
         chat.first_at.unix_timestamp(),
         (now - Duration::days(2)).unix_timestamp()
     );
+    // Per day, summed over chains: what the dashboard charts.
+    let days: Vec<_> = store
+        .gateway_traffic_by_day(now - Duration::days(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.application, d.day, [d.requests, d.served, d.blocked]))
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            ("chat".to_owned(), day(now - Duration::days(2)), [1, 1, 0]),
+            ("chat".to_owned(), day(now), [5, 1, 2]),
+            ("shadow".to_owned(), day(now), [1, 0, 0]),
+        ]
+    );
     // The 40-day-old request is in a wider window; pruning the audit trail removes it.
     let all = store.gateway_traffic(old).await.unwrap();
     assert_eq!(all[0].requests, 6);
@@ -571,6 +587,97 @@ async fn schema_1_store_migrates(t: &Target) {
     );
 }
 both!(schema_1_store_migrates);
+
+async fn serve_tokens_and_sessions(t: &Target) {
+    use demarc_store::Role;
+    use demarc_store::keys::hash_api_key;
+    let store = Store::open(t.url()).await.unwrap();
+    let admin = store.create_serve_token(Role::Admin, "ops").await.unwrap();
+    assert!(admin.secret.starts_with("dmt_") && admin.secret.len() == 68);
+    assert!(admin.secret.starts_with(&admin.token.prefix));
+    let (found, stored) = store
+        .lookup_serve_token(&hash_api_key(&admin.secret))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, admin.token);
+    assert_eq!(stored, hash_api_key(&admin.secret).to_vec());
+    assert!(
+        store
+            .lookup_serve_token(&hash_api_key("dmt_wrong"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let viewer = store
+        .create_serve_token(Role::Viewer, "team")
+        .await
+        .unwrap();
+    let roles: Vec<Role> = store
+        .list_serve_tokens()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.role)
+        .collect();
+    assert_eq!(roles, [Role::Admin, Role::Viewer]);
+    assert!(
+        store.create_serve_token(Role::Viewer, "").await.is_err(),
+        "a label is required"
+    );
+
+    // A session lives until it expires, is deleted, or its token is revoked.
+    let session = store
+        .create_serve_session(&viewer.token.id, Duration::hours(8))
+        .await
+        .unwrap();
+    let hash = hash_api_key(&session.secret);
+    let open = store.lookup_serve_session(&hash).await.unwrap().unwrap();
+    assert_eq!(open.token.role, Role::Viewer);
+    assert_eq!(open.csrf, session.csrf);
+    let expired = store
+        .create_serve_session(&viewer.token.id, Duration::seconds(-1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lookup_serve_session(&hash_api_key(&expired.secret))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .prune_serve_sessions(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        1
+    );
+    let other = store
+        .create_serve_session(&viewer.token.id, Duration::hours(8))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delete_serve_session(&hash_api_key(&other.secret))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lookup_serve_session(&hash_api_key(&other.secret))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.revoke_serve_token(&viewer.token.id).await.unwrap());
+    assert!(!store.revoke_serve_token(&viewer.token.id).await.unwrap());
+    assert!(
+        store.lookup_serve_session(&hash).await.unwrap().is_none(),
+        "revoked token, no session"
+    );
+}
+both!(serve_tokens_and_sessions);
 
 async fn api_keys_and_rate_counters(t: &Target) {
     let store = Store::open(t.url()).await.unwrap();

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use demarc_model::Date;
-use demarc_model::assess::{
-    ApplicationAssessment, AssessOptions, Assessment, Summary, assess, assess_each,
-};
+use demarc_model::assess::{AssessOptions, Assessment, Summary, assess, assess_each};
 
 use super::common::{CatalogArg, check_estate, emit, emit_json, read_bounded};
 use crate::Outcome;
@@ -95,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let estate = check_estate(&args.estate, &estate_bytes, &catalog)?;
     let mut options = AssessOptions::new(today);
     options.expiring_within_days = args.expiring_days;
-    options.files = super::evidence_files::check(&args.estate, &estate);
+    options.files = demarc_serve::assessing::check_evidence_files(&args.estate, &estate);
     let store = match reading {
         None => None,
         Some(thread) => {
@@ -114,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .map(|a| a.id.clone())
                 .collect();
             let (traffic, unlisted) =
-                super::discovery_observed::from_discovery(&discovered, &through_gateway);
+                demarc_serve::assessing::from_discovery(&discovered, &through_gateway);
             options.traffic.extend(traffic);
             options.unlisted = unlisted;
             Some(store)
@@ -131,7 +129,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         format => {
             let report = assess(&estate, &catalog, &options);
             emit(args.out.as_ref(), &render(&report, &catalog, format)?)?;
-            let results = report.applications.iter().flat_map(duty_results).collect();
+            let results = report
+                .applications
+                .iter()
+                .flat_map(demarc_serve::assessing::duty_results)
+                .collect();
             (report.summary, results)
         }
     };
@@ -235,7 +237,7 @@ impl serde::Serialize for Applications<'_, '_> {
                 failed = Some(e);
             }
             if report.recording {
-                results.extend(duty_results(&app));
+                results.extend(demarc_serve::assessing::duty_results(&app));
             }
         });
         if let Some(e) = failed {
@@ -244,23 +246,6 @@ impl serde::Serialize for Applications<'_, '_> {
         *report.done.borrow_mut() = Some((summary, results));
         seq.end()
     }
-}
-
-/// What `--record` keeps of one application: one result per duty.
-fn duty_results(app: &ApplicationAssessment) -> Vec<demarc_store::DutyResult> {
-    app.duties
-        .iter()
-        .map(|d| demarc_store::DutyResult {
-            application: app.id.clone(),
-            area: d.area.clone(),
-            component: Some(d.component.clone()),
-            accountable: d.accountable.label(),
-            owner_team: d.owner_team.clone(),
-            control_status: d.control.as_str().to_string(),
-            evidence_status: d.evidence.as_str().to_string(),
-            covered: d.covered,
-        })
-        .collect()
 }
 
 /// The store is consulted when asked for (`--record`, `--db`, `DEMARC_DB`) or when the

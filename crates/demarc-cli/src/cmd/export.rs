@@ -323,7 +323,7 @@ fn assessment(
     date: Date,
 ) -> anyhow::Result<(Assessment, Option<(i64, String)>)> {
     let mut options = AssessOptions::new(date);
-    options.files = super::evidence_files::check(&a.estate, estate);
+    options.files = demarc_serve::assessing::check_evidence_files(&a.estate, estate);
     let Some(url) = a.db.as_ref().filter(|u| !u.is_empty()) else {
         return Ok((assess(estate, catalog, &options), None));
     };

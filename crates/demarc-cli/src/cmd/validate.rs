@@ -67,7 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         match CheckedEstate::check(&file, Some(text), estate, &catalog) {
             Ok(checked) => {
                 // Evidence files and dates: a missing or changed file, a review in the future.
-                let files = super::evidence_files::check(&args.estate, &checked.estate);
+                let files =
+                    demarc_serve::assessing::check_evidence_files(&args.estate, &checked.estate);
                 let mut warnings = checked.warnings;
                 warnings
                     .items

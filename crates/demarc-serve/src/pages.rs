@@ -1,0 +1,925 @@
+//! The dashboard's pages: server-rendered HTML (askama templates under `templates/`, every
+//! value escaped by the engine), usable without JavaScript, one stylesheet, charts drawn as
+//! inline SVG. State changes are POST forms carrying the session's anti-forgery value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use demarc_model::assess::{ApplicationAssessment, DutyAssessment, EvidenceStatus};
+use demarc_store::Role;
+use serde::Deserialize;
+
+use crate::auth::{PageUser, Principal, SESSION_COOKIE, SESSION_TTL, Via};
+use crate::error::{PageError, ServeError};
+use crate::state::App;
+use crate::views;
+
+type PageResult = Result<Html<String>, PageError>;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/matrix", get(matrix))
+        .route("/applications", get(applications))
+        .route("/applications/{id}", get(application))
+        .route("/teams", get(teams))
+        .route("/teams/{team}", get(team))
+        .route("/discovery", get(discovery))
+        .route("/gateway", get(gateway))
+        .route("/audit", get(audit))
+        .route("/admin/keys", get(keys).post(create_key))
+        .route("/admin/keys/{id}/revoke", post(revoke_key))
+        .route("/admin/assess", post(record_assessment))
+}
+
+/// What the layout shows of the caller: the menu, who is signed in, the logout form.
+pub struct Nav {
+    pub current: &'static str,
+    pub label: String,
+    pub role: &'static str,
+    pub admin: bool,
+    pub signed_in: bool,
+    pub csrf: String,
+}
+
+impl Nav {
+    fn new(who: &Principal, current: &'static str) -> Nav {
+        Nav {
+            current,
+            label: who.label.clone(),
+            role: who.role.as_str(),
+            admin: who.role >= Role::Admin,
+            signed_in: who.via == Via::Session,
+            csrf: who.csrf.clone().unwrap_or_default(),
+        }
+    }
+
+    /// `aria-current="page"` for the menu entry of this page.
+    pub fn is(&self, page: &str) -> bool {
+        self.current == page
+    }
+}
+
+/// `address` when it is an absolute `http`/`https` URL without whitespace or control
+/// characters; any other link (`javascript:`, `data:`) is shown as text, never as `href`.
+pub fn web_address(address: &str) -> Option<&str> {
+    let a = address.trim();
+    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let lower = a.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &a[8..]
+    } else if lower.starts_with("http://") {
+        &a[7..]
+    } else {
+        return None;
+    };
+    (!rest.is_empty() && !rest.starts_with('/')).then_some(a)
+}
+
+/// Points of a line chart in a 600 × 160 box, with axis labels.
+pub struct LineChart {
+    pub points: String,
+    pub dots: Vec<(f64, f64, String)>,
+    pub first: String,
+    pub last: String,
+}
+
+fn line_chart(values: &[(String, f64)]) -> Option<LineChart> {
+    let (first, last) = (values.first()?, values.last()?);
+    let n = values.len().max(2) - 1;
+    let dots: Vec<(f64, f64, String)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (label, v))| {
+            let x = 20.0 + 560.0 * i as f64 / n as f64;
+            let y = 150.0 - 140.0 * v.clamp(0.0, 100.0) / 100.0;
+            (x.round(), y.round(), format!("{label}: {v:.0}%"))
+        })
+        .collect();
+    Some(LineChart {
+        points: dots
+            .iter()
+            .map(|(x, y, _)| format!("{x},{y}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        dots,
+        first: first.0.clone(),
+        last: last.0.clone(),
+    })
+}
+
+/// Bars of a daily chart in a 600 × 160 box: (x, y, width, height, title) per bar.
+pub struct BarChart {
+    pub bars: Vec<(f64, f64, f64, f64, String)>,
+    pub blocked: Vec<(f64, f64, f64, f64)>,
+    pub max: u64,
+}
+
+fn bar_chart(days: &[(String, u64, u64)]) -> Option<BarChart> {
+    let max = days.iter().map(|d| d.1).max()?.max(1);
+    let width = 560.0 / days.len() as f64;
+    let mut bars = Vec::new();
+    let mut blocked = Vec::new();
+    for (i, (day, requests, blocked_n)) in days.iter().enumerate() {
+        let x = 20.0 + width * i as f64;
+        let h = 140.0 * *requests as f64 / max as f64;
+        let hb = 140.0 * *blocked_n as f64 / max as f64;
+        let w = (width - 2.0).max(1.0);
+        bars.push((
+            x.round(),
+            (150.0 - h).round(),
+            w.round(),
+            h.round(),
+            format!("{day}: {requests} requests, {blocked_n} blocked"),
+        ));
+        blocked.push((x.round(), (150.0 - hb).round(), w.round(), hb.round()));
+    }
+    Some(BarChart { bars, blocked, max })
+}
+
+fn percent(covered: usize, total: usize) -> String {
+    if total == 0 {
+        "n/a".into()
+    } else {
+        format!("{:.0}%", 100.0 * covered as f64 / total as f64)
+    }
+}
+
+// --- login ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+}
+
+async fn login_form() -> PageResult {
+    Ok(Html(LoginPage { error: None }.render()?))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let Some(token) = crate::auth::token_for(&app, form.token.trim()).await? else {
+        let page = LoginPage {
+            error: Some("That token is not valid, or it was revoked.".into()),
+        };
+        return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
+    };
+    let session = app
+        .store
+        .create_serve_session(&token.id, SESSION_TTL)
+        .await?;
+    let who = Principal {
+        role: token.role,
+        token_id: token.id,
+        label: token.label,
+        via: Via::Session,
+        csrf: None,
+    };
+    app.audit(&who, "login", serde_json::json!({})).await?;
+    // `Secure` when the request reached us over TLS (a proxy in front says so).
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        session.secret,
+        SESSION_TTL.whole_seconds(),
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<crate::api::CsrfForm>,
+) -> Result<Response, PageError> {
+    who.check_csrf(form.csrf.as_deref())?;
+    if let Some(secret) = crate::auth::cookie(&headers, SESSION_COOKIE) {
+        app.store
+            .delete_serve_session(&demarc_store::keys::hash_api_key(secret))
+            .await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("demarc_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+// --- overview ------------------------------------------------------------------------------
+
+struct DutyRef {
+    application: String,
+    area: String,
+    title: String,
+    team: String,
+    detail: String,
+}
+
+impl DutyRef {
+    fn new(a: &ApplicationAssessment, d: &DutyAssessment, detail: String) -> DutyRef {
+        DutyRef {
+            application: a.id.clone(),
+            area: d.area.clone(),
+            title: d.title.clone(),
+            team: d.owner_team.clone().unwrap_or_else(|| "no team".into()),
+            detail,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    nav: Nav,
+    organisation: String,
+    date: String,
+    coverage: String,
+    covered: usize,
+    total: usize,
+    applications: usize,
+    gaps: usize,
+    history: Option<LineChart>,
+    gaps_by_kind: Vec<(String, usize)>,
+    gaps_by_team: Vec<(String, usize)>,
+    expiring: Vec<DutyRef>,
+    contradictions: Vec<DutyRef>,
+    unlisted: Vec<(String, String, u64, String)>,
+}
+
+async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let live = app.live().await?;
+    let a = &live.assessment;
+    let mut gaps_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut gaps_by_team: BTreeMap<String, usize> = BTreeMap::new();
+    let mut expiring = Vec::new();
+    let mut contradictions = Vec::new();
+    for app_a in &a.applications {
+        for d in &app_a.duties {
+            for g in &d.gaps {
+                *gaps_by_kind.entry(g.as_str()).or_default() += 1;
+            }
+            if !d.covered {
+                *gaps_by_team
+                    .entry(d.owner_team.clone().unwrap_or_else(|| "(no team)".into()))
+                    .or_default() += 1;
+            }
+            if views::expiring(d) {
+                let until = d
+                    .evidence_expires
+                    .map(|e| format!("evidence expires {e}"))
+                    .unwrap_or_default();
+                expiring.push(DutyRef::new(app_a, d, until));
+            }
+            for c in &d.contradictions {
+                contradictions.push(DutyRef::new(app_a, d, c.detail.clone()));
+            }
+        }
+    }
+    // Coverage over time: every recorded run, all applications together.
+    let mut runs: BTreeMap<i64, (String, i64, i64)> = BTreeMap::new();
+    for p in app.store.history(None).await? {
+        let day = p
+            .assessed_on
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| p.at.date().to_string());
+        let e = runs.entry(p.run).or_insert((day, 0, 0));
+        e.1 += p.covered;
+        e.2 += p.total;
+    }
+    let points: Vec<(String, f64)> = runs
+        .into_iter()
+        .filter(|(_, (_, _, total))| *total > 0)
+        .map(|(run, (day, c, t))| (format!("run {run} ({day})"), 100.0 * c as f64 / t as f64))
+        .collect();
+    let mut unlisted: Vec<_> = a
+        .unlisted_services
+        .iter()
+        .map(|u| {
+            (
+                u.service.clone(),
+                u.tenant.clone().unwrap_or_default(),
+                u.requests,
+                u.last_seen.to_string(),
+            )
+        })
+        .collect();
+    unlisted.sort_by(|x, y| y.3.cmp(&x.3));
+    unlisted.truncate(10);
+    let page = OverviewPage {
+        nav: Nav::new(&who, "overview"),
+        organisation: a.organisation.clone(),
+        date: a.date.to_string(),
+        coverage: a.summary.coverage.percent_label(),
+        covered: a.summary.coverage.covered,
+        total: a.summary.coverage.total,
+        applications: a.summary.applications,
+        gaps: a.summary.gaps,
+        history: line_chart(&points),
+        gaps_by_kind: gaps_by_kind
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect(),
+        gaps_by_team: gaps_by_team.into_iter().collect(),
+        expiring,
+        contradictions,
+        unlisted,
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- matrix --------------------------------------------------------------------------------
+
+struct MatrixCell {
+    class: String,
+    label: String,
+    note: String,
+    source: String,
+    basis: String,
+}
+
+struct MatrixRow {
+    id: String,
+    title: String,
+    ids: String,
+    cells: Vec<Option<MatrixCell>>,
+}
+
+#[derive(Template)]
+#[template(path = "matrix.html")]
+struct MatrixPage {
+    nav: Nav,
+    title: String,
+    version: String,
+    source_title: String,
+    source_url: Option<String>,
+    models: Vec<(String, String)>,
+    rows: Vec<MatrixRow>,
+}
+
+fn mapping_ids(m: &demarc_model::catalog::Mappings) -> String {
+    m.owasp_llm_2025
+        .iter()
+        .chain(&m.nist_ai_600_1)
+        .chain(&m.mitre_atlas)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let catalog = app.catalog();
+    let c = catalog.catalog();
+    let models = catalog.service_models();
+    let rows = catalog
+        .areas()
+        .iter()
+        .map(|area| MatrixRow {
+            id: area.id.clone(),
+            title: area.title.clone(),
+            ids: mapping_ids(&area.mappings),
+            cells: models
+                .iter()
+                .map(|m| {
+                    catalog.cell(area, &m.id).map(|cell| {
+                        let owner = cell.owner.as_str();
+                        let label = match (owner, cell.lead) {
+                            ("shared", Some(l)) => format!("shared, {} leads", l.as_str()),
+                            (o, _) => o.to_owned(),
+                        };
+                        MatrixCell {
+                            class: owner.replace('/', "").replace(' ', "-"),
+                            label,
+                            note: cell.note.clone(),
+                            source: cell.source.clone(),
+                            basis: cell.basis.as_str().to_owned(),
+                        }
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let page = MatrixPage {
+        nav: Nav::new(&who, "matrix"),
+        title: c.title.clone(),
+        version: c.version.clone(),
+        source_title: c.source.title.clone(),
+        source_url: web_address(&c.source.url).map(str::to_owned),
+        models: models
+            .iter()
+            .map(|m| (m.id.clone(), m.title.clone()))
+            .collect(),
+        rows,
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- applications --------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "applications.html")]
+struct ApplicationsPage {
+    nav: Nav,
+    apps: Vec<crate::api::ApplicationSummary>,
+}
+
+async fn applications(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let live = app.live().await?;
+    let page = ApplicationsPage {
+        nav: Nav::new(&who, "applications"),
+        apps: live
+            .assessment
+            .applications
+            .iter()
+            .map(crate::api::ApplicationSummary::of)
+            .collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+struct EvidenceView {
+    description: String,
+    /// A web link, for auditors and admins only.
+    href: Option<String>,
+    /// The link as text when it may not be followed or shown as a link.
+    text_link: String,
+    status: String,
+    reviewed: String,
+    reviewer: String,
+}
+
+struct DutyView {
+    area: String,
+    title: String,
+    accountable: String,
+    accountable_reason: String,
+    service_model: String,
+    service_model_reason: String,
+    team: String,
+    control: String,
+    control_statement: String,
+    evidence: String,
+    covered: bool,
+    gaps: String,
+    declared: Vec<EvidenceView>,
+    observed: Vec<(String, String, String)>,
+    contradictions: Vec<String>,
+    citation: Option<views::CellCitation>,
+    ids: String,
+}
+
+fn duty_view(
+    catalog: &demarc_model::CheckedCatalog,
+    d: &DutyAssessment,
+    who: &Principal,
+) -> DutyView {
+    DutyView {
+        area: d.area.clone(),
+        title: d.title.clone(),
+        accountable: d.accountable.label(),
+        accountable_reason: d.accountable_reason.clone(),
+        service_model: d.service_model.clone(),
+        service_model_reason: d.service_model_reason.clone(),
+        team: d.owner_team.clone().unwrap_or_else(|| "no team".into()),
+        control: d.control.as_str().to_owned(),
+        control_statement: d.control_statement.clone().unwrap_or_default(),
+        evidence: d.evidence.as_str().to_owned(),
+        covered: d.covered,
+        gaps: d.gap_list(", "),
+        declared: d
+            .declared_evidence
+            .iter()
+            .map(|e| {
+                let raw = e
+                    .link
+                    .clone()
+                    .or_else(|| e.file.clone())
+                    .unwrap_or_default();
+                let href = who
+                    .sees_names()
+                    .then(|| e.link.as_deref().and_then(web_address).map(str::to_owned))
+                    .flatten();
+                EvidenceView {
+                    description: e.description.clone(),
+                    text_link: if who.sees_names() && href.is_none() {
+                        raw
+                    } else {
+                        String::new()
+                    },
+                    href,
+                    status: e.status.as_str().to_owned(),
+                    reviewed: e.reviewed.to_string(),
+                    reviewer: e.reviewer.clone(),
+                }
+            })
+            .collect(),
+        observed: d
+            .observed_evidence
+            .iter()
+            .map(|o| {
+                (
+                    o.kind.as_str().to_owned(),
+                    o.summary.clone(),
+                    o.observed_at.to_string(),
+                )
+            })
+            .collect(),
+        contradictions: d.contradictions.iter().map(|c| c.detail.clone()).collect(),
+        citation: views::citation(catalog, d),
+        ids: catalog
+            .areas()
+            .iter()
+            .find(|a| a.id == d.area)
+            .map(|a| mapping_ids(&a.mappings))
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationPage {
+    nav: Nav,
+    app: crate::api::ApplicationSummary,
+    duties: Vec<DutyView>,
+    inherited: Vec<(String, String)>,
+}
+
+async fn application(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    Path(id): Path<String>,
+) -> PageResult {
+    let live = app.live().await?;
+    let a = crate::api::find_app(&live, &id)?;
+    let page = ApplicationPage {
+        nav: Nav::new(&who, "applications"),
+        app: crate::api::ApplicationSummary::of(a),
+        duties: a
+            .duties
+            .iter()
+            .map(|d| duty_view(app.catalog(), d, &who))
+            .collect(),
+        inherited: a
+            .inherited
+            .iter()
+            .map(|i| (i.area.clone(), i.provider.clone()))
+            .collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- teams ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "teams.html")]
+struct TeamsPage {
+    nav: Nav,
+    teams: Vec<crate::api::TeamSummary>,
+}
+
+async fn teams(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let live = app.live().await?;
+    let page = TeamsPage {
+        nav: Nav::new(&who, "teams"),
+        teams: views::teams(&live.assessment),
+    };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage {
+    nav: Nav,
+    team: String,
+    duties: Vec<(String, DutyView)>,
+}
+
+async fn team(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    Path(team): Path<String>,
+) -> PageResult {
+    let live = app.live().await?;
+    let mut duties: Vec<(String, DutyView)> = live
+        .assessment
+        .applications
+        .iter()
+        .flat_map(|a| {
+            a.duties
+                .iter()
+                .filter(|d| d.owner_team.as_deref() == Some(team.as_str()))
+                .map(|d| (a.id.clone(), duty_view(app.catalog(), d, &who)))
+        })
+        .collect();
+    if duties.is_empty() {
+        return Err(ServeError::NotFound(format!("no duty is owned by team `{team}`")).into());
+    }
+    // What needs doing first: gaps, then expiring evidence, then the rest.
+    duties.sort_by_key(|(_, d)| (d.covered, d.evidence != EvidenceStatus::Expiring.as_str()));
+    let page = TeamPage {
+        nav: Nav::new(&who, "teams"),
+        team,
+        duties,
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- discovery -----------------------------------------------------------------------------
+
+struct FindingView {
+    service: String,
+    user: String,
+    status: String,
+    requests: i64,
+    last_seen: String,
+}
+
+#[derive(Template)]
+#[template(path = "discovery.html")]
+struct DiscoveryPage {
+    nav: Nav,
+    runs: Vec<demarc_store::DiscoveryRun>,
+    latest: Option<i64>,
+    findings: Vec<FindingView>,
+    pseudonymised: bool,
+    shown: usize,
+    total: usize,
+}
+
+/// Findings shown on the page; the API pages through all of them.
+const FINDINGS_ON_PAGE: usize = 200;
+
+async fn discovery(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let mut runs = app.store.discovery_runs().await?;
+    runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+    let latest = runs.first().map(|r| r.id);
+    let mut findings = Vec::new();
+    let mut total = 0;
+    if let Some(run) = latest {
+        let mut all = app.store.discovery_findings_classified(run).await?;
+        total = all.len();
+        // Shadow and unsanctioned use first, then by requests.
+        all.sort_by_key(|f| {
+            (
+                !matches!(
+                    f.class.status.as_str(),
+                    "shadow" | "unsanctioned" | "other-tenant"
+                ),
+                std::cmp::Reverse(f.finding.requests),
+            )
+        });
+        let key = if who.sees_names() {
+            None
+        } else {
+            Some(app.store.pseudonym_key().await?)
+        };
+        findings = all
+            .into_iter()
+            .take(FINDINGS_ON_PAGE)
+            .map(|f| FindingView {
+                user: match &key {
+                    Some(k) => views::pseudonym(k, &f.finding.user),
+                    None => f.finding.user.clone(),
+                },
+                service: f.finding.service,
+                status: f.class.status,
+                requests: f.finding.requests,
+                last_seen: f.finding.last_seen.date().to_string(),
+            })
+            .collect();
+    }
+    let page = DiscoveryPage {
+        nav: Nav::new(&who, "discovery"),
+        shown: findings.len(),
+        runs,
+        latest,
+        findings,
+        pseudonymised: !who.sees_names(),
+        total,
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- gateway and audit ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "gateway.html")]
+struct GatewayPage {
+    nav: Nav,
+    chart: Option<BarChart>,
+    per_app: Vec<(String, u64, u64, u64, u64, u64)>,
+    days: Vec<crate::api::ActivityDay>,
+}
+
+async fn gateway(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let days = views::activity(&app, 30).await?;
+    let mut per_day: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut per_app: BTreeMap<String, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+    for d in &days {
+        let e = per_day.entry(d.day.clone()).or_default();
+        e.0 += d.requests;
+        e.1 += d.blocked;
+        let a = per_app.entry(d.application.clone()).or_default();
+        a.0 += d.requests;
+        a.1 += d.served;
+        a.2 += d.blocked;
+        a.3 += d.refused;
+        a.4 += d.failed;
+    }
+    let series: Vec<(String, u64, u64)> =
+        per_day.into_iter().map(|(d, (r, b))| (d, r, b)).collect();
+    let page = GatewayPage {
+        nav: Nav::new(&who, "gateway"),
+        chart: bar_chart(&series),
+        per_app: per_app
+            .into_iter()
+            .map(|(a, (r, s, b, f, x))| (a, r, s, b, f, x))
+            .collect(),
+        days,
+    };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Nav,
+    intact: bool,
+    events: u64,
+    chains: Vec<demarc_store::ChainReport>,
+}
+
+async fn audit(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    let report = app.store.verify_audit().await?;
+    let page = AuditPage {
+        nav: Nav::new(&who, "audit"),
+        intact: report.is_intact(),
+        events: report.events,
+        chains: report.chains,
+    };
+    Ok(Html(page.render()?))
+}
+
+// --- admin ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    nav: Nav,
+    keys: Vec<demarc_store::ApiKey>,
+    applications: Vec<String>,
+    created: Option<(String, String)>,
+    message: Option<String>,
+}
+
+async fn keys_page(
+    app: &App,
+    who: &Principal,
+    created: Option<(String, String)>,
+    message: Option<String>,
+) -> PageResult {
+    who.require(Role::Admin)?;
+    let applications = match app.live().await {
+        Ok(live) => live
+            .estate
+            .applications()
+            .iter()
+            .map(|a| a.id.clone())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let page = KeysPage {
+        nav: Nav::new(who, "keys"),
+        keys: app.store.list_api_keys(None).await?,
+        applications,
+        created,
+        message,
+    };
+    Ok(Html(page.render()?))
+}
+
+async fn keys(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
+    keys_page(&app, &who, None, None).await
+}
+
+#[derive(Deserialize)]
+struct NewKeyForm {
+    csrf: Option<String>,
+    application: String,
+}
+
+async fn create_key(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<NewKeyForm>,
+) -> Result<Response, PageError> {
+    who.require(Role::Admin)?;
+    if !crate::auth::same_origin(&headers) {
+        return Err(ServeError::Csrf.into());
+    }
+    who.check_csrf(form.csrf.as_deref())?;
+    let created = crate::views::create_key(&app, &who, &form.application).await?;
+    // The secret is shown in this answer only; `no-store` keeps it out of the cache.
+    let mut response = keys_page(
+        &app,
+        &who,
+        Some((created.key.application, created.secret)),
+        None,
+    )
+    .await?
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn revoke_key(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<crate::api::CsrfForm>,
+) -> PageResult {
+    who.require(Role::Admin)?;
+    if !crate::auth::same_origin(&headers) {
+        return Err(ServeError::Csrf.into());
+    }
+    who.check_csrf(form.csrf.as_deref())?;
+    let revoked = crate::views::revoke_key(&app, &who, &id).await?;
+    let message = if revoked {
+        format!("Key {id} revoked. Gateways refuse it within a second.")
+    } else {
+        format!("Key {id} was already revoked.")
+    };
+    keys_page(&app, &who, None, Some(message)).await
+}
+
+async fn record_assessment(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<crate::api::CsrfForm>,
+) -> Result<Response, PageError> {
+    who.require(Role::Admin)?;
+    if !crate::auth::same_origin(&headers) {
+        return Err(ServeError::Csrf.into());
+    }
+    who.check_csrf(form.csrf.as_deref())?;
+    crate::views::record_run(&app, &who).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+// --- errors --------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    reason: String,
+    message: String,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Result<Html<String>, askama::Error> {
+    Ok(Html(
+        ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+            message: message.to_owned(),
+        }
+        .render()?,
+    ))
+}
+
+/// Coverage as a percentage label, for templates.
+pub fn coverage_label(covered: &usize, total: &usize) -> String {
+    percent(*covered, *total)
+}

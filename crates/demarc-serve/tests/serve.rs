@@ -1,0 +1,677 @@
+//! `demarc serve` over real HTTP on loopback and a real SQLite store (one test also on a real
+//! PostgreSQL database shared by two servers): access by role, login and sessions, forgery
+//! protection, the API's error shape, pseudonymised users, hostile estates.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use demarc_serve::{App, ServeOptions};
+use demarc_store::time::OffsetDateTime;
+use demarc_store::{ClassifiedFinding, DiscoveryFinding, FindingClass, Role, Store};
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+
+fn bank_estate() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bank-estate.yaml")
+}
+
+struct Server {
+    base: String,
+    store: Store,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(estate: Option<PathBuf>, public_read: bool) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let base = serve(store.clone(), estate, public_read).await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Server {
+            base,
+            store,
+            http,
+            _dir: dir,
+        }
+    }
+
+    async fn token(&self, role: Role) -> String {
+        self.store
+            .create_serve_token(role, "test")
+            .await
+            .unwrap()
+            .secret
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs in through the login form; returns the session cookie.
+    async fn login(&self, token: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        cookie: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .form(form);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let res = req.send().await.unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+}
+
+async fn serve(store: Store, estate: Option<PathBuf>, public_read: bool) -> String {
+    let catalog = demarc_model::CheckedCatalog::builtin("csa-genai-2023")
+        .unwrap()
+        .unwrap();
+    let app = App::new(
+        store,
+        ServeOptions {
+            catalog,
+            estate,
+            public_read,
+            observed_days: 30,
+            expiring_days: 30,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(demarc_serve::serve(listener, app, std::future::pending()));
+    base
+}
+
+/// The anti-forgery value a page's forms carry.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with csrf");
+    html[at + 19..].split('"').next().unwrap().to_owned()
+}
+
+async fn error_code(res: reqwest::Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    (status, body["error"]["code"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn every_page_and_endpoint_needs_a_token_except_healthz() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let res = s.get("/healthz", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for path in [
+        "/api/v1/applications",
+        "/api/v1/openapi.json",
+        "/api/v1/audit",
+    ] {
+        let res = s.get(path, None).await;
+        assert!(res.headers().contains_key("www-authenticate"));
+        assert_eq!(
+            error_code(res).await,
+            (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+        );
+    }
+    for path in [
+        "/",
+        "/matrix",
+        "/applications/payments-agent",
+        "/admin/keys",
+    ] {
+        let res = s.get(path, None).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(res.headers()[LOCATION], "/login");
+    }
+    // A wrong or revoked token is refused; so is a gateway key.
+    let res = s.get("/api/v1/applications", Some("dmt_0000")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let viewer = s.token(Role::Viewer).await;
+    assert_eq!(
+        s.get("/api/v1/applications", Some(&viewer)).await.status(),
+        StatusCode::OK
+    );
+    let id = s.store.list_serve_tokens().await.unwrap()[0].id.clone();
+    s.store.revoke_serve_token(&id).await.unwrap();
+    assert_eq!(
+        s.get("/api/v1/applications", Some(&viewer)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let key = s
+        .store
+        .create_api_key("payments-agent")
+        .await
+        .unwrap()
+        .secret;
+    assert_eq!(
+        s.get("/api/v1/applications", Some(&key)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn viewers_read_everything_but_admin_and_errors_share_one_shape() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let viewer = s.token(Role::Viewer).await;
+    for path in [
+        "/",
+        "/matrix",
+        "/applications",
+        "/applications/payments-agent",
+        "/teams",
+        "/discovery",
+        "/gateway",
+        "/audit",
+    ] {
+        let res = s.get(path, Some(&viewer)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+    }
+    let apps: serde_json::Value = s
+        .get("/api/v1/applications", Some(&viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        11,
+        "the bank estate's applications"
+    );
+    let duty: serde_json::Value = s
+        .get(
+            "/api/v1/applications/policy-finder/duties/grounding",
+            Some(&viewer),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(duty["duty"]["area"], "grounding");
+    assert!(
+        duty["cell"]["source"].as_str().unwrap().len() > 10,
+        "{duty}"
+    );
+    // Admin endpoints and pages refuse viewers.
+    assert_eq!(
+        error_code(s.get("/api/v1/admin/keys", Some(&viewer)).await).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let res = s.get("/admin/keys", Some(&viewer)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("admin"));
+    // Unknown things are 404 in the same shape; bad paging is a 400.
+    assert_eq!(
+        error_code(s.get("/api/v1/applications/nope", Some(&viewer)).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    assert_eq!(
+        error_code(s.get("/api/v1/nothing-here", Some(&viewer)).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    assert_eq!(
+        error_code(s.get("/api/v1/assessments?limit=0", Some(&viewer)).await).await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+    assert_eq!(
+        error_code(
+            s.get("/api/v1/assessments/diff?from=1", Some(&viewer))
+                .await
+        )
+        .await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+}
+
+#[tokio::test]
+async fn without_an_estate_the_estate_pages_say_so_and_the_rest_works() {
+    let s = Server::start(None, true).await;
+    assert_eq!(
+        error_code(s.get("/api/v1/applications", None).await).await,
+        (StatusCode::CONFLICT, "no_estate".into())
+    );
+    for path in ["/discovery", "/gateway", "/audit", "/matrix"] {
+        assert_eq!(s.get(path, None).await.status(), StatusCode::OK, "{path}");
+    }
+    // --public-read reads as a viewer, never as an admin.
+    assert_eq!(
+        s.get("/api/v1/admin/keys", None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn an_admin_session_creates_and_revokes_keys_with_forgery_checks_and_audit_events() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let admin = s.token(Role::Admin).await;
+    let cookie = s.login(&admin).await;
+    let (status, html) = s.page("/admin/keys", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&html);
+    let form = [("csrf", csrf.as_str()), ("application", "payments-agent")];
+    // No anti-forgery value, a wrong one, or another site's origin: refused, nothing made.
+    for (form, origin) in [
+        (&[("application", "payments-agent")][..], None),
+        (
+            &[("csrf", "0000"), ("application", "payments-agent")][..],
+            None,
+        ),
+        (&form[..], Some("https://evil.example")),
+    ] {
+        let (status, _) = s.post_form("/admin/keys", &cookie, form, origin).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert!(s.store.list_api_keys(None).await.unwrap().is_empty());
+    let (status, html) = s
+        .post_form("/admin/keys", &cookie, &form, Some(&s.base))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let keys = s.store.list_api_keys(None).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(html.contains("dmk_"), "the new key is shown once");
+    let (status, html) = s
+        .post_form(
+            &format!("/admin/keys/{}/revoke", keys[0].id),
+            &cookie,
+            &[("csrf", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("revoked"));
+    assert!(!s.store.list_api_keys(None).await.unwrap()[0].is_active());
+    // Every admin action (and the login) is an audit event on the `serve` chain, which
+    // verifies.
+    let events = s.store.audit_events("serve", 0, i64::MAX).await.unwrap();
+    let actions: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.payload).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["login", "gateway_key.create", "gateway_key.revoke"]
+    );
+    assert!(s.store.verify_audit().await.unwrap().is_intact());
+    // Recording a run from the overview.
+    let (status, _) = s
+        .post_form("/admin/assess", &cookie, &[("csrf", &csrf)], None)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(s.store.history(None).await.unwrap().len(), 11);
+    // Logging out ends the session.
+    let (status, _) = s
+        .post_form("/logout", &cookie, &[("csrf", &csrf)], None)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let res = s
+        .http
+        .get(format!("{}/", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_api_creates_keys_with_a_bearer_token_and_refuses_a_session_without_the_header() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let admin = s.token(Role::Admin).await;
+    let res = s
+        .http
+        .post(format!("{}/api/v1/admin/keys", s.base))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"application": "payments-agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["secret"].as_str().unwrap().starts_with("dmk_"));
+    let res = s
+        .http
+        .post(format!("{}/api/v1/admin/keys", s.base))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"application": "not-in-the-estate"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res).await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+    // From a browser session, a state change needs the X-CSRF-Token header.
+    let cookie = s.login(&admin).await;
+    let res = s
+        .http
+        .post(format!("{}/api/v1/assessments", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res).await,
+        (StatusCode::FORBIDDEN, "csrf".into())
+    );
+    let res = s
+        .http
+        .post(format!("{}/api/v1/assessments", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let run: serde_json::Value = res.json().await.unwrap();
+    let one: serde_json::Value = s
+        .get(&format!("/api/v1/assessments/{}", run["run"]), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        one["results"].as_array().unwrap().len() as u64,
+        run["duties"].as_u64().unwrap()
+    );
+    // A body over the limit is refused before it is read.
+    let res = s
+        .http
+        .post(format!("{}/api/v1/admin/keys", s.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(vec![b' '; demarc_serve::MAX_BODY + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn user_names_are_pseudonymised_unless_the_token_is_auditor() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let at = OffsetDateTime::now_utc();
+    let finding = |user: &str| ClassifiedFinding {
+        finding: DiscoveryFinding {
+            service: "chatgpt".into(),
+            user: user.into(),
+            requests: 3,
+            bytes_sent: 10,
+            bytes_received: 20,
+            first_seen: at,
+            last_seen: at,
+        },
+        class: FindingClass {
+            status: "unsanctioned".into(),
+            user_kind: "user".into(),
+            ..FindingClass::default()
+        },
+    };
+    let run = s
+        .store
+        .record_discovery_classified(
+            "proxy.log",
+            at,
+            &[finding("alice@bank.example"), finding("bob@bank.example")],
+        )
+        .await
+        .unwrap();
+    let path = format!("/api/v1/discovery/runs/{run}/findings");
+    let viewer = s.token(Role::Viewer).await;
+    let auditor = s.token(Role::Auditor).await;
+    let users = |v: serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["user"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let seen = users(s.get(&path, Some(&viewer)).await.json().await.unwrap());
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|u| u.starts_with("user-") && !u.contains('@')),
+        "{seen:?}"
+    );
+    assert_ne!(seen[0], seen[1]);
+    let again = users(s.get(&path, Some(&viewer)).await.json().await.unwrap());
+    assert_eq!(seen, again, "a pseudonym is stable");
+    let named = users(s.get(&path, Some(&auditor)).await.json().await.unwrap());
+    assert!(named.contains(&"alice@bank.example".to_owned()));
+    let page = s
+        .get("/discovery", Some(&viewer))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("alice@") && page.contains(&seen[0]));
+    let page = s
+        .get("/discovery", Some(&auditor))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("alice@bank.example"));
+    let paged: serde_json::Value = s
+        .get(&format!("{path}?limit=1&offset=1"), Some(&auditor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            paged["total"].as_u64(),
+            paged["items"].as_array().unwrap().len()
+        ),
+        (Some(2), 1)
+    );
+}
+
+#[tokio::test]
+async fn hostile_estate_text_is_escaped_and_script_links_are_never_links() {
+    let text = std::fs::read_to_string(bank_estate()).unwrap();
+    let hostile = text
+        .replacen(
+            "name: Northwind Bank",
+            "name: \"<script>alert(1)</script> Bank\"",
+            1,
+        )
+        .replacen(
+            "link: https://grc.northwindbank.example/approvals/MRM-2026-044",
+            "link: \"javascript:alert(document.cookie)\"",
+            1,
+        )
+        .replace(
+            "Azure OpenAI",
+            "Azure \\\"><img src=x onerror=alert(1)> OpenAI",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let estate = dir.path().join("hostile.yaml");
+    std::fs::write(&estate, hostile).unwrap();
+    std::fs::create_dir_all(dir.path().join("evidence")).unwrap();
+    let s = Server::start(Some(estate), false).await;
+    let auditor = s.token(Role::Auditor).await;
+    let mut pages = vec![
+        "/".to_owned(),
+        "/applications".to_owned(),
+        "/teams".to_owned(),
+    ];
+    let apps: serde_json::Value = s
+        .get("/api/v1/applications", Some(&auditor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for a in apps.as_array().unwrap() {
+        pages.push(format!("/applications/{}", a["id"].as_str().unwrap()));
+    }
+    let mut saw_script_link_as_text = false;
+    for path in pages {
+        let res = s.get(&path, Some(&auditor)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(!html.contains("<script>alert"), "{path}");
+        assert!(!html.contains("<img src=x"), "{path}");
+        assert!(
+            !html.to_ascii_lowercase().contains("href=\"javascript:"),
+            "{path}"
+        );
+        saw_script_link_as_text |= html.contains("javascript:alert(document.cookie)");
+    }
+    assert!(saw_script_link_as_text, "an auditor sees the link, as text");
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_they_answer() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let admin = s.token(Role::Admin).await;
+    let doc: serde_json::Value = s
+        .get("/api/v1/openapi.json", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if item.get("get").is_none() || path.contains('{') || path.ends_with("/diff") {
+            continue;
+        }
+        let res = s.get(path, Some(&admin)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+}
+
+/// Two servers over one PostgreSQL store: a session opened on one is honoured by the other,
+/// and revoking its token on one ends it on both.
+#[tokio::test]
+async fn replicas_share_tokens_and_sessions_through_postgres() {
+    use sqlx::Connection;
+    let admin_url = std::env::var("DEMARC_TEST_PG")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).unwrap();
+    let name = format!("demarc_serve_{}", hex::encode(b));
+    let mut c = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("this test needs PostgreSQL at {admin_url} (set DEMARC_TEST_PG): {e}")
+        });
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let url = match admin_url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("{admin_url}"),
+    };
+    let one = Store::open(&url).await.unwrap();
+    let two = Store::open(&url).await.unwrap();
+    let base_one = serve(one.clone(), Some(bank_estate()), false).await;
+    let base_two = serve(two.clone(), Some(bank_estate()), false).await;
+    let created = one
+        .create_serve_token(Role::Viewer, "replicas")
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http
+        .post(format!("{base_one}/login"))
+        .form(&[("token", created.secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let on_two = |cookie: String| {
+        let http = http.clone();
+        let base = base_two.clone();
+        async move {
+            http.get(format!("{base}/applications"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(on_two(cookie.clone()).await, StatusCode::OK);
+    two.revoke_serve_token(&created.token.id).await.unwrap();
+    assert_eq!(on_two(cookie.clone()).await, StatusCode::SEE_OTHER);
+    let res = http
+        .get(format!("{base_one}/applications"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    one.close().await;
+    two.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
