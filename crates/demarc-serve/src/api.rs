@@ -779,7 +779,13 @@ async fn gateway_activity(
 }
 
 async fn audit(State(app): State<Arc<App>>, _: Principal) -> Result<impl IntoResponse, ServeError> {
-    Ok(Json(app.store.verify_audit().await?))
+    let (at, report) = app.verified_audit().await?;
+    let mut v = serde_json::to_value(&*report).unwrap_or_default();
+    v["verified_at"] = serde_json::Value::String(
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    Ok(Json(v))
 }
 
 async fn list_keys(

@@ -774,15 +774,19 @@ struct AuditPage {
     intact: bool,
     events: u64,
     chains: Vec<demarc_store::ChainReport>,
+    verified_at: String,
 }
 
 async fn audit(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
-    let report = app.store.verify_audit().await?;
+    let (at, report) = app.verified_audit().await?;
     let page = AuditPage {
         nav: Nav::new(&who, "audit"),
         intact: report.is_intact(),
         events: report.events,
-        chains: report.chains,
+        chains: report.chains.clone(),
+        verified_at: at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
     };
     Ok(Html(page.render()?))
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use demarc_model::assess::{AssessOptions, Assessment, assess};
 use demarc_model::{CheckedCatalog, CheckedEstate, Date};
-use demarc_store::{NewAuditEvent, Store};
+use demarc_store::{NewAuditEvent, Store, VerifyReport};
 use tokio::sync::Mutex;
 
 use crate::assessing;
@@ -17,6 +17,10 @@ use crate::error::ServeError;
 /// A live assessment is reused for this long (and while the estate file is unchanged):
 /// pages read it several times a second under load, observations change by the minute.
 const FRESH_FOR: Duration = Duration::from_secs(10);
+
+/// A verification of every audit chain is reused for this long: it reads every event, and a
+/// page view must not cost that much.
+const AUDIT_FRESH_FOR: Duration = Duration::from_secs(60);
 
 /// The audit chain that admin actions and logins are appended to.
 pub const AUDIT_CHAIN: &str = "serve";
@@ -41,6 +45,7 @@ pub struct App {
     pub(crate) store: Store,
     pub(crate) options: ServeOptions,
     live: Mutex<Option<Cached>>,
+    verified: Mutex<Option<(Instant, time::OffsetDateTime, Arc<VerifyReport>)>>,
 }
 
 struct Cached {
@@ -64,6 +69,7 @@ impl App {
             store,
             options,
             live: Mutex::new(None),
+            verified: Mutex::new(None),
         })
     }
 
@@ -145,6 +151,22 @@ impl App {
             Ok(result) => result.map_err(invalid),
             Err(e) => Err(invalid(format!("the assessment stopped: {e}"))),
         }
+    }
+
+    /// Every audit chain verified, and when: at most a minute old.
+    pub async fn verified_audit(
+        &self,
+    ) -> Result<(time::OffsetDateTime, Arc<VerifyReport>), ServeError> {
+        let mut cached = self.verified.lock().await;
+        if let Some((at, when, report)) = cached.as_ref()
+            && at.elapsed() < AUDIT_FRESH_FOR
+        {
+            return Ok((*when, report.clone()));
+        }
+        let report = Arc::new(self.store.verify_audit().await?);
+        let when = time::OffsetDateTime::now_utc();
+        *cached = Some((Instant::now(), when, report.clone()));
+        Ok((when, report))
     }
 
     /// Appends an audit event for what `who` did (an admin action, a login). A failure is

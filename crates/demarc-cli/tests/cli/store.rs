@@ -130,8 +130,10 @@ fn db_migrate_and_status_on_sqlite() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("sqlite store")
-                .and(predicate::str::contains("schema version 5")),
+            predicate::str::contains("sqlite store").and(predicate::str::contains(format!(
+                "schema version {}",
+                demarc_store::SCHEMA_VERSION
+            ))),
         );
     write_events(&url, "gw", 2, 10);
     // DEMARC_DB is honoured when --db is absent.
@@ -143,7 +145,7 @@ fn db_migrate_and_status_on_sqlite() {
     assert!(out.status.success());
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["backend"], "sqlite");
-    assert_eq!(status["schema_version"], 5);
+    assert_eq!(status["schema_version"], demarc_store::SCHEMA_VERSION);
     assert_eq!(status["counts"]["audit_events"], 20);
     demarc()
         .args(["db", "status", "--db", &url])
@@ -532,7 +534,10 @@ fn unusable_stores_exit_2_and_stay_untouched() {
     refused(
         &newer_url,
         Some(&newer),
-        "has schema version 99, newer than this demarc supports (5)",
+        &format!(
+            "has schema version 99, newer than this demarc supports ({})",
+            demarc_store::SCHEMA_VERSION
+        ),
     );
 
     refused(
