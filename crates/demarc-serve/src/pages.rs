@@ -255,10 +255,85 @@ impl DutyRef {
     }
 }
 
+/// One cell of the application × area heat map.
+struct HeatCell {
+    /// `covered`, `expiring`, `accepted`, `gap`, `provider` or `na`.
+    class: &'static str,
+    title: String,
+}
+
+struct HeatRow {
+    id: String,
+    name: String,
+    cells: Vec<(String, HeatCell)>,
+}
+
+/// Every application × area of the estate: covered, expiring, risk-accepted, a gap, wholly
+/// on a provider, or not applicable.
+fn heat_map(a: &demarc_model::assess::Assessment, areas: &[String]) -> Vec<HeatRow> {
+    a.applications
+        .iter()
+        .map(|app| HeatRow {
+            id: app.id.clone(),
+            name: app.name.clone(),
+            cells: areas
+                .iter()
+                .map(|area| {
+                    let duties: Vec<&DutyAssessment> =
+                        app.duties.iter().filter(|d| &d.area == area).collect();
+                    let cell = if duties.is_empty() {
+                        match app.inherited.iter().find(|i| &i.area == area) {
+                            Some(i) => HeatCell {
+                                class: "provider",
+                                title: format!("{area}: on {}", i.provider),
+                            },
+                            None => HeatCell {
+                                class: "na",
+                                title: format!("{area}: not applicable"),
+                            },
+                        }
+                    } else if duties.iter().any(|d| !d.covered && !d.risk_accepted) {
+                        HeatCell {
+                            class: "gap",
+                            title: format!(
+                                "{area}: {}",
+                                duties
+                                    .iter()
+                                    .map(|d| d.gap_list(", "))
+                                    .filter(|g| !g.is_empty())
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            ),
+                        }
+                    } else if duties.iter().any(|d| !d.covered) {
+                        HeatCell {
+                            class: "accepted",
+                            title: format!("{area}: gap under a current risk acceptance"),
+                        }
+                    } else if duties.iter().any(|d| views::expiring(d)) {
+                        HeatCell {
+                            class: "expiring",
+                            title: format!("{area}: covered, evidence expiring soon"),
+                        }
+                    } else {
+                        HeatCell {
+                            class: "covered",
+                            title: format!("{area}: covered"),
+                        }
+                    };
+                    (area.clone(), cell)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
     nav: Nav,
+    areas: Vec<(String, String)>,
+    heat: Vec<HeatRow>,
     organisation: String,
     date: String,
     coverage: String,
@@ -333,8 +408,17 @@ async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageR
         .collect();
     unlisted.sort_by(|x, y| y.3.cmp(&x.3));
     unlisted.truncate(10);
+    let areas: Vec<(String, String)> = app
+        .catalog()
+        .areas()
+        .iter()
+        .map(|x| (x.id.clone(), x.title.clone()))
+        .collect();
+    let area_ids: Vec<String> = areas.iter().map(|x| x.0.clone()).collect();
     let page = OverviewPage {
         nav: Nav::new(&who, "overview"),
+        heat: heat_map(a, &area_ids),
+        areas,
         organisation: a.organisation.clone(),
         date: a.date.to_string(),
         coverage: a.summary.coverage.percent_label(),
@@ -381,7 +465,7 @@ struct MatrixPage {
     source_title: String,
     source_url: Option<String>,
     models: Vec<(String, String)>,
-    rows: Vec<MatrixRow>,
+    layers: Vec<(String, Vec<MatrixRow>)>,
 }
 
 fn mapping_ids(m: &demarc_model::catalog::Mappings) -> String {
@@ -398,32 +482,41 @@ async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageRes
     let catalog = app.catalog();
     let c = catalog.catalog();
     let models = catalog.service_models();
-    let rows = catalog
-        .areas()
-        .iter()
-        .map(|area| MatrixRow {
-            id: area.id.clone(),
-            title: area.title.clone(),
-            ids: mapping_ids(&area.mappings),
-            cells: models
-                .iter()
-                .map(|m| {
-                    catalog.cell(area, &m.id).map(|cell| {
-                        let owner = cell.owner.as_str();
-                        let label = match (owner, cell.lead) {
-                            ("shared", Some(l)) => format!("shared, {} leads", l.as_str()),
-                            (o, _) => o.to_owned(),
-                        };
-                        MatrixCell {
-                            class: owner.replace('/', "").replace(' ', "-"),
-                            label,
-                            note: cell.note.clone(),
-                            source: cell.source.clone(),
-                            basis: cell.basis.as_str().to_owned(),
-                        }
-                    })
+    let row = |area: &demarc_model::catalog::Area| MatrixRow {
+        id: area.id.clone(),
+        title: area.title.clone(),
+        ids: mapping_ids(&area.mappings),
+        cells: models
+            .iter()
+            .map(|m| {
+                catalog.cell(area, &m.id).map(|cell| {
+                    let owner = cell.owner.as_str();
+                    let label = match (owner, cell.lead) {
+                        ("shared", Some(l)) => format!("shared, {} leads", l.as_str()),
+                        (o, _) => o.to_owned(),
+                    };
+                    MatrixCell {
+                        class: owner.replace('/', "").replace(' ', "-"),
+                        label,
+                        note: cell.note.clone(),
+                        source: cell.source.clone(),
+                        basis: cell.basis.as_str().to_owned(),
+                    }
                 })
-                .collect(),
+            })
+            .collect(),
+    };
+    let layers: Vec<(String, Vec<MatrixRow>)> = catalog
+        .layers()
+        .iter()
+        .map(|layer| {
+            let rows = catalog
+                .areas()
+                .iter()
+                .filter(|a| a.layer == layer.id)
+                .map(row)
+                .collect();
+            (layer.title.clone(), rows)
         })
         .collect();
     let page = MatrixPage {
@@ -436,7 +529,7 @@ async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageRes
             .iter()
             .map(|m| (m.id.clone(), m.title.clone()))
             .collect(),
-        rows,
+        layers,
     };
     Ok(Html(page.render()?))
 }

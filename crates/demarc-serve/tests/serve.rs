@@ -229,6 +229,25 @@ async fn viewers_read_everything_but_admin_and_errors_share_one_shape() {
         11,
         "the bank estate's applications"
     );
+    // The overview's heat map: one row per application, one cell per catalog area, and the
+    // gaps it marks are the API's gaps.
+    let overview = s.get("/", Some(&viewer)).await.text().await.unwrap();
+    let heat = &overview[overview.find("<table class=\"heat\"").unwrap()..];
+    let heat = &heat[..heat.find("</table>").unwrap()];
+    assert_eq!(heat.matches("<th scope=\"row\">").count(), 11);
+    assert_eq!(heat.matches("<td class=\"h-").count(), 11 * 12);
+    let gaps_in_api: usize = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["gaps"].as_u64().unwrap() as usize)
+        .sum();
+    let gap_cells = heat.matches("<td class=\"h-gap\">").count()
+        + heat.matches("<td class=\"h-accepted\">").count();
+    assert!(
+        gap_cells > 0 && gap_cells <= gaps_in_api,
+        "{gap_cells} gap cells, {gaps_in_api} gaps"
+    );
     let duty: serde_json::Value = s
         .get(
             "/api/v1/applications/policy-finder/duties/grounding",
