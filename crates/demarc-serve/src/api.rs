@@ -54,6 +54,11 @@ const PAGING: &[(&str, &str)] = &[
     ("limit", "items per page, 1 to 1000 (default 100)"),
     ("offset", "items to skip (default 0)"),
 ];
+const WHAT_IF_QUERY: &[(&str, &str)] = &[
+    ("service_model", "the new service model (required)"),
+    ("provider", "the new provider"),
+    ("component", "change only this component"),
+];
 const HISTORY_QUERY: &[(&str, &str)] = &[
     ("application", "only this application"),
     ("limit", "items per page, 1 to 1000 (default 100)"),
@@ -163,6 +168,20 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 ),
             ),
             get(duty),
+        ),
+        (
+            e(
+                Method::GET,
+                "/api/v1/applications/{id}/what-if",
+                "Which duties would move, and to whom, if the application (or one component) changed service model or provider; coverage before and after.",
+                Viewer,
+                WHAT_IF_QUERY,
+                None,
+                described!(
+                    "As `demarc what-if --format json`: {application, service_model, components[], areas[], moved, coverage_before, coverage_after, gaps_opened[], gaps_closed[]}."
+                ),
+            ),
+            get(what_if),
         ),
         (
             e(
@@ -530,6 +549,17 @@ async fn duty(
             .map(|x| &x.mappings),
     };
     Ok(Json(serde_json::to_value(&detail).unwrap_or_default()))
+}
+
+async fn what_if(
+    State(app): State<Arc<App>>,
+    _: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<views::WhatIfQuery>,
+) -> Result<impl IntoResponse, ServeError> {
+    let live = app.live().await?;
+    find_app(&live, &id)?;
+    Ok(Json(views::what_if(&app, &live, &id, &q)?))
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/matrix", get(matrix))
         .route("/applications", get(applications))
         .route("/applications/{id}", get(application))
+        .route("/applications/{id}/what-if", get(what_if))
         .route("/teams", get(teams))
         .route("/teams/{team}", get(team))
         .route("/discovery", get(discovery))
@@ -660,6 +661,7 @@ fn duty_view(
 struct ApplicationPage {
     nav: Nav,
     app: crate::api::ApplicationSummary,
+    models: Vec<String>,
     duties: Vec<DutyView>,
     inherited: Vec<(String, String)>,
 }
@@ -674,6 +676,12 @@ async fn application(
     let page = ApplicationPage {
         nav: Nav::new(&who, "applications"),
         app: crate::api::ApplicationSummary::of(a),
+        models: app
+            .catalog()
+            .service_models()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect(),
         duties: a
             .duties
             .iter()
@@ -684,6 +692,102 @@ async fn application(
             .iter()
             .map(|i| (i.area.clone(), i.provider.clone()))
             .collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+struct AreaMove {
+    area: String,
+    before: String,
+    after: String,
+    moved: bool,
+}
+
+#[derive(Template)]
+#[template(path = "what-if.html")]
+struct WhatIfPage {
+    nav: Nav,
+    app: crate::api::ApplicationSummary,
+    models: Vec<String>,
+    chosen: String,
+    provider: String,
+    components: Vec<String>,
+    moves: Vec<String>,
+    areas: Vec<AreaMove>,
+    moved: usize,
+    before: String,
+    after: String,
+    opened: Vec<String>,
+    closed: Vec<String>,
+}
+
+fn side_label(side: &demarc_model::whatif::Side) -> String {
+    match (&side.accountable, side.owner) {
+        (Some(p), Some(owner)) => format!("{} ({owner})", p.label()),
+        (Some(p), None) => p.label(),
+        (None, _) => "n/a".into(),
+    }
+}
+
+async fn what_if(
+    State(app): State<Arc<App>>,
+    PageUser(who): PageUser,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<views::WhatIfQuery>,
+) -> PageResult {
+    let live = app.live().await?;
+    let a = crate::api::find_app(&live, &id)?;
+    let result = views::what_if(&app, &live, &id, &q)?;
+    let placement =
+        |p: &demarc_model::whatif::Placement| format!("{} from {}", p.service_model, p.provider);
+    let gap =
+        |g: &demarc_model::whatif::GapChange| format!("{} ({}): {}", g.area, g.component, g.gap);
+    let page = WhatIfPage {
+        nav: Nav::new(&who, "applications"),
+        app: crate::api::ApplicationSummary::of(a),
+        models: app
+            .catalog()
+            .service_models()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect(),
+        chosen: result.service_model.clone(),
+        provider: result.provider.clone().unwrap_or_default(),
+        components: live
+            .estate
+            .applications()
+            .iter()
+            .find(|x| x.id == id)
+            .map(|x| x.components.iter().map(|c| c.id.clone()).collect())
+            .unwrap_or_default(),
+        moves: result
+            .components
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} ({}): {} → {}",
+                    m.component,
+                    m.kind,
+                    placement(&m.before),
+                    placement(&m.after)
+                )
+            })
+            .collect(),
+        areas: result
+            .areas
+            .iter()
+            .map(|x| AreaMove {
+                area: x.area.clone(),
+                before: side_label(&x.before),
+                after: side_label(&x.after),
+                moved: x.moved,
+            })
+            .collect(),
+        moved: result.moved,
+        before: result.coverage_before.percent_label(),
+        after: result.coverage_after.percent_label(),
+        opened: result.gaps_opened.iter().map(gap).collect(),
+        closed: result.gaps_closed.iter().map(gap).collect(),
     };
     Ok(Html(page.render()?))
 }

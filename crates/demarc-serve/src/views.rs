@@ -164,3 +164,39 @@ pub async fn revoke_key(app: &App, who: &Principal, id: &str) -> Result<bool, Se
     .await?;
     Ok(revoked)
 }
+
+/// What-if for one application of the live estate, as `demarc what-if` computes it (declared
+/// controls and evidence, judged today).
+pub fn what_if(
+    app: &App,
+    live: &crate::state::Live,
+    application: &str,
+    q: &WhatIfQuery,
+) -> Result<demarc_model::whatif::WhatIf, ServeError> {
+    let service_model = q
+        .service_model
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ServeError::BadRequest("give `service_model`".into()))?;
+    let change = demarc_model::whatif::Change {
+        service_model,
+        provider: q.provider.clone().filter(|s| !s.is_empty()),
+        component: q.component.clone().filter(|s| !s.is_empty()),
+    };
+    let options = demarc_model::assess::AssessOptions::new(live.assessment.date);
+    demarc_model::whatif::what_if(&live.estate, app.catalog(), application, &change, &options)
+        .map_err(|e| match e {
+            demarc_model::whatif::WhatIfError::UnknownApplication { .. } => {
+                ServeError::NotFound(e.to_string())
+            }
+            _ => ServeError::BadRequest(e.to_string()),
+        })
+}
+
+/// The change a what-if asks about.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct WhatIfQuery {
+    pub service_model: Option<String>,
+    pub provider: Option<String>,
+    pub component: Option<String>,
+}

@@ -262,6 +262,38 @@ async fn viewers_read_everything_but_admin_and_errors_share_one_shape() {
         duty["cell"]["source"].as_str().unwrap().len() > 10,
         "{duty}"
     );
+    // What-if, as `demarc what-if` computes it: a model API bought as a platform and run
+    // on the bank's own infrastructure instead moves duties to the bank.
+    let w: serde_json::Value = s
+        .get(
+            "/api/v1/applications/colleague-assistant/what-if?service_model=iaas&provider=aws",
+            Some(&viewer),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(w["moved"].as_u64().unwrap() > 0, "{w}");
+    let page = s
+        .get(
+            "/applications/colleague-assistant/what-if?service_model=iaas&provider=aws",
+            Some(&viewer),
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("moves"));
+    for bad in ["", "?service_model=quantum", "?service_model=iaas"] {
+        let res = s
+            .get(
+                &format!("/api/v1/applications/colleague-assistant/what-if{bad}"),
+                Some(&viewer),
+            )
+            .await;
+        assert_eq!(
+            error_code(res).await,
+            (StatusCode::BAD_REQUEST, "bad_request".into())
+        );
+    }
     // Admin endpoints and pages refuse viewers.
     assert_eq!(
         error_code(s.get("/api/v1/admin/keys", Some(&viewer)).await).await,

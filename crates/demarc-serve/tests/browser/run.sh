@@ -35,7 +35,7 @@ if [ ! -d "$node_dir/node_modules/playwright-core" ] \
   cp "$here/package.json" "$here/package-lock.json" "$node_dir/"
   (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 fi
-export NODE_PATH="$node_dir/node_modules"
+export BROWSER_NODE_DIR="$node_dir" NODE_PATH="$node_dir/node_modules"
 
 target="${CARGO_TARGET_DIR:-$root/target}"
 export SHOTS_DIR="${SHOTS_DIR:-$target/screenshots}"
@@ -134,7 +134,7 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 upstream="$(head -n1 "$tmp/fake.url")"
-key="$(demarc keys create colleague-assistant --estate "$estate" 2>/dev/null | tail -n1)"
+key="$(demarc keys create colleague-assistant --estate "$estate" | tail -n1)"
 gw_port="$(free_port)"
 "$DEMARC_BIN" gateway --estate "$estate" --upstream "$upstream" --listen "127.0.0.1:$gw_port" \
   --workers 2 >"$tmp/gateway.log" 2>&1 &
