@@ -15,6 +15,7 @@ mod auth;
 mod error;
 mod openapi;
 mod pages;
+pub mod report;
 mod state;
 mod views;
 
@@ -40,7 +41,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-const STYLE: &str = include_str!("../assets/app.css");
+const STYLE: &str = concat!(
+    include_str!("../assets/app.css"),
+    include_str!("../templates/shared/heat.css")
+);
 const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// Every page and endpoint.
@@ -60,6 +64,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/assets/app.js",
             get(|| asset("text/javascript; charset=utf-8", SCRIPT)),
+        )
+        // Browsers ask for it on every site; an empty answer keeps their consoles clean.
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -99,9 +108,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null` with
+    // the dashboard's own form posts, which the same-origin check refuses.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {

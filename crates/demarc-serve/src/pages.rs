@@ -125,6 +125,8 @@ pub struct BarChart {
     pub bars: Vec<(f64, f64, f64, f64, String)>,
     pub blocked: Vec<(f64, f64, f64, f64)>,
     pub max: u64,
+    pub first: String,
+    pub last: String,
 }
 
 fn bar_chart(days: &[(String, u64, u64)]) -> Option<BarChart> {
@@ -146,7 +148,13 @@ fn bar_chart(days: &[(String, u64, u64)]) -> Option<BarChart> {
         ));
         blocked.push((x.round(), (150.0 - hb).round(), w.round(), hb.round()));
     }
-    Some(BarChart { bars, blocked, max })
+    Some(BarChart {
+        bars,
+        blocked,
+        max,
+        first: days.first()?.0.clone(),
+        last: days.last()?.0.clone(),
+    })
 }
 
 fn percent(covered: usize, total: usize) -> String {
@@ -256,85 +264,11 @@ impl DutyRef {
     }
 }
 
-/// One cell of the application × area heat map.
-struct HeatCell {
-    /// `covered`, `expiring`, `accepted`, `gap`, `provider` or `na`.
-    class: &'static str,
-    title: String,
-}
-
-struct HeatRow {
-    id: String,
-    name: String,
-    cells: Vec<(String, HeatCell)>,
-}
-
-/// Every application × area of the estate: covered, expiring, risk-accepted, a gap, wholly
-/// on a provider, or not applicable.
-fn heat_map(a: &demarc_model::assess::Assessment, areas: &[String]) -> Vec<HeatRow> {
-    a.applications
-        .iter()
-        .map(|app| HeatRow {
-            id: app.id.clone(),
-            name: app.name.clone(),
-            cells: areas
-                .iter()
-                .map(|area| {
-                    let duties: Vec<&DutyAssessment> =
-                        app.duties.iter().filter(|d| &d.area == area).collect();
-                    let cell = if duties.is_empty() {
-                        match app.inherited.iter().find(|i| &i.area == area) {
-                            Some(i) => HeatCell {
-                                class: "provider",
-                                title: format!("{area}: on {}", i.provider),
-                            },
-                            None => HeatCell {
-                                class: "na",
-                                title: format!("{area}: not applicable"),
-                            },
-                        }
-                    } else if duties.iter().any(|d| !d.covered && !d.risk_accepted) {
-                        HeatCell {
-                            class: "gap",
-                            title: format!(
-                                "{area}: {}",
-                                duties
-                                    .iter()
-                                    .map(|d| d.gap_list(", "))
-                                    .filter(|g| !g.is_empty())
-                                    .collect::<Vec<_>>()
-                                    .join("; ")
-                            ),
-                        }
-                    } else if duties.iter().any(|d| !d.covered) {
-                        HeatCell {
-                            class: "accepted",
-                            title: format!("{area}: gap under a current risk acceptance"),
-                        }
-                    } else if duties.iter().any(|d| views::expiring(d)) {
-                        HeatCell {
-                            class: "expiring",
-                            title: format!("{area}: covered, evidence expiring soon"),
-                        }
-                    } else {
-                        HeatCell {
-                            class: "covered",
-                            title: format!("{area}: covered"),
-                        }
-                    };
-                    (area.clone(), cell)
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
     nav: Nav,
-    areas: Vec<(String, String)>,
-    heat: Vec<HeatRow>,
+    heat: crate::report::HeatMap,
     organisation: String,
     date: String,
     coverage: String,
@@ -375,7 +309,8 @@ async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageR
                 expiring.push(DutyRef::new(app_a, d, until));
             }
             for c in &d.contradictions {
-                contradictions.push(DutyRef::new(app_a, d, c.detail.clone()));
+                let detail = format!("{}: {}", c.kind.as_str(), c.detail);
+                contradictions.push(DutyRef::new(app_a, d, detail));
             }
         }
     }
@@ -409,17 +344,9 @@ async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageR
         .collect();
     unlisted.sort_by(|x, y| y.3.cmp(&x.3));
     unlisted.truncate(10);
-    let areas: Vec<(String, String)> = app
-        .catalog()
-        .areas()
-        .iter()
-        .map(|x| (x.id.clone(), x.title.clone()))
-        .collect();
-    let area_ids: Vec<String> = areas.iter().map(|x| x.0.clone()).collect();
     let page = OverviewPage {
         nav: Nav::new(&who, "overview"),
-        heat: heat_map(a, &area_ids),
-        areas,
+        heat: crate::report::HeatMap::new(a, app.catalog(), "/applications/"),
         organisation: a.organisation.clone(),
         date: a.date.to_string(),
         coverage: a.summary.coverage.percent_label(),
@@ -469,16 +396,6 @@ struct MatrixPage {
     layers: Vec<(String, Vec<MatrixRow>)>,
 }
 
-fn mapping_ids(m: &demarc_model::catalog::Mappings) -> String {
-    m.owasp_llm_2025
-        .iter()
-        .chain(&m.nist_ai_600_1)
-        .chain(&m.mitre_atlas)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
 async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
     let catalog = app.catalog();
     let c = catalog.catalog();
@@ -486,7 +403,7 @@ async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageRes
     let row = |area: &demarc_model::catalog::Area| MatrixRow {
         id: area.id.clone(),
         title: area.title.clone(),
-        ids: mapping_ids(&area.mappings),
+        ids: crate::report::framework_ids(&area.mappings),
         cells: models
             .iter()
             .map(|m| {
@@ -645,13 +562,25 @@ fn duty_view(
                 )
             })
             .collect(),
-        contradictions: d.contradictions.iter().map(|c| c.detail.clone()).collect(),
+        contradictions: d
+            .contradictions
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {} ({}, last {})",
+                    c.kind.as_str(),
+                    c.detail,
+                    c.source,
+                    c.time
+                )
+            })
+            .collect(),
         citation: views::citation(catalog, d),
         ids: catalog
             .areas()
             .iter()
             .find(|a| a.id == d.area)
-            .map(|a| mapping_ids(&a.mappings))
+            .map(|a| crate::report::framework_ids(&a.mappings))
             .unwrap_or_default(),
     }
 }
@@ -950,11 +879,24 @@ async fn gateway(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageRe
         a.3 += d.refused;
         a.4 += d.failed;
     }
-    let series: Vec<(String, u64, u64)> =
-        per_day.into_iter().map(|(d, (r, b))| (d, r, b)).collect();
+    // One bar per day of the window, days without traffic included.
+    let today = demarc_model::Date::today();
+    let series: Vec<(String, u64, u64)> = (0..30)
+        .rev()
+        .map(|back| {
+            let day = today.add_days(-back).to_string();
+            let (r, b) = per_day.get(&day).copied().unwrap_or_default();
+            (day, r, b)
+        })
+        .collect();
+    let chart = if days.is_empty() {
+        None
+    } else {
+        bar_chart(&series)
+    };
     let page = GatewayPage {
         nav: Nav::new(&who, "gateway"),
-        chart: bar_chart(&series),
+        chart,
         per_app: per_app
             .into_iter()
             .map(|(a, (r, s, b, f, x))| (a, r, s, b, f, x))

@@ -115,6 +115,8 @@ struct AreaRow {
     id: String,
     title: String,
     description: String,
+    /// The area's OWASP LLM 2025, NIST AI 600-1 and MITRE ATLAS ids.
+    ids: String,
     cells: Vec<Option<CellView>>,
 }
 
@@ -160,6 +162,7 @@ fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
                     id: area.id.clone(),
                     title: area.title.clone(),
                     description: area.description.clone(),
+                    ids: demarc_serve::report::framework_ids(&area.mappings),
                     cells: models
                         .iter()
                         .map(|m| {
@@ -380,11 +383,13 @@ struct AssessmentPage {
     observed_since: Option<String>,
     kpis: Vec<(String, String)>,
     matrix: MatrixView,
+    heat: demarc_serve::report::HeatMap,
     unlisted: Vec<String>,
     apps: Vec<AppCard>,
 }
 
-/// `demarc assess --format html`: summary, the matrix, then a card per application.
+/// `demarc assess --format html`: summary, the estate's application × area heat map (the
+/// dashboard's), the matrix, then a card per application.
 pub fn assessment_page(
     report: &Assessment,
     catalog: &CheckedCatalog,
@@ -427,6 +432,7 @@ pub fn assessment_page(
         observed_since: report.observed_since.map(|d| d.to_string()),
         kpis,
         matrix: matrix_view(catalog),
+        heat: demarc_serve::report::HeatMap::new(report, catalog, "#app-"),
         unlisted: report.unlisted_services.iter().map(unlisted_line).collect(),
         apps: report.applications.iter().map(app_card).collect(),
     }

@@ -401,6 +401,17 @@ fn assess_writes_every_format() {
             .success();
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.contains(needle), "{format}: {text}");
+        if format == "html" {
+            // The dashboard's heat map comes first: a row per application, a cell per area,
+            // each linking to the application's card in the same file.
+            let heat = &text[text.find("<table class=\"heat\">").expect("a heat map")..];
+            let heat = &heat[..heat.find("</table>").unwrap()];
+            assert_eq!(heat.matches("<th scope=\"row\">").count(), 2, "{heat}");
+            assert_eq!(heat.matches("<td class=\"h-").count(), 2 * 12, "{heat}");
+            assert!(heat.contains("href=\"#app-assistant\""));
+            assert!(text.contains("id=\"app-assistant\""));
+            assert!(text.find("class=\"heat\"") < text.find("class=\"matrix"));
+        }
     }
 }
 

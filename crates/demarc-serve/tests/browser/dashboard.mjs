@@ -78,12 +78,6 @@ async function newPage(context) {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const url = m.location()?.url || "";
-    // Chromium asks for /favicon.ico on its own; the pages declare no icon and the server
-    // has none. Noted once, not a failure of the page.
-    if (/^Failed to load resource/.test(m.text()) && url.endsWith("/favicon.ico")) {
-      notes.add(`Chromium's own request for /favicon.ico: ${m.text()}`);
-      return;
-    }
     page.problems.push(`console error: ${m.text()}${url ? ` (${url})` : ""}`);
   });
   page.on("pageerror", (e) => page.problems.push(`uncaught: ${e.message}`));
@@ -319,16 +313,8 @@ async function viewerIsNotAdmin(page) {
   });
 }
 
-// A known server bug, checked strictly (like the SDK suite's xfail(strict=True)): while it is
-// there the check below reports it without failing the run; once it is fixed that check
-// fails until this marker is set to false.
-// Every response carries `Referrer-Policy: no-referrer`, so Chromium sends `Origin: null`
-// with the dashboard's own form POSTs (Sec-Fetch-Site: same-origin), and auth::same_origin
-// refuses `null`: the admin forms (create key, revoke, record an assessment run) answer
-// 403 "the form is missing its anti-forgery value" in a browser.
-const KNOWN_ORIGIN_NULL_REFUSED = true;
-
-// The Create key form exactly as Chromium submits it.
+// The Create key form exactly as Chromium submits it: the page's referrer policy must let it
+// send the dashboard's own origin (under `no-referrer` it sent `Origin: null`, refused).
 async function adminFormAsSent(page) {
   const name = "admin: the Create key form as Chromium submits it is accepted";
   await step(name, async () => {
@@ -342,39 +328,8 @@ async function adminFormAsSent(page) {
     const origin = (await response.request().allHeaders()).origin;
     const status = response.status();
     const shown = await page.locator("#new-key").count();
-    takeProblems(page, [/status of 403/]);
-    const works = status === 200 && shown === 1;
-    if (KNOWN_ORIGIN_NULL_REFUSED) {
-      if (works) {
-        fail(name, "XPASS: the form works now; set KNOWN_ORIGIN_NULL_REFUSED = false in dashboard.mjs");
-      } else {
-        passed += 1;
-        console.log(`xfail ${name}: known bug, answered ${status} to Origin: ${origin}`);
-        notes.add(
-          "known bug: admin form POSTs are refused (403) in a browser: Referrer-Policy no-referrer " +
-            "makes Chromium send `Origin: null`, which auth::same_origin refuses; the admin steps " +
-            "below rewrite that header to the server's origin",
-        );
-      }
-    } else {
-      check(name, works, `answered ${status} (Origin: ${origin}), #new-key shown: ${shown === 1}`, `200 with Origin: ${origin}`);
-    }
+    check(name, status === 200 && shown === 1, `answered ${status} (Origin: ${origin}), #new-key shown: ${shown === 1}`, `200 with Origin: ${origin}`);
   });
-  if (KNOWN_ORIGIN_NULL_REFUSED) {
-    // Work around it for the rest of the admin flow: the same POST, sent with the server's own
-    // origin (route.continue cannot change Origin in Chromium, so it is sent by Playwright and
-    // its answer handed to the page). Sign-out is not affected and is not rewritten.
-    await page.route(`${BASE}/admin/**`, async (route) => {
-      const request = route.request();
-      const headers = await request.allHeaders();
-      if (request.method() === "POST" && headers.origin === "null") {
-        const response = await route.fetch({ headers: { ...headers, origin: BASE }, maxRedirects: 0 });
-        await route.fulfill({ response });
-      } else {
-        await route.continue();
-      }
-    });
-  }
 }
 
 // Admin: create a key in the form, see it once, revoke it (accepting the confirm dialog).
