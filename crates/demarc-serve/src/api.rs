@@ -787,6 +787,12 @@ pub struct ActivityDay {
     pub blocked: u64,
     pub refused: u64,
     pub failed: u64,
+    /// Values the application's policies redacted, input and output.
+    pub redactions: u64,
+    /// Requests that recorded a latency, and their mean latency in milliseconds (`null` when
+    /// none did).
+    pub timed: u64,
+    pub mean_latency_ms: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -855,29 +855,61 @@ async fn discovery(State(app): State<Arc<App>>, PageUser(who): PageUser) -> Page
 
 // --- gateway and audit ---------------------------------------------------------------------
 
+/// One application's gateway activity over the window.
+#[derive(Default)]
+struct AppActivity {
+    application: String,
+    requests: u64,
+    served: u64,
+    blocked: u64,
+    refused: u64,
+    failed: u64,
+    redactions: u64,
+    timed: u64,
+    latency_total_ms: f64,
+}
+
+impl AppActivity {
+    fn mean_latency(&self) -> String {
+        if self.timed == 0 {
+            "–".into()
+        } else {
+            format!("{:.0} ms", self.latency_total_ms / self.timed as f64)
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "gateway.html")]
 struct GatewayPage {
     nav: Nav,
     chart: Option<BarChart>,
-    per_app: Vec<(String, u64, u64, u64, u64, u64)>,
+    per_app: Vec<AppActivity>,
     days: Vec<crate::api::ActivityDay>,
 }
 
 async fn gateway(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
     let days = views::activity(&app, 30).await?;
     let mut per_day: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut per_app: BTreeMap<String, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+    let mut per_app: BTreeMap<String, AppActivity> = BTreeMap::new();
     for d in &days {
         let e = per_day.entry(d.day.clone()).or_default();
         e.0 += d.requests;
         e.1 += d.blocked;
-        let a = per_app.entry(d.application.clone()).or_default();
-        a.0 += d.requests;
-        a.1 += d.served;
-        a.2 += d.blocked;
-        a.3 += d.refused;
-        a.4 += d.failed;
+        let a = per_app
+            .entry(d.application.clone())
+            .or_insert_with(|| AppActivity {
+                application: d.application.clone(),
+                ..AppActivity::default()
+            });
+        a.requests += d.requests;
+        a.served += d.served;
+        a.blocked += d.blocked;
+        a.refused += d.refused;
+        a.failed += d.failed;
+        a.redactions += d.redactions;
+        a.timed += d.timed;
+        a.latency_total_ms += d.mean_latency_ms.unwrap_or(0.0) * d.timed as f64;
     }
     // One bar per day of the window, days without traffic included.
     let today = demarc_model::Date::today();
@@ -897,10 +929,7 @@ async fn gateway(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageRe
     let page = GatewayPage {
         nav: Nav::new(&who, "gateway"),
         chart,
-        per_app: per_app
-            .into_iter()
-            .map(|(a, (r, s, b, f, x))| (a, r, s, b, f, x))
-            .collect(),
+        per_app: per_app.into_values().collect(),
         days,
     };
     Ok(Html(page.render()?))

@@ -91,6 +91,9 @@ pub async fn activity(app: &App, days: u32) -> Result<Vec<ActivityDay>, ServeErr
             blocked: d.blocked,
             refused: d.refused,
             failed: d.failed,
+            redactions: d.redactions,
+            timed: d.timed,
+            mean_latency_ms: d.mean_latency_ms,
         })
         .collect())
 }

@@ -726,3 +726,59 @@ async fn replicas_share_tokens_and_sessions_through_postgres() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn gateway_activity_counts_requests_blocks_redactions_and_latency_per_day() {
+    let s = Server::start(None, false).await;
+    let now = OffsetDateTime::now_utc();
+    let event = |status: u16, error: Option<&str>, latency: f64, redactions: u32| {
+        demarc_store::NewAuditEvent {
+            at: now,
+            payload: serde_json::json!({
+                "application": "chat", "status": status, "error": error,
+                "latency_ms": latency, "verdicts": {"redactions": redactions}
+            })
+            .to_string(),
+        }
+    };
+    s.store
+        .append_audit_batch(
+            "gw-1",
+            &[
+                event(200, None, 10.0, 2),
+                event(200, None, 30.0, 1),
+                event(400, Some("input_blocked"), 5.0, 0),
+            ],
+        )
+        .await
+        .unwrap();
+    let viewer = s.token(Role::Viewer).await;
+    let days: serde_json::Value = s
+        .get("/api/v1/gateway/activity?days=7", Some(&viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let today = &days.as_array().unwrap()[0];
+    assert_eq!(today["application"], "chat");
+    assert_eq!(
+        (
+            today["requests"].as_u64(),
+            today["served"].as_u64(),
+            today["blocked"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(today["redactions"], 3);
+    assert_eq!(today["mean_latency_ms"], 15.0);
+    let page = s.get("/gateway", Some(&viewer)).await.text().await.unwrap();
+    assert!(page.contains("15 ms"), "mean latency on the page");
+    assert_eq!(
+        error_code(
+            s.get("/api/v1/gateway/activity?days=401", Some(&viewer))
+                .await
+        )
+        .await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+}

@@ -295,7 +295,7 @@ impl Store {
         for (i, event) in events.iter().enumerate() {
             check_text("audit payload", &event.payload, MAX_PAYLOAD_LEN)?;
             match crate::traffic::classify(&event.payload) {
-                Ok(Some((app, outcome))) => tallies.add(app, outcome, to_ms(event.at)),
+                Ok(Some(seen)) => tallies.add(seen, to_ms(event.at)),
                 Ok(None) => {}
                 Err(e) => {
                     return Err(StoreError::invalid(

@@ -254,10 +254,11 @@ impl Store {
                 for statement in *statements {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
-                if index + 1 == 2 && found >= 1 {
-                    // Audit events appended before version 2 get their traffic summary.
-                    traffic::backfill_traffic!(tx);
-                }
+            }
+            if found == 1 {
+                // Audit events appended before version 2 get their traffic summary, once every
+                // migration has run (the summary's columns grew in version 6).
+                traffic::backfill_traffic!(tx);
             }
             if found < SCHEMA_VERSION {
                 sqlx::query(

@@ -184,8 +184,8 @@ pub const SQLITE: &[&[&str]] = &[
         retired_at_ms INTEGER)",
         "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
     ],
-    // Version 6: access tokens of `demarc serve` (only their hashes) and the browser
-    // sessions a login exchanges a token for.
+    // Version 6: access tokens of `demarc serve` (only their hashes), the browser sessions a
+    // login exchanges a token for, and redactions and latency in the daily traffic summary.
     &[
         "CREATE TABLE serve_tokens (
         id TEXT PRIMARY KEY,
@@ -202,6 +202,11 @@ pub const SQLITE: &[&[&str]] = &[
         created_at_ms INTEGER NOT NULL,
         expires_at_ms INTEGER NOT NULL)",
         "CREATE INDEX serve_sessions_token ON serve_sessions (token_id)",
+        // The daily traffic summary also keeps redactions and latency (a total and how
+        // many requests it sums), for the dashboard's gateway activity.
+        "ALTER TABLE audit_traffic ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE audit_traffic ADD COLUMN timed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE audit_traffic ADD COLUMN latency_us_total INTEGER NOT NULL DEFAULT 0",
     ],
 ];
 
@@ -384,8 +389,8 @@ pub const POSTGRES: &[&[&str]] = &[
         retired_at_ms BIGINT)",
         "CREATE INDEX canaries_app ON canaries (application, created_at_ms)",
     ],
-    // Version 6: access tokens of `demarc serve` (only their hashes) and the browser
-    // sessions a login exchanges a token for.
+    // Version 6: access tokens of `demarc serve` (only their hashes), the browser sessions a
+    // login exchanges a token for, and redactions and latency in the daily traffic summary.
     &[
         "CREATE TABLE serve_tokens (
         id TEXT PRIMARY KEY,
@@ -402,6 +407,11 @@ pub const POSTGRES: &[&[&str]] = &[
         created_at_ms BIGINT NOT NULL,
         expires_at_ms BIGINT NOT NULL)",
         "CREATE INDEX serve_sessions_token ON serve_sessions (token_id)",
+        // The daily traffic summary also keeps redactions and latency (a total and how
+        // many requests it sums), for the dashboard's gateway activity.
+        "ALTER TABLE audit_traffic ADD COLUMN redactions BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE audit_traffic ADD COLUMN timed BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE audit_traffic ADD COLUMN latency_us_total BIGINT NOT NULL DEFAULT 0",
     ],
 ];
 

@@ -44,11 +44,32 @@ struct Probe<'a> {
     status: Option<u16>,
     #[serde(borrow, default)]
     error: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    latency_ms: Option<f64>,
+    #[serde(default)]
+    verdicts: Option<ProbeVerdicts>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeVerdicts {
+    #[serde(default)]
+    redactions: u64,
+}
+
+/// What one gateway event says for the daily summary.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Seen {
+    pub application: String,
+    pub outcome: Outcome,
+    /// The request's latency, when the event gives one.
+    pub latency_ms: Option<f64>,
+    /// Values the policy redacted, input and output.
+    pub redactions: u64,
 }
 
 /// How one payload counts: its application (`None` when it names none, or is not an
 /// object in the gateway's shape) and its outcome. `Err` when it is not JSON at all.
-pub(crate) fn classify(payload: &str) -> std::result::Result<Option<(String, Outcome)>, String> {
+pub(crate) fn classify(payload: &str) -> std::result::Result<Option<Seen>, String> {
     // Only an object names an application (serde would also read a struct from an array).
     let is_object = payload.trim_start().starts_with('{');
     match serde_json::from_str::<Probe<'_>>(payload)
@@ -67,7 +88,12 @@ pub(crate) fn classify(payload: &str) -> std::result::Result<Option<(String, Out
             } else {
                 Outcome::Served
             };
-            (app.into_owned(), outcome)
+            Seen {
+                application: app.into_owned(),
+                outcome,
+                latency_ms: p.latency_ms.filter(|l| l.is_finite() && *l >= 0.0),
+                redactions: p.verdicts.map_or(0, |v| v.redactions),
+            }
         })),
         // Valid JSON of another shape counts for no application.
         Err(_) => serde_json::from_str::<serde::de::IgnoredAny>(payload)
@@ -86,10 +112,25 @@ pub(crate) struct Tally {
     pub failed: i64,
     pub first_ms: i64,
     pub last_ms: i64,
+    pub redactions: i64,
+    /// Requests with a latency, and their latencies' sum in microseconds.
+    pub timed: i64,
+    pub latency_us_total: i64,
 }
 
 impl Tally {
-    fn add(&mut self, outcome: Outcome, at_ms: i64) {
+    fn add(&mut self, seen: &Seen, at_ms: i64) {
+        let outcome = seen.outcome;
+        self.redactions = self
+            .redactions
+            .saturating_add(i64::try_from(seen.redactions).unwrap_or(i64::MAX));
+        if let Some(ms) = seen.latency_ms {
+            self.timed += 1;
+            // Saturating: a latency is at most hours; a nonsense value must not wrap the sum.
+            self.latency_us_total = self
+                .latency_us_total
+                .saturating_add((ms * 1000.0).round().min(i64::MAX as f64) as i64);
+        }
         if self.requests == 0 {
             self.first_ms = at_ms;
             self.last_ms = at_ms;
@@ -112,11 +153,11 @@ impl Tally {
 pub(crate) struct Tallies(pub HashMap<(String, i64), Tally>);
 
 impl Tallies {
-    pub fn add(&mut self, application: String, outcome: Outcome, at_ms: i64) {
+    pub fn add(&mut self, seen: Seen, at_ms: i64) {
         self.0
-            .entry((application, at_ms.div_euclid(DAY_MS)))
+            .entry((seen.application.clone(), at_ms.div_euclid(DAY_MS)))
             .or_default()
-            .add(outcome, at_ms);
+            .add(&seen, at_ms);
     }
 }
 
@@ -126,10 +167,13 @@ macro_rules! upsert_tallies {
         for ((application, day), t) in &$tallies.0 {
             sqlx::query(
                 "INSERT INTO audit_traffic (application, chain, day, requests, served, blocked,
-                    refused, failed, first_ms, last_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    refused, failed, first_ms, last_ms, redactions, timed, latency_us_total)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (application, chain, day) DO UPDATE SET
                     requests = audit_traffic.requests + excluded.requests,
+                    redactions = audit_traffic.redactions + excluded.redactions,
+                    timed = audit_traffic.timed + excluded.timed,
+                    latency_us_total = audit_traffic.latency_us_total + excluded.latency_us_total,
                     served = audit_traffic.served + excluded.served,
                     blocked = audit_traffic.blocked + excluded.blocked,
                     refused = audit_traffic.refused + excluded.refused,
@@ -149,6 +193,9 @@ macro_rules! upsert_tallies {
             .bind(t.failed)
             .bind(t.first_ms)
             .bind(t.last_ms)
+            .bind(t.redactions)
+            .bind(t.timed)
+            .bind(t.latency_us_total)
             .execute(&mut *$tx)
             .await?;
         }
@@ -169,8 +216,8 @@ macro_rules! backfill_traffic {
             )
             .fetch(&mut *$tx);
             while let Some((chain, at_ms, payload)) = rows.try_next().await? {
-                if let Ok(Some((app, outcome))) = $crate::traffic::classify(&payload) {
-                    per_chain.entry(chain).or_default().add(app, outcome, at_ms);
+                if let Ok(Some(seen)) = $crate::traffic::classify(&payload) {
+                    per_chain.entry(chain).or_default().add(seen, at_ms);
                 }
             }
         }
@@ -208,7 +255,7 @@ pub struct Traffic {
 }
 
 /// Gateway traffic of one application on one UTC day, over every audit chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrafficDay {
     pub application: String,
     /// Days since 1970-01-01 (UTC).
@@ -218,6 +265,12 @@ pub struct TrafficDay {
     pub blocked: u64,
     pub refused: u64,
     pub failed: u64,
+    /// Values the policies redacted (input and output).
+    pub redactions: u64,
+    /// Requests that recorded a latency, and their mean latency in milliseconds (`None`
+    /// when none did: days summarised before schema 6).
+    pub timed: u64,
+    pub mean_latency_ms: Option<f64>,
 }
 
 type TrafficRow = (
@@ -293,11 +346,14 @@ impl Store {
     /// of `since`'s day on, sorted by day then application: what the dashboard charts.
     pub async fn gateway_traffic_by_day(&self, since: OffsetDateTime) -> Result<Vec<TrafficDay>> {
         let since_day = to_ms(since).div_euclid(DAY_MS);
-        let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = dispatch!(self, |pool| {
+        type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = dispatch!(self, |pool| {
             sqlx::query_as(
                 "SELECT application, day, CAST(SUM(requests) AS BIGINT),
                     CAST(SUM(served) AS BIGINT), CAST(SUM(blocked) AS BIGINT),
-                    CAST(SUM(refused) AS BIGINT), CAST(SUM(failed) AS BIGINT)
+                    CAST(SUM(refused) AS BIGINT), CAST(SUM(failed) AS BIGINT),
+                    CAST(SUM(redactions) AS BIGINT), CAST(SUM(timed) AS BIGINT),
+                    CAST(SUM(latency_us_total) AS BIGINT)
                  FROM audit_traffic WHERE day >= $1
                  GROUP BY application, day ORDER BY day, application",
             )
@@ -309,7 +365,18 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(application, day, requests, served, blocked, refused, failed)| TrafficDay {
+                |(
+                    application,
+                    day,
+                    requests,
+                    served,
+                    blocked,
+                    refused,
+                    failed,
+                    redactions,
+                    timed,
+                    latency_us,
+                )| TrafficDay {
                     application,
                     day,
                     requests: n(requests),
@@ -317,6 +384,9 @@ impl Store {
                     blocked: n(blocked),
                     refused: n(refused),
                     failed: n(failed),
+                    redactions: n(redactions),
+                    timed: n(timed),
+                    mean_latency_ms: (timed > 0).then(|| latency_us as f64 / timed as f64 / 1000.0),
                 },
             )
             .collect())
@@ -341,7 +411,7 @@ mod tests {
 
     #[test]
     fn outcomes_follow_status_and_error() {
-        let c = |p: &str| classify(p).unwrap();
+        let c = |p: &str| classify(p).unwrap().map(|s| (s.application, s.outcome));
         assert_eq!(
             c(r#"{"application":"a","status":200,"error":null}"#),
             Some(("a".into(), Outcome::Served))

@@ -408,7 +408,8 @@ fn gateway_event(
         at,
         payload: serde_json::json!({
             "time": "x", "request_id": "r", "application": app, "status": status, "error": error,
-            "verdicts": {"input": "allow"}
+            "latency_ms": 12.5,
+            "verdicts": {"input": "allow", "redactions": if status == 200 { 2 } else { 0 }}
         })
         .to_string(),
     }
@@ -475,14 +476,26 @@ async fn gateway_traffic_is_summarised_per_day(t: &Target) {
         .await
         .unwrap()
         .into_iter()
-        .map(|d| (d.application, d.day, [d.requests, d.served, d.blocked]))
+        .map(|d| {
+            (
+                d.application,
+                d.day,
+                [d.requests, d.served, d.blocked, d.redactions],
+                d.mean_latency_ms,
+            )
+        })
         .collect();
     assert_eq!(
         days,
         vec![
-            ("chat".to_owned(), day(now - Duration::days(2)), [1, 1, 0]),
-            ("chat".to_owned(), day(now), [5, 1, 2]),
-            ("shadow".to_owned(), day(now), [1, 0, 0]),
+            (
+                "chat".to_owned(),
+                day(now - Duration::days(2)),
+                [1, 1, 0, 2],
+                Some(12.5)
+            ),
+            ("chat".to_owned(), day(now), [5, 1, 2, 4], Some(12.5)),
+            ("shadow".to_owned(), day(now), [1, 0, 0, 0], Some(12.5)),
         ]
     );
     // The 40-day-old request is in a wider window; pruning the audit trail removes it.
