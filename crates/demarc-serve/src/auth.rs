@@ -205,3 +205,98 @@ impl FromRequestParts<Arc<App>> for PageUser {
         Ok(PageUser(Principal::from_request_parts(parts, app).await?))
     }
 }
+
+/// Runs the request-header parsers (`Cookie`, `Authorization`, `Origin`/`Referer` against
+/// `Host`) over header lines `Name: value` taken from arbitrary bytes: the fuzz target's entry.
+#[doc(hidden)]
+pub fn parse_headers_for_fuzzing(data: &[u8]) {
+    let mut headers = HeaderMap::new();
+    for line in data.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(&line[..colon]),
+            axum::http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    let _ = cookie(&headers, SESSION_COOKIE);
+    let _ = bearer(&headers);
+    let _ = same_origin(&headers);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_compares_the_origin_host_with_host() {
+        let h = |o: &str| headers(&[("host", "dash.example:8090"), ("origin", o)]);
+        assert!(same_origin(&h("http://dash.example:8090")));
+        assert!(same_origin(&h("https://dash.example:8090")));
+        assert!(!same_origin(&h("https://evil.example")));
+        assert!(!same_origin(&h("https://dash.example:8090.evil.example")));
+        assert!(!same_origin(&h("null")));
+        assert!(!same_origin(&h("javascript:alert(1)")));
+        // A referer stands in for a missing origin; neither is a script, which passes on.
+        assert!(!same_origin(&headers(&[
+            ("host", "a"),
+            ("referer", "http://b/x")
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "a"),
+            ("referer", "http://a/x")
+        ])));
+        assert!(same_origin(&headers(&[("host", "a")])));
+    }
+
+    #[test]
+    fn bearer_tokens_and_cookies_are_read_from_their_headers() {
+        let h = headers(&[
+            ("authorization", "bearer  dmt_abc "),
+            ("cookie", "a=1; demarc_session=s3cret"),
+            ("cookie", "other=2"),
+        ]);
+        assert_eq!(bearer(&h), Some("dmt_abc"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("s3cret"));
+        assert_eq!(cookie(&h, "other"), Some("2"));
+        assert_eq!(cookie(&h, "demarc"), None);
+        assert_eq!(bearer(&headers(&[("authorization", "Basic eA==")])), None);
+    }
+
+    proptest! {
+        #[test]
+        fn header_parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            parse_headers_for_fuzzing(&data);
+        }
+
+        #[test]
+        fn the_session_cookie_is_found_among_others(
+            value in "[A-Za-z0-9_-]{1,80}",
+            before in proptest::collection::vec("[a-z]{1,8}=[a-z0-9]{0,8}", 0..4),
+            after in proptest::collection::vec("[a-z]{1,8}=[a-z0-9]{0,8}", 0..4),
+        ) {
+            let mut parts = before.clone();
+            parts.push(format!("{SESSION_COOKIE}={value}"));
+            parts.extend(after);
+            let h = headers(&[("cookie", &parts.join("; "))]);
+            let found = cookie(&h, SESSION_COOKIE);
+            prop_assert_eq!(found, Some(value.as_str()));
+        }
+    }
+}

@@ -29,6 +29,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+#[doc(hidden)]
+pub use auth::parse_headers_for_fuzzing;
 pub use error::ServeError;
 pub use openapi::document as openapi_document;
 pub use state::{AUDIT_CHAIN, App, ServeOptions};
