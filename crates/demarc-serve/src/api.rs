@@ -263,12 +263,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
             e(
                 Method::GET,
                 "/api/v1/evidence",
-                "Observed evidence: the latest observation per application, area and kind. Declared evidence is in each duty.",
+                "Evidence, declared and observed: each duty's reviewed evidence as the estate declares it and as assessed today, and the latest observation per application, area and kind from the store.",
                 Viewer,
                 &[("application", "only this application")],
                 None,
                 described!(
-                    "[{application, area, kind, source, observed_at, summary, expires_at}]; `source` only for auditors and admins."
+                    "{declared: [{application, area, component, description, link, file, reviewer, reviewed, expires, valid_until, status, problem}], observed: [{application, area, kind, source, observed_at, summary, expires_at}]}; `link`, `file` and `source` only for auditors and admins."
                 ),
             ),
             get(evidence),
@@ -721,11 +721,36 @@ async fn evidence(
     who: Principal,
     Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ServeError> {
+    let live = app.live().await?;
+    let names = who.sees_names();
+    let declared: Vec<serde_json::Value> = live
+        .assessment
+        .applications
+        .iter()
+        .filter(|a| paging.application.as_deref().is_none_or(|id| a.id == id))
+        .flat_map(|a| {
+            a.duties.iter().flat_map(move |d| {
+                d.declared_evidence.iter().map(move |e| {
+                    let mut v = serde_json::to_value(e).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("application".into(), a.id.clone().into());
+                        o.insert("area".into(), d.area.clone().into());
+                        o.insert("component".into(), d.component.clone().into());
+                        if !names {
+                            o.remove("link");
+                            o.remove("file");
+                        }
+                    }
+                    v
+                })
+            })
+        })
+        .collect();
     let rows = app
         .store
         .latest_evidence(paging.application.as_deref())
         .await?;
-    let out: Vec<serde_json::Value> = rows
+    let observed: Vec<serde_json::Value> = rows
         .iter()
         .map(|e| {
             let mut v = serde_json::to_value(e).unwrap_or_default();
@@ -737,7 +762,9 @@ async fn evidence(
             v
         })
         .collect();
-    Ok(Json(out))
+    Ok(Json(
+        serde_json::json!({"declared": declared, "observed": observed}),
+    ))
 }
 
 async fn discovery_runs(

@@ -294,6 +294,43 @@ async fn viewers_read_everything_but_admin_and_errors_share_one_shape() {
             (StatusCode::BAD_REQUEST, "bad_request".into())
         );
     }
+    // Evidence, declared and observed; raw links only for auditors.
+    let ev: serde_json::Value = s
+        .get("/api/v1/evidence?application=complaints-llm", Some(&viewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let declared = ev["declared"].as_array().unwrap();
+    assert!(
+        !declared.is_empty()
+            && declared
+                .iter()
+                .all(|e| e["application"] == "complaints-llm")
+    );
+    assert!(
+        declared
+            .iter()
+            .all(|e| e.get("link").is_none() && e["status"].is_string())
+    );
+    assert!(ev["observed"].is_array());
+    let auditor = s.token(Role::Auditor).await;
+    let ev: serde_json::Value = s
+        .get(
+            "/api/v1/evidence?application=complaints-llm",
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ev["declared"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["link"].is_string())
+    );
     // Admin endpoints and pages refuse viewers.
     assert_eq!(
         error_code(s.get("/api/v1/admin/keys", Some(&viewer)).await).await,
