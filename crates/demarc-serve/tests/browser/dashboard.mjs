@@ -56,6 +56,48 @@ async function step(name, body) {
   }
 }
 
+// The CLI's self-contained reports (STATIC_REPORTS): readable at phone width without the page
+// scrolling sideways (wide tables scroll in their own box), and, printed, every matrix cell
+// shows its citation.
+async function staticReports() {
+  const dir = process.env.STATIC_REPORTS;
+  if (!dir) return;
+  const context = await browser.newContext(PHONE);
+  const page = await context.newPage();
+  for (const name of ["assessment", "matrix", "matrix-wide"]) {
+    const label = `static report ${name}.html at phone width`;
+    await step(label, async () => {
+      await page.goto(`file://${dir}/${name}.html`);
+      await page.screenshot({ path: join(SHOTS, `static-${name}-phone.png`), fullPage: false });
+      const w = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(label, w <= PHONE.viewport.width + 1, `the page scrolls sideways: scrollWidth ${w}`, `scrollWidth ${w}`);
+    });
+  }
+  await step("static matrix printed: every cell shows its citation", async () => {
+    await page.goto(`file://${dir}/matrix.html`);
+    await page.emulateMedia({ media: "print" });
+    const { cells, shown } = await page.evaluate(() => {
+      const cites = [...document.querySelectorAll("td.cell small.cite")];
+      return {
+        cells: document.querySelectorAll("td.cell").length,
+        shown: cites.filter((c) => getComputedStyle(c).display !== "none" && c.textContent.trim()).length,
+      };
+    });
+    check("static matrix printed: every cell shows its citation", cells > 0 && shown === cells, `${shown} of ${cells} cells show a citation`, `${shown} of ${cells}`);
+    await page.emulateMedia({ media: "screen" });
+  });
+  await step("static assessment: the heat map comes before the matrix", async () => {
+    await page.goto(`file://${dir}/assessment.html`);
+    const order = await page.evaluate(() => {
+      const heat = document.querySelector("table.heat");
+      const matrix = document.querySelector("table.matrix");
+      return heat && matrix ? heat.compareDocumentPosition(matrix) & Node.DOCUMENT_POSITION_FOLLOWING : 0;
+    });
+    check("static assessment: the heat map comes before the matrix", order !== 0, "no heat map, or it follows the matrix");
+  });
+  await context.close();
+}
+
 // --- browser -------------------------------------------------------------------------------
 
 const browser = await chromium.launch({
@@ -492,6 +534,7 @@ try {
     await signOut(page);
     await context.close();
   }
+  await staticReports();
 } finally {
   await browser.close();
 }

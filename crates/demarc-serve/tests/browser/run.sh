@@ -167,6 +167,14 @@ export VIEWER_TOKEN AUDITOR_TOKEN ADMIN_TOKEN
 
 port="$(free_port)"
 export BASE_URL="http://127.0.0.1:$port"
+
+# The static reports the CLI writes, opened from disk by the same browser (phone width, print).
+reports="$tmp/reports"
+mkdir -p "$reports"
+demarc assess "$estate" --format html --out "$reports/assessment.html" 2>/dev/null
+demarc matrix --format html --out "$reports/matrix.html" 2>/dev/null
+demarc matrix --catalog cosai-srf-1.0 --format html --out "$reports/matrix-wide.html" 2>/dev/null
+export STATIC_REPORTS="$reports"
 "$DEMARC_BIN" serve --estate "$estate" --listen "127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
