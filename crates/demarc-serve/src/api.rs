@@ -584,16 +584,8 @@ async fn team_duties(
     Path(team): Path<String>,
 ) -> Result<impl IntoResponse, ServeError> {
     let live = app.live().await?;
-    let duties: Vec<serde_json::Value> = live
-        .assessment
-        .applications
-        .iter()
-        .flat_map(|a| {
-            a.duties
-                .iter()
-                .filter(|d| d.owner_team.as_deref() == Some(team.as_str()))
-                .map(|d| serde_json::json!({"application": a.id, "duty": d}))
-        })
+    let duties: Vec<serde_json::Value> = views::team_duties(&live.assessment, &team)
+        .map(|(a, d)| serde_json::json!({"application": a.id, "duty": d}))
         .collect();
     if duties.is_empty() {
         return Err(ServeError::NotFound(format!(

@@ -9,7 +9,8 @@ use std::io::Read;
 use std::path::Path;
 
 use demarc_model::assess::{
-    ApplicationAssessment, FileCheck, ObservedEvidence, ObservedTraffic, UnlistedService,
+    ApplicationAssessment, AssessOptions, FileCheck, ObservedEvidence, ObservedTraffic,
+    UnlistedService,
 };
 use demarc_model::{CheckedEstate, Date, ObservationKind};
 use demarc_store::time::OffsetDateTime;
@@ -125,6 +126,50 @@ fn to_traffic(rows: Vec<demarc_store::Traffic>) -> Vec<ObservedTraffic> {
             })
         })
         .collect()
+}
+
+/// Everything an assessment reads from the store for a window: observed evidence, gateway
+/// traffic and recorded discovery runs. `assess` and the dashboard read and apply it alike.
+pub struct StoreObservations {
+    evidence: Vec<ObservedEvidence>,
+    traffic: Vec<ObservedTraffic>,
+    discovered: Vec<DiscoveryTraffic>,
+    since: Date,
+}
+
+impl StoreObservations {
+    /// What the store observed from the start of `since` to the end of `today`.
+    pub async fn read(store: &Store, since: Date, today: Date) -> Result<Self, StoreError> {
+        let from = start_of(since);
+        let (evidence, traffic) = read_observations(store, from).await?;
+        let discovered = store
+            .discovery_traffic(from, start_of(today.add_days(1)))
+            .await?;
+        Ok(StoreObservations {
+            evidence,
+            traffic,
+            discovered,
+            since,
+        })
+    }
+
+    /// Puts the observations into `options` for `estate`: evidence, gateway traffic, and
+    /// discovery as traffic per application (contradictions; a bypass of the gateway for an
+    /// application that goes through it) and services no application covers.
+    pub fn apply(self, estate: &CheckedEstate, options: &mut AssessOptions) {
+        options.observed = self.evidence;
+        options.traffic = self.traffic;
+        options.observed_since = Some(self.since);
+        let through_gateway = estate
+            .applications()
+            .iter()
+            .filter(|a| a.through_gateway)
+            .map(|a| a.id.clone())
+            .collect();
+        let (traffic, unlisted) = from_discovery(&self.discovered, &through_gateway);
+        options.traffic.extend(traffic);
+        options.unlisted = unlisted;
+    }
 }
 
 /// `n noun` with the noun's plural when `n` is not 1.

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::auth::{PageUser, Principal, SESSION_COOKIE, SESSION_TTL, Via};
 use crate::error::{PageError, ServeError};
+use crate::report::web_address;
 use crate::state::App;
 use crate::views;
 
@@ -68,24 +69,6 @@ impl Nav {
     pub fn is(&self, page: &str) -> bool {
         self.current == page
     }
-}
-
-/// `address` when it is an absolute `http`/`https` URL without whitespace or control
-/// characters; any other link (`javascript:`, `data:`) is shown as text, never as `href`.
-pub fn web_address(address: &str) -> Option<&str> {
-    let a = address.trim();
-    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let lower = a.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        &a[8..]
-    } else if lower.starts_with("http://") {
-        &a[7..]
-    } else {
-        return None;
-    };
-    (!rest.is_empty() && !rest.starts_with('/')).then_some(a)
 }
 
 /// Points of a line chart in a 600 × 160 box, with axis labels.
@@ -753,16 +736,8 @@ async fn team(
     Path(team): Path<String>,
 ) -> PageResult {
     let live = app.live().await?;
-    let mut duties: Vec<(String, DutyView)> = live
-        .assessment
-        .applications
-        .iter()
-        .flat_map(|a| {
-            a.duties
-                .iter()
-                .filter(|d| d.owner_team.as_deref() == Some(team.as_str()))
-                .map(|d| (a.id.clone(), duty_view(app.catalog(), d, &who)))
-        })
+    let mut duties: Vec<(String, DutyView)> = views::team_duties(&live.assessment, &team)
+        .map(|(a, d)| (a.id.clone(), duty_view(app.catalog(), d, &who)))
         .collect();
     if duties.is_empty() {
         return Err(ServeError::NotFound(format!("no duty is owned by team `{team}`")).into());

@@ -7,6 +7,26 @@ use demarc_model::assess::{Assessment, DutyAssessment};
 
 use crate::views;
 
+/// `address` when it is an absolute `http`/`https` URL with something after the scheme, and
+/// holds no whitespace or control character (browsers drop those inside a scheme, which would
+/// let `java\tscript:` through a naive check); any other link is shown as text, never as
+/// `href`. Every HTML view, page or file, decides links with this.
+pub fn web_address(address: &str) -> Option<&str> {
+    let a = address.trim();
+    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let lower = a.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &a[8..]
+    } else if lower.starts_with("http://") {
+        &a[7..]
+    } else {
+        return None;
+    };
+    (!rest.is_empty() && !rest.starts_with('/')).then_some(a)
+}
+
 /// An area's OWASP LLM 2025, NIST AI 600-1 and MITRE ATLAS ids, as one line.
 pub fn framework_ids(m: &demarc_model::catalog::Mappings) -> String {
     m.owasp_llm_2025

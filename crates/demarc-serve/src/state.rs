@@ -111,10 +111,7 @@ impl App {
         let bytes = read_bounded(path).map_err(&invalid)?;
         let today = Date::today();
         let since = today.add_days(-i64::from(self.options.observed_days));
-        let from = assessing::start_of(since);
-        let until = assessing::start_of(today.add_days(1));
-        let (observed, traffic) = assessing::read_observations(&self.store, from).await?;
-        let discovered = self.store.discovery_traffic(from, until).await?;
+        let observations = assessing::StoreObservations::read(&self.store, since, today).await?;
         let catalog = self.options.catalog.clone();
         let expiring = self.options.expiring_days;
         let path = path.to_path_buf();
@@ -127,18 +124,7 @@ impl App {
             let mut options = AssessOptions::new(today);
             options.expiring_within_days = expiring;
             options.files = assessing::check_evidence_files(&path, &estate);
-            options.observed = observed;
-            options.traffic = traffic;
-            options.observed_since = Some(since);
-            let through_gateway = estate
-                .applications()
-                .iter()
-                .filter(|a| a.through_gateway)
-                .map(|a| a.id.clone())
-                .collect();
-            let (traffic, unlisted) = assessing::from_discovery(&discovered, &through_gateway);
-            options.traffic.extend(traffic);
-            options.unlisted = unlisted;
+            observations.apply(&estate, &mut options);
             let assessment = assess(&estate, &catalog, &options);
             Ok(Live {
                 assessment,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use demarc_model::CheckedCatalog;
-use demarc_model::assess::{Assessment, DutyAssessment, EvidenceStatus};
+use demarc_model::assess::{ApplicationAssessment, Assessment, DutyAssessment, EvidenceStatus};
 use demarc_store::{EstateRecord, NewApiKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -58,6 +58,19 @@ pub fn teams(assessment: &Assessment) -> Vec<TeamSummary> {
         t.expiring += usize::from(expiring(d));
     }
     by_team.into_values().collect()
+}
+
+/// A team's duties across the estate's applications, in estate order.
+pub fn team_duties<'a>(
+    assessment: &'a Assessment,
+    team: &'a str,
+) -> impl Iterator<Item = (&'a ApplicationAssessment, &'a DutyAssessment)> + 'a {
+    assessment.applications.iter().flat_map(move |a| {
+        a.duties
+            .iter()
+            .filter(move |d| d.owner_team.as_deref() == Some(team))
+            .map(move |d| (a, d))
+    })
 }
 
 /// A stable stand-in for a user name: keyed with the store's secret, so the same user has the

@@ -79,14 +79,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         let store_args = args.store.clone();
         std::thread::spawn(move || -> anyhow::Result<_> {
             let store = StoreSession::open(&store_args)?;
-            let from = super::observed::start_of(since);
-            let observed = super::observed::read_observations(&store.runtime, &store.store, from)?;
-            // What recorded discovery runs saw in the same window.
-            let until = super::observed::start_of(today.add_days(1));
-            let discovered = store
-                .runtime
-                .block_on(store.store.discovery_traffic(from, until))?;
-            Ok((store, observed, discovered))
+            let observations =
+                store
+                    .runtime
+                    .block_on(demarc_serve::assessing::StoreObservations::read(
+                        &store.store,
+                        since,
+                        today,
+                    ))?;
+            Ok((store, observations))
         })
     });
     let estate_bytes = read_bounded(&args.estate)?;
@@ -97,24 +98,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let store = match reading {
         None => None,
         Some(thread) => {
-            let (store, (observed, traffic), discovered) = thread
+            let (store, observations) = thread
                 .join()
                 .map_err(|_| anyhow::anyhow!("reading the store failed"))??;
-            options.observed = observed;
-            options.traffic = traffic;
-            options.observed_since = Some(since);
-            // Discovery: traffic per application (contradictions, bypasses of the gateway)
-            // and services no application covers.
-            let through_gateway = estate
-                .applications()
-                .iter()
-                .filter(|a| a.through_gateway)
-                .map(|a| a.id.clone())
-                .collect();
-            let (traffic, unlisted) =
-                demarc_serve::assessing::from_discovery(&discovered, &through_gateway);
-            options.traffic.extend(traffic);
-            options.unlisted = unlisted;
+            observations.apply(&estate, &mut options);
             Some(store)
         }
     };

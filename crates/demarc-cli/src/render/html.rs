@@ -43,24 +43,7 @@ impl Link {
     }
 }
 
-/// `address` when it is an absolute `http` or `https` URL with something after the scheme,
-/// and holds no whitespace or control character (browsers drop those inside a scheme, which
-/// would let `java\tscript:` through a naive check).
-pub fn web_address(address: &str) -> Option<&str> {
-    let a = address.trim();
-    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let lower = a.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        &a[8..]
-    } else if lower.starts_with("http://") {
-        &a[7..]
-    } else {
-        return None;
-    };
-    (!rest.is_empty() && !rest.starts_with('/')).then_some(a)
-}
+pub use demarc_serve::report::web_address;
 
 /// A piece of text, set as code or not.
 pub struct Span {
