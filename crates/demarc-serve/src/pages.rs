@@ -352,85 +352,24 @@ async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageR
 
 // --- matrix --------------------------------------------------------------------------------
 
-struct MatrixCell {
-    class: String,
-    label: String,
-    note: String,
-    source: String,
-    basis: String,
-}
-
-struct MatrixRow {
-    id: String,
-    title: String,
-    ids: String,
-    cells: Vec<Option<MatrixCell>>,
-}
-
 #[derive(Template)]
 #[template(path = "matrix.html")]
 struct MatrixPage {
     nav: Nav,
     title: String,
+    id: String,
     version: String,
-    source_title: String,
-    source_url: Option<String>,
-    models: Vec<(String, String)>,
-    layers: Vec<(String, Vec<MatrixRow>)>,
+    matrix: crate::report::MatrixView,
 }
 
 async fn matrix(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResult {
-    let catalog = app.catalog();
-    let c = catalog.catalog();
-    let models = catalog.service_models();
-    let row = |area: &demarc_model::catalog::Area| MatrixRow {
-        id: area.id.clone(),
-        title: area.title.clone(),
-        ids: crate::report::framework_ids(&area.mappings),
-        cells: models
-            .iter()
-            .map(|m| {
-                catalog.cell(area, &m.id).map(|cell| {
-                    let owner = cell.owner.as_str();
-                    let label = match (owner, cell.lead) {
-                        ("shared", Some(l)) => format!("shared, {} leads", l.as_str()),
-                        (o, _) => o.to_owned(),
-                    };
-                    MatrixCell {
-                        class: owner.replace('/', "").replace(' ', "-"),
-                        label,
-                        note: cell.note.clone(),
-                        source: cell.source.clone(),
-                        basis: cell.basis.as_str().to_owned(),
-                    }
-                })
-            })
-            .collect(),
-    };
-    let layers: Vec<(String, Vec<MatrixRow>)> = catalog
-        .layers()
-        .iter()
-        .map(|layer| {
-            let rows = catalog
-                .areas()
-                .iter()
-                .filter(|a| a.layer == layer.id)
-                .map(row)
-                .collect();
-            (layer.title.clone(), rows)
-        })
-        .collect();
+    let c = app.catalog().catalog();
     let page = MatrixPage {
         nav: Nav::new(&who, "matrix"),
         title: c.title.clone(),
+        id: c.id.clone(),
         version: c.version.clone(),
-        source_title: c.source.title.clone(),
-        source_url: web_address(&c.source.url).map(str::to_owned),
-        models: models
-            .iter()
-            .map(|m| (m.id.clone(), m.title.clone()))
-            .collect(),
-        layers,
+        matrix: crate::report::MatrixView::new(app.catalog()),
     };
     Ok(Html(page.render()?))
 }

@@ -5,14 +5,13 @@
 //! Pages are askama templates under `templates/html/`, compiled into the binary and checked
 //! at build time. Every value is escaped by the template engine (the templates never mark a
 //! value safe); the Rust side only prepares plain-text views. A link becomes `<a href>` only
-//! for an `http`/`https` address ([`Link`]); any other (`javascript:`, `data:`, relative
+//! for an `http`/`https` address (`demarc_serve::report::Link`); any other (`javascript:`, `data:`, relative
 //! text) is shown as text.
 
 use askama::Template;
 use demarc_discover::report::{HIGH_RISK, Report};
 use demarc_model::CheckedCatalog;
 use demarc_model::assess::{ApplicationAssessment, Assessment, EvidenceStatus};
-use demarc_model::catalog::Basis;
 
 use super::count;
 use super::text::{
@@ -20,30 +19,7 @@ use super::text::{
     roles_text, shared_with, status_label, unlisted_line,
 };
 
-/// A link that becomes `<a href>` only when its address is a web address.
-pub struct Link {
-    href: Option<String>,
-    text: String,
-    /// The address shown beside the text when it is not a web address.
-    address: String,
-}
-
-impl Link {
-    pub fn new(address: &str, text: &str) -> Self {
-        let href = web_address(address).map(str::to_owned);
-        Self {
-            address: if href.is_some() {
-                String::new()
-            } else {
-                address.trim().to_owned()
-            },
-            href,
-            text: text.to_owned(),
-        }
-    }
-}
-
-pub use demarc_serve::report::web_address;
+use demarc_serve::report::MatrixView;
 
 /// A piece of text, set as code or not.
 pub struct Span {
@@ -78,135 +54,6 @@ impl Spans {
     }
 }
 
-struct ModelHead {
-    title: String,
-    description: String,
-}
-
-struct CellView {
-    class: String,
-    label: String,
-    /// `*` inferred, `!` disputed, empty when stated.
-    marker: &'static str,
-    /// `inferred` or `disputed`, empty when stated.
-    basis: &'static str,
-    note: String,
-    source: String,
-}
-
-struct AreaRow {
-    id: String,
-    title: String,
-    description: String,
-    /// The area's OWASP LLM 2025, NIST AI 600-1 and MITRE ATLAS ids.
-    ids: String,
-    cells: Vec<Option<CellView>>,
-}
-
-struct LayerRows {
-    title: String,
-    areas: Vec<AreaRow>,
-}
-
-/// The catalog's matrix, as `templates/html/matrix-section.html` shows it.
-struct MatrixView {
-    models: Vec<ModelHead>,
-    columns: usize,
-    /// More than three service models: compact cells, notes on hover, focus and in print.
-    wide: bool,
-    /// Some cell is model-dependent (the legend says what that means).
-    model_dependent: bool,
-    layers: Vec<LayerRows>,
-    source: Link,
-    source_date: String,
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
-    let c = catalog.catalog();
-    let models = catalog.service_models();
-    let layers = catalog
-        .layers()
-        .iter()
-        .map(|layer| LayerRows {
-            title: layer.title.clone(),
-            areas: catalog
-                .areas()
-                .iter()
-                .filter(|a| a.layer == layer.id)
-                .map(|area| AreaRow {
-                    id: area.id.clone(),
-                    title: area.title.clone(),
-                    description: area.description.clone(),
-                    ids: demarc_serve::report::framework_ids(&area.mappings),
-                    cells: models
-                        .iter()
-                        .map(|m| {
-                            catalog.cell(area, &m.id).map(|cell| {
-                                let (class, label) = match (cell.owner.as_str(), cell.lead) {
-                                    ("shared", Some(l)) => (
-                                        format!("shared lead-{}", l.as_str()),
-                                        format!("Shared, {} leads", l.as_str()),
-                                    ),
-                                    ("n/a", _) => ("na".to_owned(), "n/a".to_owned()),
-                                    ("model-dependent", _) => {
-                                        ("model-dependent".to_owned(), "Model-dependent".to_owned())
-                                    }
-                                    (o, _) => (o.to_owned(), capitalise(o)),
-                                };
-                                let basis = match cell.basis {
-                                    Basis::Stated => "",
-                                    b => b.as_str(),
-                                };
-                                let class = if basis.is_empty() {
-                                    class
-                                } else {
-                                    format!("{class} basis-{basis}")
-                                };
-                                CellView {
-                                    class,
-                                    label,
-                                    marker: cell.basis.marker(),
-                                    basis,
-                                    note: cell.note.clone(),
-                                    source: cell.source.clone(),
-                                }
-                            })
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
-        .filter(|l| !l.areas.is_empty())
-        .collect();
-    MatrixView {
-        models: models
-            .iter()
-            .map(|m| ModelHead {
-                title: m.title.clone(),
-                description: m.description.clone(),
-            })
-            .collect(),
-        columns: models.len() + 1,
-        wide: models.len() > 3,
-        model_dependent: catalog.areas().iter().any(|a| {
-            a.cells
-                .values()
-                .any(|c| c.owner == demarc_model::catalog::Owner::ModelDependent)
-        }),
-        layers,
-        source: Link::new(&c.source.url, &c.source.title),
-        source_date: c.source.date.clone(),
-    }
-}
-
 fn footer() -> String {
     format!("Generated by demarc {}.", env!("CARGO_PKG_VERSION"))
 }
@@ -231,7 +78,7 @@ pub fn matrix_page(catalog: &CheckedCatalog) -> Result<String, askama::Error> {
         heading: c.title.clone(),
         catalog_id: c.id.clone(),
         catalog_version: c.version.clone(),
-        matrix: matrix_view(catalog),
+        matrix: MatrixView::new(catalog),
     }
     .render()
 }
@@ -414,7 +261,7 @@ pub fn assessment_page(
         catalog_version: report.catalog.version.clone(),
         observed_since: report.observed_since.map(|d| d.to_string()),
         kpis,
-        matrix: matrix_view(catalog),
+        matrix: MatrixView::new(catalog),
         heat: demarc_serve::report::HeatMap::new(report, catalog, "#app-"),
         unlisted: report.unlisted_services.iter().map(unlisted_line).collect(),
         apps: report.applications.iter().map(app_card).collect(),
@@ -552,33 +399,6 @@ pub fn discovery_page(report: &Report) -> Result<String, askama::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_web_addresses_become_links() {
-        for ok in [
-            "https://example.com/a?b=c",
-            "HTTP://example.com",
-            "  https://x.y  ",
-        ] {
-            assert!(web_address(ok).is_some(), "{ok}");
-        }
-        for bad in [
-            "javascript:alert(1)",
-            "JaVaScRiPt:alert(1)",
-            "java\tscript:alert(1)",
-            "data:text/html,<script>alert(1)</script>",
-            "vbscript:msgbox(1)",
-            "//evil.example/x",
-            "/relative/path",
-            "https:///path",
-            "https://",
-            "https://exa mple.com",
-            "https://x\u{0}y",
-            "",
-        ] {
-            assert!(web_address(bad).is_none(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn backticked_spans_become_code() {

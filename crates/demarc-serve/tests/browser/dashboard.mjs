@@ -219,7 +219,7 @@ async function visitAll(page, label) {
             let worst = null;
             for (const el of document.querySelectorAll("body *")) {
               const right = el.getBoundingClientRect().right;
-              if (right > vw + 1 && !el.closest(".scroll") && (!worst || right > worst.right)) {
+              if (right > vw + 1 && !el.closest(".scroll, .matrix-wrap, .heat-wrap") && (!worst || right > worst.right)) {
                 worst = { right, tag: el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ? "." + el.className.split(" ").join(".") : "") };
               }
             }
@@ -227,7 +227,7 @@ async function visitAll(page, label) {
           })(),
         }));
         const limit = Math.min(w.inner, PHONE.viewport.width) + 1;
-        const where = name === "matrix" ? " (the table scrolls in its .scroll box; the body must not)" : "";
+        const where = name === "matrix" ? " (the table scrolls in its .matrix-wrap box; the body must not)" : "";
         check(
           `phone: ${name} does not scroll sideways${where}`,
           w.scroll <= limit,
@@ -236,13 +236,13 @@ async function visitAll(page, label) {
         );
         if (name === "matrix") {
           const box = await page.evaluate(() => {
-            const s = document.querySelector(".scroll");
+            const s = document.querySelector(".matrix-wrap");
             if (!s) return null;
             const style = getComputedStyle(s);
             return { overflowX: style.overflowX, scroll: s.scrollWidth, client: s.clientWidth };
           });
           check(
-            "phone: matrix table scrolls inside its own .scroll box",
+            "phone: matrix table scrolls inside its own .matrix-wrap box",
             box && (box.scroll <= box.client || ["auto", "scroll"].includes(box.overflowX)),
             box ? `.scroll overflow-x ${box.overflowX}, scrollWidth ${box.scroll} > clientWidth ${box.client}` : "no .scroll box",
             box ? `overflow-x ${box.overflowX}, ${box.scroll} in ${box.client}` : "",
