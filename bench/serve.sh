@@ -14,7 +14,8 @@ if [ -z "${DEMARC_BIN:-}" ]; then
   DEMARC_BIN="${CARGO_TARGET_DIR:-target}/release/demarc"
 fi
 work="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export DEMARC_DB="sqlite://$work/store.db"
 cp examples/bank-estate.yaml "$work/estate.yaml"
 cp -r examples/evidence "$work/evidence" 2>/dev/null || true
@@ -35,8 +36,11 @@ rows = []
 for d in range(today - 364, today + 1):
     for i, app in enumerate(apps):
         n = 200 + (d * 7 + i * 13) % 900
-        rows.append((app, "gw-1", d, n, n - n // 20, n // 25, n // 100, 1, d * 86400000, d * 86400000 + 1))
-db.executemany("INSERT INTO audit_traffic VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        rows.append((app, "gw-1", d, n, n - n // 20, n // 25, n // 100, 1, d * 86400000,
+                     d * 86400000 + 1, n // 10, n, n * 180_000))
+db.executemany("""INSERT INTO audit_traffic (application, chain, day, requests, served, blocked,
+    refused, failed, first_ms, last_ms, redactions, timed, latency_us_total)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
 db.commit()
 PY
 token="$("$DEMARC_BIN" tokens create --role auditor --label bench 2>/dev/null)"
