@@ -46,7 +46,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 const STYLE: &str = concat!(
     include_str!("../assets/app.css"),
     include_str!("../templates/shared/heat.css"),
-    include_str!("../templates/shared/matrix.css")
+    include_str!("../templates/shared/matrix.css"),
+    include_str!("../templates/shared/duty.css")
 );
 const SCRIPT: &str = include_str!("../assets/app.js");
 

@@ -18,7 +18,6 @@ use serde::Deserialize;
 
 use crate::auth::{PageUser, Principal, SESSION_COOKIE, SESSION_TTL, Via};
 use crate::error::{PageError, ServeError};
-use crate::report::web_address;
 use crate::state::App;
 use crate::views;
 
@@ -397,123 +396,13 @@ async fn applications(State(app): State<Arc<App>>, PageUser(who): PageUser) -> P
     Ok(Html(page.render()?))
 }
 
-struct EvidenceView {
-    description: String,
-    /// A web link, for auditors and admins only.
-    href: Option<String>,
-    /// The link as text when it may not be followed or shown as a link.
-    text_link: String,
-    status: String,
-    reviewed: String,
-    reviewer: String,
-}
-
-struct DutyView {
-    area: String,
-    title: String,
-    accountable: String,
-    accountable_reason: String,
-    service_model: String,
-    service_model_reason: String,
-    team: String,
-    control: String,
-    control_statement: String,
-    evidence: String,
-    covered: bool,
-    gaps: String,
-    declared: Vec<EvidenceView>,
-    observed: Vec<(String, String, String)>,
-    contradictions: Vec<String>,
-    citation: Option<views::CellCitation>,
-    ids: String,
-}
-
-fn duty_view(
-    catalog: &demarc_model::CheckedCatalog,
-    d: &DutyAssessment,
-    who: &Principal,
-) -> DutyView {
-    DutyView {
-        area: d.area.clone(),
-        title: d.title.clone(),
-        accountable: d.accountable.label(),
-        accountable_reason: d.accountable_reason.clone(),
-        service_model: d.service_model.clone(),
-        service_model_reason: d.service_model_reason.clone(),
-        team: d.owner_team.clone().unwrap_or_else(|| "no team".into()),
-        control: d.control.as_str().to_owned(),
-        control_statement: d.control_statement.clone().unwrap_or_default(),
-        evidence: d.evidence.as_str().to_owned(),
-        covered: d.covered,
-        gaps: d.gap_list(", "),
-        declared: d
-            .declared_evidence
-            .iter()
-            .map(|e| {
-                let raw = e
-                    .link
-                    .clone()
-                    .or_else(|| e.file.clone())
-                    .unwrap_or_default();
-                let href = who
-                    .sees_names()
-                    .then(|| e.link.as_deref().and_then(web_address).map(str::to_owned))
-                    .flatten();
-                EvidenceView {
-                    description: e.description.clone(),
-                    text_link: if who.sees_names() && href.is_none() {
-                        raw
-                    } else {
-                        String::new()
-                    },
-                    href,
-                    status: e.status.as_str().to_owned(),
-                    reviewed: e.reviewed.to_string(),
-                    reviewer: e.reviewer.clone(),
-                }
-            })
-            .collect(),
-        observed: d
-            .observed_evidence
-            .iter()
-            .map(|o| {
-                (
-                    o.kind.as_str().to_owned(),
-                    o.summary.clone(),
-                    o.observed_at.to_string(),
-                )
-            })
-            .collect(),
-        contradictions: d
-            .contradictions
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}: {} ({}, last {})",
-                    c.kind.as_str(),
-                    c.detail,
-                    c.source,
-                    c.time
-                )
-            })
-            .collect(),
-        citation: views::citation(catalog, d),
-        ids: catalog
-            .areas()
-            .iter()
-            .find(|a| a.id == d.area)
-            .map(|a| crate::report::framework_ids(&a.mappings))
-            .unwrap_or_default(),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "application.html")]
 struct ApplicationPage {
     nav: Nav,
     app: crate::api::ApplicationSummary,
     models: Vec<String>,
-    duties: Vec<DutyView>,
+    duties: Vec<crate::report::DutyView>,
     inherited: Vec<(String, String)>,
 }
 
@@ -536,7 +425,14 @@ async fn application(
         duties: a
             .duties
             .iter()
-            .map(|d| duty_view(app.catalog(), d, &who))
+            .map(|d| {
+                crate::report::DutyView::new(
+                    app.catalog(),
+                    d,
+                    who.sees_names(),
+                    crate::report::Place::Dashboard,
+                )
+            })
             .collect(),
         inherited: a
             .inherited
@@ -666,7 +562,7 @@ async fn teams(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageResu
 struct TeamPage {
     nav: Nav,
     team: String,
-    duties: Vec<(String, DutyView)>,
+    duties: Vec<(String, crate::report::DutyView)>,
 }
 
 async fn team(
@@ -675,9 +571,20 @@ async fn team(
     Path(team): Path<String>,
 ) -> PageResult {
     let live = app.live().await?;
-    let mut duties: Vec<(String, DutyView)> = views::team_duties(&live.assessment, &team)
-        .map(|(a, d)| (a.id.clone(), duty_view(app.catalog(), d, &who)))
-        .collect();
+    let mut duties: Vec<(String, crate::report::DutyView)> =
+        views::team_duties(&live.assessment, &team)
+            .map(|(a, d)| {
+                (
+                    a.id.clone(),
+                    crate::report::DutyView::new(
+                        app.catalog(),
+                        d,
+                        who.sees_names(),
+                        crate::report::Place::Dashboard,
+                    ),
+                )
+            })
+            .collect();
     if duties.is_empty() {
         return Err(ServeError::NotFound(format!("no duty is owned by team `{team}`")).into());
     }

@@ -4,6 +4,7 @@
 
 use demarc_model::CheckedCatalog;
 use demarc_model::assess::{Assessment, DutyAssessment};
+
 use demarc_model::catalog::Basis;
 
 use crate::views;
@@ -187,6 +188,244 @@ fn matrix_view(catalog: &CheckedCatalog) -> MatrixView {
     }
 }
 
+/// One piece of declared evidence as a duty section shows it.
+pub struct EvidenceView {
+    pub description: String,
+    /// A web link, for auditors and admins only.
+    pub href: Option<String>,
+    /// The link as text when it may not be followed or shown as a link.
+    pub text_link: String,
+    /// The evidence file and its check (`file NAME, sha256 verified`); the name only for
+    /// auditors, admins and static reports.
+    pub file: Option<String>,
+    pub status: String,
+    pub reviewed: String,
+    pub reviewer: String,
+    /// `expires DATE`, `stale after DATE (maximum review age)`, or empty.
+    pub validity: String,
+}
+
+/// One duty as the dashboard's pages and the static assessment report show it
+/// (`templates/shared/duty.html`).
+pub struct DutyView {
+    pub area: String,
+    pub title: String,
+    pub accountable: String,
+    pub accountable_reason: Spans,
+    pub service_model: String,
+    pub service_model_reason: Spans,
+    pub team: String,
+    pub control: String,
+    pub control_statement: String,
+    pub evidence: String,
+    pub covered: bool,
+    pub declared: Vec<EvidenceView>,
+    pub observed: Vec<(String, String, String)>,
+    pub contradictions: Vec<String>,
+    pub citation: Option<views::CellCitation>,
+    pub ids: String,
+    /// The risk acceptance that applies, in one line, with its state.
+    pub risk: Option<String>,
+    /// The owning team has a page to link to (the dashboard; a static report has none).
+    pub team_page: bool,
+    /// The section's `id`.
+    pub anchor: String,
+    /// The component the duty was resolved from.
+    pub component: String,
+    /// The provider a shared duty is shared with.
+    pub shared_with: Option<String>,
+    /// `covered`, `risk accepted: GAPS` or the gaps: the verdict in words.
+    pub verdict: String,
+    /// `true` while a gap stands (not covered, no risk acceptance in force).
+    pub open_gap: bool,
+}
+
+/// Where a view is shown: on the dashboard (links to its pages) or in a static report about
+/// one application (links within the file).
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    Dashboard,
+    Report { application: &'a str },
+}
+
+impl Place<'_> {
+    /// The `id` of a duty's section: unique within the page or the file.
+    pub fn duty_anchor(self, area: &str) -> String {
+        match self {
+            Place::Dashboard => format!("duty-{area}"),
+            Place::Report { application } => format!("app-{application}-duty-{area}"),
+        }
+    }
+}
+
+impl DutyView {
+    /// `names`: raw evidence links and file names shown (auditors, admins, static reports).
+    pub fn new(
+        catalog: &CheckedCatalog,
+        d: &DutyAssessment,
+        names: bool,
+        place: Place<'_>,
+    ) -> DutyView {
+        DutyView {
+            area: d.area.clone(),
+            title: d.title.clone(),
+            accountable: d.accountable.label(),
+            accountable_reason: Spans::new(&d.accountable_reason),
+            service_model: d.service_model.clone(),
+            service_model_reason: Spans::new(&d.service_model_reason),
+            team: match &d.owner_team {
+                Some(t) => t.clone(),
+                None if d.gaps.contains(&demarc_model::assess::Gap::Unresolved) => {
+                    "unresolved (model-dependent)".into()
+                }
+                None => "unowned".into(),
+            },
+            control: d.control.as_str().to_owned(),
+            control_statement: d.control_statement.clone().unwrap_or_default(),
+            evidence: match (d.evidence, d.evidence_expires) {
+                (demarc_model::assess::EvidenceStatus::NotNeeded, _) => "not needed".into(),
+                (e, Some(date)) => format!("{} ({date})", e.as_str()),
+                (e, None) => e.as_str().to_owned(),
+            },
+            covered: d.covered,
+            declared: d
+                .declared_evidence
+                .iter()
+                .map(|e| {
+                    let href = names
+                        .then(|| e.link.as_deref().and_then(web_address).map(str::to_owned))
+                        .flatten();
+                    let check = match (&e.file_check, &e.sha256) {
+                        (Some(c), _) => format!("sha256 {}", c.as_str()),
+                        (None, Some(_)) => "sha256 not checked".to_owned(),
+                        (None, None) => "no sha256".to_owned(),
+                    };
+                    EvidenceView {
+                        description: e.description.clone(),
+                        text_link: match (&e.link, &href) {
+                            (Some(link), None) if names => link.clone(),
+                            _ => String::new(),
+                        },
+                        href,
+                        file: e.file.as_ref().map(|f| {
+                            if names {
+                                format!("file {f}, {check}")
+                            } else {
+                                format!("file, {check}")
+                            }
+                        }),
+                        validity: match (e.expires, e.valid_until) {
+                            (Some(x), _) => format!("expires {x}"),
+                            (None, Some(v)) => {
+                                format!("stale after {v} (maximum review age)")
+                            }
+                            (None, None) => String::new(),
+                        },
+                        status: match &e.problem {
+                            Some(problem) => format!("{}: {problem}", e.status.as_str()),
+                            None => e.status.as_str().to_owned(),
+                        },
+                        reviewed: e.reviewed.to_string(),
+                        reviewer: e.reviewer.clone(),
+                    }
+                })
+                .collect(),
+            observed: d
+                .observed_evidence
+                .iter()
+                .map(|o| {
+                    (
+                        o.kind.as_str().to_owned(),
+                        o.summary.clone(),
+                        o.observed_at.to_string(),
+                    )
+                })
+                .collect(),
+            contradictions: d
+                .contradictions
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {} ({}, last {})",
+                        c.kind.as_str(),
+                        c.detail,
+                        c.source,
+                        c.time
+                    )
+                })
+                .collect(),
+            citation: crate::views::citation(catalog, d),
+            risk: d.risk_acceptance.as_ref().map(|r| {
+                format!(
+                    "{} ({}): owner {}, approved by {} on {}, expires {}: {}",
+                    if d.risk_accepted {
+                        "accepted"
+                    } else {
+                        "not in force"
+                    },
+                    r.status.as_str(),
+                    r.owner,
+                    r.approved_by,
+                    r.approved,
+                    r.expires,
+                    r.reason
+                )
+            }),
+            team_page: matches!(place, Place::Dashboard) && d.owner_team.is_some(),
+            anchor: place.duty_anchor(&d.area),
+            component: d.component.clone(),
+            shared_with: d.shared_with().map(str::to_owned),
+            verdict: if d.covered {
+                "covered".into()
+            } else if d.risk_accepted {
+                format!("risk accepted: {}", d.gap_list(", "))
+            } else {
+                d.gap_list(", ")
+            },
+            open_gap: !(d.covered || d.risk_accepted),
+            ids: catalog
+                .areas()
+                .iter()
+                .find(|a| a.id == d.area)
+                .map(|a| crate::report::framework_ids(&a.mappings))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A piece of text, set as code or not.
+pub struct Span {
+    pub code: bool,
+    pub text: String,
+}
+
+/// Text whose `backticked` spans are code, as the text formats write names.
+pub struct Spans(pub Vec<Span>);
+
+impl Spans {
+    pub fn new(s: &str) -> Self {
+        let parts: Vec<&str> = s.split('`').collect();
+        if parts.len().is_multiple_of(2) {
+            // An unmatched backtick: the text as it is.
+            return Self(vec![Span {
+                code: false,
+                text: s.to_owned(),
+            }]);
+        }
+        Self(
+            parts
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, p)| Span {
+                    code: i % 2 == 1,
+                    text: (*p).to_owned(),
+                })
+                .collect(),
+        )
+    }
+}
+
 /// An area's OWASP LLM 2025, NIST AI 600-1 and MITRE ATLAS ids, as one line.
 pub fn framework_ids(m: &demarc_model::catalog::Mappings) -> String {
     m.owasp_llm_2025
@@ -292,11 +531,17 @@ fn rows(a: &Assessment, areas: &[String], base: &str) -> Vec<HeatRow> {
                             title: format!("{area}: covered"),
                         }
                     };
-                    // Static reports have one anchor per application, pages one per duty.
+                    // A static report's duty sections are in the same file.
                     let href = if base.starts_with('#') {
-                        format!("{base}{}", app.id)
+                        format!(
+                            "#{}",
+                            Place::Report {
+                                application: &app.id
+                            }
+                            .duty_anchor(area)
+                        )
                     } else {
-                        format!("{base}{}#duty-{area}", app.id)
+                        format!("{base}{}#{}", app.id, Place::Dashboard.duty_anchor(area))
                     };
                     (href, cell)
                 })
@@ -334,5 +579,21 @@ mod tests {
         ] {
             assert!(web_address(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn backticked_spans_become_code() {
+        let s = Spans::new("team `a<b>` via `duties`");
+        let parts: Vec<(bool, &str)> = s.0.iter().map(|p| (p.code, p.text.as_str())).collect();
+        assert_eq!(
+            parts,
+            [
+                (false, "team "),
+                (true, "a<b>"),
+                (false, " via "),
+                (true, "duties")
+            ]
+        );
+        assert_eq!(Spans::new("one ` alone").0.len(), 1);
     }
 }
