@@ -169,6 +169,11 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
+    // Another site must not sign a browser in (login forgery): the same origin check as
+    // every other form.
+    if !crate::auth::same_origin(&headers) {
+        return Err(ServeError::Csrf.into());
+    }
     let Some(token) = crate::auth::token_for(&app, form.token.trim()).await? else {
         let page = LoginPage {
             error: Some("That token is not valid, or it was revoked.".into()),

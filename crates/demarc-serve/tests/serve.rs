@@ -180,6 +180,18 @@ async fn every_page_and_endpoint_needs_a_token_except_healthz() {
         s.get("/api/v1/applications", Some(&viewer)).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // Another site cannot sign a browser in.
+    let admin = s.token(Role::Admin).await;
+    let res = s
+        .http
+        .post(format!("{}/login", s.base))
+        .header("origin", "https://evil.example")
+        .form(&[("token", admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!res.headers().contains_key(SET_COOKIE));
     let key = s
         .store
         .create_api_key("payments-agent")
