@@ -303,7 +303,7 @@ async fn overview(State(app): State<Arc<App>>, PageUser(who): PageUser) -> PageR
     }
     // Coverage over time: every recorded run, all applications together.
     let mut runs: BTreeMap<i64, (String, i64, i64)> = BTreeMap::new();
-    for p in app.store.history(None).await? {
+    for p in app.history().await?.iter() {
         let day = p
             .assessed_on
             .map(|d| d.to_string())

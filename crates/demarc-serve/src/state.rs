@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use demarc_model::assess::{AssessOptions, Assessment, assess};
 use demarc_model::{CheckedCatalog, CheckedEstate, Date};
-use demarc_store::{NewAuditEvent, Store, VerifyReport};
+use demarc_store::{HistoryPoint, NewAuditEvent, Store, VerifyReport};
 use tokio::sync::Mutex;
 
 use crate::assessing;
@@ -46,6 +46,7 @@ pub struct App {
     pub(crate) options: ServeOptions,
     live: Mutex<Option<Cached>>,
     verified: Mutex<Option<(Instant, time::OffsetDateTime, Arc<VerifyReport>)>>,
+    history: Mutex<Option<(Instant, Arc<Vec<HistoryPoint>>)>>,
 }
 
 struct Cached {
@@ -70,6 +71,7 @@ impl App {
             options,
             live: Mutex::new(None),
             verified: Mutex::new(None),
+            history: Mutex::new(None),
         })
     }
 
@@ -137,6 +139,26 @@ impl App {
             Ok(result) => result.map_err(invalid),
             Err(e) => Err(invalid(format!("the assessment stopped: {e}"))),
         }
+    }
+
+    /// Coverage per recorded run and application, for the overview's chart: read at most
+    /// every few seconds (it sums every recorded duty result), and again after a run is
+    /// recorded here.
+    pub async fn history(&self) -> Result<Arc<Vec<HistoryPoint>>, ServeError> {
+        let mut cached = self.history.lock().await;
+        if let Some((at, points)) = cached.as_ref()
+            && at.elapsed() < FRESH_FOR
+        {
+            return Ok(points.clone());
+        }
+        let points = Arc::new(self.store.history(None).await?);
+        *cached = Some((Instant::now(), points.clone()));
+        Ok(points)
+    }
+
+    /// Forgets the cached history (a run was just recorded).
+    pub async fn history_changed(&self) {
+        *self.history.lock().await = None;
     }
 
     /// Every audit chain verified, and when: at most a minute old.

@@ -125,6 +125,7 @@ pub async fn record_run(app: &App, who: &Principal) -> Result<RecordedRun, Serve
         .store
         .record_assessment(&estate, time::OffsetDateTime::now_utc(), &results)
         .await?;
+    app.history_changed().await;
     let covered = results.iter().filter(|r| r.covered).count();
     app.audit(
         who,

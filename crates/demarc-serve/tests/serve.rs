@@ -448,12 +448,17 @@ async fn an_admin_session_creates_and_revokes_keys_with_forgery_checks_and_audit
         ["login", "gateway_key.create", "gateway_key.revoke"]
     );
     assert!(s.store.verify_audit().await.unwrap().is_intact());
-    // Recording a run from the overview.
+    // Recording a run from the overview (seen first, so its history is cached).
+    let (_, before) = s.page("/", &cookie).await;
+    assert!(!before.contains("run 1 ("));
     let (status, _) = s
         .post_form("/admin/assess", &cookie, &[("csrf", &csrf)], None)
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(s.store.history(None).await.unwrap().len(), 11);
+    // The overview's chart shows the new run at once (its cached history was dropped).
+    let (_, overview) = s.page("/", &cookie).await;
+    assert!(overview.contains("run 1 ("), "the run is on the chart");
     // Logging out ends the session.
     let (status, _) = s
         .post_form("/logout", &cookie, &[("csrf", &csrf)], None)
