@@ -215,9 +215,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 HISTORY_QUERY,
                 None,
-                described!(
-                    "A page: {items: [{run, at, estate, assessed_on, application, covered, total}], total, limit, offset}."
-                ),
+                schema::<Page<demarc_store::HistoryPoint>>,
             ),
             get(assessments),
         ),
@@ -229,9 +227,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 &[],
                 None,
-                described!(
-                    "{run: {run, at, assessed_on, estate, estate_sha256, duties}, results: [DutyResult]}."
-                ),
+                schema::<RunResults>,
             ),
             get(assessment_run),
         ),
@@ -243,7 +239,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 &[("from", "the earlier run id"), ("to", "the later run id")],
                 None,
-                described!("As `demarc history --diff` JSON: {from, to, changes[], unchanged}."),
+                schema::<demarc_store::assessments::RunDiff>,
             ),
             get(assessment_diff),
         ),
@@ -281,7 +277,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 PAGING,
                 None,
-                described!("A page of {id, source, at, findings}."),
+                schema::<Page<demarc_store::DiscoveryRun>>,
             ),
             get(discovery_runs),
         ),
@@ -293,7 +289,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 PAGING,
                 None,
-                described!("A page of findings (docs/json.md, discovery findings)."),
+                schema::<Page<demarc_store::ClassifiedFinding>>,
             ),
             get(discovery_findings),
         ),
@@ -317,9 +313,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Viewer,
                 &[],
                 None,
-                described!(
-                    "As `demarc audit verify --format json`: {events, chains: [{chain, events, first_seq, last_seq, head_hash, pruned_through, broken}]}."
-                ),
+                schema::<AuditStatus>,
             ),
             get(audit),
         ),
@@ -331,7 +325,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 Admin,
                 &[],
                 None,
-                described!("[{id, application, prefix, created_at, revoked_at}]"),
+                schema::<Vec<demarc_store::ApiKey>>,
             ),
             get(list_keys),
         ),
@@ -602,7 +596,9 @@ pub(crate) struct Paging {
     application: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of a long list.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Page_of_{T}")]
 pub(crate) struct Page<T> {
     items: Vec<T>,
     total: usize,
@@ -651,7 +647,14 @@ async fn assessment_run(
         .await?
         .ok_or_else(|| ServeError::NotFound(format!("no recorded assessment run {run}")))?;
     let results = app.store.duty_results(run).await?;
-    Ok(Json(serde_json::json!({"run": info, "results": results})))
+    Ok(Json(RunResults { run: info, results }))
+}
+
+/// One recorded run and every duty's result in it.
+#[derive(Serialize, JsonSchema)]
+pub struct RunResults {
+    pub run: demarc_store::assessments::RunInfo,
+    pub results: Vec<demarc_store::DutyResult>,
 }
 
 #[derive(Deserialize)]
@@ -835,12 +838,20 @@ async fn gateway_activity(
 
 async fn audit(State(app): State<Arc<App>>, _: Principal) -> Result<impl IntoResponse, ServeError> {
     let (at, report) = app.verified_audit().await?;
-    let mut v = serde_json::to_value(&*report).unwrap_or_default();
-    v["verified_at"] = serde_json::Value::String(
-        at.format(&time::format_description::well_known::Rfc3339)
+    Ok(Json(AuditStatus {
+        verified_at: at
+            .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-    );
-    Ok(Json(v))
+        report: (*report).clone(),
+    }))
+}
+
+/// Every audit chain verified, and when (a verification is reused for a minute).
+#[derive(Serialize, JsonSchema)]
+pub struct AuditStatus {
+    pub verified_at: String,
+    #[serde(flatten)]
+    pub report: demarc_store::VerifyReport,
 }
 
 async fn list_keys(

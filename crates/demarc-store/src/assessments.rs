@@ -50,7 +50,9 @@ impl EstateRecord {
 /// The verdict on one duty of one application, as the store keeps it. The CLI
 /// converts from demarc-model's assessment; the store does not interpret the
 /// status strings.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 pub struct DutyResult {
     pub application: String,
     /// Responsibility area id.
@@ -70,14 +72,16 @@ pub struct DutyResult {
 }
 
 /// Coverage of one application in one run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct HistoryPoint {
     pub run: RunId,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub estate: String,
     /// The date the run assessed for (`demarc assess --today`, else the day it ran);
     /// `None` for runs recorded before demarc kept it.
+    #[schemars(with = "Option<String>")]
     #[serde(with = "iso_date")]
     pub assessed_on: Option<Date>,
     pub application: String,
@@ -86,11 +90,13 @@ pub struct HistoryPoint {
 }
 
 /// One recorded run: when, for which date, on which estate.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct RunInfo {
     pub run: RunId,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    #[schemars(with = "Option<String>")]
     #[serde(with = "iso_date")]
     pub assessed_on: Option<Date>,
     pub estate: String,
@@ -100,7 +106,7 @@ pub struct RunInfo {
 }
 
 /// How one duty differs between two runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// Only in the later run.
@@ -112,7 +118,7 @@ pub enum ChangeKind {
 }
 
 /// One duty that differs between two runs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct DutyChange {
     pub application: String,
     pub area: String,
@@ -127,7 +133,7 @@ pub struct DutyChange {
 }
 
 /// What changed per duty from one run to another.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct RunDiff {
     pub from: RunInfo,
     pub to: RunInfo,

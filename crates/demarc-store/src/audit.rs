@@ -70,7 +70,7 @@ pub struct AuditEvent {
 }
 
 /// What kind of break `verify` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakKind {
     /// The event's content no longer matches its hash.
@@ -88,7 +88,7 @@ pub enum BreakKind {
 }
 
 /// The first broken link of a chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct BrokenLink {
     pub seq: i64,
     pub kind: BreakKind,
@@ -96,7 +96,7 @@ pub struct BrokenLink {
 }
 
 /// The verdict on one chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ChainReport {
     pub chain: String,
     /// Events present.
@@ -112,7 +112,7 @@ pub struct ChainReport {
 }
 
 /// The verdict on every chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     pub events: u64,
     pub chains: Vec<ChainReport>,

@@ -11,21 +11,27 @@ const MAX_FIELD: usize = 1024;
 pub const MAX_FINDINGS: usize = 10_000_000;
 
 /// Usage of one service by one user over a discovery run's logs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 pub struct DiscoveryFinding {
     pub service: String,
     pub user: String,
     pub requests: i64,
     pub bytes_sent: i64,
     pub bytes_received: i64,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen: OffsetDateTime,
 }
 
 /// What the estate said of a finding when it was recorded, and what the log said of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 pub struct FindingClass {
     /// Estate applications whose endpoints cover the finding (empty: no application does).
     pub applications: Vec<String>,
@@ -43,7 +49,9 @@ pub struct FindingClass {
 }
 
 /// A finding with its classification.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 pub struct ClassifiedFinding {
     #[serde(flatten)]
     pub finding: DiscoveryFinding,
@@ -76,11 +84,12 @@ pub struct DiscoveryTraffic {
 }
 
 /// A stored discovery run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct DiscoveryRun {
     pub id: RunId,
     /// What was read (file names, a log source label).
     pub source: String,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub findings: i64,

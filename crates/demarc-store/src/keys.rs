@@ -13,14 +13,16 @@ pub const KEY_PREFIX: &str = "dmk_";
 const VISIBLE_LEN: usize = 12;
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ApiKey {
     pub id: String,
     pub application: String,
     /// The first characters of the key, e.g. `dmk_1a2b3c4d`.
     pub prefix: String,
+    #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[schemars(with = "Option<String>")]
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
 }

@@ -183,6 +183,23 @@ echo "browser: demarc serve on $BASE_URL; screenshots in $SHOTS_DIR" >&2
 
 status=0
 node "$here/dashboard.mjs" || status=$?
+
+# The API's OpenAPI document, as served, checked by an outside validator (pinned, in a venv
+# under ~/.cache): a valid OpenAPI 3.1 document whose every `$ref` resolves.
+openapi_venv="$HOME/.cache/demarc-openapi-venv"
+pinned_venv "$openapi_venv" "$here/requirements.txt"
+curl -fsS "$BASE_URL/api/v1/openapi.json" -H "authorization: Bearer $VIEWER_TOKEN" >"$tmp/openapi.json"
+if "$openapi_venv/bin/python" - "$tmp/openapi.json" <<'PY'
+import json, sys
+from openapi_spec_validator import validate
+doc = json.load(open(sys.argv[1]))
+validate(doc)
+print(f"ok    openapi.json: a valid OpenAPI {doc['openapi']} document, {len(doc['paths'])} paths")
+PY
+then :; else
+  echo "FAIL  openapi.json is not a valid OpenAPI document" >&2
+  status=1
+fi
 if [ "$status" -ne 0 ]; then
   echo "browser: the server's log:" >&2
   tail -n 40 "$tmp/serve.log" >&2
