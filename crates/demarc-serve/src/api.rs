@@ -356,8 +356,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
     ]
 }
 
-async fn openapi(State(app): State<Arc<App>>, _: Principal) -> impl IntoResponse {
-    let _ = app;
+async fn openapi(_: Principal) -> impl IntoResponse {
     Json(crate::openapi::document())
 }
 
@@ -508,7 +507,8 @@ async fn application(
 ) -> Result<impl IntoResponse, ServeError> {
     let live = app.live().await?;
     let a = find_app(&live, &id)?;
-    Ok(Json(serde_json::to_value(a).unwrap_or_default()))
+    // Serialised here, while the live assessment it borrows from is held.
+    Ok(Json(a).into_response())
 }
 
 /// A duty with its catalog cell: what `explain` prints, as JSON.
@@ -542,7 +542,7 @@ async fn duty(
             .find(|x| x.id == d.area)
             .map(|x| &x.mappings),
     };
-    Ok(Json(serde_json::to_value(&detail).unwrap_or_default()))
+    Ok(Json(detail).into_response())
 }
 
 async fn what_if(
