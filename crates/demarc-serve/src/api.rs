@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::error::ServeError;
+use crate::extract::{JsonBody, Path, Query};
 use crate::state::App;
 use crate::views;
 
@@ -880,7 +881,7 @@ async fn create_key(
     State(app): State<Arc<App>>,
     who: Principal,
     headers: HeaderMap,
-    Json(req): Json<NewKeyRequest>,
+    JsonBody(req): JsonBody<NewKeyRequest>,
 ) -> Result<impl IntoResponse, ServeError> {
     who.require(Role::Admin)?;
     who.check_csrf(csrf_header(&headers))?;

@@ -19,6 +19,8 @@ pub enum ServeError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("the request body is over {} bytes", crate::MAX_BODY)]
+    TooLarge,
     #[error("no estate is loaded: start `demarc serve` with `--estate FILE`")]
     NoEstate,
     #[error("the estate `{file}` cannot be assessed: {reason}")]
@@ -38,7 +40,7 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthenticated`, `forbidden`, `csrf`, `not_found`,
-    /// `bad_request`, `no_estate`, `estate_invalid`, `store_error`, `internal`.
+    /// `bad_request`, `too_large`, `no_estate`, `estate_invalid`, `store_error`, `internal`.
     pub code: &'static str,
     /// For people; may change between versions.
     pub message: String,
@@ -51,6 +53,7 @@ impl ServeError {
             ServeError::Forbidden(_) | ServeError::Csrf => StatusCode::FORBIDDEN,
             ServeError::NotFound(_) => StatusCode::NOT_FOUND,
             ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::NoEstate => StatusCode::CONFLICT,
             ServeError::Estate { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -65,6 +68,7 @@ impl ServeError {
             ServeError::Csrf => "csrf",
             ServeError::NotFound(_) => "not_found",
             ServeError::BadRequest(_) => "bad_request",
+            ServeError::TooLarge => "too_large",
             ServeError::NoEstate => "no_estate",
             ServeError::Estate { .. } => "estate_invalid",
             ServeError::Store(_) => "store_error",

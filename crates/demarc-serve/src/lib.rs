@@ -13,6 +13,7 @@ mod api;
 pub mod assessing;
 mod auth;
 mod error;
+mod extract;
 mod openapi;
 mod pages;
 pub mod report;

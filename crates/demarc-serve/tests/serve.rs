@@ -543,7 +543,44 @@ async fn the_api_creates_keys_with_a_bearer_token_and_refuses_a_session_without_
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        error_code(res).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
+    );
+    // Malformed input answers in the same JSON shape, never axum's plain text.
+    for (body, content_type) in [
+        ("{not json", "application/json"),
+        ("{\"app\": 1}", "application/json"),
+        ("{\"application\": \"payments-agent\"}", "text/plain"),
+    ] {
+        let res = s
+            .http
+            .post(format!("{}/api/v1/admin/keys", s.base))
+            .bearer_auth(&admin)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(res).await,
+            (StatusCode::BAD_REQUEST, "bad_request".into()),
+            "{body} as {content_type}"
+        );
+    }
+    for path in [
+        "/api/v1/assessments/abc",
+        "/api/v1/assessments?limit=many",
+        "/api/v1/assessments/diff?from=1&to=x",
+        "/api/v1/gateway/activity?days=-1",
+        "/api/v1/discovery/runs/1.5/findings",
+    ] {
+        assert_eq!(
+            error_code(s.get(path, Some(&admin)).await).await,
+            (StatusCode::BAD_REQUEST, "bad_request".into()),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]
