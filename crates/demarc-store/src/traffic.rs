@@ -50,6 +50,19 @@ struct Probe<'a> {
     verdicts: Option<ProbeVerdicts>,
 }
 
+/// What counts an event for an application: read again alone when the figures beside it
+/// (`latency_ms`, `verdicts`) have another shape, so that an odd figure never hides a
+/// request from the summary.
+#[derive(serde::Deserialize)]
+struct OutcomeProbe<'a> {
+    #[serde(borrow, default)]
+    application: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(borrow, default)]
+    error: Option<std::borrow::Cow<'a, str>>,
+}
+
 #[derive(serde::Deserialize)]
 struct ProbeVerdicts {
     #[serde(default)]
@@ -72,7 +85,16 @@ pub(crate) struct Seen {
 pub(crate) fn classify(payload: &str) -> std::result::Result<Option<Seen>, String> {
     // Only an object names an application (serde would also read a struct from an array).
     let is_object = payload.trim_start().starts_with('{');
-    match serde_json::from_str::<Probe<'_>>(payload)
+    let probe = serde_json::from_str::<Probe<'_>>(payload).or_else(|_| {
+        serde_json::from_str::<OutcomeProbe<'_>>(payload).map(|p| Probe {
+            application: p.application,
+            status: p.status,
+            error: p.error,
+            latency_ms: None,
+            verdicts: None,
+        })
+    });
+    match probe
         .map_err(|_| ())
         .and_then(|p| if is_object { Ok(p) } else { Err(()) })
     {
@@ -442,5 +464,20 @@ mod tests {
             Some(("été".into(), Outcome::Served))
         );
         assert!(classify("{not json").is_err());
+        // Figures of another shape beside the outcome: the request still counts, without them.
+        let odd =
+            classify(r#"{"application":"a","status":200,"latency_ms":"fast","verdicts":"none"}"#)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (odd.outcome, odd.latency_ms, odd.redactions),
+            (Outcome::Served, None, 0)
+        );
+        let full = classify(
+            r#"{"application":"a","status":200,"latency_ms":12.5,"verdicts":{"redactions":3,"detectors":{"pii":3}}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((full.latency_ms, full.redactions), (Some(12.5), 3));
     }
 }
