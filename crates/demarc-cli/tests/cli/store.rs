@@ -551,3 +551,66 @@ fn unusable_stores_exit_2_and_stay_untouched() {
         .code(2)
         .stderr(predicate::str::contains("unknown scheme `mysql`"));
 }
+
+#[test]
+fn tokens_and_serve_refuse_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let token = demarc()
+        .args([
+            "tokens",
+            "create",
+            "--role",
+            "auditor",
+            "--label",
+            "audit firm",
+            "--db",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+    assert!(String::from_utf8(token.stdout).unwrap().starts_with("dmt_"));
+    demarc()
+        .args(["tokens", "create", "--role", "owner", "--db", &url])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("viewer"));
+    demarc()
+        .args([
+            "tokens", "create", "--role", "viewer", "--label", "", "--db", &url,
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("label"));
+    demarc()
+        .args(["tokens", "revoke", "0123456789abcdef", "--db", &url])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no token `0123456789abcdef`"));
+    let listed = demarc()
+        .args(["tokens", "list", "--format", "json", "--db", &url])
+        .output()
+        .unwrap();
+    let tokens: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(tokens[0]["role"], "auditor");
+    assert!(tokens[0].get("secret").is_none() && tokens[0].get("token_hash").is_none());
+    // A broken estate stops `serve` at start, naming the file and the line.
+    let estate = dir.path().join("broken.yaml");
+    std::fs::write(
+        &estate,
+        "format: 1\norganisation: {name: X}\napplications:\n  - id: [\n",
+    )
+    .unwrap();
+    demarc()
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &url, "--estate"])
+        .arg(&estate)
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken.yaml:"));
+    demarc()
+        .args(["serve", "--listen", "not-an-address", "--db", &url])
+        .assert()
+        .code(2);
+}
