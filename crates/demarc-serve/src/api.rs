@@ -608,14 +608,20 @@ pub(crate) struct Page<T> {
 }
 
 impl Paging {
-    fn page<T>(&self, all: Vec<T>) -> Result<Page<T>, ServeError> {
+    /// The page asked for: `limit` (checked) and `offset`.
+    fn window(&self) -> Result<(usize, usize), ServeError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ServeError::BadRequest(format!(
                 "`limit` is {limit}; it must be 1 to {MAX_LIMIT}"
             )));
         }
-        let offset = self.offset.unwrap_or(0);
+        Ok((limit, self.offset.unwrap_or(0)))
+    }
+
+    /// One page of a list held whole (lists bounded by what the store keeps per run).
+    fn page<T>(&self, all: Vec<T>) -> Result<Page<T>, ServeError> {
+        let (limit, offset) = self.window()?;
         let total = all.len();
         let items = all.into_iter().skip(offset).take(limit).collect();
         Ok(Page {
@@ -790,14 +796,30 @@ async fn discovery_findings(
             "no recorded discovery run {run}"
         )));
     }
-    let mut findings = app.store.discovery_findings_classified(run).await?;
+    // Paged in the database: a run may hold millions of findings.
+    let (limit, offset) = paging.window()?;
+    let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let (mut findings, total) = app
+        .store
+        .discovery_findings_page(
+            run,
+            demarc_store::FindingOrder::ByService,
+            as_i64(limit),
+            as_i64(offset),
+        )
+        .await?;
     if !who.sees_names() {
         let key = app.store.pseudonym_key().await?;
         for f in &mut findings {
             f.finding.user = views::pseudonym(&key, &f.finding.user);
         }
     }
-    Ok(Json(paging.page(findings)?))
+    Ok(Json(Page {
+        items: findings,
+        total: usize::try_from(total).unwrap_or(0),
+        limit,
+        offset,
+    }))
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -635,26 +635,24 @@ async fn discovery(State(app): State<Arc<App>>, PageUser(who): PageUser) -> Page
     let mut findings = Vec::new();
     let mut total = 0;
     if let Some(run) = latest {
-        let mut all = app.store.discovery_findings_classified(run).await?;
-        total = all.len();
-        // Shadow and unsanctioned use first, then by requests.
-        all.sort_by_key(|f| {
-            (
-                !matches!(
-                    f.class.status.as_str(),
-                    "shadow" | "unsanctioned" | "other-tenant"
-                ),
-                std::cmp::Reverse(f.finding.requests),
+        // Shadow and unsanctioned use first, then by requests; one page, read as such.
+        let (page, count) = app
+            .store
+            .discovery_findings_page(
+                run,
+                demarc_store::FindingOrder::RiskFirst,
+                FINDINGS_ON_PAGE as i64,
+                0,
             )
-        });
+            .await?;
+        total = usize::try_from(count).unwrap_or(0);
         let key = if who.sees_names() {
             None
         } else {
             Some(app.store.pseudonym_key().await?)
         };
-        findings = all
+        findings = page
             .into_iter()
-            .take(FINDINGS_ON_PAGE)
             .map(|f| FindingView {
                 user: match &key {
                     Some(k) => views::pseudonym(k, &f.finding.user),

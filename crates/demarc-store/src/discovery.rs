@@ -83,6 +83,55 @@ pub struct DiscoveryTraffic {
     pub last_seen: OffsetDateTime,
 }
 
+/// The order of a page of findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingOrder {
+    /// By service, tenant and user: stable, for paging through all of them.
+    ByService,
+    /// Shadow, unsanctioned and other-tenant use first, then by requests: what to look at.
+    RiskFirst,
+}
+
+type FindingRow = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+fn classified_from_row(r: FindingRow) -> ClassifiedFinding {
+    ClassifiedFinding {
+        finding: DiscoveryFinding {
+            service: r.0,
+            user: r.1,
+            requests: r.2,
+            bytes_sent: r.3,
+            bytes_received: r.4,
+            first_seen: from_ms(r.5),
+            last_seen: from_ms(r.6),
+        },
+        class: FindingClass {
+            applications: split_ids(r.7.as_deref()),
+            status: r.8.unwrap_or_default(),
+            tenant: r.9.filter(|t| !t.is_empty()),
+            user_kind: r.10.unwrap_or_default(),
+            host_kinds: r.11.unwrap_or_default(),
+            blocked: r.12,
+            allowed: r.13,
+        },
+    }
+}
+
 /// A stored discovery run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct DiscoveryRun {
@@ -254,55 +303,48 @@ impl Store {
         &self,
         run: RunId,
     ) -> Result<Vec<ClassifiedFinding>> {
-        type Row = (
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
-            i64,
-        );
-        let rows: Vec<Row> = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT service, user_name, requests, bytes_sent, bytes_received, first_seen_ms,
-                 last_seen_ms, applications, status, tenant, user_kind, host_kinds, blocked, allowed
-                 FROM discovery_findings WHERE run_id = $1 ORDER BY service, tenant, user_name",
-            )
-            .bind(run)
-            .fetch_all(pool)
+        Ok(self
+            .discovery_findings_page(run, FindingOrder::ByService, i64::MAX, 0)
             .await?
+            .0)
+    }
+
+    /// At most `limit` of a run's findings from `offset` on, in `order`, and how many the run
+    /// has: a page read from the database, whatever the run's size.
+    pub async fn discovery_findings_page(
+        &self,
+        run: RunId,
+        order: FindingOrder,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ClassifiedFinding>, i64)> {
+        let order_by = match order {
+            FindingOrder::ByService => "service, tenant, user_name",
+            FindingOrder::RiskFirst => {
+                "CASE WHEN status IN ('shadow', 'unsanctioned', 'other-tenant') THEN 0 ELSE 1 END,
+                 requests DESC, service, user_name"
+            }
+        };
+        let sql = format!(
+            "SELECT service, user_name, requests, bytes_sent, bytes_received, first_seen_ms,
+             last_seen_ms, applications, status, tenant, user_kind, host_kinds, blocked, allowed
+             FROM discovery_findings WHERE run_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3"
+        );
+        let (rows, total): (Vec<FindingRow>, i64) = dispatch!(self, |pool| {
+            let rows = sqlx::query_as(&sql)
+                .bind(run)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM discovery_findings WHERE run_id = $1")
+                    .bind(run)
+                    .fetch_one(pool)
+                    .await?;
+            (rows, total)
         });
-        Ok(rows
-            .into_iter()
-            .map(|r| ClassifiedFinding {
-                finding: DiscoveryFinding {
-                    service: r.0,
-                    user: r.1,
-                    requests: r.2,
-                    bytes_sent: r.3,
-                    bytes_received: r.4,
-                    first_seen: from_ms(r.5),
-                    last_seen: from_ms(r.6),
-                },
-                class: FindingClass {
-                    applications: split_ids(r.7.as_deref()),
-                    status: r.8.unwrap_or_default(),
-                    tenant: r.9.filter(|t| !t.is_empty()),
-                    user_kind: r.10.unwrap_or_default(),
-                    host_kinds: r.11.unwrap_or_default(),
-                    blocked: r.12,
-                    allowed: r.13,
-                },
-            })
-            .collect())
+        Ok((rows.into_iter().map(classified_from_row).collect(), total))
     }
 
     /// What recorded discovery runs saw between `since` and `until` (findings whose first and

@@ -45,7 +45,7 @@ pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
 pub use canaries::Canary;
 pub use discovery::{
-    ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass,
+    ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass, FindingOrder,
 };
 pub use error::{Result, StoreError};
 pub use evidence::{Evidence, EvidenceDay};

@@ -5,7 +5,7 @@
 mod common;
 
 use demarc_store::time::{Duration, OffsetDateTime};
-use demarc_store::{ClassifiedFinding, DiscoveryFinding, FindingClass, Store};
+use demarc_store::{ClassifiedFinding, DiscoveryFinding, FindingClass, FindingOrder, Store};
 
 use common::Target;
 
@@ -135,3 +135,81 @@ async fn classified_findings_and_traffic_in_a_window(t: &Target) {
     );
 }
 both!(classified_findings_and_traffic_in_a_window);
+
+async fn findings_are_read_a_page_at_a_time(t: &Target) {
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let findings = vec![
+        finding(
+            "copilot",
+            "ann",
+            50,
+            0,
+            now,
+            &["copilot"],
+            "sanctioned",
+            None,
+        ),
+        finding(
+            "chatgpt",
+            "bob",
+            5,
+            0,
+            now,
+            &["chatgpt"],
+            "unsanctioned",
+            None,
+        ),
+        finding("claude", "cat", 9, 0, now, &[], "shadow", None),
+        finding(
+            "azure-openai",
+            "dan",
+            7,
+            0,
+            now,
+            &[],
+            "other-tenant",
+            Some("x"),
+        ),
+        finding(
+            "copilot",
+            "eve",
+            1,
+            0,
+            now,
+            &["copilot"],
+            "sanctioned",
+            None,
+        ),
+    ];
+    let run = store
+        .record_discovery_classified("proxy.log", now, &findings)
+        .await
+        .unwrap();
+    let users = |page: &[ClassifiedFinding]| -> Vec<String> {
+        page.iter().map(|f| f.finding.user.clone()).collect()
+    };
+    // Risk first: shadow, unsanctioned and other-tenant use by requests, then the rest.
+    let (page, total) = store
+        .discovery_findings_page(run, FindingOrder::RiskFirst, 3, 0)
+        .await
+        .unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(users(&page), ["cat", "dan", "bob"]);
+    let (page, _) = store
+        .discovery_findings_page(run, FindingOrder::RiskFirst, 3, 3)
+        .await
+        .unwrap();
+    assert_eq!(users(&page), ["ann", "eve"]);
+    // By service, pages put together are the whole run, as the unpaged read gives it.
+    let mut all = Vec::new();
+    for offset in [0, 2, 4] {
+        let (page, _) = store
+            .discovery_findings_page(run, FindingOrder::ByService, 2, offset)
+            .await
+            .unwrap();
+        all.extend(page);
+    }
+    assert_eq!(all, store.discovery_findings_classified(run).await.unwrap());
+}
+both!(findings_are_read_a_page_at_a_time);
