@@ -10,7 +10,9 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::gateway::{App, Gateway};
 use crate::keys::Rejection;
-use crate::limits::current_window;
+use crate::config::LimitsFallback;
+use crate::limits::{Check, current_window};
+use std::sync::atomic::Ordering;
 
 /// The longest end-user id accepted in the user header.
 const MAX_USER_LEN: usize = 256;
@@ -204,29 +206,36 @@ impl Gateway {
             e
         };
         if let Some(counters) = &self.counters {
-            // Fixed one-minute windows in the store, shared by every replica. A refused request
-            // still counts in its window.
+            // Fixed one-minute windows in the store or in Redis, shared by every replica.
             let (window, left) = current_window();
-            let mut failed = false;
-            for (rate, key, cost, what) in &active {
-                let by = i64::from(*cost > 0.0);
-                match counters.add(key, window, by).await {
-                    Ok(count) if by > 0 && count > i64::from(**rate) => {
-                        return Err(refuse(what, left));
-                    }
-                    Ok(count) if by == 0 && count >= i64::from(**rate) => {
-                        return Err(refuse(what, left));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "shared rate counters unavailable; counting in memory");
-                        failed = true;
-                        break;
+            let checks: Vec<Check<'_>> = active
+                .iter()
+                .map(|(rate, key, cost, _)| Check {
+                    key: key.as_str(),
+                    limit: **rate,
+                    cost: u32::from(*cost > 0.0),
+                })
+                .collect();
+            match counters.admit(&checks, window).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(i)) => return Err(refuse(active.get(i).map_or("a limit", |a| a.3), left)),
+                Err(e) => {
+                    self.shared_limit_errors.fetch_add(1, Ordering::Relaxed);
+                    match self.config.shared_limits_fallback {
+                        LimitsFallback::FailOpen => {
+                            tracing::warn!(error = %e, "shared rate counters unavailable; counting in this replica's memory");
+                        }
+                        LimitsFallback::FailClosed => {
+                            tracing::warn!(error = %e, "shared rate counters unavailable; refusing the request");
+                            return Err(ApiError::new(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "server_error",
+                                "limits_unavailable",
+                                "the shared rate limits cannot be checked right now; retry shortly",
+                            ));
+                        }
                     }
                 }
-            }
-            if !failed {
-                return Ok(());
             }
         }
         let wanted: Vec<(&str, u32, f64)> = active

@@ -19,6 +19,7 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::grounding::Grounding;
 use crate::keys::{Authenticator, KeySource};
+use crate::limits::redis::RedisCounters;
 use crate::limits::{Limiter, SharedCounters, current_window};
 use crate::metrics::Metrics;
 use crate::policy::{Coverage, EnforceInjectionOnEmbeddings, Policy};
@@ -38,6 +39,8 @@ pub enum GatewayError {
         id: String,
         source: crate::canary::CanaryError,
     },
+    #[error("redis: {0}")]
+    Redis(#[from] crate::limits::redis::RedisError),
 }
 
 /// One application as the gateway serves it.
@@ -82,6 +85,8 @@ pub struct Gateway {
     pub auditor: Auditor,
     pub(crate) limiter: Limiter,
     pub(crate) counters: Option<Arc<dyn SharedCounters>>,
+    /// Requests whose shared limits could not be checked (the fallback decided).
+    pub(crate) shared_limit_errors: AtomicU64,
     pub(crate) canaries: Option<Arc<dyn CanarySource>>,
     /// Requests in progress, streams included.
     pub(crate) active: Arc<std::sync::atomic::AtomicUsize>,
@@ -133,7 +138,11 @@ impl Gateway {
         counters: Option<Arc<dyn SharedCounters>>,
         canaries: Option<Arc<dyn CanarySource>>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
-        let counters = counters.filter(|_| config.shared_limits);
+        // `redis:` counts in Redis; `shared_limits` in the store the caller passes.
+        let counters: Option<Arc<dyn SharedCounters>> = match &config.redis {
+            Some(url) => Some(Arc::new(RedisCounters::new(url)?)),
+            None => counters.filter(|_| config.shared_limits),
+        };
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             upstreams.push(
@@ -209,6 +218,7 @@ impl Gateway {
             auditor,
             limiter: Limiter::new(),
             counters,
+            shared_limit_errors: AtomicU64::new(0),
             canaries,
             active: Default::default(),
             metrics: Metrics::default(),

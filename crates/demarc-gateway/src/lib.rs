@@ -53,7 +53,8 @@ mod validate;
 pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, SinkFuture};
 pub use canary::{CanaryError, CanaryFuture, CanarySource};
 pub use config::{
-    ApplicationConfig, ConfigError, GatewayConfig, InputRules, PolicySpec, Unreadable, YamlValue,
+    ApplicationConfig, ConfigError, GatewayConfig, InputRules, LimitsFallback, PolicySpec,
+    Unreadable, YamlValue,
 };
 pub use endpoint::Endpoint;
 pub use error::BackendError;
@@ -63,7 +64,8 @@ pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 pub use guard::GuardPolicy;
 pub use input::{InputBlocked, scan_request};
 pub use keys::{KeyRecord, KeySource, LookupFuture, MemoryKeys};
-pub use limits::{CountFuture, SharedCounters, current_window};
+pub use limits::redis::{RedisCounters, RedisError};
+pub use limits::{AdmitFuture, Check, CountFuture, SharedCounters, current_window};
 pub use output::filter_response;
 pub use output::stream::{StreamEnd, StreamFilter};
 pub use policy::{

@@ -74,6 +74,11 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
             a.written() as f64,
         ),
         (
+            "demarc_gateway_shared_limits_errors_total",
+            "Requests whose shared rate limits (store or Redis) could not be checked; shared_limits_fallback decided them.",
+            gw.shared_limit_errors.load(Ordering::Relaxed) as f64,
+        ),
+        (
             "demarc_gateway_audit_lost_total",
             "Audit events lost or requests refused because the queue was full.",
             a.lost() as f64,

@@ -61,6 +61,12 @@ pub struct Args {
     /// processes beside the gateway on the same machine.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     workers: Option<u16>,
+    /// Count rate limits and token budgets in this Redis (`redis://[user:password@]host:port`),
+    /// shared exactly by every gateway replica that uses it (overrides the config's `redis:`;
+    /// when Redis cannot be reached, the config's `shared_limits_fallback` decides:
+    /// docs/gateway-config.md).
+    #[arg(long, value_name = "URL", env = "DEMARC_REDIS_URL", hide_env_values = true)]
+    redis: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -95,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(url) = &args.redis {
+        config.redis = Some(url.clone());
     }
     let estate_dir = args
         .estate
@@ -287,8 +296,13 @@ async fn serve_gateway(
         v.sort_unstable();
         v
     };
+    let limits_counted = match (&gateway.config.redis, gateway.config.shared_limits) {
+        (Some(_), _) => "in Redis, shared by replicas",
+        (None, true) => "in the store, shared by replicas",
+        (None, false) => "in memory",
+    };
     eprintln!(
-        "demarc gateway listening on http://{addr}/v1 for {}: {}; catalog `{}`; store {}, audit chain `{chain}`",
+        "demarc gateway listening on http://{addr}/v1 for {}: {}; catalog `{}`; store {}, audit chain `{chain}`; rate limits counted {limits_counted}",
         crate::cmd::common::count(apps.len(), "application"),
         apps.join(", "),
         catalog.id(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn demarc() -> Command {
+pub(crate) fn demarc() -> Command {
     let mut cmd = Command::cargo_bin("demarc").unwrap();
     cmd.env_remove("DEMARC_DB").env("NO_COLOR", "1");
     cmd
@@ -24,7 +24,7 @@ fn estate() -> String {
 }
 
 /// Kills the child on drop, so a failing test leaves no server behind.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -42,7 +42,7 @@ fn free_port() -> u16 {
 }
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, body).
-fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
+pub(crate) fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = key
@@ -587,7 +587,7 @@ fn gateway_traffic_becomes_evidence_that_assess_counts() {
 }
 
 /// The fake upstream on a free port: the server and its base URL.
-fn fake_upstream() -> (Server, String) {
+pub(crate) fn fake_upstream() -> (Server, String) {
     let mut fake = StdCommand::new(assert_cmd::cargo::cargo_bin("demarc"))
         .args(["fake-upstream", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -602,7 +602,7 @@ fn fake_upstream() -> (Server, String) {
 }
 
 /// `demarc gateway ARGS --listen 127.0.0.1:PORT`, ready; stderr kept.
-fn gateway(args: &[&str], port: u16) -> Server {
+pub(crate) fn gateway(args: &[&str], port: u16) -> Server {
     gateway_with_env(args, port, &[])
 }
 
@@ -625,7 +625,7 @@ fn gateway_with_env(args: &[&str], port: u16, env: &[(&str, &str)]) -> Server {
 }
 
 /// SIGTERM, wait for a clean exit, return stderr.
-fn stop(mut server: Server) -> String {
+pub(crate) fn stop(mut server: Server) -> String {
     let pid = server.0.id().to_string();
     assert!(
         StdCommand::new("kill")
@@ -647,7 +647,7 @@ fn stop(mut server: Server) -> String {
     stderr
 }
 
-fn chat(text: &str) -> String {
+pub(crate) fn chat(text: &str) -> String {
     serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
         .to_string()
 }

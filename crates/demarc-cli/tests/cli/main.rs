@@ -11,6 +11,7 @@ mod history;
 mod hostile;
 mod interchange;
 mod model;
+mod replicas;
 mod snapshots_model;
 mod store;
 mod validate;

@@ -140,6 +140,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     n.checked_mul(seconds).map(Duration::from_secs)
 }
 
+/// What the gateway does when the shared rate counters (the store, Redis) cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitsFallback {
+    /// Serve, counting in this replica's memory (each replica then allows the full limit),
+    /// and count the failure in `/metrics`.
+    FailOpen,
+    /// Refuse the request (503 `limits_unavailable`).
+    FailClosed,
+}
+
 /// What the gateway does when the audit queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFull {
@@ -241,6 +251,10 @@ pub struct GatewayConfig {
     /// Count rate limits and token budgets in the store, shared by every replica (fixed
     /// one-minute windows), instead of in memory.
     pub shared_limits: bool,
+    /// Count them in this Redis instead (`redis://…`), shared by every replica that uses it.
+    pub redis: Option<String>,
+    /// What a request meets when the shared counters cannot be reached.
+    pub shared_limits_fallback: LimitsFallback,
     pub audit: AuditConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub applications: Vec<ApplicationConfig>,
@@ -296,6 +310,8 @@ impl GatewayConfig {
             user_header: "x-demarc-user".into(),
             groups_header: "x-demarc-groups".into(),
             shared_limits: false,
+            redis: None,
+            shared_limits_fallback: LimitsFallback::FailOpen,
             audit: AuditConfig::default(),
             upstreams: vec![upstream],
             applications,
@@ -415,6 +431,25 @@ impl GatewayConfig {
                 OnFull::FailClosed
             }
         };
+        let shared_limits_fallback = match raw.shared_limits_fallback.as_deref() {
+            None | Some("fail-open") => LimitsFallback::FailOpen,
+            Some("fail-closed") => LimitsFallback::FailClosed,
+            Some(other) => {
+                problems.push(format!(
+                    "shared_limits_fallback: `{other}` is not one of `fail-open`, `fail-closed`"
+                ));
+                LimitsFallback::FailOpen
+            }
+        };
+        if let Some(url) = &raw.redis
+            && !url.starts_with("redis://")
+        {
+            // The URL may hold a password: not echoed.
+            problems.push(
+                "redis: must be a `redis://host:port` URL (`rediss://`, Redis over TLS, is not supported yet)"
+                    .to_string(),
+            );
+        }
         let defaults = AuditConfig::default();
         let audit = AuditConfig {
             queue: raw.audit.queue.unwrap_or(defaults.queue).max(1),
@@ -651,6 +686,8 @@ impl GatewayConfig {
                 user_header: user_header.to_ascii_lowercase(),
                 groups_header: groups_header.to_ascii_lowercase(),
                 shared_limits: raw.shared_limits,
+                redis: raw.redis,
+                shared_limits_fallback,
                 audit,
                 upstreams,
                 applications,

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     pub(super) groups_header: Option<String>,
     #[serde(default)]
     pub(super) shared_limits: bool,
+    pub(super) redis: Option<String>,
+    pub(super) shared_limits_fallback: Option<String>,
     #[serde(default)]
     pub(super) audit: RawAudit,
     pub(super) upstreams: Vec<RawUpstream>,

@@ -1,5 +1,6 @@
-//! Rate limits and token budgets per application and per end user: token buckets that refill
-//! continuously over a minute. Memory is bounded: at most [`MAX_BUCKETS`] buckets are kept.
+//! Rate limits and token budgets per application and per end user: in memory, token buckets
+//! that refill continuously over a minute (at most [`MAX_BUCKETS`] kept); shared by replicas,
+//! fixed one-minute windows counted in the store or in Redis ([`redis::RedisCounters`]).
 
 use crate::error::BackendError;
 use std::collections::HashMap;
@@ -8,15 +9,59 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Instant;
 
+pub mod redis;
+
 pub const MAX_BUCKETS: usize = 100_000;
 
 pub type CountFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, BackendError>> + Send + 'a>>;
+/// `Ok(None)`: admitted; `Ok(Some(i))`: refused by check `i`.
+pub type AdmitFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<usize>, BackendError>> + Send + 'a>>;
 
-/// Counters shared by gateway replicas (the store): fixed one-minute windows.
+/// One limit a request is held to: its counter, the most it may reach in a window, and what
+/// the request adds to it (1 for a request rate; 0 for a token budget, which is charged with
+/// [`SharedCounters::add`] once the answer says how many tokens it took).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub cost: u32,
+}
+
+impl Check<'_> {
+    /// Whether a counter at `count` (after this request's cost was added) refuses it.
+    pub fn refuses(&self, count: i64) -> bool {
+        if self.cost > 0 {
+            count > i64::from(self.limit)
+        } else {
+            count >= i64::from(self.limit)
+        }
+    }
+}
+
+/// Counters shared by gateway replicas (the store, Redis): fixed one-minute windows.
 pub trait SharedCounters: Send + Sync + 'static {
     /// Add `by` to the counter of `key` in the window starting at `window_start_ms` (unix
     /// milliseconds) and return its new value.
     fn add<'a>(&'a self, key: &'a str, window_start_ms: i64, by: i64) -> CountFuture<'a>;
+
+    /// Admit one request against every check in the window starting at `window_start_ms`.
+    /// This default adds to each counter in turn, one round trip each: a request refused by
+    /// a later check still counts in the earlier ones. Redis overrides it with one atomic
+    /// script that counts nothing for a refused request.
+    fn admit<'a>(&'a self, checks: &'a [Check<'a>], window_start_ms: i64) -> AdmitFuture<'a> {
+        Box::pin(async move {
+            for (i, check) in checks.iter().enumerate() {
+                let count = self
+                    .add(check.key, window_start_ms, i64::from(check.cost))
+                    .await?;
+                if check.refuses(count) {
+                    return Ok(Some(i));
+                }
+            }
+            Ok(None)
+        })
+    }
 }
 
 /// The current one-minute window: its start (unix ms) and the seconds left in it.

@@ -1,0 +1,217 @@
+//! Several `demarc gateway` processes as one service: rate limits shared exactly through Redis
+//! (the local server, or `DEMARC_TEST_REDIS`), and what each fallback does when Redis stops.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::gateway::{demarc, fake_upstream, free_port, gateway, http, stop};
+use crate::store::PgDb;
+
+fn redis_url() -> String {
+    std::env::var("DEMARC_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// An application id no other run uses, so that its Redis counters start at zero.
+fn fresh_app() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("rl-{nanos}-{}", std::process::id())
+}
+
+fn chat_body() -> String {
+    serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]})
+        .to_string()
+}
+
+fn create_key(config: &std::path::Path, db: &str, app: &str) -> String {
+    let out = demarc()
+        .args(["keys", "create", app, "--db", db, "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Seconds left in the current one-minute window (the counters' window).
+fn seconds_left_in_minute() -> u64 {
+    demarc_gateway::current_window().1
+}
+
+#[test]
+fn two_gateways_on_one_postgres_and_one_redis_serve_exactly_the_limit() {
+    const LIMIT: usize = 12;
+    let db = PgDb::create();
+    let (_fake, fake_url) = fake_upstream();
+    let app = fresh_app();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "db: {}\nredis: {}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+             applications:\n  - {{id: {app}, upstreams: [fake], limits: {{requests_per_minute: {LIMIT}}}}}\n",
+            db.url,
+            redis_url()
+        ),
+    )
+    .unwrap();
+    let key = create_key(&config, &db.url, &app);
+    let cfg = config.to_str().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = gateway(&["--config", cfg], port_a);
+    let b = gateway(&["--config", cfg], port_b);
+    // All 4N requests must fall in one window: start early in a minute.
+    if seconds_left_in_minute() < 20 {
+        std::thread::sleep(Duration::from_secs(seconds_left_in_minute() + 1));
+    }
+    let window = demarc_gateway::current_window().0;
+    // Four clients at once, each alternating between the replicas.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                let key = key.clone();
+                s.spawn(move || {
+                    (0..LIMIT)
+                        .map(|i| {
+                            let port = if (c + i) % 2 == 0 { port_a } else { port_b };
+                            http(port, "POST", "/v1/chat/completions", Some(&key), &chat_body()).0
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    assert_eq!(
+        demarc_gateway::current_window().0,
+        window,
+        "the run crossed a minute"
+    );
+    let served = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(
+        (served, refused),
+        (LIMIT, 3 * LIMIT),
+        "exactly the limit served across both replicas: {statuses:?}"
+    );
+    let (_, metrics) = http(port_a, "GET", "/metrics", None, "");
+    assert!(
+        metrics.contains("demarc_gateway_shared_limits_errors_total 0"),
+        "{metrics}"
+    );
+    for (server, port) in [(a, port_a), (b, port_b)] {
+        let stderr = stop(server);
+        assert!(
+            stderr.contains("rate limits counted in Redis"),
+            "port {port}: {stderr}"
+        );
+    }
+}
+
+/// A private `redis-server` on `port`, killed on drop.
+struct RedisServer(Child);
+
+impl RedisServer {
+    fn start(port: u16) -> RedisServer {
+        let child = StdCommand::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server) for the replica tests");
+        let server = RedisServer(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut answer = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut answer).is_ok()
+                    && &answer == b"+PONG\r\n"
+                {
+                    return server;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {port} did not answer");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn when_redis_stops_mid_run_fail_open_counts_locally_and_fail_closed_refuses() {
+    let redis_port = free_port();
+    let redis = RedisServer::start(redis_port);
+    let (_fake, fake_url) = fake_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let app = fresh_app();
+    let mut key = String::new();
+    let mut servers = Vec::new();
+    for fallback in ["fail-open", "fail-closed"] {
+        let config = dir.path().join(format!("{fallback}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "db: {db}\nredis: redis://127.0.0.1:{redis_port}\nshared_limits_fallback: {fallback}\n\
+                 upstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+                 applications:\n  - {{id: {app}, upstreams: [fake], limits: {{requests_per_minute: 1000}}}}\n"
+            ),
+        )
+        .unwrap();
+        if key.is_empty() {
+            key = create_key(&config, &db, &app);
+        }
+        let port = free_port();
+        servers.push((gateway(&["--config", config.to_str().unwrap()], port), port));
+    }
+    let (open, closed) = (servers[0].1, servers[1].1);
+    let ask = |port: u16| http(port, "POST", "/v1/chat/completions", Some(&key), &chat_body());
+    assert_eq!(ask(open).0, 200);
+    assert_eq!(ask(closed).0, 200);
+
+    drop(redis);
+    assert_eq!(ask(open).0, 200, "fail-open serves, counting in memory");
+    let (status, body) = ask(closed);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("limits_unavailable"), "{body}");
+    for port in [open, closed] {
+        let (_, metrics) = http(port, "GET", "/metrics", None, "");
+        let errors: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("demarc_gateway_shared_limits_errors_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(errors >= 1.0, "port {port}: {metrics}");
+    }
+
+    // Redis back: after the back-off both count there again.
+    let _redis = RedisServer::start(redis_port);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(ask(open).0, 200);
+    assert_eq!(ask(closed).0, 200);
+    for (server, _) in servers {
+        let stderr = stop(server);
+        assert!(!stderr.contains(&key), "the key is never logged");
+    }
+}
