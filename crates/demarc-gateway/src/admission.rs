@@ -6,11 +6,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
+use crate::config::LimitsFallback;
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::gateway::{App, Gateway};
 use crate::keys::Rejection;
-use crate::config::LimitsFallback;
 use crate::limits::{Check, current_window};
 use std::sync::atomic::Ordering;
 

@@ -251,6 +251,14 @@ impl Gateway {
         Ok(())
     }
 
+    /// Drop every cached key answer: a key was revoked (another replica, `demarc keys
+    /// revoke`, the dashboard). Without this the cache still expires within [`CACHE_TTL`].
+    ///
+    /// [`CACHE_TTL`]: crate::keys::CACHE_TTL
+    pub fn forget_cached_keys(&self) {
+        self.keys.forget();
+    }
+
     pub fn application_ids(&self) -> impl Iterator<Item = &str> {
         self.apps.keys().map(String::as_str)
     }

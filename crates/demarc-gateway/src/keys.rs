@@ -117,6 +117,14 @@ impl Authenticator {
     }
 
     /// The application a presented key belongs to.
+    /// Forget every cached answer (a key was revoked elsewhere): the next request of each key
+    /// asks the source again.
+    pub fn forget(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     pub async fn authenticate(&self, presented: &str) -> Result<Arc<str>, Rejection> {
         let wanted = hash(presented);
         let now = Instant::now();

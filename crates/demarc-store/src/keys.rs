@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::{Result, StoreError};
-use crate::{Store, check_text, dispatch, from_ms, to_ms};
+use crate::{Pool, Store, check_text, dispatch, from_ms, to_ms};
 
 /// Every key starts with this, so a leaked key is recognisable in scans.
 pub const KEY_PREFIX: &str = "dmk_";
@@ -40,6 +40,20 @@ pub struct NewApiKey {
     pub key: ApiKey,
     /// `dmk_` followed by 64 hex digits (256 random bits).
     pub secret: String,
+}
+
+/// The PostgreSQL notification channel of key revocations (the payload: the key's id).
+const KEY_CHANNEL: &str = "demarc_api_keys";
+
+/// A listener for key revocations ([`Store::key_changes`]).
+pub struct KeyChanges(sqlx::postgres::PgListener);
+
+impl KeyChanges {
+    /// Wait for the next change: `Some(id)`, the revoked key; `None` when the connection was
+    /// lost and reconnected, so that changes may have been missed (forget every cached key).
+    pub async fn next(&mut self) -> Result<Option<String>> {
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_string()))
+    }
 }
 
 /// SHA-256 of a key as presented by a client: what the store keeps and looks up.
@@ -109,19 +123,51 @@ impl Store {
         Ok(rows.into_iter().map(key_from_row).collect())
     }
 
-    /// Revokes key `id`; false when there is no such key or it was already revoked.
+    /// Revokes key `id`; false when there is no such key or it was already revoked. On
+    /// PostgreSQL every [`KeyChanges`] listener hears of it when the revocation commits.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool> {
-        let changed = dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
-            )
-            .bind(to_ms(OffsetDateTime::now_utc()))
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        const REVOKE: &str =
+            "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL";
+        let now = to_ms(OffsetDateTime::now_utc());
+        let changed = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query(REVOKE)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let changed = sqlx::query(REVOKE)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed > 0 {
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(KEY_CHANNEL)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                changed
+            }
+        };
         Ok(changed > 0)
+    }
+
+    /// Word of key revocations as they commit, for a gateway to drop the keys it has cached:
+    /// PostgreSQL's `LISTEN`; `None` on SQLite (a gateway's cache then expires within
+    /// a second).
+    pub async fn key_changes(&self) -> Result<Option<KeyChanges>> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(KEY_CHANNEL).await?;
+        Ok(Some(KeyChanges(listener)))
     }
 
     /// The key whose SHA-256 is `hash` (see [`hash_api_key`]), revoked or not:

@@ -49,7 +49,7 @@ pub use discovery::{
 };
 pub use error::{Result, StoreError};
 pub use evidence::{Evidence, EvidenceDay};
-pub use keys::{ApiKey, NewApiKey};
+pub use keys::{ApiKey, KeyChanges, NewApiKey};
 pub use location::{Backend, default_url, redact};
 pub use schema::SCHEMA_VERSION;
 pub use time;

@@ -65,7 +65,12 @@ pub struct Args {
     /// shared exactly by every gateway replica that uses it (overrides the config's `redis:`;
     /// when Redis cannot be reached, the config's `shared_limits_fallback` decides:
     /// docs/gateway-config.md).
-    #[arg(long, value_name = "URL", env = "DEMARC_REDIS_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DEMARC_REDIS_URL",
+        hide_env_values = true
+    )]
     redis: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
@@ -332,6 +337,20 @@ async fn serve_gateway(
         }
     });
 
+    // Revocations announced by the store (PostgreSQL) reach this replica at once; without
+    // them its key cache expires within a second.
+    let revocations = match store.key_changes().await {
+        Ok(Some(changes)) => Some(tokio::spawn(forget_revoked_keys(
+            changes,
+            Arc::downgrade(&gateway),
+        ))),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for key revocations; cached keys expire within a second");
+            None
+        }
+    };
+
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, gateway.clone(), async move {
         shutdown_signal().await;
@@ -346,6 +365,9 @@ async fn serve_gateway(
         }
     }
     evidence_task.abort();
+    if let Some(task) = revocations {
+        task.abort();
+    }
     let written = write_evidence(&store, &gateway, &catalog, &chain)
         .await
         .context("cannot write gateway evidence")?;
@@ -367,4 +389,23 @@ async fn serve_gateway(
     }
     store.close().await;
     Ok(Outcome::Success)
+}
+
+/// Forget the gateway's cached keys whenever the store announces a revocation, or may have
+/// missed one (its connection was lost), until the gateway is gone.
+async fn forget_revoked_keys(
+    mut changes: demarc_store::KeyChanges,
+    gateway: std::sync::Weak<demarc_gateway::Gateway>,
+) {
+    loop {
+        let heard = changes.next().await;
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        gateway.forget_cached_keys();
+        if let Err(e) = heard {
+            tracing::warn!(error = %e, "key revocation listener failed; retrying in a second");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }

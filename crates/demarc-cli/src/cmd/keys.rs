@@ -46,8 +46,8 @@ enum Action {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Revoke an application's keys (all of them, or only `--key ID`). A running gateway
-    /// refuses them within a second.
+    /// Revoke an application's keys (all of them, or only `--key ID`). Running gateways
+    /// refuse them within a second (on PostgreSQL at once: the store announces it).
     Revoke {
         /// The application.
         app: String,

@@ -42,7 +42,13 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, body).
-pub(crate) fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = key

@@ -83,7 +83,14 @@ fn two_gateways_on_one_postgres_and_one_redis_serve_exactly_the_limit() {
                     (0..LIMIT)
                         .map(|i| {
                             let port = if (c + i) % 2 == 0 { port_a } else { port_b };
-                            http(port, "POST", "/v1/chat/completions", Some(&key), &chat_body()).0
+                            http(
+                                port,
+                                "POST",
+                                "/v1/chat/completions",
+                                Some(&key),
+                                &chat_body(),
+                            )
+                            .0
                         })
                         .collect::<Vec<u16>>()
                 })
@@ -185,7 +192,15 @@ fn when_redis_stops_mid_run_fail_open_counts_locally_and_fail_closed_refuses() {
         servers.push((gateway(&["--config", config.to_str().unwrap()], port), port));
     }
     let (open, closed) = (servers[0].1, servers[1].1);
-    let ask = |port: u16| http(port, "POST", "/v1/chat/completions", Some(&key), &chat_body());
+    let ask = |port: u16| {
+        http(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&key),
+            &chat_body(),
+        )
+    };
     assert_eq!(ask(open).0, 200);
     assert_eq!(ask(closed).0, 200);
 
@@ -213,5 +228,62 @@ fn when_redis_stops_mid_run_fail_open_counts_locally_and_fail_closed_refuses() {
     for (server, _) in servers {
         let stderr = stop(server);
         assert!(!stderr.contains(&key), "the key is never logged");
+    }
+}
+
+#[test]
+fn a_key_revoked_through_the_store_is_refused_by_both_replicas_within_a_second() {
+    let db = PgDb::create();
+    let (_fake, fake_url) = fake_upstream();
+    let app = fresh_app();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "db: {}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+             applications:\n  - {{id: {app}, upstreams: [fake]}}\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let key = create_key(&config, &db.url, &app);
+    let cfg = config.to_str().unwrap();
+    let ports = [free_port(), free_port()];
+    let servers: Vec<_> = ports
+        .iter()
+        .map(|&p| gateway(&["--config", cfg], p))
+        .collect();
+    let ask = |port: u16| {
+        http(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&key),
+            &chat_body(),
+        )
+        .0
+    };
+    // Both replicas have the key cached.
+    for port in ports {
+        assert_eq!(ask(port), 200);
+    }
+    let revoked = demarc()
+        .args(["keys", "revoke", &app, "--db", &db.url])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    let at = Instant::now();
+    for port in ports {
+        while ask(port) != 401 {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "replica on port {port} still serves the revoked key after 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    for server in servers {
+        stop(server);
     }
 }

@@ -59,7 +59,9 @@ return n
 /// Why Redis could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
-    #[error("the Redis URL must start with `redis://` (`rediss://`, Redis over TLS, is not supported yet)")]
+    #[error(
+        "the Redis URL must start with `redis://` (`rediss://`, Redis over TLS, is not supported yet)"
+    )]
     Scheme,
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
