@@ -193,6 +193,10 @@ pub struct UserReport {
     /// Requests the proxy log says it blocked, and allowed.
     pub blocked: u64,
     pub allowed: u64,
+    /// Requests to the service's ui, api or auth hosts; an identity with none reached it only
+    /// incidentally (a page's script, telemetry) and is not counted as a user.
+    #[serde(skip)]
+    pub use_requests: u64,
     #[serde(skip)]
     pub first_us: Option<i64>,
     #[serde(skip)]
@@ -241,7 +245,9 @@ pub struct ServiceReport {
     pub untimed: u64,
     /// DNS lookups not counted: the same client asked for the same name within the window.
     pub dns_repeats: u64,
-    /// Every identity with a ui/api/auth hit, by requests (what `--record` stores).
+    /// Every identity, by requests, those only incidental included (what `--record` stores,
+    /// so that recorded runs merge exactly: an identity incidental in one log may use the
+    /// service in another).
     #[serde(skip)]
     pub all_users: Vec<UserReport>,
 }
@@ -253,6 +259,9 @@ pub struct IncidentalReport {
     pub name: String,
     pub requests: u64,
     pub host_kinds: Vec<Role>,
+    /// Every identity that reached it (what `--record` stores).
+    #[serde(skip)]
+    pub all_users: Vec<UserReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -335,9 +344,21 @@ fn user_report(key: &[u8], u: &UserUsage) -> UserReport {
         large_uploads: u.large_uploads,
         blocked: u.blocked,
         allowed: u.allowed,
+        use_requests: u.use_requests,
         first_us: u.first,
         last_us: u.last,
     }
+}
+
+/// Every identity of `users`, most requests first.
+fn every_user(users: &FxHashMap<Box<[u8]>, UserUsage>) -> Vec<UserReport> {
+    let mut all: Vec<UserReport> = users.iter().map(|(k, u)| user_report(k, u)).collect();
+    all.sort_unstable_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| (a.kind as u8, &a.user).cmp(&(b.kind as u8, &b.user)))
+    });
+    all
 }
 
 /// One finding in the making: what the estate says and the usage it covers.
@@ -405,6 +426,7 @@ impl Report {
                     name: service.name.clone(),
                     requests: all.total.requests,
                     host_kinds: Role::from_bits(all.total.roles),
+                    all_users: every_user(&map_identities(&all.users, options)),
                 });
                 continue;
             }
@@ -594,7 +616,7 @@ fn service_report(
         users.push((k.as_ref(), u));
     }
     users.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
-    let all_users: Vec<UserReport> = users.iter().map(|(k, u)| user_report(k, u)).collect();
+    let all_users = every_user(&users_map);
     users.truncate(TOP_USERS);
     let service = &catalog.services()[index];
     let t = &group.usage.total;

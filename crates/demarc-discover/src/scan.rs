@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
 use crate::formats::{
@@ -48,6 +49,9 @@ pub struct ScanOptions {
     /// Lookups of one name by one client within this many microseconds of the last one
     /// counted are counted once (DNS logs only); 0 counts every lookup.
     pub dns_window: i64,
+    /// Compute each input's SHA-256 ([`FileSummary::sha256`]), so that a recorded input is
+    /// known again (off by default: it costs the reading thread time).
+    pub hash_inputs: bool,
 }
 
 impl Default for ScanOptions {
@@ -60,6 +64,7 @@ impl Default for ScanOptions {
             strict: false,
             block_size: DEFAULT_BLOCK,
             dns_window: 60_000_000,
+            hash_inputs: false,
         }
     }
 }
@@ -258,6 +263,9 @@ pub struct FileSummary {
     pub malformed: u64,
     /// Records kept without a time because their time could not be read.
     pub untimed: u64,
+    /// SHA-256 of the content as read (after decompression), when `hash_inputs` asked for it
+    /// and the input was read to its end without error.
+    pub sha256: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,7 +477,9 @@ impl Reader {
             records: 0,
             malformed: 0,
             untimed: 0,
+            sha256: None,
         };
+        let mut hasher = options.hash_inputs.then(Sha256::new);
         let fail = |message: String, errors: &mut Vec<FileError>| {
             errors.push(FileError {
                 file: name.clone(),
@@ -505,9 +515,13 @@ impl Reader {
                 match reader.read(&mut buf[len..]) {
                     Ok(0) => {
                         eof = true;
+                        summary.sha256 = hasher.take().map(|h| h.finalize().into());
                         break;
                     }
                     Ok(n) => {
+                        if let Some(h) = hasher.as_mut() {
+                            h.update(&buf[len..len + n]);
+                        }
                         len += n;
                         summary.bytes += n as u64;
                         progress.bytes.fetch_add(n as u64, Ordering::Relaxed);

@@ -108,18 +108,7 @@ impl StoreSink {
 
     /// A chain id unique to this gateway process: host, listening port and process id.
     pub fn default_chain(port: u16) -> String {
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-            .map(|h| {
-                h.trim()
-                    .chars()
-                    .filter(|c| c.is_ascii_graphic())
-                    .take(64)
-                    .collect::<String>()
-            })
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
+        let host = demarc_store::host_name();
         format!("gateway@{host}:{port}:{}", std::process::id())
     }
 }

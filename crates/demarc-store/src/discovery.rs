@@ -46,6 +46,17 @@ pub struct FindingClass {
     /// Requests the proxy log says it blocked, and said it allowed.
     pub blocked: i64,
     pub allowed: i64,
+    /// Requests to the service's ui, api or auth hosts; `Some(0)`: the identity reached the
+    /// service only incidentally (a page's script, telemetry) and is no user of it. `None` in
+    /// runs recorded before schema 7, which kept only identities that used the service.
+    pub use_requests: Option<i64>,
+}
+
+impl FindingClass {
+    /// Whether the identity used the service (not only reached it incidentally).
+    pub fn used(&self) -> bool {
+        self.use_requests.is_none_or(|n| n > 0)
+    }
 }
 
 /// A finding with its classification.
@@ -75,7 +86,8 @@ pub struct DiscoveryTraffic {
     pub requests: i64,
     pub blocked: i64,
     pub allowed: i64,
-    /// Distinct identities (users, addresses, devices) with findings.
+    /// Distinct identities (users, addresses, devices) that used the service (not only
+    /// reached it incidentally).
     pub users: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
@@ -107,6 +119,7 @@ type FindingRow = (
     Option<String>,
     i64,
     i64,
+    Option<i64>,
 );
 
 fn classified_from_row(r: FindingRow) -> ClassifiedFinding {
@@ -128,8 +141,29 @@ fn classified_from_row(r: FindingRow) -> ClassifiedFinding {
             host_kinds: r.11.unwrap_or_default(),
             blocked: r.12,
             allowed: r.13,
+            use_requests: r.14,
         },
     }
+}
+
+/// Where a run's logs came from: its label, the sensor that read them, and each input's
+/// content hash (an input already recorded by any run is refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSource {
+    /// What was read (file names, a log source label).
+    pub source: String,
+    /// The sensor (host, site, proxy cluster) that read the logs.
+    pub sensor: Option<String>,
+    pub inputs: Vec<RecordedInput>,
+}
+
+/// One input of a run: its name and the SHA-256 of its content as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedInput {
+    pub name: String,
+    pub sha256: [u8; 32],
+    /// Bytes read (after decompression).
+    pub bytes: i64,
 }
 
 /// A stored discovery run.
@@ -138,6 +172,8 @@ pub struct DiscoveryRun {
     pub id: RunId,
     /// What was read (file names, a log source label).
     pub source: String,
+    /// The sensor that read the logs, when the run named one.
+    pub sensor: Option<String>,
     #[schemars(with = "String")]
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -170,7 +206,37 @@ impl Store {
         at: OffsetDateTime,
         findings: &[ClassifiedFinding],
     ) -> Result<RunId> {
+        let from = RunSource {
+            source: source.to_owned(),
+            ..RunSource::default()
+        };
+        self.record_discovery_from(&from, at, findings).await
+    }
+
+    /// Records a discovery run with its sensor and inputs. Refused with
+    /// [`StoreError::AlreadyRecorded`], storing nothing, when an input's content was recorded
+    /// before (by any run, any sensor) or appears twice in this run: the same log is never
+    /// counted twice.
+    pub async fn record_discovery_from(
+        &self,
+        from: &RunSource,
+        at: OffsetDateTime,
+        findings: &[ClassifiedFinding],
+    ) -> Result<RunId> {
+        let source = from.source.as_str();
         check_text("discovery source", source, 4096)?;
+        if let Some(sensor) = &from.sensor {
+            check_text("discovery sensor", sensor, 256)?;
+        }
+        for (i, input) in from.inputs.iter().enumerate() {
+            check_text("discovery input name", &input.name, 4096)?;
+            if let Some(earlier) = from.inputs[..i].iter().find(|e| e.sha256 == input.sha256) {
+                return Err(StoreError::AlreadyRecorded {
+                    input: input.name.clone(),
+                    earlier: format!("`{}` in the same run (same content)", earlier.name),
+                });
+            }
+        }
         if findings.len() > MAX_FINDINGS {
             return Err(StoreError::invalid(
                 "discovery findings",
@@ -208,18 +274,48 @@ impl Store {
         }
         dispatch!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            for input in &from.inputs {
+                let earlier: Option<(i64, Option<String>, String)> = sqlx::query_as(
+                    "SELECT r.id, r.sensor, i.name FROM discovery_inputs i
+                     JOIN discovery_runs r ON r.id = i.run_id WHERE i.sha256 = $1",
+                )
+                .bind(&input.sha256[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((run, sensor, name)) = earlier {
+                    let by = sensor
+                        .map(|s| format!(" from sensor `{s}`"))
+                        .unwrap_or_default();
+                    return Err(StoreError::AlreadyRecorded {
+                        input: input.name.clone(),
+                        earlier: format!("`{name}` in run {run}{by}"),
+                    });
+                }
+            }
             let run: i64 = sqlx::query_scalar(
-                "INSERT INTO discovery_runs (source, at_ms) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO discovery_runs (source, at_ms, sensor) VALUES ($1, $2, $3) RETURNING id",
             )
             .bind(source)
             .bind(to_ms(at))
+            .bind(&from.sensor)
             .fetch_one(&mut *tx)
             .await?;
+            for input in &from.inputs {
+                sqlx::query(
+                    "INSERT INTO discovery_inputs (run_id, name, sha256, bytes) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(run)
+                .bind(&input.name)
+                .bind(&input.sha256[..])
+                .bind(input.bytes)
+                .execute(&mut *tx)
+                .await?;
+            }
             for chunk in findings.chunks(ROWS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO discovery_findings (run_id, service, user_name, requests, bytes_sent,
                      bytes_received, first_seen_ms, last_seen_ms, applications, status, tenant,
-                     user_kind, host_kinds, blocked, allowed) ",
+                     user_kind, host_kinds, blocked, allowed, use_requests) ",
                 );
                 insert.push_values(chunk, |mut row, c| {
                     let f = &c.finding;
@@ -238,7 +334,8 @@ impl Store {
                         .push_bind(&k.user_kind)
                         .push_bind(&k.host_kinds)
                         .push_bind(k.blocked)
-                        .push_bind(k.allowed);
+                        .push_bind(k.allowed)
+                        .push_bind(k.use_requests);
                 });
                 insert.build().execute(&mut *tx).await?;
             }
@@ -249,20 +346,21 @@ impl Store {
 
     /// Discovery runs, newest first, with how many findings each still holds.
     pub async fn discovery_runs(&self) -> Result<Vec<DiscoveryRun>> {
-        let rows: Vec<(i64, String, i64, i64)> = dispatch!(self, |pool| {
+        let rows: Vec<(i64, String, Option<String>, i64, i64)> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.id, r.source, r.at_ms, COUNT(f.run_id) FROM discovery_runs r
+                "SELECT r.id, r.source, r.sensor, r.at_ms, COUNT(f.run_id) FROM discovery_runs r
                  LEFT JOIN discovery_findings f ON f.run_id = r.id
-                 GROUP BY r.id, r.source, r.at_ms ORDER BY r.at_ms DESC, r.id DESC",
+                 GROUP BY r.id, r.source, r.sensor, r.at_ms ORDER BY r.at_ms DESC, r.id DESC",
             )
             .fetch_all(pool)
             .await?
         });
         Ok(rows
             .into_iter()
-            .map(|(id, source, at_ms, findings)| DiscoveryRun {
+            .map(|(id, source, sensor, at_ms, findings)| DiscoveryRun {
                 id,
                 source,
+                sensor,
                 at: from_ms(at_ms),
                 findings,
             })
@@ -327,7 +425,8 @@ impl Store {
         };
         let sql = format!(
             "SELECT service, user_name, requests, bytes_sent, bytes_received, first_seen_ms,
-             last_seen_ms, applications, status, tenant, user_kind, host_kinds, blocked, allowed
+             last_seen_ms, applications, status, tenant, user_kind, host_kinds, blocked, allowed,
+             use_requests
              FROM discovery_findings WHERE run_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3"
         );
         let (rows, total): (Vec<FindingRow>, i64) = dispatch!(self, |pool| {
@@ -375,11 +474,12 @@ impl Store {
             sqlx::query_as(
                 "SELECT r.id, r.source, f.applications, f.service, f.tenant, f.status,
                     CAST(SUM(f.requests) AS BIGINT), CAST(SUM(f.blocked) AS BIGINT),
-                    CAST(SUM(f.allowed) AS BIGINT), COUNT(*), MIN(f.first_seen_ms),
-                    MAX(f.last_seen_ms)
+                    CAST(SUM(f.allowed) AS BIGINT),
+                    CAST(SUM(CASE WHEN f.use_requests IS NULL OR f.use_requests > 0 THEN 1 ELSE 0 END) AS BIGINT),
+                    MIN(f.first_seen_ms), MAX(f.last_seen_ms)
                  FROM discovery_findings f JOIN discovery_runs r ON r.id = f.run_id
                  WHERE f.last_seen_ms >= $1 AND f.first_seen_ms <= $2
-                   AND f.status IS NOT NULL AND f.status <> ''
+                   AND f.status IS NOT NULL AND f.status NOT IN ('', 'incidental')
                  GROUP BY r.id, r.source, f.applications, f.service, f.tenant, f.status
                  ORDER BY r.id, f.service, f.tenant, f.status",
             )

@@ -38,6 +38,10 @@ pub enum StoreError {
     #[error("audit chain `{chain}` is broken at seq {seq}; run `demarc audit verify`")]
     ChainBroken { chain: String, seq: i64 },
     /// Any other database error.
+    #[error(
+        "`{input}` was recorded before ({earlier}); a log is recorded once, so nothing was recorded"
+    )]
+    AlreadyRecorded { input: String, earlier: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// File system error around the SQLite file.

@@ -45,13 +45,31 @@ pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
 pub use canaries::Canary;
 pub use discovery::{
-    ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass, FindingOrder,
+    ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass,
+    FindingOrder, RecordedInput, RunSource,
 };
 pub use error::{Result, StoreError};
 pub use evidence::{Evidence, EvidenceDay};
 pub use keys::{ApiKey, KeyChanges, NewApiKey};
 pub use location::{Backend, default_url, redact};
 pub use schema::SCHEMA_VERSION;
+
+/// This machine's name (`HOSTNAME`, else `/etc/hostname`, else `localhost`; printable ASCII,
+/// at most 64 characters): how audit chains and discovery sensors are named by default.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
 pub use time;
 pub use tokens::{NewServeSession, NewServeToken, Role, ServeSession, ServeToken};
 pub use traffic::{Traffic, TrafficDay};

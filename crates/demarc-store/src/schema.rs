@@ -2,7 +2,7 @@
 //! released; a change is a new version appended to both lists.
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Statements of each version for SQLite, oldest first (index 0 is version 1).
 /// (Public for the migration tests, which build a store of an older version.)
@@ -208,6 +208,22 @@ pub const SQLITE: &[&[&str]] = &[
         "ALTER TABLE audit_traffic ADD COLUMN timed INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE audit_traffic ADD COLUMN latency_us_total INTEGER NOT NULL DEFAULT 0",
     ],
+    // Version 7: a discovery run names the sensor that read its logs, and keeps the
+    // SHA-256 of each input it read, unique across runs, so the same log is never counted
+    // twice.
+    &[
+        "ALTER TABLE discovery_runs ADD COLUMN sensor TEXT",
+        // Requests to the service's ui, api or auth hosts: an identity with none reached it
+        // incidentally. Kept for every identity so that runs merge exactly.
+        "ALTER TABLE discovery_findings ADD COLUMN use_requests INTEGER",
+        "CREATE TABLE discovery_inputs (
+        run_id INTEGER NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sha256 BLOB NOT NULL,
+        bytes INTEGER NOT NULL)",
+        "CREATE UNIQUE INDEX discovery_inputs_sha256 ON discovery_inputs (sha256)",
+        "CREATE INDEX discovery_inputs_run ON discovery_inputs (run_id)",
+    ],
 ];
 
 /// Statements of each version for PostgreSQL, oldest first.
@@ -412,6 +428,18 @@ pub const POSTGRES: &[&[&str]] = &[
         "ALTER TABLE audit_traffic ADD COLUMN redactions BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE audit_traffic ADD COLUMN timed BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE audit_traffic ADD COLUMN latency_us_total BIGINT NOT NULL DEFAULT 0",
+    ],
+    // Version 7: see SQLite's.
+    &[
+        "ALTER TABLE discovery_runs ADD COLUMN sensor TEXT",
+        "ALTER TABLE discovery_findings ADD COLUMN use_requests BIGINT",
+        "CREATE TABLE discovery_inputs (
+        run_id BIGINT NOT NULL REFERENCES discovery_runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sha256 BYTEA NOT NULL,
+        bytes BIGINT NOT NULL)",
+        "CREATE UNIQUE INDEX discovery_inputs_sha256 ON discovery_inputs (sha256)",
+        "CREATE INDEX discovery_inputs_run ON discovery_inputs (run_id)",
     ],
 ];
 

@@ -38,6 +38,7 @@ fn finding(
             host_kinds: "api ui".into(),
             blocked,
             allowed: requests - blocked,
+            use_requests: Some(requests),
         },
     }
 }
@@ -78,6 +79,41 @@ async fn classified_findings_and_traffic_in_a_window(t: &Target) {
             "other-tenant",
             Some("hobby.openai.azure.com"),
         ),
+        // Dan only loaded a page's ChatGPT widget: traffic, but no user of it.
+        ClassifiedFinding {
+            class: FindingClass {
+                use_requests: Some(0),
+                ..finding(
+                    "chatgpt",
+                    "dan",
+                    4,
+                    0,
+                    recent,
+                    &["consumer-chatgpt"],
+                    "unsanctioned",
+                    None,
+                )
+                .class
+            },
+            ..finding(
+                "chatgpt",
+                "dan",
+                4,
+                0,
+                recent,
+                &["consumer-chatgpt"],
+                "unsanctioned",
+                None,
+            )
+        },
+        // A service only ever reached incidentally is no traffic for the assessment.
+        ClassifiedFinding {
+            class: FindingClass {
+                use_requests: Some(0),
+                ..finding("gemini", "erin", 2, 0, recent, &[], "incidental", None).class
+            },
+            ..finding("gemini", "erin", 2, 0, recent, &[], "incidental", None)
+        },
         finding(
             "chatgpt",
             "old",
@@ -95,8 +131,9 @@ async fn classified_findings_and_traffic_in_a_window(t: &Target) {
         .unwrap();
     // The classification comes back as written.
     let back = store.discovery_findings_classified(run).await.unwrap();
-    assert_eq!(back.len(), 5);
+    assert_eq!(back.len(), 7);
     assert!(back.contains(&findings[3]));
+    assert!(back.contains(&findings[4]), "use_requests comes back");
     // An unclassified run (the old API) is not traffic for the assessment.
     store
         .record_discovery("zeek ssl.log", now, &[findings[0].finding.clone()])
@@ -113,7 +150,8 @@ async fn classified_findings_and_traffic_in_a_window(t: &Target) {
         .unwrap();
     assert_eq!(
         (chatgpt.requests, chatgpt.blocked, chatgpt.users),
-        (6, 2, 2)
+        (10, 2, 2),
+        "dan's requests count, dan is no user"
     );
     assert_eq!(chatgpt.run, run);
     assert_eq!(chatgpt.source, "access.log");
@@ -213,3 +251,71 @@ async fn findings_are_read_a_page_at_a_time(t: &Target) {
     assert_eq!(all, store.discovery_findings_classified(run).await.unwrap());
 }
 both!(findings_are_read_a_page_at_a_time);
+
+async fn a_log_is_recorded_once_whatever_its_name_or_sensor(t: &Target) {
+    use demarc_store::{RecordedInput, RunSource, StoreError};
+    let store = Store::open(t.url()).await.unwrap();
+    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let input = |name: &str, byte: u8| RecordedInput {
+        name: name.into(),
+        sha256: [byte; 32],
+        bytes: 100,
+    };
+    let from = |sensor: &str, inputs: Vec<RecordedInput>| RunSource {
+        source: inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        sensor: Some(sensor.into()),
+        inputs,
+    };
+    let findings = vec![finding("claude", "carol", 7, 0, now, &[], "shadow", None)];
+    let first = store
+        .record_discovery_from(
+            &from("paris", vec![input("a.log", 1), input("b.log", 2)]),
+            now,
+            &findings,
+        )
+        .await
+        .unwrap();
+    // The same content again (another name, another sensor): refused, nothing stored.
+    let again = store
+        .record_discovery_from(
+            &from("lyon", vec![input("c.log", 3), input("b-copy.log", 2)]),
+            now,
+            &findings,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::AlreadyRecorded { .. }),
+        "{again}"
+    );
+    let message = again.to_string();
+    assert!(
+        message.contains("b-copy.log")
+            && message.contains(&format!("`b.log` in run {first} from sensor `paris`")),
+        "{message}"
+    );
+    // The same content twice in one run.
+    let twice = store
+        .record_discovery_from(
+            &from("lyon", vec![input("c.log", 3), input("d.log", 3)]),
+            now,
+            &findings,
+        )
+        .await
+        .unwrap_err();
+    assert!(twice.to_string().contains("same run"), "{twice}");
+    let runs = store.discovery_runs().await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].sensor.as_deref(), Some("paris"));
+    // New content from another sensor is a run of its own.
+    store
+        .record_discovery_from(&from("lyon", vec![input("c.log", 3)]), now, &findings)
+        .await
+        .unwrap();
+    assert_eq!(store.discovery_runs().await.unwrap().len(), 2);
+}
+both!(a_log_is_recorded_once_whatever_its_name_or_sensor);

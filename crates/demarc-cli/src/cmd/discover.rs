@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use demarc_discover::report::{AppStatus, KnownApplication, Report, ReportOptions, Status};
+use demarc_discover::report::{
+    AppStatus, KnownApplication, Report, ReportOptions, Status, UserReport,
+};
 use demarc_discover::{Catalog, FieldMap, Format, Progress, ScanOptions, ScanResult, input, scan};
 
 use super::common;
@@ -74,9 +76,15 @@ pub struct Args {
     /// A request sending at least this many bytes is flagged as a large upload.
     #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
     large_upload: u64,
-    /// Record the findings (service x user) as a discovery run in the store.
+    /// Record the findings (service x user) as a discovery run in the store, with each log's
+    /// SHA-256: a log whose content was recorded before (by any sensor) is refused (exit 2),
+    /// so nothing is counted twice.
     #[arg(long)]
     record: bool,
+    /// The sensor whose logs these are (a host, a site, a proxy cluster), recorded with the
+    /// run (default: this machine's name).
+    #[arg(long, value_name = "NAME", requires = "record")]
+    sensor: Option<String>,
     /// Exit 2 when more than this percentage of a file's lines are malformed (0-100).
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
     max_malformed: f64,
@@ -109,6 +117,24 @@ pub enum Sub {
     Show {
         /// The run id (see `demarc discover runs`).
         run: i64,
+        #[arg(long, value_enum, default_value_t = RunsOutput::Table)]
+        format: RunsOutput,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Merge recorded runs, of every sensor or of those named, into one view: findings by
+    /// service, tenant and status with their requests and users added up. A finding counts
+    /// when its logs' time span overlaps the period (its counts are not cut at the edges).
+    Report {
+        /// Only findings seen on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE")]
+        since: Option<demarc_model::Date>,
+        /// Only findings seen before this day (YYYY-MM-DD, UTC; the day itself excluded).
+        #[arg(long, value_name = "DATE")]
+        until: Option<demarc_model::Date>,
+        /// Only runs recorded by this sensor (repeatable).
+        #[arg(long = "sensor", value_name = "NAME")]
+        sensors: Vec<String>,
         #[arg(long, value_enum, default_value_t = RunsOutput::Table)]
         format: RunsOutput,
         #[command(flatten)]
@@ -176,6 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
         large_upload: args.large_upload,
         strict: args.strict,
         dns_window: i64::from(args.dns_window) * 1_000_000,
+        hash_inputs: args.record,
         ..ScanOptions::default()
     };
     let report_options = ReportOptions {
@@ -221,7 +248,8 @@ pub fn run(args: Args) -> anyhow::Result<crate::Outcome> {
 
     let mut report = Report::build_with(&catalog, &result, &apps, &report_options);
     if args.record || args.store.db.is_some() {
-        report.summary.new_since_last_run = new_since_last_run(&args.store, &report)?;
+        let sensor = sensor_name(&args);
+        report.summary.new_since_last_run = new_since_last_run(&args.store, &sensor, &report)?;
     }
     let text = match args.format {
         Output::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -430,29 +458,38 @@ fn load_identities(path: &std::path::Path) -> anyhow::Result<HashMap<Vec<u8>, Ve
 }
 
 /// Findings not in the newest recorded run; `None` when there is none.
-fn new_since_last_run(store: &StoreArgs, report: &Report) -> anyhow::Result<Option<Vec<String>>> {
+/// The sensor these logs are recorded for: `--sensor`, or this machine's name.
+fn sensor_name(args: &Args) -> String {
+    args.sensor.clone().unwrap_or_else(demarc_store::host_name)
+}
+
+/// Findings in use now that the last recorded run of this sensor (or, when it has none, the
+/// last run of any) did not have in use.
+fn new_since_last_run(
+    store: &StoreArgs,
+    sensor: &str,
+    report: &Report,
+) -> anyhow::Result<Option<Vec<String>>> {
     let previous = super::db::runtime()?.block_on(async {
         let store = store.open().await?;
-        let runs = store.discovery_runs().await;
-        let out = match runs {
-            Ok(runs) => match runs.first() {
-                Some(r) => Some(store.discovery_findings_classified(r.id).await?),
-                None => None,
-            },
-            Err(e) => return Err(e.into()),
+        let runs = store.discovery_runs().await?;
+        let last = runs
+            .iter()
+            .find(|r| r.sensor.as_deref() == Some(sensor))
+            .or(runs.first());
+        let out = match last {
+            Some(r) => Some(store.discovery_findings_classified(r.id).await?),
+            None => None,
         };
         store.close().await;
         anyhow::Ok(out)
     })?;
     Ok(previous.map(|findings| {
-        let seen: std::collections::HashSet<String> = findings
-            .iter()
-            .map(|f| super::discovery_runs::finding_key(&f.finding.service, &f.class))
-            .collect();
+        let seen = super::discovery_runs::summarise(&findings);
         report
             .finding_keys()
             .into_iter()
-            .filter(|k| !seen.contains(k))
+            .filter(|k| !seen.contains_key(k))
             .collect()
     }))
 }
@@ -610,6 +647,37 @@ fn record(
         t.and_then(|us| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
             .unwrap_or(now)
     };
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let finding = |service: &str, u: &UserReport, class: &demarc_store::FindingClass| {
+        demarc_store::ClassifiedFinding {
+            finding: demarc_store::DiscoveryFinding {
+                service: service.to_owned(),
+                user: u.user.chars().take(1024).collect(),
+                requests: count(u.requests),
+                bytes_sent: u.bytes_sent.map_or(0, count),
+                bytes_received: u.bytes_received.map_or(0, count),
+                first_seen: at(u.first_us),
+                last_seen: at(u.last_us),
+            },
+            class: demarc_store::FindingClass {
+                user_kind: u.kind.as_str().to_owned(),
+                blocked: count(u.blocked),
+                allowed: count(u.allowed),
+                use_requests: Some(count(u.use_requests)),
+                ..class.clone()
+            },
+        }
+    };
+    let kinds = |roles: &[demarc_discover::catalog::Role]| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Every identity is kept, those that only reached a service incidentally too (and services
+    // reached only so, as `incidental`): a later merge of runs decides who used what, exactly
+    // as one scan of all their logs would.
     let mut findings = Vec::new();
     for s in &report.services {
         let class = demarc_store::FindingClass {
@@ -618,39 +686,18 @@ fn record(
             tenant: (!s.tenants.is_empty())
                 .then(|| s.tenants.join(" "))
                 .map(|t| t.chars().take(1000).collect()),
-            user_kind: String::new(),
-            host_kinds: s
-                .host_kinds
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            blocked: 0,
-            allowed: 0,
+            host_kinds: kinds(&s.host_kinds),
+            ..demarc_store::FindingClass::default()
         };
-        for u in &s.all_users {
-            findings.push(demarc_store::ClassifiedFinding {
-                finding: demarc_store::DiscoveryFinding {
-                    service: s.id.clone(),
-                    user: u.user.chars().take(1024).collect(),
-                    requests: i64::try_from(u.requests).unwrap_or(i64::MAX),
-                    bytes_sent: u
-                        .bytes_sent
-                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
-                    bytes_received: u
-                        .bytes_received
-                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
-                    first_seen: at(u.first_us),
-                    last_seen: at(u.last_us),
-                },
-                class: demarc_store::FindingClass {
-                    user_kind: u.kind.as_str().to_owned(),
-                    blocked: i64::try_from(u.blocked).unwrap_or(i64::MAX),
-                    allowed: i64::try_from(u.allowed).unwrap_or(i64::MAX),
-                    ..class.clone()
-                },
-            });
-        }
+        findings.extend(s.all_users.iter().map(|u| finding(&s.id, u, &class)));
+    }
+    for s in &report.incidental {
+        let class = demarc_store::FindingClass {
+            status: "incidental".to_owned(),
+            host_kinds: kinds(&s.host_kinds),
+            ..demarc_store::FindingClass::default()
+        };
+        findings.extend(s.all_users.iter().map(|u| finding(&s.id, u, &class)));
     }
     findings.sort_by(|a, b| {
         (&a.finding.service, &a.class.tenant, &a.finding.user).cmp(&(
@@ -668,17 +715,31 @@ fn record(
     if source.len() > 4000 {
         source = source.chars().take(3990).collect::<String>() + " …";
     }
+    let from = demarc_store::RunSource {
+        source,
+        sensor: Some(sensor_name(args)),
+        inputs: result
+            .files
+            .iter()
+            .filter_map(|f| {
+                Some(demarc_store::RecordedInput {
+                    name: f.name.clone(),
+                    sha256: f.sha256?,
+                    bytes: i64::try_from(f.bytes).unwrap_or(i64::MAX),
+                })
+            })
+            .collect(),
+    };
     let run = super::db::runtime()?.block_on(async {
         let store = args.store.open().await?;
-        let run = store
-            .record_discovery_classified(&source, now, &findings)
-            .await;
+        let run = store.record_discovery_from(&from, now, &findings).await;
         store.close().await;
         anyhow::Ok(run?)
     })?;
     eprintln!(
-        "recorded discovery run {run} ({}) in {}",
+        "recorded discovery run {run} ({}, sensor `{}`) in {}",
         common::count(findings.len(), "finding"),
+        from.sensor.as_deref().unwrap_or_default(),
         demarc_store::redact(&args.store.url())
     );
     Ok(())

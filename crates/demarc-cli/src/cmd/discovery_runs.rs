@@ -32,32 +32,69 @@ pub struct RunFinding {
     pub users: BTreeMap<String, i64>,
 }
 
-/// A run's findings by key.
+/// Findings by key, of one run or merged from several: requests add up; an identity counts
+/// as a user of a finding when, over all the findings merged, it reached the service's ui,
+/// api or auth hosts; a finding no one used (only reached incidentally) is left out. The
+/// result of merging runs is the result of one run over all of their logs.
 pub fn summarise(findings: &[ClassifiedFinding]) -> BTreeMap<String, RunFinding> {
-    let mut out: BTreeMap<String, RunFinding> = BTreeMap::new();
+    struct Merged {
+        finding: RunFinding,
+        used: bool,
+        /// Per identity: requests, and whether it used the service.
+        users: BTreeMap<String, (i64, bool)>,
+    }
+    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     for f in findings {
         let key = finding_key(&f.finding.service, &f.class);
-        let entry = out.entry(key.clone()).or_insert_with(|| RunFinding {
-            key,
-            service: f.finding.service.clone(),
-            status: f.class.status.clone(),
-            applications: f.class.applications.clone(),
-            tenant: f.class.tenant.clone(),
-            requests: 0,
-            blocked: 0,
+        let entry = merged.entry(key.clone()).or_insert_with(|| Merged {
+            finding: RunFinding {
+                key,
+                service: f.finding.service.clone(),
+                status: f.class.status.clone(),
+                applications: f.class.applications.clone(),
+                tenant: f.class.tenant.clone(),
+                requests: 0,
+                blocked: 0,
+                users: BTreeMap::new(),
+            },
+            used: false,
             users: BTreeMap::new(),
         });
-        entry.requests += f.finding.requests;
-        entry.blocked += f.class.blocked;
+        // A service only reached incidentally in one log takes its status from another.
+        if entry.finding.status == INCIDENTAL && f.class.status != INCIDENTAL {
+            entry.finding.status = f.class.status.clone();
+            entry.finding.applications = f.class.applications.clone();
+            entry.finding.tenant = f.class.tenant.clone();
+        }
+        entry.finding.requests += f.finding.requests;
+        entry.finding.blocked += f.class.blocked;
+        entry.used |= f.class.used();
         let user = if f.class.user_kind.is_empty() || f.class.user_kind == "user" {
             f.finding.user.clone()
         } else {
             format!("{} ({})", f.finding.user, f.class.user_kind)
         };
-        *entry.users.entry(user).or_default() += f.finding.requests;
+        let u = entry.users.entry(user).or_default();
+        u.0 += f.finding.requests;
+        u.1 |= f.class.used();
     }
-    out
+    merged
+        .into_iter()
+        .filter(|(_, m)| m.used)
+        .map(|(key, mut m)| {
+            m.finding.users = m
+                .users
+                .into_iter()
+                .filter(|(_, (_, used))| *used)
+                .map(|(user, (requests, _))| (user, requests))
+                .collect();
+            (key, m.finding)
+        })
+        .collect()
 }
+
+/// The status recorded for a service that a run's logs only reached incidentally.
+const INCIDENTAL: &str = "incidental";
 
 /// What changed between two runs.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -126,15 +163,22 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
                             "no discovery run recorded (`demarc discover LOG... --record`)\n",
                         );
                     } else {
+                        let sensor_w = runs
+                            .iter()
+                            .map(|r| r.sensor.as_deref().unwrap_or("-").chars().count())
+                            .max()
+                            .unwrap_or(0)
+                            .clamp(6, 32);
                         out.push_str(&format!(
-                            "{:>5}  {:<20}  {:>9}  SOURCE\n",
-                            "RUN", "AT (UTC)", "FINDINGS"
+                            "{:>5}  {:<20}  {:<sensor_w$}  {:>9}  SOURCE\n",
+                            "RUN", "AT (UTC)", "SENSOR", "FINDINGS"
                         ));
                         for r in &runs {
                             out.push_str(&format!(
-                                "{:>5}  {:<20}  {:>9}  {}\n",
+                                "{:>5}  {:<20}  {:<sensor_w$}  {:>9}  {}\n",
                                 r.id,
                                 short_time(r.at),
+                                r.sensor.as_deref().unwrap_or("-"),
                                 r.findings,
                                 r.source
                             ));
@@ -159,39 +203,61 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
             let Some(findings) = findings else {
                 bail!("no discovery run {run} in the store; `demarc discover runs` lists them");
             };
-            let summary = summarise(&findings);
-            match format {
-                RunsOutput::Json => {
-                    let list: Vec<&RunFinding> = summary.values().collect();
-                    common::emit_json(None, &list)?
-                }
-                RunsOutput::Table => {
-                    let mut out = format!(
-                        "{:<13} {:<40} {:>9} {:>6}  APPLICATIONS\n",
-                        "STATUS", "FINDING", "REQUESTS", "USERS"
-                    );
-                    let mut rows: Vec<&RunFinding> = summary.values().collect();
-                    rows.sort_by(|a, b| {
-                        (&a.status, std::cmp::Reverse(a.requests))
-                            .cmp(&(&b.status, std::cmp::Reverse(b.requests)))
-                    });
-                    for f in rows {
-                        out.push_str(&format!(
-                            "{:<13} {:<40} {:>9} {:>6}  {}\n",
-                            if f.status.is_empty() {
-                                "(unknown)"
-                            } else {
-                                &f.status
-                            },
-                            f.key,
-                            f.requests,
-                            f.users.len(),
-                            f.applications.join(", ")
-                        ));
+            emit_summary(&summarise(&findings), format)?;
+        }
+        Sub::Report {
+            since,
+            until,
+            sensors,
+            format,
+            store,
+        } => {
+            let day = |d: demarc_model::Date| {
+                demarc_store::time::OffsetDateTime::from_unix_timestamp(
+                    d.days_since_epoch() * 86_400,
+                )
+            };
+            let since = since.map(day).transpose()?;
+            let until = until.map(day).transpose()?;
+            let (merged, runs) = rt.block_on(async {
+                let s = store.open().await?;
+                let mut merged = Vec::new();
+                let mut runs = Vec::new();
+                for r in s.discovery_runs().await? {
+                    let sensor = r.sensor.as_deref().unwrap_or("");
+                    if !sensors.is_empty() && !sensors.iter().any(|n| n == sensor) {
+                        continue;
                     }
-                    common::emit(None, &clean_text(&out))?;
+                    let before = merged.len();
+                    merged.extend(
+                        s.discovery_findings_classified(r.id)
+                            .await?
+                            .into_iter()
+                            .filter(|f| {
+                                since.is_none_or(|t| f.finding.last_seen >= t)
+                                    && until.is_none_or(|t| f.finding.first_seen < t)
+                            }),
+                    );
+                    if merged.len() > before {
+                        runs.push(r);
+                    }
                 }
-            }
+                s.close().await;
+                anyhow::Ok((merged, runs))
+            })?;
+            let mut seen: Vec<&str> = runs
+                .iter()
+                .map(|r| r.sensor.as_deref().unwrap_or("-"))
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            eprintln!(
+                "merged {} from {} ({})",
+                common::count(runs.len(), "recorded run"),
+                common::count(seen.len(), "sensor"),
+                seen.join(", ")
+            );
+            emit_summary(&summarise(&merged), format)?;
         }
         Sub::Diff {
             a,
@@ -253,6 +319,43 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
         }
     }
     Ok(crate::Outcome::Success)
+}
+
+/// Findings summarised by key, as a table (worst status first) or JSON.
+fn emit_summary(summary: &BTreeMap<String, RunFinding>, format: RunsOutput) -> anyhow::Result<()> {
+    match format {
+        RunsOutput::Json => {
+            let list: Vec<&RunFinding> = summary.values().collect();
+            common::emit_json(None, &list)?
+        }
+        RunsOutput::Table => {
+            let mut out = format!(
+                "{:<13} {:<40} {:>9} {:>6}  APPLICATIONS\n",
+                "STATUS", "FINDING", "REQUESTS", "USERS"
+            );
+            let mut rows: Vec<&RunFinding> = summary.values().collect();
+            rows.sort_by(|a, b| {
+                (&a.status, std::cmp::Reverse(a.requests))
+                    .cmp(&(&b.status, std::cmp::Reverse(b.requests)))
+            });
+            for f in rows {
+                out.push_str(&format!(
+                    "{:<13} {:<40} {:>9} {:>6}  {}\n",
+                    if f.status.is_empty() {
+                        "(unknown)"
+                    } else {
+                        &f.status
+                    },
+                    f.key,
+                    f.requests,
+                    f.users.len(),
+                    f.applications.join(", ")
+                ));
+            }
+            common::emit(None, &clean_text(&out))?;
+        }
+    }
+    Ok(())
 }
 
 fn short_time(t: demarc_store::time::OffsetDateTime) -> String {

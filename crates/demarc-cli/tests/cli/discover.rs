@@ -261,7 +261,7 @@ fn record_stores_findings_in_sqlite() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "recorded discovery run 1 (3 findings)",
+            "recorded discovery run 1 (4 findings",
         ));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -276,6 +276,9 @@ fn record_stores_findings_in_sqlite() {
         rows,
         [
             ("azure-openai".to_owned(), "carol".to_owned(), 1),
+            // Dave only loaded a ChatGPT script: kept (status `incidental`), so that a later
+            // merge of runs counts him if another log shows him using it.
+            ("chatgpt".to_owned(), "dave".to_owned(), 1),
             ("claude".to_owned(), "alice".to_owned(), 2),
             ("claude".to_owned(), "bob".to_owned(), 1)
         ]
@@ -543,5 +546,172 @@ fn a_malformed_identities_file_names_its_line_and_field() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains(needle));
+    }
+}
+
+/// A generated Squid log (no header: logs of it can be joined by concatenation).
+fn squid_log(seed: u64) -> Vec<u8> {
+    let catalog = demarc_discover::catalog::Catalog::builtin().unwrap();
+    let options = demarc_discover::loggen::GenOptions {
+        format: demarc_discover::loggen::GenFormat::Squid,
+        size: 200 << 10,
+        seed,
+        users: 40,
+        genai_per_mille: 200,
+    };
+    let mut out = Vec::new();
+    demarc_discover::loggen::generate(&catalog, &options, &mut out).unwrap();
+    out
+}
+
+fn merged_report(db: &str) -> serde_json::Value {
+    let out = demarc()
+        .args(["discover", "report", "--format", "json", "--db", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn three_sensors_recorded_apart_report_what_one_log_of_all_three_does_and_no_log_counts_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs: Vec<Vec<u8>> = (1..=3).map(squid_log).collect();
+    let mut names = Vec::new();
+    for (i, log) in logs.iter().enumerate() {
+        let path = dir.path().join(format!("site{i}.log"));
+        std::fs::write(&path, log).unwrap();
+        names.push(path.display().to_string());
+    }
+    let all = dir.path().join("all.log");
+    std::fs::write(&all, logs.concat()).unwrap();
+    let apart = format!("sqlite://{}", dir.path().join("apart.db").display());
+    let together = format!("sqlite://{}", dir.path().join("together.db").display());
+    for (i, name) in names.iter().enumerate() {
+        demarc()
+            .args([
+                "discover",
+                name,
+                "--record",
+                "--sensor",
+                &format!("site-{i}"),
+            ])
+            .args(["--db", &apart])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!("sensor `site-{i}`")));
+    }
+    demarc()
+        .args([
+            "discover",
+            all.to_str().unwrap(),
+            "--record",
+            "--db",
+            &together,
+        ])
+        .assert()
+        .success();
+    let merged = merged_report(&apart);
+    assert!(merged.as_array().unwrap().len() > 5, "{merged}");
+    assert_eq!(merged, merged_report(&together));
+
+    // The same log again, under another name, from another sensor: refused, nothing stored.
+    let copy = dir.path().join("copy-of-site0.log.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&copy).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&logs[0]).unwrap();
+    gz.finish().unwrap();
+    demarc()
+        .args([
+            "discover",
+            copy.to_str().unwrap(),
+            "--record",
+            "--sensor",
+            "elsewhere",
+        ])
+        .args(["--db", &apart])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("recorded before"))
+        .stderr(predicate::str::contains("from sensor `site-0`"));
+    assert_eq!(merged, merged_report(&apart), "nothing counted twice");
+    let runs = demarc()
+        .args(["discover", "runs", "--format", "json", "--db", &apart])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+    // One sensor's view is its own run.
+    let one = demarc()
+        .args([
+            "discover", "report", "--sensor", "site-1", "--format", "json", "--db", &apart,
+        ])
+        .output()
+        .unwrap();
+    let one: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    let requests = |v: &serde_json::Value| -> i64 {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["requests"].as_i64().unwrap())
+            .sum()
+    };
+    assert!(0 < requests(&one) && requests(&one) < requests(&merged));
+}
+
+#[test]
+fn any_split_of_a_log_recorded_as_two_runs_merges_into_the_report_of_the_whole_log() {
+    let log = squid_log(7);
+    let lines: Vec<&[u8]> = log.split_inclusive(|&b| b == b'\n').collect();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole_log = whole_dir.path().join("whole.log");
+    std::fs::write(&whole_log, &log).unwrap();
+    let whole_db = format!("sqlite://{}", whole_dir.path().join("whole.db").display());
+    demarc()
+        .args([
+            "discover",
+            whole_log.to_str().unwrap(),
+            "--record",
+            "--db",
+            &whole_db,
+        ])
+        .assert()
+        .success();
+    let whole = merged_report(&whole_db);
+    // Random splits (xorshift, fixed seeds): each line goes to one part or the other.
+    for seed in [1u64, 2, 3, 5, 8] {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let share = 1 + seed % 9; // tenths of the lines that go to part A
+        for line in &lines {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if rng % 10 < share { &mut a } else { &mut b }.extend_from_slice(line);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("split.db").display());
+        for (name, part) in [("a.log", &a), ("b.log", &b)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, part).unwrap();
+            demarc()
+                .args([
+                    "discover",
+                    path.to_str().unwrap(),
+                    "--record",
+                    "--sensor",
+                    name,
+                ])
+                .args(["--db", &db])
+                .assert()
+                .success();
+        }
+        assert_eq!(merged_report(&db), whole, "split seed {seed}");
     }
 }
