@@ -43,6 +43,12 @@ fn finding(
     }
 }
 
+/// `f` from an identity that reached the service only incidentally (no ui, api or auth hit).
+fn incidental(mut f: ClassifiedFinding) -> ClassifiedFinding {
+    f.class.use_requests = Some(0);
+    f
+}
+
 async fn classified_findings_and_traffic_in_a_window(t: &Target) {
     let store = Store::open(t.url()).await.unwrap();
     let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
@@ -80,40 +86,27 @@ async fn classified_findings_and_traffic_in_a_window(t: &Target) {
             Some("hobby.openai.azure.com"),
         ),
         // Dan only loaded a page's ChatGPT widget: traffic, but no user of it.
-        ClassifiedFinding {
-            class: FindingClass {
-                use_requests: Some(0),
-                ..finding(
-                    "chatgpt",
-                    "dan",
-                    4,
-                    0,
-                    recent,
-                    &["consumer-chatgpt"],
-                    "unsanctioned",
-                    None,
-                )
-                .class
-            },
-            ..finding(
-                "chatgpt",
-                "dan",
-                4,
-                0,
-                recent,
-                &["consumer-chatgpt"],
-                "unsanctioned",
-                None,
-            )
-        },
+        incidental(finding(
+            "chatgpt",
+            "dan",
+            4,
+            0,
+            recent,
+            &["consumer-chatgpt"],
+            "unsanctioned",
+            None,
+        )),
         // A service only ever reached incidentally is no traffic for the assessment.
-        ClassifiedFinding {
-            class: FindingClass {
-                use_requests: Some(0),
-                ..finding("gemini", "erin", 2, 0, recent, &[], "incidental", None).class
-            },
-            ..finding("gemini", "erin", 2, 0, recent, &[], "incidental", None)
-        },
+        incidental(finding(
+            "gemini",
+            "erin",
+            2,
+            0,
+            recent,
+            &[],
+            "incidental",
+            None,
+        )),
         finding(
             "chatgpt",
             "old",

@@ -658,7 +658,7 @@ pub(crate) fn chat(text: &str) -> String {
         .to_string()
 }
 
-fn key(db: &str, app: &str, estate_args: &[&str]) -> String {
+pub(crate) fn key(db: &str, app: &str, estate_args: &[&str]) -> String {
     let out = demarc()
         .args(["keys", "create", app, "--db", db])
         .args(estate_args)

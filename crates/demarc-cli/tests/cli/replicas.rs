@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::gateway::{demarc, fake_upstream, free_port, gateway, http, stop};
+use crate::gateway::{demarc, fake_upstream, free_port, gateway, http, key, stop};
 use crate::store::PgDb;
 
 fn redis_url() -> String {
@@ -28,17 +28,7 @@ fn chat_body() -> String {
 }
 
 fn create_key(config: &std::path::Path, db: &str, app: &str) -> String {
-    let out = demarc()
-        .args(["keys", "create", app, "--db", db, "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    key(db, app, &["--config", config.to_str().unwrap()])
 }
 
 /// Seconds left in the current one-minute window (the counters' window).
