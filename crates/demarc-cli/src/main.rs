@@ -108,7 +108,7 @@ enum Command {
     /// recorded runs, evidence, discovery, gateway activity, the audit trail; access by token.
     #[command(after_help = "Reference: docs/serve.md")]
     Serve(cmd::serve::Args),
-    /// Create, list and revoke the access tokens of `demarc serve` (roles viewer, auditor, admin).
+    /// Create, list and revoke the access tokens of `demarc serve` (roles ingest, viewer, auditor, admin).
     #[command(after_help = "Reference: docs/serve.md#access")]
     Tokens(cmd::tokens::Args),
     /// A fake OpenAI-compatible upstream for trying the gateway and for its tests and

@@ -4,12 +4,15 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// One input to scan: a path, or `-` for stdin.
+/// One input to scan: a path, `-` for stdin, or bytes already in memory (a batch sent over
+/// HTTP), named for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Stdin,
     Path(PathBuf),
+    Bytes { name: String, data: Arc<[u8]> },
 }
 
 impl Input {
@@ -17,7 +20,24 @@ impl Input {
         match self {
             Input::Stdin => "-".to_owned(),
             Input::Path(p) => p.display().to_string(),
+            Input::Bytes { name, .. } => name.clone(),
         }
+    }
+}
+
+/// Bytes shared with an [`Input::Bytes`], read without a copy of the whole.
+struct SharedBytes {
+    data: Arc<[u8]>,
+    at: usize,
+}
+
+impl Read for SharedBytes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = &self.data[self.at.min(self.data.len())..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -102,6 +122,10 @@ pub fn open(input: &Input) -> io::Result<(Box<dyn Read + Send>, Compression)> {
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
         Input::Path(p) => Box::new(File::open(p)?),
+        Input::Bytes { data, .. } => Box::new(SharedBytes {
+            data: data.clone(),
+            at: 0,
+        }),
     };
     let mut raw = raw;
     let mut head = vec![0u8; 4];

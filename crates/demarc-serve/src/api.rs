@@ -354,6 +354,21 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
             ),
             post(revoke_key),
         ),
+        (
+            e(
+                Method::POST,
+                "/api/v1/discovery/ingest",
+                "Record a batch of log lines (any format `demarc discover` reads, NDJSON included; at most 16 MiB) as a discovery run of `sensor` (a token of role `ingest` or `admin`). A batch whose content was recorded before (a shipper's retry) is not counted again: 200 with `duplicate: true`.",
+                Role::Ingest,
+                &[
+                    ("sensor", "the sensor the lines come from (required)"),
+                    ("batch", "the shipper's batch id, kept in the run's source"),
+                ],
+                None,
+                schema::<IngestResult>,
+            ),
+            post(ingest).layer(axum::extract::DefaultBodyLimit::max(MAX_INGEST)),
+        ),
     ]
 }
 
@@ -935,4 +950,128 @@ async fn revoke_key(
     who.check_csrf(csrf_header(&headers))?;
     let revoked = views::revoke_key(&app, &who, &id).await?;
     Ok(Json(Revoked { id, revoked }))
+}
+
+/// The largest batch `POST /api/v1/discovery/ingest` takes.
+pub const MAX_INGEST: usize = 16 << 20;
+
+#[derive(Deserialize)]
+struct IngestQuery {
+    sensor: String,
+    batch: Option<String>,
+}
+
+/// What became of an ingested batch.
+#[derive(Serialize, JsonSchema)]
+struct IngestResult {
+    /// The run it was recorded as; `null` for a duplicate.
+    run: Option<i64>,
+    /// Records read from the batch.
+    records: u64,
+    /// Findings (service and identity) recorded.
+    findings: usize,
+    /// The batch's content was recorded before (nothing was counted again).
+    duplicate: bool,
+    /// For a duplicate: which run already holds it.
+    message: Option<String>,
+}
+
+async fn ingest(
+    State(app): State<Arc<App>>,
+    crate::auth::Shipper(_who): crate::auth::Shipper,
+    Query(q): Query<IngestQuery>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<impl IntoResponse, ServeError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ServeError::TooLarge(MAX_INGEST)
+        } else {
+            ServeError::BadRequest(format!("the batch could not be read: {e}"))
+        }
+    })?;
+    let printable = |v: &str, most: usize| {
+        !v.is_empty() && v.len() <= most && v.chars().all(|c| !c.is_control())
+    };
+    if !printable(&q.sensor, 256) {
+        return Err(ServeError::BadRequest(
+            "`sensor` must be 1 to 256 printable characters".into(),
+        ));
+    }
+    if q.batch.as_deref().is_some_and(|b| !printable(b, 200)) {
+        return Err(ServeError::BadRequest(
+            "`batch` must be 1 to 200 printable characters".into(),
+        ));
+    }
+    if body.is_empty() {
+        return Err(ServeError::BadRequest("the batch is empty".into()));
+    }
+    let live = app.live().await?;
+    let apps = crate::recording::known_applications(&live.estate);
+    let name = match &q.batch {
+        Some(id) => format!("ingest {} batch {id}", q.sensor),
+        None => format!("ingest {}", q.sensor),
+    };
+    let data: Arc<[u8]> = Arc::from(body.as_ref());
+    let scan_name = name.clone();
+    let catalog = discovery_catalog()?;
+    let (result, report) = tokio::task::spawn_blocking(move || {
+        crate::recording::scan_batch(&scan_name, data, catalog, &apps)
+    })
+    .await
+    .map_err(|e| ServeError::Internal(format!("the batch could not be scanned: {e}")))?;
+    // A gate never passes on what it could not read: an unreadable batch is an error, not an
+    // empty run.
+    if let Some(e) = result.errors.first() {
+        return Err(ServeError::BadRequest(format!(
+            "the batch could not be read: {}",
+            e.message
+        )));
+    }
+    let lines: u64 = result.files.iter().map(|f| f.lines).sum();
+    if result.records == 0 || result.malformed * 20 > lines {
+        return Err(ServeError::BadRequest(format!(
+            "the batch could not be read: {} of {lines} lines malformed, {} records (at most 5% may be malformed)",
+            result.malformed, result.records
+        )));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let findings = crate::recording::findings_of(&report, now);
+    let from = demarc_store::RunSource {
+        source: name,
+        sensor: Some(q.sensor.clone()),
+        inputs: crate::recording::inputs_of(&result),
+    };
+    match app.store.record_discovery_from(&from, now, &findings).await {
+        Ok(run) => Ok((
+            StatusCode::CREATED,
+            Json(IngestResult {
+                run: Some(run),
+                records: result.records,
+                findings: findings.len(),
+                duplicate: false,
+                message: None,
+            }),
+        )),
+        Err(e @ demarc_store::StoreError::AlreadyRecorded { .. }) => Ok((
+            StatusCode::OK,
+            Json(IngestResult {
+                run: None,
+                records: result.records,
+                findings: 0,
+                duplicate: true,
+                message: Some(e.to_string()),
+            }),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The built-in GenAI service catalog, read once.
+fn discovery_catalog() -> Result<&'static demarc_discover::Catalog, ServeError> {
+    static CATALOG: std::sync::OnceLock<Result<demarc_discover::Catalog, String>> =
+        std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| demarc_discover::Catalog::builtin().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| ServeError::Internal(format!("the built-in service catalog: {e}")))
 }

@@ -162,8 +162,29 @@ impl FromRequestParts<Arc<App>> for Principal {
         let principal = identify(app, &parts.headers)
             .await?
             .ok_or(ServeError::Unauthenticated)?;
+        // A log shipper's token reads nothing: only the ingest endpoint takes it ([`Shipper`]).
+        principal.require(Role::Viewer)?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
+    }
+}
+
+/// The caller of the ingest endpoint: a bearer token of role `ingest` or `admin`.
+pub struct Shipper(pub Principal);
+
+impl FromRequestParts<Arc<App>> for Shipper {
+    type Rejection = ServeError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ServeError> {
+        let principal = match identify(app, &parts.headers).await? {
+            Some(p) if p.via == Via::Bearer => p,
+            _ => return Err(ServeError::Unauthenticated),
+        };
+        if principal.role == Role::Ingest || principal.role >= Role::Admin {
+            Ok(Shipper(principal))
+        } else {
+            Err(ServeError::Forbidden(Role::Ingest))
+        }
     }
 }
 

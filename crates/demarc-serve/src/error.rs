@@ -19,8 +19,8 @@ pub enum ServeError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("the request body is over {} bytes", crate::MAX_BODY)]
-    TooLarge,
+    #[error("the request body is over {0} bytes")]
+    TooLarge(usize),
     #[error("no estate is loaded: start `demarc serve` with `--estate FILE`")]
     NoEstate,
     #[error("the estate `{file}` cannot be assessed: {reason}")]
@@ -29,6 +29,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("the page could not be rendered")]
     Render(#[from] askama::Error),
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The JSON body of every API error.
@@ -53,11 +55,11 @@ impl ServeError {
             ServeError::Forbidden(_) | ServeError::Csrf => StatusCode::FORBIDDEN,
             ServeError::NotFound(_) => StatusCode::NOT_FOUND,
             ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::NoEstate => StatusCode::CONFLICT,
             ServeError::Estate { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServeError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServeError::Render(_) | ServeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -68,11 +70,11 @@ impl ServeError {
             ServeError::Csrf => "csrf",
             ServeError::NotFound(_) => "not_found",
             ServeError::BadRequest(_) => "bad_request",
-            ServeError::TooLarge => "too_large",
+            ServeError::TooLarge(_) => "too_large",
             ServeError::NoEstate => "no_estate",
             ServeError::Estate { .. } => "estate_invalid",
             ServeError::Store(_) => "store_error",
-            ServeError::Render(_) => "internal",
+            ServeError::Render(_) | ServeError::Internal(_) => "internal",
         }
     }
 

@@ -49,7 +49,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map(|axum::Json(t)| JsonBody(t))
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ServeError::TooLarge
+                    ServeError::TooLarge(crate::MAX_BODY)
                 } else {
                     ServeError::BadRequest(e.body_text())
                 }

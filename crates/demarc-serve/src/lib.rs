@@ -16,6 +16,7 @@ mod error;
 mod extract;
 mod openapi;
 mod pages;
+pub mod recording;
 pub mod report;
 mod state;
 mod views;

@@ -180,6 +180,12 @@ async fn login(
         };
         return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };
+    if token.role < Role::Viewer {
+        let page = LoginPage {
+            error: Some("That token only sends logs (role ingest); sign in with a viewer, auditor or admin token.".into()),
+        };
+        return Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response());
+    }
     let session = app
         .store
         .create_serve_session(&token.id, SESSION_TTL)

@@ -873,3 +873,150 @@ async fn gateway_activity_counts_requests_blocks_redactions_and_latency_per_day(
         (StatusCode::BAD_REQUEST, "bad_request".into())
     );
 }
+
+/// A generated Squid log: lines that can be cut into batches anywhere between them.
+fn squid_log(seed: u64) -> Vec<u8> {
+    let catalog = demarc_discover::Catalog::builtin().unwrap();
+    let options = demarc_discover::loggen::GenOptions {
+        format: demarc_discover::loggen::GenFormat::Squid,
+        size: 256 << 10,
+        seed,
+        users: 40,
+        genai_per_mille: 200,
+    };
+    let mut out = Vec::new();
+    demarc_discover::loggen::generate(&catalog, &options, &mut out).unwrap();
+    out
+}
+
+/// Findings added up per service, tenant, status and identity: (requests, use requests).
+fn totals(findings: &[ClassifiedFinding]) -> std::collections::BTreeMap<String, (i64, i64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in findings {
+        let key = format!(
+            "{} {:?} {} {}",
+            f.finding.service, f.class.tenant, f.class.status, f.finding.user
+        );
+        let e: &mut (i64, i64) = out.entry(key).or_default();
+        e.0 += f.finding.requests;
+        e.1 += f.class.use_requests.unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
+    let s = Server::start(Some(bank_estate()), false).await;
+    let shipper = s.token(Role::Ingest).await;
+    let viewer = s.token(Role::Viewer).await;
+    let post = |token: Option<&str>, query: &str, body: Vec<u8>| {
+        let mut req = s
+            .http
+            .post(format!("{}/api/v1/discovery/ingest?{query}", s.base))
+            .header("content-type", "text/plain")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t.to_owned());
+        }
+        req.send()
+    };
+    // A shipper's token reads nothing and cannot sign in.
+    assert_eq!(
+        s.get("/api/v1/matrix", Some(&shipper)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.get("/", Some(&shipper)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let login = s
+        .http
+        .post(format!("{}/login", s.base))
+        .form(&[("token", shipper.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FORBIDDEN);
+    // Only ingest (or admin) tokens send, and only with a bearer token.
+    let log = squid_log(11);
+    let r = post(Some(&viewer), "sensor=proxy", log.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(None, "sensor=proxy", log.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Four batches cut between lines, then the second one again (a shipper's retry).
+    let lines: Vec<&[u8]> = log.split_inclusive(|&b| b == b'\n').collect();
+    let batches: Vec<Vec<u8>> = lines
+        .chunks(lines.len().div_ceil(4))
+        .map(|c| c.concat())
+        .collect();
+    for (i, batch) in batches.iter().enumerate() {
+        let r = post(
+            Some(&shipper),
+            &format!("sensor=proxy&batch={i}"),
+            batch.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["duplicate"], false, "{v}");
+    }
+    let again = post(
+        Some(&shipper),
+        "sensor=proxy&batch=1-retry",
+        batches[1].clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let v: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(v["duplicate"], true, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("from sensor `proxy`"),
+        "{v}"
+    );
+
+    // What the runs hold is what one scan of the whole log holds.
+    let runs = s.store.discovery_runs().await.unwrap();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r.sensor.as_deref() == Some("proxy")));
+    let mut recorded = Vec::new();
+    for r in &runs {
+        recorded.extend(s.store.discovery_findings_classified(r.id).await.unwrap());
+    }
+    let catalog = demarc_discover::Catalog::builtin().unwrap();
+    let estate = demarc_model::CheckedEstate::from_bytes(
+        "bank-estate.yaml",
+        &std::fs::read(bank_estate()).unwrap(),
+        &demarc_model::CheckedCatalog::builtin("csa-genai-2023")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let apps = demarc_serve::recording::known_applications(&estate.estate);
+    let (_, whole) = demarc_serve::recording::scan_batch("whole", log.into(), &catalog, &apps);
+    let whole = demarc_serve::recording::findings_of(&whole, OffsetDateTime::now_utc());
+    assert_eq!(totals(&recorded), totals(&whole));
+
+    // Unreadable and oversized batches are refused, not recorded as empty runs.
+    let binary: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let r = post(Some(&shipper), "sensor=proxy", binary).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(Some(&shipper), "sensor=proxy", vec![b'a'; (16 << 20) + 1])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_large");
+    let r = post(Some(&shipper), "batch=1", b"x\n".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "sensor is required");
+    assert_eq!(s.store.discovery_runs().await.unwrap().len(), 4);
+}

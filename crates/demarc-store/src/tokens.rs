@@ -15,10 +15,14 @@ pub const TOKEN_PREFIX: &str = "dmt_";
 /// Characters of the token kept in clear (prefix included) to tell tokens apart.
 const VISIBLE_LEN: usize = 12;
 
-/// What a token may do. Each role can do everything the ones before it can.
+/// What a token may do. Each role from `Viewer` on can do everything the ones before it can;
+/// `Ingest` only sends logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Send logs to `POST /api/v1/discovery/ingest` and nothing else: no page, no read (a log
+    /// shipper's token). Below every other role.
+    Ingest,
     /// Read every page and endpoint; user names from discovery are pseudonymised.
     Viewer,
     /// As viewer, plus user names and raw evidence links.
@@ -28,10 +32,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Ingest, Role::Viewer, Role::Auditor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Ingest => "ingest",
             Role::Viewer => "viewer",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
@@ -54,7 +59,7 @@ impl FromStr for Role {
             .ok_or_else(|| {
                 StoreError::invalid(
                     "token role",
-                    format!("`{s}` is not one of viewer, auditor, admin"),
+                    format!("`{s}` is not one of ingest, viewer, auditor, admin"),
                 )
             })
     }

@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use demarc_discover::report::{
-    AppStatus, KnownApplication, Report, ReportOptions, Status, UserReport,
-};
+use demarc_discover::report::{KnownApplication, Report, ReportOptions, Status};
 use demarc_discover::{Catalog, FieldMap, Format, Progress, ScanOptions, ScanResult, input, scan};
 
 use super::common;
@@ -333,20 +331,7 @@ fn known_applications(path: &std::path::Path) -> anyhow::Result<Vec<KnownApplica
         .unwrap_or_else(|_| demarc_model::catalog::DEFAULT_CATALOG.to_owned());
     let responsibility = common::load_catalog(&spec)?;
     let estate = common::load_estate(path, &responsibility)?;
-    Ok(estate
-        .applications()
-        .iter()
-        .map(|a| KnownApplication {
-            id: a.id.clone(),
-            status: match a.status {
-                demarc_model::estate::AppStatus::Sanctioned => AppStatus::Sanctioned,
-                demarc_model::estate::AppStatus::Tolerated => AppStatus::Tolerated,
-                demarc_model::estate::AppStatus::Unsanctioned => AppStatus::Unsanctioned,
-                demarc_model::estate::AppStatus::Discovered => AppStatus::Discovered,
-            },
-            endpoints: a.endpoints.clone(),
-        })
-        .collect())
+    Ok(demarc_serve::recording::known_applications(&estate))
 }
 
 /// Run the scan; on a terminal, show bytes, records and rate while it runs.
@@ -643,69 +628,9 @@ fn record(
 ) -> anyhow::Result<()> {
     use demarc_store::time::OffsetDateTime;
     let now = OffsetDateTime::now_utc();
-    let at = |t: Option<i64>| {
-        t.and_then(|us| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
-            .unwrap_or(now)
-    };
-    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let finding = |service: &str, u: &UserReport, class: &demarc_store::FindingClass| {
-        demarc_store::ClassifiedFinding {
-            finding: demarc_store::DiscoveryFinding {
-                service: service.to_owned(),
-                user: u.user.chars().take(1024).collect(),
-                requests: count(u.requests),
-                bytes_sent: u.bytes_sent.map_or(0, count),
-                bytes_received: u.bytes_received.map_or(0, count),
-                first_seen: at(u.first_us),
-                last_seen: at(u.last_us),
-            },
-            class: demarc_store::FindingClass {
-                user_kind: u.kind.as_str().to_owned(),
-                blocked: count(u.blocked),
-                allowed: count(u.allowed),
-                use_requests: Some(count(u.use_requests)),
-                ..class.clone()
-            },
-        }
-    };
-    let kinds = |roles: &[demarc_discover::catalog::Role]| {
-        roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    // Every identity is kept, those that only reached a service incidentally too (and services
-    // reached only so, as `incidental`): a later merge of runs decides who used what, exactly
-    // as one scan of all their logs would.
-    let mut findings = Vec::new();
-    for s in &report.services {
-        let class = demarc_store::FindingClass {
-            applications: s.estate_applications.clone(),
-            status: s.status.as_str().to_owned(),
-            tenant: (!s.tenants.is_empty())
-                .then(|| s.tenants.join(" "))
-                .map(|t| t.chars().take(1000).collect()),
-            host_kinds: kinds(&s.host_kinds),
-            ..demarc_store::FindingClass::default()
-        };
-        findings.extend(s.all_users.iter().map(|u| finding(&s.id, u, &class)));
-    }
-    for s in &report.incidental {
-        let class = demarc_store::FindingClass {
-            status: "incidental".to_owned(),
-            host_kinds: kinds(&s.host_kinds),
-            ..demarc_store::FindingClass::default()
-        };
-        findings.extend(s.all_users.iter().map(|u| finding(&s.id, u, &class)));
-    }
-    findings.sort_by(|a, b| {
-        (&a.finding.service, &a.class.tenant, &a.finding.user).cmp(&(
-            &b.finding.service,
-            &b.class.tenant,
-            &b.finding.user,
-        ))
-    });
+    // Every identity is kept, those that only reached a service incidentally too: a later
+    // merge of runs decides who used what, exactly as one scan of all their logs would.
+    let findings = demarc_serve::recording::findings_of(report, now);
     let mut source: String = result
         .files
         .iter()
@@ -718,17 +643,7 @@ fn record(
     let from = demarc_store::RunSource {
         source,
         sensor: Some(sensor_name(args)),
-        inputs: result
-            .files
-            .iter()
-            .filter_map(|f| {
-                Some(demarc_store::RecordedInput {
-                    name: f.name.clone(),
-                    sha256: f.sha256?,
-                    bytes: i64::try_from(f.bytes).unwrap_or(i64::MAX),
-                })
-            })
-            .collect(),
+        inputs: demarc_serve::recording::inputs_of(result),
     };
     let run = super::db::runtime()?.block_on(async {
         let store = args.store.open().await?;

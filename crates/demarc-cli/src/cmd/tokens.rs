@@ -1,5 +1,5 @@
 //! `demarc tokens create|list|revoke`: the access tokens of `demarc serve` (the dashboard and
-//! its API), each with a role: `viewer`, `auditor` or `admin`.
+//! its API), each with a role: `ingest` (log shippers), `viewer`, `auditor` or `admin`.
 
 use std::io::Write;
 
@@ -16,6 +16,8 @@ pub struct Args {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum RoleArg {
+    /// Only `POST /api/v1/discovery/ingest`: a log shipper's token; reads nothing.
+    Ingest,
     /// Every page and endpoint but the admin ones; user names pseudonymised.
     Viewer,
     /// As viewer, plus user names and raw evidence links.
@@ -58,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         match args.action {
             Action::Create { role, label, store } => {
                 let role = match role {
+                    RoleArg::Ingest => demarc_store::Role::Ingest,
                     RoleArg::Viewer => demarc_store::Role::Viewer,
                     RoleArg::Auditor => demarc_store::Role::Auditor,
                     RoleArg::Admin => demarc_store::Role::Admin,
