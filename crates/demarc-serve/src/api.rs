@@ -1005,8 +1005,13 @@ async fn ingest(
     if body.is_empty() {
         return Err(ServeError::BadRequest("the batch is empty".into()));
     }
-    let live = app.live().await?;
-    let apps = crate::recording::known_applications(&live.estate);
+    // Without an estate every finding is classified as no application's (as `discover`
+    // without `--estate`).
+    let apps = match app.live().await {
+        Ok(live) => crate::recording::known_applications(&live.estate),
+        Err(ServeError::NoEstate) => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let name = match &q.batch {
         Some(id) => format!("ingest {} batch {id}", q.sensor),
         None => format!("ingest {}", q.sensor),
