@@ -221,12 +221,18 @@ impl Gateway {
                 Ok(Some(i)) => return Err(refuse(active.get(i).map_or("a limit", |a| a.3), left)),
                 Err(e) => {
                     self.shared_limit_errors.fetch_add(1, Ordering::Relaxed);
+                    // One line per failure, not per request while Redis is left alone.
+                    let log = !crate::limits::redis::is_backing_off(&e);
                     match self.config.shared_limits_fallback {
                         LimitsFallback::FailOpen => {
-                            tracing::warn!(error = %e, "shared rate counters unavailable; counting in this replica's memory");
+                            if log {
+                                tracing::warn!(error = %e, "shared rate counters unavailable; counting in this replica's memory");
+                            }
                         }
                         LimitsFallback::FailClosed => {
-                            tracing::warn!(error = %e, "shared rate counters unavailable; refusing the request");
+                            if log {
+                                tracing::warn!(error = %e, "shared rate counters unavailable; refusing requests");
+                            }
                             return Err(ApiError::new(
                                 StatusCode::SERVICE_UNAVAILABLE,
                                 "server_error",

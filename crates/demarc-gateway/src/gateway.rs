@@ -340,8 +340,10 @@ impl Gateway {
                     let (window, _) = current_window();
                     tokio::spawn(async move {
                         for key in keys {
-                            if let Err(e) = counters.add(&key, window, tokens as i64).await {
-                                tracing::warn!(error = %e, "cannot count tokens in the store");
+                            if let Err(e) = counters.add(&key, window, tokens as i64).await
+                                && !crate::limits::redis::is_backing_off(&e)
+                            {
+                                tracing::warn!(error = %e, "cannot count tokens in the shared counters");
                             }
                         }
                     });

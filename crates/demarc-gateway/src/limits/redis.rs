@@ -69,6 +69,12 @@ pub enum RedisError {
     BackingOff,
 }
 
+/// Whether `e` only says Redis is left alone after a recent failure (already logged once):
+/// not worth a log line per request.
+pub fn is_backing_off(e: &crate::error::BackendError) -> bool {
+    matches!(e.downcast_ref::<RedisError>(), Some(RedisError::BackingOff))
+}
+
 /// Rate and token counters in one Redis server, shared by every replica that uses it.
 pub struct RedisCounters {
     conn: ConnectionManager,
@@ -266,6 +272,8 @@ mod tests {
         assert!(first.to_string().contains("Redis"), "{first}");
         let second = redis.admit(&[check], 0).await.unwrap_err();
         assert!(second.to_string().contains("not asked again"), "{second}");
+        // The first failure is logged, the requests that meet the back-off are not.
+        assert!(!is_backing_off(&first) && is_backing_off(&second));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
