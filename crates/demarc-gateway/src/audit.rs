@@ -57,6 +57,13 @@ pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BackendError>> 
 /// Where batches of audit events go.
 pub trait AuditSink: Send + Sync + 'static {
     fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a>;
+
+    /// Whether `error` means the sink will never take this batch (its data is invalid, the
+    /// chain it extends is broken): then it is given up after a few tries instead of being
+    /// retried until the sink is back. By default every failure may pass.
+    fn refuses_for_good(&self, _error: &BackendError) -> bool {
+        false
+    }
 }
 
 /// Events appended as JSON lines to a file (when no store is configured).
@@ -198,6 +205,10 @@ impl Auditor {
     }
 }
 
+/// The first pause before a failed audit write is tried again, and the longest.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const RETRY_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long the writer waits for more events once one has arrived.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -222,25 +233,43 @@ async fn write_loop(
                 }
             }
         }
-        // A failed write is retried a few times; the store may be briefly busy.
-        let mut ok = false;
-        for attempt in 0..3u32 {
+        // A batch the sink cannot take now (the store is down or busy) is kept and retried
+        // until it is written: meanwhile the queue fills, and `audit.on_full` decides about new
+        // requests, so with `fail-closed` no request is served without its event. Only a batch
+        // the sink refuses for good is given up, after a few tries, and counted.
+        let mut attempt = 0u32;
+        loop {
             match sink.write(&buf).await {
                 Ok(()) => {
-                    ok = true;
+                    written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    if attempt > 0 {
+                        tracing::warn!(
+                            attempts = attempt + 1,
+                            events = buf.len(),
+                            "audit writes go through again"
+                        );
+                    }
+                    break;
+                }
+                Err(e) if sink.refuses_for_good(&e) && attempt >= 2 => {
+                    failed.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, events = buf.len(), "audit events refused by the store for good; dropped");
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, attempt, events = buf.len(), "audit write failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    // The first failure and then one in twenty, not a line per retry.
+                    if attempt.is_multiple_of(20) {
+                        tracing::warn!(error = %e, attempt, events = buf.len(), "audit write failed; kept and retried");
+                    }
+                    tokio::time::sleep(
+                        RETRY_FIRST
+                            .saturating_mul(1 << attempt.min(6))
+                            .min(RETRY_MOST),
+                    )
+                    .await;
+                    attempt += 1;
                 }
             }
-        }
-        if ok {
-            written.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        } else {
-            failed.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            tracing::error!(events = buf.len(), "audit events could not be written");
         }
         buf.clear();
     }
@@ -300,6 +329,84 @@ mod tests {
         drop(auditor);
         writer.await.unwrap();
         assert_eq!(sink.events.lock().unwrap().len(), 1);
+    }
+
+    /// A sink that fails its first `fail` writes, for good or not.
+    struct Flaky {
+        fail: AtomicU64,
+        for_good: bool,
+        events: std::sync::Mutex<Vec<AuditEvent>>,
+    }
+
+    impl AuditSink for Flaky {
+        fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a> {
+            Box::pin(async move {
+                if self
+                    .fail
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    return Err("the store is down".into());
+                }
+                self.events.lock().unwrap().extend_from_slice(batch);
+                Ok(())
+            })
+        }
+
+        fn refuses_for_good(&self, _error: &BackendError) -> bool {
+            self.for_good
+        }
+    }
+
+    fn flaky(fail: u64, for_good: bool) -> Arc<Flaky> {
+        Arc::new(Flaky {
+            fail: AtomicU64::new(fail),
+            for_good,
+            events: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_loses_nothing_and_a_full_queue_then_refuses() {
+        // Down for 5 tries (1.5 s of back-off): the first event is kept and retried.
+        let sink = flaky(5, false);
+        let (auditor, writer) = Auditor::start(sink.clone(), 2, 10, OnFull::FailClosed);
+        let first = auditor.reserve().unwrap();
+        auditor.emit(first, event(1));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // The writer holds the first; two more fill the queue; the next request is refused.
+        for n in 2..=3 {
+            let slot = auditor.reserve().unwrap();
+            auditor.emit(slot, event(n));
+        }
+        assert!(auditor.reserve().is_err(), "no request without its event");
+        drop(auditor);
+        writer.await.unwrap();
+        let written: Vec<u16> = sink
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(
+            written,
+            [1, 2, 3],
+            "every event written once the store is back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_for_good_is_dropped_and_counted() {
+        let sink = flaky(u64::MAX, true);
+        let (auditor, writer) = Auditor::start(sink.clone(), 4, 10, OnFull::FailClosed);
+        let slot = auditor.reserve().unwrap();
+        auditor.emit(slot, event(1));
+        let failed = auditor.failed_writes.clone();
+        drop(auditor);
+        writer.await.unwrap();
+        assert_eq!(failed.load(Ordering::Relaxed), 1);
+        assert!(sink.events.lock().unwrap().is_empty());
     }
 
     #[test]

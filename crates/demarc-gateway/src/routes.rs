@@ -85,7 +85,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         ),
         (
             "demarc_gateway_audit_write_failures_total",
-            "Audit events the sink failed to store.",
+            "Audit events the sink refused for good (invalid data, a broken chain) and that were dropped; events it could not take for now are kept and retried.",
             a.failed_writes() as f64,
         ),
     ]);

@@ -114,6 +114,19 @@ impl StoreSink {
 }
 
 impl AuditSink for StoreSink {
+    /// Invalid data and a broken chain are refused whatever is tried again; a store that is
+    /// down, busy or unreachable may take the batch later.
+    fn refuses_for_good(&self, error: &BackendError) -> bool {
+        error.downcast_ref::<serde_json::Error>().is_some()
+            || matches!(
+                error.downcast_ref::<demarc_store::StoreError>(),
+                Some(
+                    demarc_store::StoreError::Invalid { .. }
+                        | demarc_store::StoreError::ChainBroken { .. }
+                )
+            )
+    }
+
     fn write<'a>(&'a self, batch: &'a [AuditEvent]) -> SinkFuture<'a> {
         Box::pin(async move {
             let events: Vec<NewAuditEvent> = batch
