@@ -363,6 +363,14 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
                 &[
                     ("sensor", "the sensor the lines come from (required)"),
                     ("batch", "the shipper's batch id, kept in the run's source"),
+                    (
+                        "format",
+                        "the log format, as `demarc discover --log-format` (default: detected)",
+                    ),
+                    (
+                        "map",
+                        "fields of csv, tsv or jsonl lines, as `demarc discover --map` (`host=…,user=…,time=…`)",
+                    ),
                 ],
                 None,
                 schema::<IngestResult>,
@@ -959,6 +967,8 @@ pub const MAX_INGEST: usize = 16 << 20;
 struct IngestQuery {
     sensor: String,
     batch: Option<String>,
+    format: Option<String>,
+    map: Option<String>,
 }
 
 /// What became of an ingested batch.
@@ -1005,6 +1015,25 @@ async fn ingest(
     if body.is_empty() {
         return Err(ServeError::BadRequest("the batch is empty".into()));
     }
+    let format = match q.format.as_deref() {
+        None => None,
+        Some(name) => Some(demarc_discover::Format::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = demarc_discover::Format::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            ServeError::BadRequest(format!(
+                "`format`: unknown log format `{name}`; use one of {}",
+                names.join(", ")
+            ))
+        })?),
+    };
+    let map = q
+        .map
+        .as_deref()
+        .map(demarc_discover::FieldMap::parse)
+        .transpose()
+        .map_err(|e| ServeError::BadRequest(format!("`map`: {e}")))?;
     // Without an estate every finding is classified as no application's (as `discover`
     // without `--estate`).
     let apps = match app.live().await {
@@ -1020,7 +1049,7 @@ async fn ingest(
     let scan_name = name.clone();
     let catalog = discovery_catalog()?;
     let (result, report) = tokio::task::spawn_blocking(move || {
-        crate::recording::scan_batch(&scan_name, data, catalog, &apps)
+        crate::recording::scan_batch(&scan_name, data, catalog, &apps, format, map)
     })
     .await
     .map_err(|e| ServeError::Internal(format!("the batch could not be scanned: {e}")))?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use demarc_discover::report::{AppStatus, KnownApplication, Report, ReportOptions, UserReport};
-use demarc_discover::{Catalog, Input, Progress, ScanOptions, ScanResult};
+use demarc_discover::{Catalog, FieldMap, Format, Input, Progress, ScanOptions, ScanResult};
 use demarc_model::CheckedEstate;
 use demarc_store::time::OffsetDateTime;
 use demarc_store::{ClassifiedFinding, DiscoveryFinding, FindingClass, RecordedInput};
@@ -110,17 +110,21 @@ pub fn inputs_of(result: &ScanResult) -> Vec<RecordedInput> {
         .collect()
 }
 
-/// One batch of log lines scanned in memory (the format detected as for a file), with the
-/// input's SHA-256.
+/// One batch of log lines scanned in memory (the format detected as for a file unless given;
+/// `map` names the fields of generic CSV, TSV or JSON lines), with the input's SHA-256.
 pub fn scan_batch(
     name: &str,
     data: Arc<[u8]>,
     catalog: &Catalog,
     apps: &[KnownApplication],
+    format: Option<Format>,
+    map: Option<FieldMap>,
 ) -> (ScanResult, Report) {
     let options = ScanOptions {
         threads: 1,
         hash_inputs: true,
+        format,
+        map,
         ..ScanOptions::default()
     };
     let input = Input::Bytes {

@@ -1000,7 +1000,8 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
     )
     .unwrap();
     let apps = demarc_serve::recording::known_applications(&estate.estate);
-    let (_, whole) = demarc_serve::recording::scan_batch("whole", log.into(), &catalog, &apps);
+    let (_, whole) =
+        demarc_serve::recording::scan_batch("whole", log.into(), &catalog, &apps, None, None);
     let whole = demarc_serve::recording::findings_of(&whole, OffsetDateTime::now_utc());
     assert_eq!(totals(&recorded), totals(&whole));
 
@@ -1019,4 +1020,27 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "sensor is required");
     assert_eq!(s.store.discovery_runs().await.unwrap().len(), 4);
+
+    // NDJSON from a shipper, with its own field names mapped.
+    let ndjson = concat!(
+        r#"{"t":"2026-12-01T10:00:00Z","dest":"claude.ai","who":"ann"}"#,
+        "\n",
+        r#"{"t":"2026-12-01T10:00:05Z","dest":"claude.ai","who":"bob"}"#,
+        "\n"
+    )
+    .as_bytes()
+    .to_vec();
+    let mapped = "sensor=vector&format=jsonl&map=host%3Ddest%2Cuser%3Dwho%2Ctime%3Dt";
+    let r = post(Some(&shipper), mapped, ndjson.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["records"].as_u64(), v["findings"].as_u64()),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let r = post(Some(&shipper), "sensor=vector&format=nope", ndjson)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
