@@ -37,60 +37,76 @@ pub struct RunFinding {
 /// api or auth hosts; a finding no one used (only reached incidentally) is left out. The
 /// result of merging runs is the result of one run over all of their logs.
 pub fn summarise(findings: &[ClassifiedFinding]) -> BTreeMap<String, RunFinding> {
-    struct Merged {
-        finding: RunFinding,
-        used: bool,
-        /// Per identity: requests, and whether it used the service.
-        users: BTreeMap<String, (i64, bool)>,
-    }
-    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
-    for f in findings {
-        let key = finding_key(&f.finding.service, &f.class);
-        let entry = merged.entry(key.clone()).or_insert_with(|| Merged {
-            finding: RunFinding {
-                key,
-                service: f.finding.service.clone(),
-                status: f.class.status.clone(),
-                applications: f.class.applications.clone(),
-                tenant: f.class.tenant.clone(),
-                requests: 0,
-                blocked: 0,
+    let mut merger = Merger::default();
+    merger.add(findings);
+    merger.finish()
+}
+
+/// [`summarise`] fed a run at a time: memory grows with the distinct findings and
+/// identities, not with the runs read.
+#[derive(Default)]
+pub struct Merger(BTreeMap<String, Merged>);
+
+struct Merged {
+    finding: RunFinding,
+    used: bool,
+    /// Per identity: requests, and whether it used the service.
+    users: BTreeMap<String, (i64, bool)>,
+}
+
+impl Merger {
+    pub fn add(&mut self, findings: &[ClassifiedFinding]) {
+        for f in findings {
+            let key = finding_key(&f.finding.service, &f.class);
+            let entry = self.0.entry(key.clone()).or_insert_with(|| Merged {
+                finding: RunFinding {
+                    key,
+                    service: f.finding.service.clone(),
+                    status: f.class.status.clone(),
+                    applications: f.class.applications.clone(),
+                    tenant: f.class.tenant.clone(),
+                    requests: 0,
+                    blocked: 0,
+                    users: BTreeMap::new(),
+                },
+                used: false,
                 users: BTreeMap::new(),
-            },
-            used: false,
-            users: BTreeMap::new(),
-        });
-        // A service only reached incidentally in one log takes its status from another.
-        if entry.finding.status == INCIDENTAL && f.class.status != INCIDENTAL {
-            entry.finding.status = f.class.status.clone();
-            entry.finding.applications = f.class.applications.clone();
-            entry.finding.tenant = f.class.tenant.clone();
+            });
+            // A service only reached incidentally in one log takes its status from another.
+            if entry.finding.status == INCIDENTAL && f.class.status != INCIDENTAL {
+                entry.finding.status = f.class.status.clone();
+                entry.finding.applications = f.class.applications.clone();
+                entry.finding.tenant = f.class.tenant.clone();
+            }
+            entry.finding.requests += f.finding.requests;
+            entry.finding.blocked += f.class.blocked;
+            entry.used |= f.class.used();
+            let user = if f.class.user_kind.is_empty() || f.class.user_kind == "user" {
+                f.finding.user.clone()
+            } else {
+                format!("{} ({})", f.finding.user, f.class.user_kind)
+            };
+            let u = entry.users.entry(user).or_default();
+            u.0 += f.finding.requests;
+            u.1 |= f.class.used();
         }
-        entry.finding.requests += f.finding.requests;
-        entry.finding.blocked += f.class.blocked;
-        entry.used |= f.class.used();
-        let user = if f.class.user_kind.is_empty() || f.class.user_kind == "user" {
-            f.finding.user.clone()
-        } else {
-            format!("{} ({})", f.finding.user, f.class.user_kind)
-        };
-        let u = entry.users.entry(user).or_default();
-        u.0 += f.finding.requests;
-        u.1 |= f.class.used();
     }
-    merged
-        .into_iter()
-        .filter(|(_, m)| m.used)
-        .map(|(key, mut m)| {
-            m.finding.users = m
-                .users
-                .into_iter()
-                .filter(|(_, (_, used))| *used)
-                .map(|(user, (requests, _))| (user, requests))
-                .collect();
-            (key, m.finding)
-        })
-        .collect()
+
+    pub fn finish(self) -> BTreeMap<String, RunFinding> {
+        self.0
+            .into_iter()
+            .filter(|(_, m)| m.used)
+            .map(|(key, mut m)| {
+                m.finding.users = m
+                    .users
+                    .into_iter()
+                    .filter(|(_, (_, used))| *used)
+                    .map(|(user, (requests, _))| (user, requests))
+                    .collect();
+                (key, m.finding)
+            })
+            .collect()
+    }
 }
 
 /// The status recorded for a service that a run's logs only reached incidentally.
@@ -219,31 +235,32 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
             };
             let since = since.map(day).transpose()?;
             let until = until.map(day).transpose()?;
-            let (merged, runs) = rt.block_on(async {
+            let (merger, runs) = rt.block_on(async {
                 let s = store.open().await?;
-                let mut merged = Vec::new();
+                let mut merger = Merger::default();
                 let mut runs = Vec::new();
                 for r in s.discovery_runs().await? {
                     let sensor = r.sensor.as_deref().unwrap_or("");
                     if !sensors.is_empty() && !sensors.iter().any(|n| n == sensor) {
                         continue;
                     }
-                    let before = merged.len();
-                    merged.extend(
-                        s.discovery_findings_classified(r.id)
-                            .await?
-                            .into_iter()
-                            .filter(|f| {
-                                since.is_none_or(|t| f.finding.last_seen >= t)
-                                    && until.is_none_or(|t| f.finding.first_seen < t)
-                            }),
-                    );
-                    if merged.len() > before {
+                    // One run's findings at a time: the merge holds only what it adds up.
+                    let findings: Vec<ClassifiedFinding> = s
+                        .discovery_findings_classified(r.id)
+                        .await?
+                        .into_iter()
+                        .filter(|f| {
+                            since.is_none_or(|t| f.finding.last_seen >= t)
+                                && until.is_none_or(|t| f.finding.first_seen < t)
+                        })
+                        .collect();
+                    if !findings.is_empty() {
+                        merger.add(&findings);
                         runs.push(r);
                     }
                 }
                 s.close().await;
-                anyhow::Ok((merged, runs))
+                anyhow::Ok((merger, runs))
             })?;
             let mut seen: Vec<&str> = runs
                 .iter()
@@ -257,7 +274,7 @@ pub fn run(sub: Sub) -> anyhow::Result<crate::Outcome> {
                 common::count(seen.len(), "sensor"),
                 seen.join(", ")
             );
-            emit_summary(&summarise(&merged), format)?;
+            emit_summary(&merger.finish(), format)?;
         }
         Sub::Diff {
             a,
