@@ -715,3 +715,34 @@ fn any_split_of_a_log_recorded_as_two_runs_merges_into_the_report_of_the_whole_l
         assert_eq!(merged_report(&db), whole, "split seed {seed}");
     }
 }
+
+#[test]
+fn bad_sensor_names_and_report_dates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    demarc()
+        .args(["discover", "--record", "--sensor", "", "--db", &db, "-"])
+        .write_stdin(SQUID)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sensor"));
+    demarc()
+        .args(["discover", "--sensor", "paris", "-"])
+        .write_stdin(SQUID)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--record"));
+    for bad in ["2026-13-01", "yesterday"] {
+        demarc()
+            .args(["discover", "report", "--since", bad, "--db", &db])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--since"));
+    }
+    // Nothing was recorded by the refused run.
+    demarc()
+        .args(["discover", "runs", "--format", "json", "--db", &db])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[]"));
+}

@@ -277,3 +277,54 @@ fn a_key_revoked_through_the_store_is_refused_by_both_replicas_within_a_second()
         stop(server);
     }
 }
+
+#[test]
+fn bad_shared_limit_settings_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.yaml");
+    std::fs::write(
+        &config,
+        "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1'}]\napplications: []\n\
+         redis: 'http://:secret@127.0.0.1:6379'\nshared_limits_fallback: fail-opne\n",
+    )
+    .unwrap();
+    let out = demarc()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gw.yaml:3:") && stderr.contains("redis:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `fail-open`?"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the URL's password is never echoed: {stderr}"
+    );
+    // The flag is checked as the key is.
+    std::fs::write(
+        &config,
+        "upstreams: [{id: a, base_url: 'http://127.0.0.1:1/v1'}]\napplications: []\n",
+    )
+    .unwrap();
+    let out = demarc()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .args([
+            "--redis",
+            "rediss://:secret@127.0.0.1:6379",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("redis://") && !stderr.contains("secret"),
+        "{stderr}"
+    );
+}
