@@ -322,44 +322,35 @@ impl Gateway {
                     && v.blocked_by.as_deref() == Some(crate::canary::DETECTOR),
             );
         }
-        if let (Some(counters), Some(app), tokens) = (
-            &self.counters,
-            ctx.application.as_deref(),
-            ctx.usage.total(),
-        ) {
-            if let Some(a) = self.apps.get(app).filter(|_| tokens > 0) {
-                let mut keys = Vec::new();
-                if a.config.limits.tokens_per_minute.is_some() {
-                    keys.push(format!("{app}#tokens"));
-                }
-                if let (Some(_), Some(user)) = (a.config.limits.user_tokens_per_minute, &ctx.user) {
-                    keys.push(format!("{app}/{user}#tokens"));
-                }
-                if !keys.is_empty() {
-                    let counters = counters.clone();
-                    let (window, _) = current_window();
-                    tokio::spawn(async move {
-                        for key in keys {
-                            if let Err(e) = counters.add(&key, window, tokens as i64).await
-                                && !crate::limits::redis::is_backing_off(&e)
-                            {
-                                tracing::warn!(error = %e, "cannot count tokens in the shared counters");
-                            }
-                        }
-                    });
-                }
-            }
-        } else if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total())
+        // Tokens are known only now. They are charged in this replica's memory always (what
+        // the fallback counts with while the shared counters cannot be reached, so a budget
+        // still holds then) and in the shared counters when there are some.
+        if let (Some(app), tokens) = (ctx.application.as_deref(), ctx.usage.total())
             && tokens > 0
             && let Some(a) = self.apps.get(app)
         {
-            if let Some(tpm) = a.config.limits.tokens_per_minute {
-                self.limiter
-                    .charge(&format!("{app}#tokens"), tpm, tokens as f64);
+            let limits = a.config.limits;
+            let mut keys = Vec::new();
+            if let Some(tpm) = limits.tokens_per_minute {
+                keys.push((format!("{app}#tokens"), tpm));
             }
-            if let (Some(tpm), Some(user)) = (a.config.limits.user_tokens_per_minute, &ctx.user) {
-                self.limiter
-                    .charge(&format!("{app}/{user}#tokens"), tpm, tokens as f64);
+            if let (Some(tpm), Some(user)) = (limits.user_tokens_per_minute, &ctx.user) {
+                keys.push((format!("{app}/{user}#tokens"), tpm));
+            }
+            for (key, tpm) in &keys {
+                self.limiter.charge(key, *tpm, tokens as f64);
+            }
+            if let Some(counters) = self.counters.clone().filter(|_| !keys.is_empty()) {
+                let (window, _) = current_window();
+                tokio::spawn(async move {
+                    for (key, _) in keys {
+                        if let Err(e) = counters.add(&key, window, tokens as i64).await
+                            && !crate::limits::redis::is_backing_off(&e)
+                        {
+                            tracing::warn!(error = %e, "cannot count tokens in the shared counters");
+                        }
+                    }
+                });
             }
         }
         tracing::info!(

@@ -951,3 +951,28 @@ fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
     let addr = socket.local_addr().unwrap();
     (socket, addr)
 }
+
+/// Shared counters that are always down.
+struct DownCounters;
+
+impl demarc_gateway::SharedCounters for DownCounters {
+    fn add<'a>(&'a self, _key: &'a str, _window: i64, _by: i64) -> demarc_gateway::CountFuture<'a> {
+        Box::pin(async { Err("the shared counters are down".into()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_shared_counters_down_fail_open_still_holds_a_token_budget() {
+    let h = Harness::start_shared("{tokens_per_minute: 10}", Arc::new(DownCounters)).await;
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            &chat("a prompt of a few dozen tokens at least"),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "fail-open serves");
+    // The answer's tokens were charged in this replica's memory, which the fallback counts with.
+    let r = h.post("/v1/chat/completions", &chat("again")).await;
+    assert_eq!(r.status(), 429);
+    h.stop().await;
+}
