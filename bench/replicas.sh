@@ -4,10 +4,13 @@
 #   memory  one gateway, limits counted in its memory (no shared counters);
 #   redis1  one gateway, limits counted in Redis (one script round trip per request);
 #   redis2  two gateways, limits counted in Redis, each taking half the load;
+#   store1  one gateway, limits counted in PostgreSQL (statements batch concurrent requests);
+#   store2  two gateways, limits counted in PostgreSQL, each taking half the load;
 # all on one PostgreSQL store (keys, audit), the fake upstream answering at once. Reports per
 # setup: the served rate, p50/p99 latency (open loop, from each request's intended send time),
-# the gateways' CPU per request and Redis's own CPU per request; `redis1` against `memory` is
-# the Redis round trip's share. ROUNDS alternates the three setups (default 3; medians printed).
+# the gateways' CPU per request, Redis's own CPU per request and the round trips to the shared
+# counters per request (the gateways' metric); `redis1` against `memory` is the Redis round
+# trip's share. ROUNDS alternates the setups (default 3; medians printed).
 #
 # Usage: bench/replicas.sh [RATE] [SECONDS]        (default 1000 req/s, 5 s)
 #   env: REDIS_URL (default redis://127.0.0.1:6379), PG_ADMIN (default
@@ -41,12 +44,13 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -s "$WORK/fake.url" ] && break; sleep 0.1; done
 UP="$(cat "$WORK/fake.url")"
 
-# $1: setup name; $2: replicas; $3: `redis` or `memory`.
+# $1: setup name; $2: replicas; $3: `redis`, `store` or `memory`.
 one() {
   local name="$1" replicas="$2" counted="$3" app="bench-$1-$RANDOM$RANDOM" cfg="$WORK/$1.yaml"
   {
     echo "db: $DB"
     [ "$counted" = redis ] && echo "redis: $REDIS_URL"
+    [ "$counted" = store ] && echo "shared_limits: true"
     echo "upstreams: [{id: fake, base_url: $UP}]"
     echo "applications: [{id: $app, upstreams: [fake], limits: {requests_per_minute: 1000000000}}]"
   } > "$cfg"
@@ -71,10 +75,15 @@ one() {
   local after=0 r_after=0
   for g in "${gws[@]}"; do after="$(python3 -c "print($after + $(cpu_s "$g"))")"; done
   [ -n "$REDIS_PID" ] && r_after="$(cpu_s "$REDIS_PID")"
+  local trips=0
+  for p in "${ports[@]}"; do
+    local t; t="$(curl -sf "http://127.0.0.1:$p/metrics" | awk '$1 == "demarc_gateway_shared_limits_round_trips_total" {print $2}')"
+    trips="$(python3 -c "print($trips + ${t:-0})")"
+  done
   for g in "${gws[@]}"; do kill "$g" 2>/dev/null || true; wait "$g" 2>/dev/null || true; done
-  python3 - "$name" "-" "$before" "$after" "$r_before" "$r_after" "$WORK/$name-"*.json <<'PY' >> "$WORK/results.tsv"
+  python3 - "$name" "$trips" "$before" "$after" "$r_before" "$r_after" "$WORK/$name-"*.json <<'PY' >> "$WORK/results.tsv"
 import json, sys
-name, _, b, a, rb, ra = sys.argv[1:7]
+name, trips, b, a, rb, ra = sys.argv[1:7]
 runs = [json.load(open(f)) for f in sys.argv[7:]]
 n = sum(r["requests"] for r in runs) or 1
 errors = sum(r["errors"] for r in runs)
@@ -82,7 +91,7 @@ rate = sum(r["rate"] for r in runs)
 p50 = max(r["p50_ms"] for r in runs); p99 = max(r["p99_ms"] for r in runs)
 cpu = (float(a) - float(b)) * 1e6 / n
 redis = (float(ra) - float(rb)) * 1e6 / n
-print(f"{name}\t{rate:.0f}\t{p50:.2f}\t{p99:.2f}\t{errors}\t{cpu:.0f}\t{redis:.1f}")
+print(f"{name}\t{rate:.0f}\t{p50:.2f}\t{p99:.2f}\t{errors}\t{cpu:.0f}\t{redis:.1f}\t{float(trips) / n:.3f}")
 PY
   rm -f "$WORK/$name-"*.json
 }
@@ -90,17 +99,17 @@ PY
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), $RATE req/s for $SECS s, $ROUNDS rounds"
 : > "$WORK/results.tsv"
 for _ in $(seq "$ROUNDS"); do
-  one memory 1 memory; one redis1 1 redis; one redis2 2 redis
+  one memory 1 memory; one redis1 1 redis; one redis2 2 redis; one store1 1 store; one store2 2 store
 done
 python3 - "$WORK/results.tsv" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
-print("| setup | served req/s | p50 ms | p99 ms (worst replica) | errors | gateway CPU µs/request | Redis CPU µs/request |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for name in ["memory", "redis1", "redis2"]:
+print("| setup | served req/s | p50 ms | p99 ms (worst replica) | errors | gateway CPU µs/request | Redis CPU µs/request | counter round trips/request |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name in ["memory", "redis1", "redis2", "store1", "store2"]:
     rs = [r for r in rows if r[0] == name]
     med = lambda i: statistics.median(float(r[i]) for r in rs)
-    print(f"| {name} | {med(1):.0f} | {med(2):.2f} | {med(3):.2f} | {sum(int(r[4]) for r in rs)} | {med(5):.0f} | {med(6):.1f} |")
+    print(f"| {name} | {med(1):.0f} | {med(2):.2f} | {med(3):.2f} | {sum(int(r[4]) for r in rs)} | {med(5):.0f} | {med(6):.1f} | {med(7):.2f} |")
 for r in rows:
     print("#", " ".join(r), file=sys.stderr)
 PY

@@ -64,6 +64,7 @@ pub use grounding::{DEFAULT_PASSAGES, Grounding, SourceSpec};
 pub use guard::GuardPolicy;
 pub use input::{InputBlocked, scan_request};
 pub use keys::{KeyRecord, KeySource, LookupFuture, MemoryKeys};
+pub use limits::batched::{AddAllFuture, BatchedCounters, CounterTable};
 pub use limits::redis::{RedisCounters, RedisError};
 pub use limits::{AdmitFuture, Check, CountFuture, SharedCounters, current_window};
 pub use output::filter_response;

@@ -79,6 +79,11 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
             gw.shared_limit_errors.load(Ordering::Relaxed) as f64,
         ),
         (
+            "demarc_gateway_shared_limits_round_trips_total",
+            "Round trips to the shared rate counters (store statements, which batch concurrent requests, or Redis calls).",
+            gw.counters.as_ref().map_or(0, |c| c.round_trips()) as f64,
+        ),
+        (
             "demarc_gateway_audit_lost_total",
             "Audit events lost or requests refused because the queue was full.",
             a.lost() as f64,

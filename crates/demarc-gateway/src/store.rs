@@ -7,6 +7,7 @@
 
 use demarc_model::{CheckedCatalog, ObservationKind};
 use demarc_store::{Evidence, NewAuditEvent, Store};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, SinkFuture};
@@ -14,7 +15,8 @@ use crate::canary::{CanaryFuture, CanarySource};
 use crate::error::BackendError;
 use crate::gateway::Gateway;
 use crate::keys::{KeyRecord, KeySource, LookupFuture};
-use crate::limits::{CountFuture, SharedCounters};
+use crate::limits::CountFuture;
+use crate::limits::batched::{AddAllFuture, BatchedCounters, CounterTable};
 
 /// How long gateway evidence counts after it was written. A running gateway rewrites it every
 /// minute; one that stopped shows as expiring after 15 days (assess warns 30 days ahead) and
@@ -78,19 +80,45 @@ impl CanarySource for StoreCanaries {
     }
 }
 
-/// Rate and token counters shared by every gateway on the same store.
+/// Rate and token counters shared by every gateway on the same store: the `rate_counters`
+/// table, written through [`BatchedCounters`] (see [`StoreCounters::batched`]).
 pub struct StoreCounters(pub Store);
 
-impl SharedCounters for StoreCounters {
-    fn add<'a>(&'a self, key: &'a str, window_start_ms: i64, by: i64) -> CountFuture<'a> {
+impl StoreCounters {
+    /// The store's counters behind the task that batches concurrent requests into one
+    /// statement (call inside a tokio runtime).
+    pub fn batched(store: Store) -> BatchedCounters {
+        BatchedCounters::start(Arc::new(Self(store)))
+    }
+}
+
+fn window_time(ms: i64) -> Result<OffsetDateTime, BackendError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(BackendError::from)
+}
+
+impl CounterTable for StoreCounters {
+    fn add_all<'a>(&'a self, adds: &'a [(&'a str, i64, i64)]) -> AddAllFuture<'a> {
         Box::pin(async move {
-            let start =
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(window_start_ms) * 1_000_000)
-                    .map_err(BackendError::from)?;
+            let adds = adds
+                .iter()
+                .map(|&(key, window, by)| Ok((key, window_time(window)?, by)))
+                .collect::<Result<Vec<_>, BackendError>>()?;
             self.0
-                .increment_rate_counter(key, start, by)
+                .add_to_rate_counters(&adds)
                 .await
                 .map_err(BackendError::from)
+        })
+    }
+
+    fn prune(&self, before_ms: i64) -> CountFuture<'_> {
+        Box::pin(async move {
+            let removed = self
+                .0
+                .prune_rate_counters(window_time(before_ms)?)
+                .await
+                .map_err(BackendError::from)?;
+            Ok(i64::try_from(removed).unwrap_or(i64::MAX))
         })
     }
 }

@@ -513,9 +513,10 @@ async fn shared_limits_are_counted_across_replicas_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let store = demarc_store::Store::open(&url).await.unwrap();
-    let counters = Arc::new(demarc_gateway::StoreCounters(store));
-    let a = Harness::start_shared("{requests_per_minute: 3}", counters.clone()).await;
-    let b = Harness::start_shared("{requests_per_minute: 3}", counters).await;
+    // Each replica batches its own requests; the table is what they share.
+    let counters = || Arc::new(demarc_gateway::StoreCounters::batched(store.clone()));
+    let a = Harness::start_shared("{requests_per_minute: 3}", counters()).await;
+    let b = Harness::start_shared("{requests_per_minute: 3}", counters()).await;
     let mut statuses = Vec::new();
     for h in [&a, &b, &a, &b] {
         statuses.push(
@@ -958,6 +959,16 @@ struct DownCounters;
 impl demarc_gateway::SharedCounters for DownCounters {
     fn add<'a>(&'a self, _key: &'a str, _window: i64, _by: i64) -> demarc_gateway::CountFuture<'a> {
         Box::pin(async { Err("the shared counters are down".into()) })
+    }
+    fn admit<'a>(
+        &'a self,
+        _checks: &'a [demarc_gateway::Check<'a>],
+        _window: i64,
+    ) -> demarc_gateway::AdmitFuture<'a> {
+        Box::pin(async { Err("the shared counters are down".into()) })
+    }
+    fn round_trips(&self) -> u64 {
+        0
     }
 }
 

@@ -37,11 +37,12 @@ pub enum StoreError {
     /// The audit chain is broken where an operation needs it intact (e.g. pruning).
     #[error("audit chain `{chain}` is broken at seq {seq}; run `demarc audit verify`")]
     ChainBroken { chain: String, seq: i64 },
-    /// Any other database error.
+    /// A discovery input (by its content hash) or an ingest batch was recorded before.
     #[error(
         "`{input}` was recorded before ({earlier}); a log is recorded once, so nothing was recorded"
     )]
     AlreadyRecorded { input: String, earlier: String },
+    /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// File system error around the SQLite file.

@@ -2,8 +2,10 @@
 //! shared by gateway replicas.
 
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
+use crate::assessments::ROWS_PER_INSERT;
 use crate::error::{Result, StoreError};
 use crate::{Pool, Store, check_text, dispatch, from_ms, to_ms};
 
@@ -211,20 +213,61 @@ impl Store {
         window_start: OffsetDateTime,
         by: i64,
     ) -> Result<i64> {
-        check_text("rate counter key", key, 1024)?;
-        let count = dispatch!(self, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO rate_counters (key, window_start_ms, count) VALUES ($1, $2, $3)
-                 ON CONFLICT (key, window_start_ms) DO UPDATE SET count = rate_counters.count + excluded.count
-                 RETURNING count",
-            )
-            .bind(key)
-            .bind(to_ms(window_start))
-            .bind(by)
-            .fetch_one(pool)
-            .await?
-        });
-        Ok(count)
+        let counts = self
+            .add_to_rate_counters(&[(key, window_start, by)])
+            .await?;
+        Ok(counts.first().copied().unwrap_or(by))
+    }
+
+    /// Adds to several counters in one statement (one round trip for up to a thousand
+    /// distinct counters) and returns, for each addition in the order given, the counter's
+    /// value just after it: as if the additions had been made one after another, with other
+    /// replicas' additions before or after the whole lot. A counter may appear more than once.
+    pub async fn add_to_rate_counters(
+        &self,
+        adds: &[(&str, OffsetDateTime, i64)],
+    ) -> Result<Vec<i64>> {
+        // One upsert per distinct counter, in one order for every replica: two statements
+        // that update the same rows then lock them in the same order and cannot deadlock.
+        let mut totals: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+        for &(key, window_start, by) in adds {
+            check_text("rate counter key", key, 1024)?;
+            *totals.entry((key, to_ms(window_start))).or_default() += by;
+        }
+        let rows: Vec<(&str, i64, i64)> = totals.iter().map(|(&(k, w), &by)| (k, w, by)).collect();
+        // Each counter's value before this call's additions.
+        let mut running: HashMap<(String, i64), i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let after: Vec<(String, i64, i64)> = dispatch!(self, |pool| {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO rate_counters (key, window_start_ms, count) ",
+                );
+                insert.push_values(chunk, |mut row, &(key, window, by)| {
+                    row.push_bind(key).push_bind(window).push_bind(by);
+                });
+                insert.push(
+                    " ON CONFLICT (key, window_start_ms) DO UPDATE SET count = rate_counters.count + excluded.count
+                     RETURNING key, window_start_ms, count",
+                );
+                insert.build_query_as().fetch_all(pool).await?
+            });
+            for (key, window, count) in after {
+                let added = totals.get(&(key.as_str(), window)).copied().unwrap_or(0);
+                running.insert((key, window), count - added);
+            }
+        }
+        adds.iter()
+            .map(|&(key, window_start, by)| {
+                let count = running
+                    .get_mut(&(key.to_string(), to_ms(window_start)))
+                    .ok_or_else(|| StoreError::Invalid {
+                        field: "rate counter",
+                        reason: format!("`{key}` was not returned by the upsert"),
+                    })?;
+                *count += by;
+                Ok(*count)
+            })
+            .collect()
     }
 
     /// Deletes counters of windows that started before `before`; returns how many.

@@ -772,6 +772,48 @@ async fn api_keys_and_rate_counters(t: &Target) {
             .unwrap(),
         1
     );
+
+    // Several counters in one statement, one of them twice: each addition gets the count
+    // just after it, as if they had been made one after another.
+    let later = window + Duration::minutes(5);
+    let counts = store
+        .add_to_rate_counters(&[
+            ("a", later, 1),
+            ("b", later, 3),
+            ("a", later, 2),
+            ("a", later + Duration::minutes(1), 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![1, 3, 3, 1]);
+    let counts = store
+        .add_to_rate_counters(&[("b", later, 0), ("a", later, 1)])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![3, 4]);
+    // Statements racing on the same counters in opposite orders neither deadlock nor lose
+    // an addition.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                for _ in 0..25 {
+                    let adds = if i % 2 == 0 {
+                        [("x", later, 1), ("y", later, 1)]
+                    } else {
+                        [("y", later, 1), ("x", later, 1)]
+                    };
+                    store.add_to_rate_counters(&adds).await.unwrap();
+                }
+            }
+        })
+        .collect();
+    futures_join(tasks).await;
+    let counts = store
+        .add_to_rate_counters(&[("x", later, 0), ("y", later, 0)])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![200, 200]);
 }
 both!(api_keys_and_rate_counters);
 

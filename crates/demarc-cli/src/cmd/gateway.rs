@@ -276,7 +276,7 @@ async fn serve_gateway(
     let chain = StoreSink::default_chain(addr.port());
     let sink = Arc::new(StoreSink::new(store.clone(), chain.clone()));
     let keys = Arc::new(StoreKeys(store.clone()));
-    let counters = Arc::new(StoreCounters(store.clone()));
+    let counters = Arc::new(StoreCounters::batched(store.clone()));
     let policies = crate::cmd::common::PolicyCache::default();
     let factory = |app: &ApplicationConfig| {
         policy_for(app, estate.as_ref(), estate_dir.as_deref(), &policies)

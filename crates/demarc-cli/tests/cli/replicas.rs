@@ -38,6 +38,16 @@ fn seconds_left_in_minute() -> u64 {
 
 #[test]
 fn two_gateways_on_one_postgres_and_one_redis_serve_exactly_the_limit() {
+    two_gateways_serve_exactly_the_limit(&format!("redis: {}", redis_url()), "in Redis");
+}
+
+/// Without Redis the replicas count in the store's table, each batching its own requests.
+#[test]
+fn two_gateways_counting_in_postgres_serve_exactly_the_limit() {
+    two_gateways_serve_exactly_the_limit("shared_limits: true", "in the store");
+}
+
+fn two_gateways_serve_exactly_the_limit(counting: &str, counted_in: &str) {
     const LIMIT: usize = 12;
     let db = PgDb::create();
     let (_fake, fake_url) = fake_upstream();
@@ -47,10 +57,9 @@ fn two_gateways_on_one_postgres_and_one_redis_serve_exactly_the_limit() {
     std::fs::write(
         &config,
         format!(
-            "db: {}\nredis: {}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+            "db: {}\n{counting}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
              applications:\n  - {{id: {app}, upstreams: [fake], limits: {{requests_per_minute: {LIMIT}}}}}\n",
             db.url,
-            redis_url()
         ),
     )
     .unwrap();
@@ -108,10 +117,19 @@ fn two_gateways_on_one_postgres_and_one_redis_serve_exactly_the_limit() {
         metrics.contains("demarc_gateway_shared_limits_errors_total 0"),
         "{metrics}"
     );
+    let round_trips: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("demarc_gateway_shared_limits_round_trips_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        (1.0..=2.0 * LIMIT as f64 * 4.0).contains(&round_trips),
+        "{round_trips} round trips: {metrics}"
+    );
     for (server, port) in [(a, port_a), (b, port_b)] {
         let stderr = stop(server);
         assert!(
-            stderr.contains("rate limits counted in Redis"),
+            stderr.contains(&format!("rate limits counted {counted_in}")),
             "port {port}: {stderr}"
         );
     }

@@ -1,6 +1,7 @@
 //! Rate limits and token budgets per application and per end user: in memory, token buckets
 //! that refill continuously over a minute (at most [`MAX_BUCKETS`] kept); shared by replicas,
-//! fixed one-minute windows counted in the store or in Redis ([`redis::RedisCounters`]).
+//! fixed one-minute windows counted in the store ([`batched::BatchedCounters`]) or in Redis
+//! ([`redis::RedisCounters`]).
 
 use crate::error::BackendError;
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Instant;
 
+pub mod batched;
 pub mod redis;
 
 pub const MAX_BUCKETS: usize = 100_000;
@@ -45,23 +47,14 @@ pub trait SharedCounters: Send + Sync + 'static {
     /// milliseconds) and return its new value.
     fn add<'a>(&'a self, key: &'a str, window_start_ms: i64, by: i64) -> CountFuture<'a>;
 
-    /// Admit one request against every check in the window starting at `window_start_ms`.
-    /// This default adds to each counter in turn, one round trip each: a request refused by
-    /// a later check still counts in the earlier ones. Redis overrides it with one atomic
-    /// script that counts nothing for a refused request.
-    fn admit<'a>(&'a self, checks: &'a [Check<'a>], window_start_ms: i64) -> AdmitFuture<'a> {
-        Box::pin(async move {
-            for (i, check) in checks.iter().enumerate() {
-                let count = self
-                    .add(check.key, window_start_ms, i64::from(check.cost))
-                    .await?;
-                if check.refuses(count) {
-                    return Ok(Some(i));
-                }
-            }
-            Ok(None)
-        })
-    }
+    /// Admit one request against every check in the window starting at `window_start_ms`:
+    /// `Ok(None)` when every check allows it, else the index of the first that refuses. A
+    /// refused request is not left counted (at once in Redis, by a refund in the store).
+    fn admit<'a>(&'a self, checks: &'a [Check<'a>], window_start_ms: i64) -> AdmitFuture<'a>;
+
+    /// Round trips to the store or Redis so far (the metric
+    /// `demarc_gateway_shared_limits_round_trips_total`).
+    fn round_trips(&self) -> u64;
 }
 
 /// The current one-minute window: its start (unix ms) and the seconds left in it.

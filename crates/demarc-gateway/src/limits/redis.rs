@@ -12,7 +12,7 @@
 //! here at once, and the gateway applies its fallback (`shared_limits_fallback`) without each
 //! of them waiting for a timeout.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -82,6 +82,7 @@ pub struct RedisCounters {
     add: redis::Script,
     /// Unix ms before which Redis is not asked (after a failure).
     quiet_until_ms: AtomicI64,
+    calls: AtomicU64,
 }
 
 impl RedisCounters {
@@ -101,6 +102,7 @@ impl RedisCounters {
             admit: redis::Script::new(ADMIT),
             add: redis::Script::new(ADD),
             quiet_until_ms: AtomicI64::new(0),
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -119,6 +121,7 @@ impl RedisCounters {
         if now < self.quiet_until_ms.load(Ordering::Relaxed) {
             return Err(RedisError::BackingOff);
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         call.await.map_err(|e| {
             self.quiet_until_ms
                 .store(now + BACK_OFF.as_millis() as i64, Ordering::Relaxed);
@@ -156,6 +159,10 @@ impl SharedCounters for RedisCounters {
             let refused: usize = self.guarded(call.invoke_async(&mut conn)).await?;
             Ok(refused.checked_sub(1))
         })
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 }
 
