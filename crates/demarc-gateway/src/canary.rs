@@ -10,7 +10,8 @@
 //! request comes and the last check is older than [`REFRESH_EVERY`], and on start-up —
 //! and a replaced one stays blocked for `grace` (answers cached or still in flight). A
 //! rotation made elsewhere (`demarc gateway canary rotate`, another replica) is picked up
-//! at the next check. The token is never logged, audited or reported: only its id.
+//! at once on PostgreSQL, which announces it (the binary calls
+//! [`crate::Gateway::refresh_canaries`]), else at the next check. The token is never logged, audited or reported: only its id.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -201,10 +202,15 @@ impl AppCanary {
         }
     }
 
-    /// Read the store now (rotating when the current canary is due), whatever the schedule.
+    /// Read the store now (rotating when the current canary is due), whatever the schedule;
+    /// a failure is tried again shortly by the next request.
     pub async fn refresh(&self, source: &dyn CanarySource) -> Result<(), CanaryError> {
         let _one = self.refreshing.lock().await;
-        self.refresh_now(source).await
+        let result = self.refresh_now(source).await;
+        if result.is_err() {
+            self.retry_soon();
+        }
+        result
     }
 
     fn retry_soon(&self) {

@@ -123,7 +123,8 @@ impl Store {
         Ok(rows.into_iter().map(canary_from_row).collect())
     }
 
-    /// Retires `application`'s current canary (if any) and creates a new one.
+    /// Retires `application`'s current canary (if any) and creates a new one. On PostgreSQL
+    /// every [`crate::Changes`] listener hears of it when the rotation commits.
     pub async fn rotate_canary(&self, application: &str) -> Result<Canary> {
         self.rotate(application, None)
             .await?
@@ -193,6 +194,14 @@ impl Store {
             .bind(to_ms(canary.created_at))
             .execute(&mut *tx)
             .await?;
+            if postgres {
+                // Every gateway listening hears of it when the rotation commits.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::changes::CANARY_CHANNEL)
+                    .bind(application)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         Ok(Some(canary))

@@ -44,20 +44,6 @@ pub struct NewApiKey {
     pub secret: String,
 }
 
-/// The PostgreSQL notification channel of key revocations (the payload: the key's id).
-const KEY_CHANNEL: &str = "demarc_api_keys";
-
-/// A listener for key revocations ([`Store::key_changes`]).
-pub struct KeyChanges(sqlx::postgres::PgListener);
-
-impl KeyChanges {
-    /// Wait for the next change: `Some(id)`, the revoked key; `None` when the connection was
-    /// lost and reconnected, so that changes may have been missed (forget every cached key).
-    pub async fn next(&mut self) -> Result<Option<String>> {
-        Ok(self.0.try_recv().await?.map(|n| n.payload().to_string()))
-    }
-}
-
 /// SHA-256 of a key as presented by a client: what the store keeps and looks up.
 pub fn hash_api_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -126,7 +112,7 @@ impl Store {
     }
 
     /// Revokes key `id`; false when there is no such key or it was already revoked. On
-    /// PostgreSQL every [`KeyChanges`] listener hears of it when the revocation commits.
+    /// PostgreSQL every [`crate::Changes`] listener hears of it when the revocation commits.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool> {
         const REVOKE: &str =
             "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL";
@@ -148,7 +134,7 @@ impl Store {
                     .rows_affected();
                 if changed > 0 {
                     sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(KEY_CHANNEL)
+                        .bind(crate::changes::KEY_CHANNEL)
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
@@ -158,18 +144,6 @@ impl Store {
             }
         };
         Ok(changed > 0)
-    }
-
-    /// Word of key revocations as they commit, for a gateway to drop the keys it has cached:
-    /// PostgreSQL's `LISTEN`; `None` on SQLite (a gateway's cache then expires within
-    /// a second).
-    pub async fn key_changes(&self) -> Result<Option<KeyChanges>> {
-        let Pool::Postgres(pool) = &self.pool else {
-            return Ok(None);
-        };
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-        listener.listen(KEY_CHANNEL).await?;
-        Ok(Some(KeyChanges(listener)))
     }
 
     /// The key whose SHA-256 is `hash` (see [`hash_api_key`]), revoked or not:

@@ -22,6 +22,7 @@
 pub mod assessments;
 pub mod audit;
 pub mod canaries;
+mod changes;
 pub mod discovery;
 mod error;
 pub mod evidence;
@@ -44,13 +45,14 @@ use time::OffsetDateTime;
 pub use assessments::{DutyResult, EstateRecord, HistoryPoint, RunId};
 pub use audit::{AppendReceipt, ChainReport, NewAuditEvent, PruneReport, VerifyReport};
 pub use canaries::Canary;
+pub use changes::{Change, Changes};
 pub use discovery::{
     ClassifiedFinding, DiscoveryFinding, DiscoveryRun, DiscoveryTraffic, FindingClass,
     FindingOrder, RecordedInput, RunSource,
 };
 pub use error::{Result, StoreError};
 pub use evidence::{Evidence, EvidenceDay};
-pub use keys::{ApiKey, KeyChanges, NewApiKey};
+pub use keys::{ApiKey, NewApiKey};
 pub use location::{Backend, default_url, redact};
 pub use schema::SCHEMA_VERSION;
 

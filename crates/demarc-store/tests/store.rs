@@ -712,15 +712,26 @@ async fn api_keys_and_rate_counters(t: &Target) {
     assert_eq!(store.list_api_keys(None).await.unwrap().len(), 2);
     assert_eq!(store.list_api_keys(Some("chat")).await.unwrap().len(), 1);
     // A gateway on PostgreSQL hears of the revocation; on SQLite there is nothing to hear.
-    let mut changes = store.key_changes().await.unwrap();
+    let mut changes = store.changes().await.unwrap();
     assert_eq!(changes.is_some(), t.is_postgres());
     assert!(store.revoke_api_key(&created.key.id).await.unwrap());
-    if let Some(changes) = changes.as_mut() {
+    let mut next = async || {
+        let changes = changes.as_mut()?;
         let heard = tokio::time::timeout(std::time::Duration::from_secs(5), changes.next())
             .await
-            .expect("the revocation is announced")
-            .unwrap();
-        assert_eq!(heard.as_deref(), Some(created.key.id.as_str()));
+            .expect("the change is announced");
+        Some(heard.unwrap())
+    };
+    if t.is_postgres() {
+        assert_eq!(
+            next().await,
+            Some(demarc_store::Change::KeyRevoked(created.key.id.clone()))
+        );
+        store.rotate_canary("chat").await.unwrap();
+        assert_eq!(
+            next().await,
+            Some(demarc_store::Change::CanaryRotated("chat".into()))
+        );
     }
     assert!(
         !store.revoke_api_key(&created.key.id).await.unwrap(),

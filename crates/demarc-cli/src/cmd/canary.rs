@@ -33,7 +33,7 @@ enum Action {
         store: StoreArgs,
     },
     /// Replace an application's canary now. The previous one stays blocked for the
-    /// application's `canary.grace`; a running gateway injects the new one within a minute.
+    /// application's `canary.grace`; a running gateway injects the new one at once on PostgreSQL, within a minute on SQLite.
     Rotate {
         /// The application.
         #[arg(long, value_name = "APP")]
@@ -139,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                         canary.id
                     ),
                     ids => eprintln!(
-                        "rotated the canary of application `{app}`: `{}` replaces `{}`, which stays blocked for the application's grace period; a running gateway injects the new one within a minute",
+                        "rotated the canary of application `{app}`: `{}` replaces `{}`, which stays blocked for the application's grace period; a running gateway injects the new one at once on PostgreSQL, within a minute on SQLite",
                         canary.id,
                         ids.join("`, `")
                     ),

@@ -337,16 +337,17 @@ async fn serve_gateway(
         }
     });
 
-    // Revocations announced by the store (PostgreSQL) reach this replica at once; without
-    // them its key cache expires within a second.
-    let revocations = match store.key_changes().await {
-        Ok(Some(changes)) => Some(tokio::spawn(forget_revoked_keys(
+    // Revocations and canary rotations announced by the store (PostgreSQL) reach this replica
+    // at once; without them its key cache expires within a second and its canaries are read
+    // again within a minute.
+    let listener_task = match store.changes().await {
+        Ok(Some(changes)) => Some(tokio::spawn(follow_store_changes(
             changes,
             Arc::downgrade(&gateway),
         ))),
         Ok(None) => None,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for key revocations; cached keys expire within a second");
+            tracing::warn!(error = %e, "cannot listen for key revocations and canary rotations; cached keys expire within a second, canaries are read again within a minute");
             None
         }
     };
@@ -365,7 +366,7 @@ async fn serve_gateway(
         }
     }
     evidence_task.abort();
-    if let Some(task) = revocations {
+    if let Some(task) = listener_task {
         task.abort();
     }
     let written = write_evidence(&store, &gateway, &catalog, &chain)
@@ -391,20 +392,32 @@ async fn serve_gateway(
     Ok(Outcome::Success)
 }
 
-/// Forget the gateway's cached keys whenever the store announces a revocation, or may have
-/// missed one (its connection was lost), until the gateway is gone.
-async fn forget_revoked_keys(
-    mut changes: demarc_store::KeyChanges,
+/// Forget the gateway's cached keys when the store announces a revocation, and read its
+/// canaries again when it announces a rotation (both when it may have missed one: its
+/// connection was lost), until the gateway is gone.
+async fn follow_store_changes(
+    mut changes: demarc_store::Changes,
     gateway: std::sync::Weak<demarc_gateway::Gateway>,
 ) {
+    use demarc_store::Change;
     loop {
         let heard = changes.next().await;
         let Some(gateway) = gateway.upgrade() else {
             return;
         };
-        gateway.forget_cached_keys();
+        let (keys, canaries) = match &heard {
+            Ok(Change::KeyRevoked(_)) => (true, false),
+            Ok(Change::CanaryRotated(_)) => (false, true),
+            Ok(Change::Missed) | Err(_) => (true, true),
+        };
+        if keys {
+            gateway.forget_cached_keys();
+        }
+        if canaries && let Err(e) = gateway.refresh_canaries().await {
+            tracing::warn!(error = %e, "cannot read the rotated canaries; the next request tries again");
+        }
         if let Err(e) = heard {
-            tracing::warn!(error = %e, "key revocation listener failed; retrying in a second");
+            tracing::warn!(error = %e, "store change listener failed; retrying in a second");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

@@ -1,5 +1,6 @@
 //! Several `demarc gateway` processes as one service: rate limits shared exactly through Redis
-//! (the local server, or `DEMARC_TEST_REDIS`), and what each fallback does when Redis stops.
+//! (the local server, or `DEMARC_TEST_REDIS`) or PostgreSQL, what each fallback does when Redis
+//! stops, and revocations and canary rotations reaching every replica within a second.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -293,6 +294,88 @@ fn a_key_revoked_through_the_store_is_refused_by_both_replicas_within_a_second()
     }
     for server in servers {
         stop(server);
+    }
+}
+
+#[test]
+fn a_canary_rotated_through_the_store_is_blocked_by_both_replicas_within_a_second() {
+    let db = PgDb::create();
+    let (_fake, fake_url) = fake_upstream();
+    let app = fresh_app();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "db: {}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+             applications:\n  - {{id: {app}, upstreams: [fake], policy: off, canary: {{inject: true, rotate_every: 30d}}}}\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let key = create_key(&config, &db.url, &app);
+    let cfg = config.to_str().unwrap();
+    let ports = [free_port(), free_port()];
+    let servers: Vec<_> = ports
+        .iter()
+        .map(|&p| gateway(&["--config", cfg], p))
+        .collect();
+    // The model repeats the user's text: an answer carrying a canary the replica knows is
+    // blocked, one it does not know is served.
+    let echo = |port: u16, token: &str| {
+        let body = serde_json::json!({"model": "m",
+            "messages": [{"role": "user", "content": format!("say {token}")}]});
+        http(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&key),
+            &body.to_string(),
+        )
+        .0
+    };
+    let newest_token = || {
+        let out = demarc()
+            .args(["gateway", "canary", "list", "--show", "--format", "json"])
+            .args(["--app", &app, "--db", &db.url])
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["retired_at"].is_null())
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = newest_token();
+    for port in ports {
+        assert_eq!(echo(port, &first), 400, "the current canary is blocked");
+    }
+    demarc()
+        .args([
+            "gateway", "canary", "rotate", "--app", &app, "--db", &db.url,
+        ])
+        .assert()
+        .success();
+    let at = Instant::now();
+    let second = newest_token();
+    assert_ne!(first, second);
+    for port in ports {
+        while echo(port, &second) != 400 {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "replica on port {port} does not know the rotated canary after 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(echo(port, &first), 400, "the old one stays blocked");
+    }
+    for server in servers {
+        let stderr = stop(server);
+        assert!(!stderr.contains(&second), "the canary is never logged");
     }
 }
 
