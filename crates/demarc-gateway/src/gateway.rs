@@ -53,7 +53,7 @@ pub struct App {
     /// The generated canary injected into the application's system context, if enabled.
     pub(crate) canary: Option<Arc<AppCanary>>,
     coverage: Coverage,
-    activity: std::sync::Mutex<Activity>,
+    activity: Arc<std::sync::Mutex<Activity>>,
 }
 
 /// What the gateway did for one application since it started (the basis of evidence).
@@ -76,24 +76,42 @@ pub struct Activity {
     pub canary_blocked: u64,
 }
 
-/// Everything a request needs, shared by all of them.
+/// Everything a request needs, shared by all of them. A config reload
+/// ([`Gateway::reconfigured`]) makes a new one that shares everything kept at run time (audit
+/// queue, key cache, limits, counters, metrics) with the one it replaces; a request keeps the
+/// one it started with to its end.
 pub struct Gateway {
     pub config: GatewayConfig,
     pub(crate) upstreams: Vec<Upstream>,
     pub(crate) apps: HashMap<String, App>,
-    pub(crate) keys: Authenticator,
-    pub auditor: Auditor,
-    pub(crate) limiter: Limiter,
+    pub(crate) keys: Arc<Authenticator>,
+    pub auditor: Arc<Auditor>,
+    pub(crate) limiter: Arc<Limiter>,
     pub(crate) counters: Option<Arc<dyn SharedCounters>>,
     /// Requests whose shared limits could not be checked (the fallback decided).
-    pub(crate) shared_limit_errors: AtomicU64,
+    pub(crate) shared_limit_errors: Arc<AtomicU64>,
     pub(crate) canaries: Option<Arc<dyn CanarySource>>,
     /// Requests in progress, streams included.
     pub(crate) active: Arc<std::sync::atomic::AtomicUsize>,
-    pub metrics: Metrics,
-    ready: AtomicBool,
-    counter: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    counter: Arc<AtomicU64>,
     pub started_at: time::OffsetDateTime,
+}
+
+/// What a config reload keeps: everything a gateway holds at run time.
+struct Kept {
+    keys: Arc<Authenticator>,
+    auditor: Arc<Auditor>,
+    limiter: Arc<Limiter>,
+    counters: Option<Arc<dyn SharedCounters>>,
+    shared_limit_errors: Arc<AtomicU64>,
+    canaries: Option<Arc<dyn CanarySource>>,
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    counter: Arc<AtomicU64>,
+    started_at: time::OffsetDateTime,
 }
 
 /// Builds the policy an application runs (the guard adapter, in the binary).
@@ -134,7 +152,7 @@ impl Gateway {
         keys: Arc<dyn KeySource>,
         sink: Arc<dyn AuditSink>,
         policy_for: PolicyFactory<'_>,
-        mut grounding: HashMap<String, Arc<Grounding>>,
+        grounding: HashMap<String, Arc<Grounding>>,
         counters: Option<Arc<dyn SharedCounters>>,
         canaries: Option<Arc<dyn CanarySource>>,
     ) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), GatewayError> {
@@ -143,6 +161,93 @@ impl Gateway {
             Some(url) => Some(Arc::new(RedisCounters::new(url)?)),
             None => counters.filter(|_| config.shared_limits),
         };
+        let (auditor, writer) = Auditor::start(
+            sink,
+            config.audit.queue,
+            config.audit.batch,
+            config.audit.on_full,
+        );
+        let kept = Kept {
+            keys: Arc::new(Authenticator::new(keys)),
+            auditor: Arc::new(auditor),
+            limiter: Arc::new(Limiter::new()),
+            counters,
+            shared_limit_errors: Default::default(),
+            canaries,
+            active: Default::default(),
+            metrics: Default::default(),
+            ready: Arc::new(AtomicBool::new(true)),
+            counter: Default::default(),
+            started_at: time::OffsetDateTime::now_utc(),
+        };
+        let gateway = Self::assemble(kept, config, policy_for, grounding, None)?;
+        Ok((Arc::new(gateway), writer))
+    }
+
+    /// This gateway with a new config, for a reload: upstreams, applications, policies,
+    /// grounding and canary settings are built anew; the audit queue and chain, key cache,
+    /// limits, counters and metrics are shared with this one, and an application that stays
+    /// keeps its activity (evidence) and canary. The settings taken at start (`listen`, `db`,
+    /// `redis`, `shared_limits`, `audit`) keep their running values; the second value lists
+    /// those the new config would have changed.
+    pub fn reconfigured(
+        &self,
+        mut config: GatewayConfig,
+        policy_for: PolicyFactory<'_>,
+        grounding: HashMap<String, Arc<Grounding>>,
+    ) -> Result<(Arc<Self>, Vec<&'static str>), GatewayError> {
+        let old = &self.config;
+        let mut ignored = Vec::new();
+        if config.listen != old.listen {
+            ignored.push("listen");
+        }
+        if config.db != old.db {
+            ignored.push("db");
+        }
+        if config.redis != old.redis {
+            ignored.push("redis");
+        }
+        if config.shared_limits != old.shared_limits
+            || config.shared_limits_fallback != old.shared_limits_fallback
+        {
+            ignored.push("shared_limits");
+        }
+        if config.audit != old.audit {
+            ignored.push("audit");
+        }
+        config.listen = old.listen;
+        config.db = old.db.clone();
+        config.redis = old.redis.clone();
+        config.shared_limits = old.shared_limits;
+        config.shared_limits_fallback = old.shared_limits_fallback;
+        config.audit = old.audit.clone();
+        let kept = Kept {
+            keys: self.keys.clone(),
+            auditor: self.auditor.clone(),
+            limiter: self.limiter.clone(),
+            counters: self.counters.clone(),
+            shared_limit_errors: self.shared_limit_errors.clone(),
+            canaries: self.canaries.clone(),
+            active: self.active.clone(),
+            metrics: self.metrics.clone(),
+            ready: self.ready.clone(),
+            counter: self.counter.clone(),
+            started_at: self.started_at,
+        };
+        let next = Self::assemble(kept, config, policy_for, grounding, Some(&self.apps))?;
+        Ok((Arc::new(next), ignored))
+    }
+
+    /// A gateway of what is kept at run time and `config`'s upstreams and applications; an
+    /// application of `previous` keeps its activity, and its canary while the canary settings
+    /// stay the same.
+    fn assemble(
+        kept: Kept,
+        config: GatewayConfig,
+        policy_for: PolicyFactory<'_>,
+        mut grounding: HashMap<String, Arc<Grounding>>,
+        previous: Option<&HashMap<String, App>>,
+    ) -> Result<Self, GatewayError> {
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             upstreams.push(
@@ -166,9 +271,15 @@ impl Gateway {
             if a.embeddings_injection {
                 policy = Arc::new(EnforceInjectionOnEmbeddings(policy));
             }
-            let canary = match (a.canary, &canaries) {
+            let before = previous.and_then(|p| p.get(&a.id));
+            let canary = match (a.canary, &kept.canaries) {
                 (None, _) => None,
-                (Some(settings), Some(_)) => Some(Arc::new(AppCanary::new(&a.id, settings))),
+                (Some(settings), Some(_)) => Some(
+                    before
+                        .filter(|b| b.config.canary == a.canary)
+                        .and_then(|b| b.canary.clone())
+                        .unwrap_or_else(|| Arc::new(AppCanary::new(&a.id, settings))),
+                ),
                 (Some(_), None) => {
                     return Err(GatewayError::Policy {
                         id: a.id.clone(),
@@ -192,7 +303,6 @@ impl Gateway {
             }
             let grounding = grounding.remove(&a.id);
             coverage.grounding = grounding.as_ref().map(|g| g.source_ids.clone());
-            let activity = Default::default();
             let app = App {
                 config: a.clone(),
                 order,
@@ -200,33 +310,26 @@ impl Gateway {
                 grounding,
                 canary,
                 coverage,
-                activity,
+                activity: before.map(|b| b.activity.clone()).unwrap_or_default(),
             };
             apps.insert(a.id.clone(), app);
         }
-        let (auditor, writer) = Auditor::start(
-            sink,
-            config.audit.queue,
-            config.audit.batch,
-            config.audit.on_full,
-        );
-        let gateway = Arc::new(Self {
+        Ok(Self {
             config,
             upstreams,
             apps,
-            keys: Authenticator::new(keys),
-            auditor,
-            limiter: Limiter::new(),
-            counters,
-            shared_limit_errors: AtomicU64::new(0),
-            canaries,
-            active: Default::default(),
-            metrics: Metrics::default(),
-            ready: AtomicBool::new(true),
-            counter: AtomicU64::new(0),
-            started_at: time::OffsetDateTime::now_utc(),
-        });
-        Ok((gateway, writer))
+            keys: kept.keys,
+            auditor: kept.auditor,
+            limiter: kept.limiter,
+            counters: kept.counters,
+            shared_limit_errors: kept.shared_limit_errors,
+            canaries: kept.canaries,
+            active: kept.active,
+            metrics: kept.metrics,
+            ready: kept.ready,
+            counter: kept.counter,
+            started_at: kept.started_at,
+        })
     }
 
     /// Read every application's canaries from the store now, creating or rotating those that

@@ -72,7 +72,7 @@ pub use output::stream::{StreamEnd, StreamFilter};
 pub use policy::{
     Action, Blocked, Coverage, Hit, InputScan, Off, OutputScanner, Policy, Trust, Vault, Verdicts,
 };
-pub use routes::{router, serve, shutdown_signal};
+pub use routes::{Live, router, serve, shutdown_signal};
 pub use sse::{Event as SseEvent, Parser as SseParser};
 pub use store::{
     StoreCanaries, StoreCounters, StoreKeys, StoreSink, evidence, observations, write_evidence,

@@ -2,8 +2,8 @@
 //! shutdown signal.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,36 +18,43 @@ use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
-async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+async fn chat(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    let gw = live.current();
     gw.handle(Endpoint::ChatCompletions, headers, body).await
 }
 
-async fn responses(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+async fn responses(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    let gw = live.current();
     gw.handle(Endpoint::Responses, headers, body).await
 }
 
-async fn completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+async fn completions(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    let gw = live.current();
     gw.handle(Endpoint::Completions, headers, body).await
 }
 
 async fn model(
-    State(gw): State<Arc<Gateway>>,
+    State(live): State<Arc<Live>>,
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    gw.handle_for(Endpoint::Model, headers, Body::empty(), Some(id))
+    live.current()
+        .handle_for(Endpoint::Model, headers, Body::empty(), Some(id))
         .await
 }
 
-async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+async fn embeddings(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    let gw = live.current();
     gw.handle(Endpoint::Embeddings, headers, body).await
 }
 
-async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+async fn models(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    let gw = live.current();
     gw.handle(Endpoint::Models, headers, Body::empty()).await
 }
 
-async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    let gw = live.current();
     if gw.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -55,7 +62,8 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+async fn metrics(State(live): State<Arc<Live>>) -> Response {
+    let gw = live.current();
     let a = &gw.auditor;
     let text = gw.metrics.render(&[
         (
@@ -97,7 +105,8 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn not_found(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+async fn not_found(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    let gw = live.current();
     let e = ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
@@ -107,7 +116,8 @@ async fn not_found(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respon
     gw.unrouted(headers, e).await
 }
 
-async fn method_not_allowed(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+async fn method_not_allowed(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    let gw = live.current();
     let e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
@@ -117,8 +127,33 @@ async fn method_not_allowed(State(gw): State<Arc<Gateway>>, headers: HeaderMap) 
     gw.unrouted(headers, e).await
 }
 
+/// The gateway being served, replaced whole by a config reload; each request takes the one
+/// current when it starts and keeps it to its end.
+pub struct Live(RwLock<Arc<Gateway>>);
+
+impl Live {
+    pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+        Arc::new(Self(RwLock::new(gateway)))
+    }
+
+    pub fn current(&self) -> Arc<Gateway> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serve `gateway` from now on; requests in progress finish with the one they had.
+    pub fn replace(&self, gateway: Arc<Gateway>) {
+        match self.0.write() {
+            Ok(mut g) => *g = gateway,
+            Err(poisoned) => *poisoned.into_inner() = gateway,
+        }
+    }
+}
+
 /// The gateway's routes.
-pub fn router(gateway: Arc<Gateway>) -> Router {
+pub fn router(live: Arc<Live>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/responses", post(responses))
@@ -131,22 +166,21 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(gateway)
+        .with_state(live)
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, drain in-flight requests and return.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(gateway.clone());
-    let gw = gateway.clone();
-    drop(gateway);
+    let app = router(live.clone());
     // Small SSE writes must leave at once, not wait for the previous write's ACK (Nagle).
     axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            let gw = live.current();
             // Draining: keep answering (`/readyz` 503, new requests 503 `shutting_down`) while
             // requests in progress finish, so that load balancers see the change; then stop
             // accepting and let the last connections close.

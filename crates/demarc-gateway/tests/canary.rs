@@ -78,7 +78,7 @@ async fn start(store: &Store, canary: &str, policy: &str) -> Running {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serving = gateway.clone();
     let server = tokio::spawn(async move {
-        serve(listener, serving, async move {
+        serve(listener, demarc_gateway::Live::new(serving), async move {
             let _ = rx.await;
         })
         .await

@@ -12,7 +12,7 @@ use demarc_gateway::GuardPolicy;
 use demarc_gateway::{ApplicationConfig, GatewayConfig, PolicySpec};
 use demarc_gateway::{BackendError, Off, Policy};
 use demarc_gateway::{DEFAULT_PASSAGES, Grounding, SourceSpec};
-use demarc_gateway::{Gateway, serve, shutdown_signal};
+use demarc_gateway::{Gateway, Live, serve, shutdown_signal};
 use demarc_gateway::{StoreCanaries, StoreCounters, StoreKeys, StoreSink, write_evidence};
 use demarc_model::CheckedCatalog;
 use demarc_model::CheckedEstate as Estate;
@@ -24,6 +24,8 @@ use crate::cmd::db::StoreArgs;
 
 /// How long in-flight requests get to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the config and estate files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 /// How often evidence of enforcement is written to the store.
 const EVIDENCE_EVERY: Duration = Duration::from_secs(60);
 
@@ -83,14 +85,46 @@ enum Action {
     Canary(crate::cmd::canary::Args),
 }
 
-pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    if let Some(Action::Canary(canary)) = args.action {
+pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
+    if let Some(Action::Canary(canary)) = args.action.take() {
         return crate::cmd::canary::run(canary);
     }
     // The catalog maps what the gateway observes to areas: the same one `assess` uses.
     let catalog = args.catalog.load()?;
+    let loaded = load(&args, &catalog)?;
+    let db_url = args.store.db.clone().or_else(|| loaded.config.db.clone());
+    let store_args = StoreArgs { db: db_url };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            usize::from,
+        ))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve_gateway(
+        Arc::new(args),
+        loaded,
+        Arc::new(catalog),
+        store_args,
+    ))
+}
+
+/// What one generation of the gateway is built from: its files, read and checked.
+struct Loaded {
+    config: GatewayConfig,
+    estate: Option<Estate>,
+    estate_dir: Option<PathBuf>,
+    grounding: HashMap<String, Arc<Grounding>>,
+    /// The files a reload watches: the config and the estate.
+    files: Vec<PathBuf>,
+}
+
+/// Read the config (or build the quick start's), the estate and the grounding sources, with
+/// the command line's overrides.
+fn load(args: &Args, catalog: &CheckedCatalog) -> anyhow::Result<Loaded> {
     let estate = match &args.estate {
-        Some(path) => Some(load_estate(path, &catalog)?),
+        Some(path) => Some(load_estate(path, catalog)?),
         None => None,
     };
     let mut config = match (&args.config, &args.upstream, &estate) {
@@ -110,14 +144,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(url) = &args.redis {
         config.redis = Some(url.clone());
     }
-    let estate_dir = args
-        .estate
+    let estate_path = args.estate.as_ref().or(config.estate.as_ref()).cloned();
+    let estate_dir = estate_path
         .as_ref()
-        .or(config.estate.as_ref())
         .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
     let estate = match (estate, &config.estate) {
         (Some(e), _) => Some(e),
-        (None, Some(path)) => Some(load_estate(path, &catalog)?),
+        (None, Some(path)) => Some(load_estate(path, catalog)?),
         (None, None) => None,
     };
     config.serve.extend(args.serve.iter().cloned());
@@ -128,21 +161,20 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         ),
         None => {}
     }
-    let db_url = args.store.db.clone().or_else(|| config.db.clone());
-    let store_args = StoreArgs { db: db_url };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(2, |n| n.get()),
-            usize::from,
-        ))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let grounding = build_grounding(&config, estate.as_ref(), estate_dir.as_deref())?;
-    runtime.block_on(serve_gateway(
-        config, estate, catalog, estate_dir, grounding, store_args,
-    ))
+    let files = args
+        .config
+        .iter()
+        .chain(estate_path.iter())
+        .cloned()
+        .collect();
+    Ok(Loaded {
+        config,
+        estate,
+        estate_dir,
+        grounding,
+        files,
+    })
 }
 
 /// Keep only the applications the estate sanctions or tolerates, and those `serve` names;
@@ -261,13 +293,18 @@ fn build_grounding(
 }
 
 async fn serve_gateway(
-    config: GatewayConfig,
-    estate: Option<Estate>,
-    catalog: CheckedCatalog,
-    estate_dir: Option<PathBuf>,
-    grounding: HashMap<String, Arc<Grounding>>,
+    args: Arc<Args>,
+    loaded: Loaded,
+    catalog: Arc<CheckedCatalog>,
     store_args: StoreArgs,
 ) -> anyhow::Result<Outcome> {
+    let Loaded {
+        config,
+        estate,
+        estate_dir,
+        grounding,
+        files,
+    } = loaded;
     let store = store_args.open().await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -314,8 +351,8 @@ async fn serve_gateway(
         store.location()
     );
 
-    let catalog = Arc::new(catalog);
-    let evidence_gateway = gateway.clone();
+    let live = Live::new(gateway);
+    let evidence_live = live.clone();
     let evidence_store = store.clone();
     let evidence_catalog = catalog.clone();
     let evidence_chain = chain.clone();
@@ -326,7 +363,7 @@ async fn serve_gateway(
             tick.tick().await;
             if let Err(e) = write_evidence(
                 &evidence_store,
-                &evidence_gateway,
+                &evidence_live.current(),
                 &evidence_catalog,
                 &evidence_chain,
             )
@@ -343,7 +380,7 @@ async fn serve_gateway(
     let listener_task = match store.changes().await {
         Ok(Some(changes)) => Some(tokio::spawn(follow_store_changes(
             changes,
-            Arc::downgrade(&gateway),
+            Arc::downgrade(&live),
         ))),
         Ok(None) => None,
         Err(e) => {
@@ -352,8 +389,15 @@ async fn serve_gateway(
         }
     };
 
+    let reload_task = tokio::spawn(reload_on_change(
+        args,
+        catalog.clone(),
+        Arc::downgrade(&live),
+        files,
+    ));
+
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, gateway.clone(), async move {
+    let server = tokio::spawn(serve(listener, live.clone(), async move {
         shutdown_signal().await;
         let _ = drained_tx.send(());
     }));
@@ -366,9 +410,14 @@ async fn serve_gateway(
         }
     }
     evidence_task.abort();
+    reload_task.abort();
     if let Some(task) = listener_task {
         task.abort();
     }
+    // The audit writer ends once every generation of the gateway is gone.
+    let _ = tokio::join!(evidence_task, reload_task);
+    let gateway = live.current();
+    drop(live);
     let written = write_evidence(&store, &gateway, &catalog, &chain)
         .await
         .context("cannot write gateway evidence")?;
@@ -395,14 +444,11 @@ async fn serve_gateway(
 /// Forget the gateway's cached keys when the store announces a revocation, and read its
 /// canaries again when it announces a rotation (both when it may have missed one: its
 /// connection was lost), until the gateway is gone.
-async fn follow_store_changes(
-    mut changes: demarc_store::Changes,
-    gateway: std::sync::Weak<demarc_gateway::Gateway>,
-) {
+async fn follow_store_changes(mut changes: demarc_store::Changes, live: std::sync::Weak<Live>) {
     use demarc_store::Change;
     loop {
         let heard = changes.next().await;
-        let Some(gateway) = gateway.upgrade() else {
+        let Some(gateway) = live.upgrade().map(|l| l.current()) else {
             return;
         };
         let (keys, canaries) = match &heard {
@@ -421,4 +467,105 @@ async fn follow_store_changes(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// Build the gateway anew from its files on SIGHUP, or when the config or estate file changes
+/// (checked every [`WATCH_EVERY`]), until the gateway is gone. A config that does not load
+/// or build leaves the running gateway as it was.
+async fn reload_on_change(
+    args: Arc<Args>,
+    catalog: Arc<CheckedCatalog>,
+    live: std::sync::Weak<Live>,
+    files: Vec<PathBuf>,
+) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = fingerprint(&files);
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<Option<()>>();
+        let signalled = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = hup => true,
+        };
+        let now = fingerprint(&files);
+        if !signalled && now == seen {
+            continue;
+        }
+        seen = now;
+        let Some(live) = live.upgrade() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        match reload(&args, &catalog, &live).await {
+            Ok(summary) => eprintln!(
+                "demarc gateway reloaded its config in {} ms: {summary}",
+                started.elapsed().as_millis()
+            ),
+            Err(e) => eprintln!(
+                "error: the gateway config was not reloaded; the gateway goes on with the one it had: {e:#}"
+            ),
+        }
+    }
+}
+
+/// What tells a file has changed: its modification time and length (`None`: unreadable).
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        })
+        .collect()
+}
+
+/// Load the files again and serve a gateway built from them; returns what it now serves.
+async fn reload(
+    args: &Arc<Args>,
+    catalog: &Arc<CheckedCatalog>,
+    live: &Live,
+) -> anyhow::Result<String> {
+    let (a, c) = (args.clone(), catalog.clone());
+    let Loaded {
+        config,
+        estate,
+        estate_dir,
+        grounding,
+        ..
+    } = tokio::task::spawn_blocking(move || load(&a, &c))
+        .await
+        .context("the reload stopped")??;
+    let policies = crate::cmd::common::PolicyCache::default();
+    let factory = |app: &ApplicationConfig| {
+        policy_for(app, estate.as_ref(), estate_dir.as_deref(), &policies)
+    };
+    let (next, ignored) = live.current().reconfigured(config, &factory, grounding)?;
+    // A new application's canary is read (or created) before it serves.
+    next.refresh_canaries()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut apps: Vec<&str> = next.application_ids().collect();
+    apps.sort_unstable();
+    let mut summary = format!(
+        "{}: {}",
+        crate::cmd::common::count(apps.len(), "application"),
+        apps.join(", ")
+    );
+    if !ignored.is_empty() {
+        summary.push_str(&format!(
+            "; the change to `{}` takes effect at the next restart",
+            ignored.join("`, `")
+        ));
+    }
+    live.replace(next);
+    Ok(summary)
 }

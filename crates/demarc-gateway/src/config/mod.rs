@@ -161,7 +161,7 @@ pub enum OnFull {
     FailOpen,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
     pub queue: usize,
     pub batch: usize,

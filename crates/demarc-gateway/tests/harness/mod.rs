@@ -196,7 +196,7 @@ impl Harness {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = gateway.clone();
         let server = tokio::spawn(async move {
-            serve(listener, gateway, async move {
+            serve(listener, demarc_gateway::Live::new(gateway), async move {
                 let _ = rx.await;
             })
             .await
