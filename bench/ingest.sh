@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Discovery over HTTP: a generated Squid log of SIZE bytes posted to `demarc serve`'s
-# `POST /api/v1/discovery/ingest` in batches of BATCH bytes (cut between lines, posted one
-# after another with curl), against `demarc discover FILE --record` of the same file. Reports
-# both wall times and throughputs, the runs recorded, whether a re-sent batch was a duplicate,
-# and whether `demarc discover report` of the two stores is the same (it must be: exit 1 if
-# not). Usage: bench/ingest.sh [SIZE] [BATCH]   (default 1G, 8M; sizes as `split -C` takes)
+# `POST /api/v1/discovery/ingest` in batches of BATCH bytes (cut between lines, posted by PAR
+# curl processes at once, as a shipper with that many requests in flight), against `demarc
+# discover FILE --record` of the same file. Reports both wall times and throughputs, the runs
+# the batches were gathered into, whether a re-sent batch was a duplicate, and whether `demarc
+# discover report` of the two stores is the same (it must be: exit 1 if not).
+# Usage: bench/ingest.sh [SIZE] [BATCH] [PAR]   (default 1G, 8M, 4; sizes as `split -C` takes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZE="${1:-1G}"; BATCH="${2:-8M}"
+SIZE="${1:-1G}"; BATCH="${2:-8M}"; PAR="${3:-4}"
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -32,12 +33,15 @@ TOKEN="$("$BIN" tokens create --role ingest --label bench --db "$DB_HTTP" 2>/dev
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P/healthz" >/dev/null && break; sleep 0.1; done
 start=$(date +%s.%N)
-for b in "${batches[@]}"; do
-  code="$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST \
-    "http://127.0.0.1:$P/api/v1/discovery/ingest?sensor=bench&batch=$(basename "$b")" \
-    -H "authorization: Bearer $TOKEN" -H 'content-type: text/plain' --data-binary "@$b")"
-  [ "$code" = 201 ] || { echo "batch $b: HTTP $code: $(cat "$WORK/answer.json")" >&2; exit 1; }
-done
+send() {
+  local code
+  code="$(curl -s -o "$1.answer" -w '%{http_code}' -X POST \
+    "http://127.0.0.1:$P/api/v1/discovery/ingest?sensor=bench&batch=$(basename "$1")" \
+    -H "authorization: Bearer $TOKEN" -H 'content-type: text/plain' --data-binary "@$1")"
+  [ "$code" = 201 ] || { echo "batch $1: HTTP $code: $(cat "$1.answer")" >&2; exit 1; }
+}
+export -f send; export P TOKEN
+printf '%s\n' "${batches[@]}" | xargs -P "$PAR" -I{} bash -c 'send {}'
 http_s="$(python3 -c "import time; print(f'{time.time() - $start:.2f}')")"
 retry="$(curl -s -X POST "http://127.0.0.1:$P/api/v1/discovery/ingest?sensor=bench&batch=retry" \
   -H "authorization: Bearer $TOKEN" --data-binary "@${batches[0]}")"
@@ -57,7 +61,7 @@ size = os.path.getsize(sys.argv[1]) / 1e6
 http_s, file_s, runs = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 retry = json.loads(sys.argv[5])
 same = json.load(open(sys.argv[6])) == json.load(open(sys.argv[7]))
-print(f"| over HTTP, {runs} batches | {http_s:.2f} s | {size / http_s:.0f} MB/s |")
+print(f"| over HTTP, gathered into {runs} runs | {http_s:.2f} s | {size / http_s:.0f} MB/s |")
 print(f"| `demarc discover --record` | {file_s:.2f} s | {size / file_s:.0f} MB/s |")
 print(f"re-sent batch: duplicate={retry.get('duplicate')}; reports identical: {same}")
 sys.exit(0 if same and retry.get("duplicate") else 1)

@@ -297,6 +297,23 @@ pub struct ScanResult {
     pub stopped: bool,
 }
 
+impl ScanResult {
+    /// Add the scan of other inputs to this one: the result is what one scan of all the
+    /// inputs gives (usage adds up exactly; `ingest` gathers batches scanned apart this way).
+    pub fn absorb(&mut self, other: ScanResult) {
+        self.files.extend(other.files);
+        self.records += other.records;
+        self.malformed += other.malformed;
+        self.untimed += other.untimed;
+        let room = MAX_EXAMPLES.saturating_sub(self.malformed_examples.len());
+        self.malformed_examples
+            .extend(other.malformed_examples.into_iter().take(room));
+        self.errors.extend(other.errors);
+        self.usage.merge(other.usage);
+        self.stopped |= other.stopped;
+    }
+}
+
 /// A stretch of one input, cut at a line end.
 struct Block {
     seq: usize,

@@ -404,3 +404,63 @@ fn dns_lookups_are_deduplicated_per_client_and_name() {
     assert_eq!((s.users, s.identities.ip, s.dns_repeats), (0, 2, 2));
     assert_eq!((s.bytes_sent, s.bytes_received), (None, None));
 }
+
+/// Inputs scanned apart and added up with `ScanResult::absorb` report exactly what one scan
+/// of all of them reports (how `demarc serve` gathers ingested batches into one run).
+#[test]
+fn scans_absorbed_into_one_report_as_one_scan_of_every_input() {
+    let catalog = Catalog::builtin().unwrap();
+    // Squid lines stand alone (a Zeek batch would need its own `#fields` header).
+    for seed in [3u64, 4, 5] {
+        let format = GenFormat::Squid;
+        let mut log = Vec::new();
+        generate(
+            &catalog,
+            &GenOptions {
+                format,
+                size: 60_000,
+                seed,
+                ..GenOptions::default()
+            },
+            &mut log,
+        )
+        .unwrap();
+        // Cut at line ends into uneven batches.
+        let mut batches: Vec<Input> = Vec::new();
+        let mut rest = &log[..];
+        let mut n = 0usize;
+        while !rest.is_empty() {
+            let want = (7_919 * (n + seed as usize)) % 20_000 + 1;
+            let cut = rest
+                .iter()
+                .skip(want.min(rest.len() - 1))
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| want.min(rest.len() - 1) + p + 1);
+            batches.push(Input::Bytes {
+                name: format!("batch {n}"),
+                data: rest[..cut].into(),
+            });
+            rest = &rest[cut..];
+            n += 1;
+        }
+        assert!(batches.len() > 2, "{}", batches.len());
+        let options = ScanOptions {
+            threads: 1,
+            ..ScanOptions::default()
+        };
+        let whole = scan(&batches, &catalog, &options, &Progress::default());
+        let mut gathered = scan(&batches[..1], &catalog, &options, &Progress::default());
+        for b in &batches[1..] {
+            gathered.absorb(scan(
+                std::slice::from_ref(b),
+                &catalog,
+                &options,
+                &Progress::default(),
+            ));
+        }
+        assert_eq!(gathered.files, whole.files);
+        assert_eq!(gathered.records, whole.records);
+        let report = |r| format!("{:?}", Report::build(&catalog, r, &[]).services);
+        assert_eq!(report(&gathered), report(&whole), "seed {seed}");
+    }
+}

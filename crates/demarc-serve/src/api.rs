@@ -358,7 +358,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
             e(
                 Method::POST,
                 "/api/v1/discovery/ingest",
-                "Record a batch of log lines (any format `demarc discover` reads, NDJSON included; at most 16 MiB) as a discovery run of `sensor` (a token of role `ingest` or `admin`). A batch whose content was recorded before (a shipper's retry) is not counted again: 200 with `duplicate: true`.",
+                "Record a batch of log lines (any format `demarc discover` reads, NDJSON included; at most 16 MiB) for `sensor` (a token of role `ingest` or `admin`). Batches of a sensor that come within a second of each other are gathered into one discovery run; the answer (201) comes once that run is stored. A batch whose content was recorded before (a shipper's retry) is not counted again: 200 with `duplicate: true`.",
                 Role::Ingest,
                 &[
                     ("sensor", "the sensor the lines come from (required)"),
@@ -978,8 +978,11 @@ struct IngestResult {
     run: Option<i64>,
     /// Records read from the batch.
     records: u64,
-    /// Findings (service and identity) recorded.
+    /// Findings (service and identity) recorded in the run.
     findings: usize,
+    /// Batches of the sensor gathered into the run (this one included): batches that come
+    /// within a second of each other are recorded as one run.
+    batches: usize,
     /// The batch's content was recorded before (nothing was counted again).
     duplicate: bool,
     /// For a duplicate: which run already holds it.
@@ -1048,8 +1051,8 @@ async fn ingest(
     let data: Arc<[u8]> = Arc::from(body.as_ref());
     let scan_name = name.clone();
     let catalog = discovery_catalog()?;
-    let (result, report) = tokio::task::spawn_blocking(move || {
-        crate::recording::scan_batch(&scan_name, data, catalog, &apps, format, map)
+    let result = tokio::task::spawn_blocking(move || {
+        crate::recording::scan_batch(&scan_name, data, catalog, format, map)
     })
     .await
     .map_err(|e| ServeError::Internal(format!("the batch could not be scanned: {e}")))?;
@@ -1068,35 +1071,61 @@ async fn ingest(
             result.malformed, result.records
         )));
     }
-    let now = time::OffsetDateTime::now_utc();
-    let findings = crate::recording::findings_of(&report, now);
-    let from = demarc_store::RunSource {
-        source: name,
-        sensor: Some(q.sensor.clone()),
-        inputs: crate::recording::inputs_of(&result),
-    };
-    match app.store.record_discovery_from(&from, now, &findings).await {
-        Ok(run) => Ok((
-            StatusCode::CREATED,
-            Json(IngestResult {
-                run: Some(run),
-                records: result.records,
-                findings: findings.len(),
-                duplicate: false,
-                message: None,
-            }),
-        )),
-        Err(e @ demarc_store::StoreError::AlreadyRecorded { .. }) => Ok((
+    // A batch recorded before (a shipper's retry after its answer was lost) counts once.
+    let sha = result.files.first().and_then(|f| f.sha256);
+    if let Some(sha) = sha
+        && let Some(earlier) = app.store.earlier_recording(&sha).await?
+    {
+        return Ok((
             StatusCode::OK,
             Json(IngestResult {
                 run: None,
                 records: result.records,
                 findings: 0,
+                batches: 0,
                 duplicate: true,
-                message: Some(e.to_string()),
+                message: Some(format!(
+                    "`{name}` was recorded before ({earlier}); a log is recorded once, so nothing was recorded"
+                )),
+            }),
+        ));
+    }
+    let records = result.records;
+    let batch = crate::gathering::Batch {
+        sensor: q.sensor.clone(),
+        scan: result,
+        apps,
+    };
+    match app.gatherer(catalog).submit(batch).await {
+        crate::gathering::Outcome::Recorded {
+            run,
+            batches,
+            findings,
+        } => Ok((
+            StatusCode::CREATED,
+            Json(IngestResult {
+                run: Some(run),
+                records,
+                findings,
+                batches,
+                duplicate: false,
+                message: None,
             }),
         )),
-        Err(e) => Err(e.into()),
+        crate::gathering::Outcome::Duplicate(message) => Ok((
+            StatusCode::OK,
+            Json(IngestResult {
+                run: None,
+                records,
+                findings: 0,
+                batches: 0,
+                duplicate: true,
+                message: Some(message),
+            }),
+        )),
+        crate::gathering::Outcome::Failed(message) => Err(ServeError::Internal(format!(
+            "the batch was not recorded: {message}"
+        ))),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod assessing;
 mod auth;
 mod error;
 mod extract;
+mod gathering;
 mod openapi;
 mod pages;
 pub mod recording;

@@ -116,10 +116,9 @@ pub fn scan_batch(
     name: &str,
     data: Arc<[u8]>,
     catalog: &Catalog,
-    apps: &[KnownApplication],
     format: Option<Format>,
     map: Option<FieldMap>,
-) -> (ScanResult, Report) {
+) -> ScanResult {
     let options = ScanOptions {
         threads: 1,
         hash_inputs: true,
@@ -131,12 +130,15 @@ pub fn scan_batch(
         name: name.to_owned(),
         data,
     };
-    let result = demarc_discover::scan(
+    demarc_discover::scan(
         std::slice::from_ref(&input),
         catalog,
         &options,
         &Progress::default(),
-    );
-    let report = Report::build_with(catalog, &result, apps, &ReportOptions::default());
-    (result, report)
+    )
+}
+
+/// The report of a scan, its services classified against the estate's applications.
+pub fn report_of(catalog: &Catalog, result: &ScanResult, apps: &[KnownApplication]) -> Report {
+    Report::build_with(catalog, result, apps, &ReportOptions::default())
 }

@@ -47,6 +47,8 @@ pub struct App {
     live: Mutex<Option<Cached>>,
     verified: Mutex<Option<(Instant, time::OffsetDateTime, Arc<VerifyReport>)>>,
     history: Mutex<Option<(Instant, Arc<Vec<HistoryPoint>>)>>,
+    /// Started by the first ingested batch.
+    gatherer: std::sync::OnceLock<crate::gathering::Gatherer>,
 }
 
 struct Cached {
@@ -72,7 +74,17 @@ impl App {
             live: Mutex::new(None),
             verified: Mutex::new(None),
             history: Mutex::new(None),
+            gatherer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The task that gathers ingested batches into runs (call inside the runtime).
+    pub(crate) fn gatherer(
+        &self,
+        catalog: &'static demarc_discover::Catalog,
+    ) -> &crate::gathering::Gatherer {
+        self.gatherer
+            .get_or_init(|| crate::gathering::Gatherer::start(self.store.clone(), catalog))
     }
 
     pub fn store(&self) -> &Store {

@@ -946,24 +946,30 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
     let r = post(None, "sensor=proxy", log.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    // Four batches cut between lines, then the second one again (a shipper's retry).
+    // Four batches cut between lines, sent at once (gathered into one run: they come within
+    // a second), then the second one again (a shipper's retry).
     let lines: Vec<&[u8]> = log.split_inclusive(|&b| b == b'\n').collect();
     let batches: Vec<Vec<u8>> = lines
         .chunks(lines.len().div_ceil(4))
         .map(|c| c.concat())
         .collect();
-    for (i, batch) in batches.iter().enumerate() {
-        let r = post(
-            Some(&shipper),
-            &format!("sensor=proxy&batch={i}"),
-            batch.clone(),
-        )
-        .await
-        .unwrap();
+    let sent = batches.iter().enumerate().map(|(i, batch)| {
+        let query = format!("sensor=proxy&batch={i}");
+        let (post, shipper) = (&post, &shipper);
+        async move { post(Some(shipper), &query, batch.clone()).await.unwrap() }
+    });
+    let mut gathered: std::collections::BTreeMap<i64, u64> = Default::default();
+    for r in futures_util::future::join_all(sent).await {
         assert_eq!(r.status(), StatusCode::CREATED);
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(v["duplicate"], false, "{v}");
+        gathered.insert(v["run"].as_i64().unwrap(), v["batches"].as_u64().unwrap());
     }
+    assert!(
+        gathered.len() < 4,
+        "batches sent together share a run: {gathered:?}"
+    );
+    assert_eq!(gathered.values().sum::<u64>(), 4, "{gathered:?}");
     let again = post(
         Some(&shipper),
         "sensor=proxy&batch=1-retry",
@@ -984,7 +990,7 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
 
     // What the runs hold is what one scan of the whole log holds.
     let runs = s.store.discovery_runs().await.unwrap();
-    assert_eq!(runs.len(), 4);
+    assert_eq!(runs.len(), gathered.len());
     assert!(runs.iter().all(|r| r.sensor.as_deref() == Some("proxy")));
     let mut recorded = Vec::new();
     for r in &runs {
@@ -1000,8 +1006,8 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
     )
     .unwrap();
     let apps = demarc_serve::recording::known_applications(&estate.estate);
-    let (_, whole) =
-        demarc_serve::recording::scan_batch("whole", log.into(), &catalog, &apps, None, None);
+    let whole = demarc_serve::recording::scan_batch("whole", log.into(), &catalog, None, None);
+    let whole = demarc_serve::recording::report_of(&catalog, &whole, &apps);
     let whole = demarc_serve::recording::findings_of(&whole, OffsetDateTime::now_utc());
     assert_eq!(totals(&recorded), totals(&whole));
 
@@ -1019,7 +1025,10 @@ async fn log_shippers_send_batches_that_are_recorded_once_and_read_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "sensor is required");
-    assert_eq!(s.store.discovery_runs().await.unwrap().len(), 4);
+    assert_eq!(
+        s.store.discovery_runs().await.unwrap().len(),
+        gathered.len()
+    );
 
     // NDJSON from a shipper, with its own field names mapped.
     let ndjson = concat!(

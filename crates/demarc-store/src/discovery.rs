@@ -157,6 +157,18 @@ pub struct RunSource {
     pub inputs: Vec<RecordedInput>,
 }
 
+/// The run, sensor and name an input's content was recorded under.
+const EARLIER_INPUT: &str = "SELECT r.id, r.sensor, i.name FROM discovery_inputs i
+     JOIN discovery_runs r ON r.id = i.run_id WHERE i.sha256 = $1";
+type EarlierInput = (i64, Option<String>, String);
+
+fn describe_earlier((run, sensor, name): EarlierInput) -> String {
+    let by = sensor
+        .map(|s| format!(" from sensor `{s}`"))
+        .unwrap_or_default();
+    format!("`{name}` in run {run}{by}")
+}
+
 /// One input of a run: its name and the SHA-256 of its content as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedInput {
@@ -211,6 +223,18 @@ impl Store {
             ..RunSource::default()
         };
         self.record_discovery_from(&from, at, findings).await
+    }
+
+    /// Where content with this SHA-256 was recorded before, if it was: "`NAME` in run N from
+    /// sensor `S`" (as [`StoreError::AlreadyRecorded`] says it).
+    pub async fn earlier_recording(&self, sha256: &[u8; 32]) -> Result<Option<String>> {
+        let earlier: Option<EarlierInput> = dispatch!(self, |pool| {
+            sqlx::query_as(EARLIER_INPUT)
+                .bind(&sha256[..])
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(earlier.map(describe_earlier))
     }
 
     /// Records a discovery run with its sensor and inputs. Refused with
@@ -275,20 +299,14 @@ impl Store {
         dispatch!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for input in &from.inputs {
-                let earlier: Option<(i64, Option<String>, String)> = sqlx::query_as(
-                    "SELECT r.id, r.sensor, i.name FROM discovery_inputs i
-                     JOIN discovery_runs r ON r.id = i.run_id WHERE i.sha256 = $1",
-                )
-                .bind(&input.sha256[..])
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((run, sensor, name)) = earlier {
-                    let by = sensor
-                        .map(|s| format!(" from sensor `{s}`"))
-                        .unwrap_or_default();
+                let earlier: Option<EarlierInput> = sqlx::query_as(EARLIER_INPUT)
+                    .bind(&input.sha256[..])
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(earlier) = earlier {
                     return Err(StoreError::AlreadyRecorded {
                         input: input.name.clone(),
-                        earlier: format!("`{name}` in run {run}{by}"),
+                        earlier: describe_earlier(earlier),
                     });
                 }
             }

@@ -35,7 +35,9 @@ pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
     /// Gateway config file (YAML): upstreams, applications, policies, limits (every key:
-    /// docs/gateway-config.md; an example: `examples/gateway.yaml`).
+    /// docs/gateway-config.md; an example: `examples/gateway.yaml`). Reloaded without a
+    /// restart when it (or the estate file) changes, or on SIGHUP; one that does not load
+    /// leaves the running config.
     #[arg(long, value_name = "FILE", conflicts_with = "upstream")]
     config: Option<PathBuf>,
     /// Estate file: without `--config`, every application in it that it sanctions or
