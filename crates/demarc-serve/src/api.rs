@@ -358,7 +358,7 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<Arc<App>>)> {
             e(
                 Method::POST,
                 "/api/v1/discovery/ingest",
-                "Record a batch of log lines (any format `demarc discover` reads, NDJSON included; at most 16 MiB) for `sensor` (a token of role `ingest` or `admin`). Batches of a sensor that come within a second of each other are gathered into one discovery run; the answer (201) comes once that run is stored. A batch whose content was recorded before (a shipper's retry) is not counted again: 200 with `duplicate: true`.",
+                "Record a batch of log lines (any format `demarc discover` reads, NDJSON included; at most 16 MiB) for `sensor` (a token of role `ingest` or `admin`). Batches of a sensor that come while the previous run is being recorded are gathered into the next discovery run; the answer (201) comes once that run is stored. A batch whose content was recorded before (a shipper's retry) is not counted again: 200 with `duplicate: true`.",
                 Role::Ingest,
                 &[
                     ("sensor", "the sensor the lines come from (required)"),
@@ -980,8 +980,8 @@ struct IngestResult {
     records: u64,
     /// Findings (service and identity) recorded in the run.
     findings: usize,
-    /// Batches of the sensor gathered into the run (this one included): batches that come
-    /// within a second of each other are recorded as one run.
+    /// Batches of the sensor gathered into the run, this one included (those that came while
+    /// the run before was being recorded).
     batches: usize,
     /// The batch's content was recorded before (nothing was counted again).
     duplicate: bool,

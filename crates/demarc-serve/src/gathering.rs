@@ -1,20 +1,19 @@
 //! Ingested batches gathered into runs. Each batch is scanned when it arrives (so a batch that
-//! cannot be read is refused at once); its counts then wait here, with the other batches of
-//! its sensor, for up to [`GATHER_FOR`]; then they are added up (`ScanResult::absorb`, exactly
-//! what one scan of every batch gives) and recorded as one run holding every batch's hash. Each
-//! shipper's request is answered once that run is stored, so a 201 still means stored, while a
-//! shipper sending a batch a second gets one run per second per sensor, not one per batch.
+//! cannot be read is refused at once); its counts then come here. One task records runs, one
+//! after another: the batches that arrive while a run is being recorded wait, and the next run
+//! takes all of them, per sensor, added up (`ScanResult::absorb`, exactly what one scan of
+//! every batch gives) with every batch's hash. No batch waits for a timer, and each shipper's
+//! request is answered once its run is stored (a 201 still means stored); the busier the
+//! shippers, the more batches a run holds, so the runs recorded grow with what the store can
+//! write, not with the batches sent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use demarc_discover::ScanResult;
 use demarc_discover::report::KnownApplication;
 use demarc_store::{RunSource, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-/// How long a batch waits for others before its run is recorded.
-pub const GATHER_FOR: Duration = Duration::from_secs(1);
 /// Batches recorded in one run at most; a run with more is recorded early.
 const MAX_BATCHES: usize = 1024;
 /// Log bytes gathered at most before a run is recorded early (bounds the memory held).
@@ -61,8 +60,7 @@ impl Gatherer {
         Self { queue }
     }
 
-    /// Hand a batch over and wait until its run is recorded (at most about [`GATHER_FOR`]
-    /// and the time the store takes).
+    /// Hand a batch over and wait until its run is recorded.
     pub async fn submit(&self, batch: Batch) -> Outcome {
         let (reply, outcome) = oneshot::channel();
         if self.queue.send(Pending { batch, reply }).await.is_err() {
@@ -80,16 +78,16 @@ async fn gather(
     mut batches: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = batches.recv().await {
-        let until = tokio::time::Instant::now() + GATHER_FOR;
+        // Everything that came while the last run was being recorded, and nothing more.
         let mut bytes = bytes_of(&first.batch.scan);
         let mut pending = vec![first];
         while pending.len() < MAX_BATCHES && bytes < MAX_BYTES {
-            match tokio::time::timeout_at(until, batches.recv()).await {
-                Ok(Some(p)) => {
+            match batches.try_recv() {
+                Ok(p) => {
                     bytes += bytes_of(&p.batch.scan);
                     pending.push(p);
                 }
-                Ok(None) | Err(_) => break,
+                Err(_) => break,
             }
         }
         let mut by_sensor: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
@@ -121,17 +119,29 @@ async fn record(
         let file = p.batch.scan.files.first();
         let sha = file.and_then(|f| f.sha256);
         let name = file.map_or_else(String::new, |f| f.name.clone());
-        match sha.and_then(|s| first_of.get(&s).map(|n| (s, n))) {
-            Some((_, earlier)) => {
+        let Some(sha) = sha else {
+            kept.push(p);
+            continue;
+        };
+        if let Some(earlier) = first_of.get(&sha) {
+            let _ = p.reply.send(Outcome::Duplicate(format!(
+                "`{name}` has the content of `{earlier}`, which is being recorded now; a log is recorded once, so it is not counted again"
+            )));
+            continue;
+        }
+        // Recorded by the run before this one (a retry that came while it was written).
+        match store.earlier_recording(&sha).await {
+            Ok(Some(earlier)) => {
                 let _ = p.reply.send(Outcome::Duplicate(format!(
-                    "`{name}` has the content of `{earlier}`, which is being recorded now; a log is recorded once, so it is not counted again"
+                    "`{name}` was recorded before ({earlier}); a log is recorded once, so nothing was recorded"
                 )));
             }
-            None => {
-                if let Some(sha) = sha {
-                    first_of.insert(sha, name);
-                }
+            Ok(None) => {
+                first_of.insert(sha, name);
                 kept.push(p);
+            }
+            Err(e) => {
+                let _ = p.reply.send(Outcome::Failed(e.to_string()));
             }
         }
     }
@@ -175,5 +185,89 @@ async fn record(
     }
     for reply in replies {
         let _ = reply.send(outcome(&result));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn squid(user: &str, n: usize) -> std::sync::Arc<[u8]> {
+        let line = |i: usize| {
+            format!(
+                "17330{i:05}.000 120 10.0.0.1 TCP_TUNNEL/200 4000 CONNECT chatgpt.com:443 {user} HIER_DIRECT/1.2.3.4 -\n"
+            )
+        };
+        (0..n).map(line).collect::<String>().into_bytes().into()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_sent_together_share_runs_and_add_up_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let catalog: &'static demarc_discover::Catalog =
+            Box::leak(Box::new(demarc_discover::Catalog::builtin().unwrap()));
+        let gatherer = std::sync::Arc::new(Gatherer::start(store.clone(), catalog));
+        let sent = (0..20).map(|i| {
+            let gatherer = gatherer.clone();
+            let scan = crate::recording::scan_batch(
+                &format!("batch {i}"),
+                squid(&format!("user{}", i % 3), 10 + i),
+                catalog,
+                None,
+                None,
+            );
+            tokio::spawn(async move {
+                let batch = Batch {
+                    sensor: "proxy".into(),
+                    scan,
+                    apps: Vec::new(),
+                };
+                gatherer.submit(batch).await
+            })
+        });
+        let mut runs = BTreeMap::new();
+        for t in sent.collect::<Vec<_>>() {
+            match t.await.unwrap() {
+                Outcome::Recorded { run, batches, .. } => {
+                    runs.insert(run, batches);
+                }
+                _ => panic!("not recorded"),
+            }
+        }
+        assert!(runs.len() < 20, "{runs:?}");
+        assert_eq!(runs.values().sum::<usize>(), 20);
+        let mut requests = 0;
+        for run in runs.keys() {
+            for f in store.discovery_findings(*run).await.unwrap() {
+                requests += f.requests;
+            }
+        }
+        // 10 + 11 + ... + 29 lines, one request each.
+        assert_eq!(requests, (10..30).sum::<i64>());
+        // The same content again, while the first copy is recorded, counts once.
+        let copy = || crate::recording::scan_batch("again", squid("ann", 5), catalog, None, None);
+        let one = Batch {
+            sensor: "proxy".into(),
+            scan: copy(),
+            apps: Vec::new(),
+        };
+        let two = Batch {
+            sensor: "proxy".into(),
+            scan: copy(),
+            apps: Vec::new(),
+        };
+        let (a, b) = tokio::join!(gatherer.submit(one), gatherer.submit(two));
+        let outcomes = [a, b];
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Duplicate(_)))
+            .count();
+        let failed = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Failed(_)))
+            .count();
+        assert_eq!((duplicates, failed), (1, 0));
     }
 }
