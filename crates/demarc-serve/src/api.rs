@@ -1049,10 +1049,9 @@ async fn ingest(
         None => format!("ingest {}", q.sensor),
     };
     let data: Arc<[u8]> = Arc::from(body.as_ref());
-    let scan_name = name.clone();
     let catalog = discovery_catalog()?;
     let result = tokio::task::spawn_blocking(move || {
-        crate::recording::scan_batch(&scan_name, data, catalog, format, map)
+        crate::recording::scan_batch(&name, data, catalog, format, map)
     })
     .await
     .map_err(|e| ServeError::Internal(format!("the batch could not be scanned: {e}")))?;
@@ -1071,25 +1070,8 @@ async fn ingest(
             result.malformed, result.records
         )));
     }
-    // A batch recorded before (a shipper's retry after its answer was lost) counts once.
-    let sha = result.files.first().and_then(|f| f.sha256);
-    if let Some(sha) = sha
-        && let Some(earlier) = app.store.earlier_recording(&sha).await?
-    {
-        return Ok((
-            StatusCode::OK,
-            Json(IngestResult {
-                run: None,
-                records: result.records,
-                findings: 0,
-                batches: 0,
-                duplicate: true,
-                message: Some(format!(
-                    "`{name}` was recorded before ({earlier}); a log is recorded once, so nothing was recorded"
-                )),
-            }),
-        ));
-    }
+    // A batch recorded before (a shipper's retry) is answered as a duplicate by the
+    // gathering, which checks every batch just before its run is written.
     let records = result.records;
     let batch = crate::gathering::Batch {
         sensor: q.sensor.clone(),
