@@ -203,17 +203,22 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
             .filter(|s| !s.starts_with(HELDOUT) && *s != TESTS)
             .collect()
     };
-    let score = |guard: &Guard, model: &Model, r: &Record| -> [bool; 3] {
+    let raw = |guard: &Guard, model: &Model, r: &Record| -> [f32; 3] {
         [
-            heuristics.scan(&r.text, Direction::Input).score >= threshold,
-            model.score(&r.text) >= threshold,
-            guard.scan(&r.text, Direction::Input).score >= threshold,
+            heuristics.scan(&r.text, Direction::Input).score,
+            model.score(&r.text),
+            guard.scan(&r.text, Direction::Input).score,
         ]
+    };
+    let score = |guard: &Guard, model: &Model, r: &Record| -> [bool; 3] {
+        raw(guard, model, r).map(|s| s >= threshold)
     };
     let dump = std::env::var_os("DUMP_SCORES").is_some();
     println!("## Leave-one-source-out (model trained without the source)\n\n{HEAD}");
     let mut total = Tally::default();
     let mut hard = Tally::default();
+    // Every pooled score, for operating points other than the default threshold.
+    let mut pooled: Vec<(bool, bool, [f32; 3])> = Vec::new();
     for source in &sources {
         let rest: Vec<&Record> = records
             .iter()
@@ -235,7 +240,9 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
                     model.read(&r.text).tokens
                 );
             }
-            let hits = score(&guard, &model, r);
+            let scores = raw(&guard, &model, r);
+            pooled.push((authored(source), r.attack, scores));
+            let hits = scores.map(|s| s >= threshold);
             t.add(r.attack, hits);
             total.add(r.attack, hits);
             if authored(source) {
@@ -246,6 +253,25 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
     }
     println!("{}", hard.row("authored sets (pooled)"));
     println!("{}", total.row("all sources (pooled)"));
+    println!(
+        "\n## Leave-one-source-out, pooled: ranking and operating points\n\n\
+         | pooled | scorer | AUC | TPR at FPR 0.02 | 0.05 | 0.10 |\n|---|---|---:|---:|---:|---:|"
+    );
+    for (name, only_authored) in [("authored sets", true), ("all sources", false)] {
+        let group: Vec<&(bool, bool, [f32; 3])> =
+            pooled.iter().filter(|p| p.0 || !only_authored).collect();
+        for (i, scorer) in [(1, "learned"), (2, "combined")] {
+            let scored: Vec<(bool, f32)> = group.iter().map(|p| (p.1, p.2[i])).collect();
+            let tpr = [0.02, 0.05, 0.10].map(|fpr| tpr_at(&scored, fpr));
+            println!(
+                "| {name} | {scorer} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                auc(&scored),
+                tpr[0],
+                tpr[1],
+                tpr[2]
+            );
+        }
+    }
 
     let training: Vec<&Record> = records.iter().filter(|r| !held_out(r)).collect();
     let model = fit(&training);
@@ -276,6 +302,35 @@ fn cmd_eval(records: &[Record]) -> Result<(), String> {
         report_held_out(source, &held, |r| score(&guard, &model, r));
     }
     Ok(())
+}
+
+/// Area under the ROC curve: the chance that an attack scores above a benign text (ties
+/// count half).
+fn auc(scored: &[(bool, f32)]) -> f64 {
+    let mut benign: Vec<f32> = scored.iter().filter(|s| !s.0).map(|s| s.1).collect();
+    benign.sort_by(f32::total_cmp);
+    let (mut sum, mut attacks) = (0f64, 0usize);
+    for &(_, x) in scored.iter().filter(|s| s.0) {
+        let below = benign.partition_point(|&b| b < x);
+        let equal = benign[below..].partition_point(|&b| b <= x);
+        sum += below as f64 + equal as f64 / 2.0;
+        attacks += 1;
+    }
+    sum / (attacks.max(1) * benign.len().max(1)) as f64
+}
+
+/// The share of attacks caught at the strictest threshold that flags at most `fpr` of the
+/// benign texts.
+fn tpr_at(scored: &[(bool, f32)], fpr: f64) -> f64 {
+    let mut benign: Vec<f32> = scored.iter().filter(|s| !s.0).map(|s| s.1).collect();
+    benign.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (benign.len() as f64 * fpr).floor() as usize;
+    // Flag scores above the (allowed + 1)-th highest benign score.
+    let Some(&bar) = benign.get(allowed) else {
+        return 1.0;
+    };
+    let attacks: Vec<f32> = scored.iter().filter(|s| s.0).map(|s| s.1).collect();
+    attacks.iter().filter(|&&x| x > bar).count() as f64 / attacks.len().max(1) as f64
 }
 
 /// Prints one held-out source by family (attacks) or category (benign) and by language.
