@@ -232,8 +232,16 @@ impl Body {
         }
         let mut first: Option<Bytes> = None;
         let mut gathered = BytesMut::new();
+        // Once a frame is in hand this poll returns Ready whatever follows, so the frames after
+        // it are polled without a waker: hyper's body channel would otherwise register this
+        // task's waker and wake the task itself for every frame it hands over.
+        let mut quiet = Context::from_waker(Waker::noop());
         loop {
-            let next = self.poll_frame(cx);
+            let next = if first.is_none() {
+                self.poll_frame(cx)
+            } else {
+                self.poll_frame(&mut quiet)
+            };
             let data = match next {
                 Poll::Ready(Ok(Some(data))) => data,
                 Poll::Ready(Err(e)) if first.is_none() => return Poll::Ready(Err(e)),
