@@ -319,7 +319,7 @@ fn auc(scored: &[(bool, f32)]) -> f64 {
     sum / (attacks.max(1) * benign.len().max(1)) as f64
 }
 
-/// The share of attacks caught at the strictest threshold that flags at most `fpr` of the
+/// The share of attacks caught at the lowest threshold that flags at most `fpr` of the
 /// benign texts.
 fn tpr_at(scored: &[(bool, f32)], fpr: f64) -> f64 {
     let mut benign: Vec<f32> = scored.iter().filter(|s| !s.0).map(|s| s.1).collect();
