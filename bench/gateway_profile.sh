@@ -29,4 +29,4 @@ pp=$!
 "$LOAD" "http://127.0.0.1:$gw_port/v1/chat/completions" "$RATE" 5 --stream --key "$key" > /dev/null
 wait "$pp" || true
 echo "# $BIN, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), samples per symbol" >&2
-perf report -i "$w/perf.data" -n --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$'
+perf report -i "$w/perf.data" -n --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed -E 's/ +/ /g; s/( -)+ *$//'
