@@ -50,25 +50,12 @@ fn two_gateways_counting_in_postgres_serve_exactly_the_limit() {
 
 fn two_gateways_serve_exactly_the_limit(counting: &str, counted_in: &str) {
     const LIMIT: usize = 12;
-    let db = PgDb::create();
-    let (_fake, fake_url) = fake_upstream();
-    let app = fresh_app();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gateway.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "db: {}\n{counting}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
-             applications:\n  - {{id: {app}, upstreams: [fake], limits: {{requests_per_minute: {LIMIT}}}}}\n",
-            db.url,
-        ),
-    )
-    .unwrap();
-    let key = create_key(&config, &db.url, &app);
-    let cfg = config.to_str().unwrap();
-    let (port_a, port_b) = (free_port(), free_port());
-    let a = gateway(&["--config", cfg], port_a);
-    let b = gateway(&["--config", cfg], port_b);
+    let r = TwoReplicas::start(
+        counting,
+        &format!(", limits: {{requests_per_minute: {LIMIT}}}"),
+    );
+    let [port_a, port_b] = r.ports;
+    let key = r.key.clone();
     // All 4N requests must fall in one window: start early in a minute.
     if seconds_left_in_minute() < 20 {
         std::thread::sleep(Duration::from_secs(seconds_left_in_minute() + 1));
@@ -127,8 +114,7 @@ fn two_gateways_serve_exactly_the_limit(counting: &str, counted_in: &str) {
         (1.0..=2.0 * LIMIT as f64 * 4.0).contains(&round_trips),
         "{round_trips} round trips: {metrics}"
     );
-    for (server, port) in [(a, port_a), (b, port_b)] {
-        let stderr = stop(server);
+    for (stderr, port) in r.stop().into_iter().zip([port_a, port_b]) {
         assert!(
             stderr.contains(&format!("rate limits counted {counted_in}")),
             "port {port}: {stderr}"
@@ -252,7 +238,9 @@ struct TwoReplicas {
 }
 
 impl TwoReplicas {
-    fn start(settings: &str) -> TwoReplicas {
+    /// Two replicas of one config: `top` is added to its top level (a line), `settings` to the
+    /// application's entry (`, key: value`).
+    fn start(top: &str, settings: &str) -> TwoReplicas {
         let db = PgDb::create();
         let (fake, fake_url) = fake_upstream();
         let app = fresh_app();
@@ -261,7 +249,7 @@ impl TwoReplicas {
         std::fs::write(
             &config,
             format!(
-                "db: {}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
+                "db: {}\n{top}\nupstreams:\n  - {{id: fake, base_url: {fake_url}}}\n\
                  applications:\n  - {{id: {app}, upstreams: [fake]{settings}}}\n",
                 db.url
             ),
@@ -327,7 +315,7 @@ fn on_every_replica_within(
 
 #[test]
 fn a_key_revoked_through_the_store_is_refused_by_both_replicas_within_a_second() {
-    let r = TwoReplicas::start("");
+    let r = TwoReplicas::start("", "");
     // Both replicas have the key cached.
     for port in r.ports {
         assert_eq!(r.chat(port, "hello"), 200);
@@ -345,7 +333,10 @@ fn a_key_revoked_through_the_store_is_refused_by_both_replicas_within_a_second()
 
 #[test]
 fn a_canary_rotated_through_the_store_is_blocked_by_both_replicas_within_a_second() {
-    let r = TwoReplicas::start(", policy: off, canary: {inject: true, rotate_every: 30d}");
+    let r = TwoReplicas::start(
+        "",
+        ", policy: off, canary: {inject: true, rotate_every: 30d}",
+    );
     // The model repeats the user's text: an answer carrying a canary the replica knows is
     // blocked, one it does not know is served.
     let echo = |port: u16, token: &str| r.chat(port, &format!("say {token}"));
